@@ -1,0 +1,293 @@
+"""Recognising a file's shape from its content and taking the CloudTrail records out of it.
+
+Shapes: a CloudTrail log file ``{"Records": [...]}``, one event per line (NDJSON), a bare JSON
+array of events, ``aws cloudtrail lookup-events`` output, and envelopes around events:
+EventBridge (``detail``), CloudWatch Logs (``logEvents[].message``), Cribl (``_raw``), and
+wrappers that hold an event under ``event``. Valid JSON that is not CloudTrail (S3 event
+notifications, DynamoDB Streams, digests, other tools' output) is a ``NotCloudTrail`` skip;
+bytes that should be CloudTrail and cannot be read raise ``SourceReadError``.
+
+The fast path decodes a log file with msgspec into raw record spans and parses only the
+records whose bytes can be a KMS call; everything else is counted without being decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+
+from keytrail.errors import KeytrailError, SourceReadError
+
+try:  # ISA-L's gunzip is several times faster than zlib's; the result is the same
+    from isal.igzip import decompress as _gunzip
+except ImportError:  # pragma: no cover - isal is a dependency, kept optional for odd platforms
+    from gzip import decompress as _gunzip
+
+# A record whose bytes contain none of these cannot be a KMS call (JSON escapes could hide the
+# event source, so any escaped character sends the record to the full parser).
+PREFILTER_MARKERS: tuple[bytes, ...] = (b"kms.amazonaws.com", b"\\u")
+
+_MAX_DEPTH = 8
+
+
+class NotCloudTrail(KeytrailError):
+    """The file is readable but holds no CloudTrail records (skipped, not an error)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class FileRecords:
+    """What one file holds: counts, the records that may be KMS calls, per-record problems."""
+
+    shape: str
+    total: int = 0
+    candidates: list[tuple[int, object]] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _LogFile(msgspec.Struct):
+    Records: list[msgspec.Raw]
+
+
+_decode_log_file = msgspec.json.Decoder(_LogFile).decode
+
+
+def gunzip_if_needed(data: bytes, uri: str) -> bytes:
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return _gunzip(data)
+    except EOFError as e:
+        raise SourceReadError(uri, "truncated gzip (compressed stream ends early)") from e
+    except Exception as e:  # gzip raises BadGzipFile, zlib.error, OSError for garbage
+        raise SourceReadError(uri, f"not a readable gzip stream ({e})") from e
+
+
+def read_records(data: bytes, uri: str) -> FileRecords:
+    """Records of one file (already read, possibly gzipped). Raises NotCloudTrail/SourceReadError."""
+    data = gunzip_if_needed(data, uri)
+    try:
+        log = _decode_log_file(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _generic(data, uri)
+    out = FileRecords("cloudtrail-log", total=len(log.Records))
+    if log.Records:
+        _check_first_record(bytes(log.Records[0]))
+    markers = PREFILTER_MARKERS
+    for i, raw in enumerate(log.Records):
+        b = bytes(raw)
+        if any(m in b for m in markers):
+            try:
+                out.candidates.append((i, orjson.loads(b)))
+            except orjson.JSONDecodeError as e:
+                out.problems.append((i, f"not valid JSON ({str(e)[:100]})"))
+    return out
+
+
+def _check_first_record(first: bytes) -> None:
+    try:
+        rec = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(rec, dict):
+        src = rec.get("eventSource")
+        if isinstance(src, str) and not src.endswith("amazonaws.com"):
+            raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
+        if "digestStartTime" in rec:
+            raise NotCloudTrail("CloudTrail digest file")
+
+
+# ---- the tolerant path: every other shape, and files the fast path cannot decode --------------
+
+
+class _NonFinite:
+    """Stands for NaN/Infinity in the tolerant parser so that only the record holding it is rejected."""
+
+    def __repr__(self) -> str:
+        return "NaN"
+
+
+_NON_FINITE = _NonFinite()
+
+
+def _loads_tolerant(text: str) -> Any:
+    return json.loads(text, parse_constant=lambda _c: _NON_FINITE)
+
+
+def _generic(data: bytes, uri: str) -> FileRecords:
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise SourceReadError(uri, "empty file")
+    text = data.decode("utf-8", errors="surrogateescape")
+    try:
+        value = _loads_tolerant(text)
+    except (ValueError, RecursionError) as first_error:
+        return _ndjson(text, uri, first_error)
+    out = FileRecords("json")
+    _collect(value, out, uri, top=True)
+    return out
+
+
+def _ndjson(text: str, uri: str, first_error: Exception) -> FileRecords:
+    lines = text.splitlines()
+    nonblank = [ln for ln in lines if ln.strip()]
+    if len(nonblank) < 2:
+        raise SourceReadError(uri, f"not valid JSON ({_describe(first_error)})")
+    out = FileRecords("ndjson")
+    parsed_any = False
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = _loads_tolerant(line)
+        except (ValueError, RecursionError) as e:
+            if not parsed_any and lineno == 1:
+                raise SourceReadError(uri, f"not valid JSON ({_describe(first_error)})") from e
+            out.total += 1
+            out.problems.append((lineno, f"line {lineno}: not valid JSON ({_describe(e)})"))
+            continue
+        parsed_any = True
+        before = out.total
+        _collect(value, out, uri, top=False)
+        if out.total == before:
+            out.total += 1
+            out.problems.append((lineno, f"line {lineno}: not a CloudTrail event"))
+    return out
+
+
+def _describe(e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return str(e).split(": line")[0][:120]
+
+
+_CT_SOURCE = re.compile(r"[a-z0-9.-]+\.amazonaws\.com\Z")
+
+
+def is_cloudtrail_record(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    src = value.get("eventSource")
+    return isinstance(src, str) and "eventName" in value and ("eventTime" in value or "userIdentity" in value) and (
+        _CT_SOURCE.match(src) is not None or src.endswith("amazonaws.com")
+    )
+
+
+def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) -> None:
+    """Find CloudTrail records in a parsed value (the tolerant path: shapes and envelopes)."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, list):
+        if top:
+            out.shape = "json-array"
+        for item in value:
+            _collect_item(item, out, uri, depth)
+        if top and out.total == 0 and value:
+            raise NotCloudTrail("valid JSON, not CloudTrail: an array without CloudTrail events")
+        return
+    if not isinstance(value, dict):
+        if top:
+            raise NotCloudTrail(f"valid JSON, not CloudTrail: a top-level {type(value).__name__}")
+        return
+    if "Records" in value:
+        recs = value["Records"]
+        if not isinstance(recs, list):
+            raise SourceReadError(uri, f"'Records' is {_kind(recs)}, not an array of events")
+        if recs and isinstance(recs[0], dict):
+            src = recs[0].get("eventSource")
+            if isinstance(src, str) and not src.endswith("amazonaws.com"):
+                if top:
+                    raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
+                return
+        if top:
+            out.shape = "cloudtrail-log"
+        for item in recs:
+            out.total += 1
+            _add(item, out, out.total - 1)
+        return
+    if is_cloudtrail_record(value):
+        if top:
+            out.shape = "single-event"
+        out.total += 1
+        _add(value, out, out.total - 1)
+        return
+    if "digestStartTime" in value and "logFiles" in value:
+        raise NotCloudTrail("CloudTrail digest file")
+    found = False
+    for key, shape in (
+        ("Events", "lookup-events"),
+        ("detail", "eventbridge"),
+        ("logEvents", "cloudwatch-logs"),
+        ("_raw", "cribl"),
+        ("event", "wrapped-event"),
+        ("CloudTrailEvent", "lookup-event"),
+        ("message", "cloudwatch-log-event"),
+    ):
+        if key in value:
+            inner = value[key]
+            if isinstance(inner, str) and key in ("CloudTrailEvent", "message", "_raw"):
+                try:
+                    inner = _loads_tolerant(inner)
+                except (ValueError, RecursionError):
+                    out.total += 1
+                    out.problems.append((out.total - 1, f"{key} holds a string that is not JSON"))
+                    found = True
+                    continue
+            before = out.total
+            _collect(inner, out, uri, top=False, depth=depth + 1)
+            if out.total > before:
+                found = True
+                if top:
+                    out.shape = shape
+    if top and not found:
+        keys = ", ".join(sorted(str(k) for k in value)[:6])
+        raise NotCloudTrail(f"valid JSON, not CloudTrail (top-level keys: {keys or 'none'})")
+
+
+def _collect_item(item: Any, out: FileRecords, uri: str, depth: int) -> None:
+    if is_cloudtrail_record(item):
+        out.total += 1
+        _add(item, out, out.total - 1)
+    elif isinstance(item, dict):
+        _collect(item, out, uri, top=False, depth=depth + 1)
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else {dict: "an object", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _add(item: Any, out: FileRecords, index: int) -> None:
+    bad = _poison(item)
+    if bad:
+        out.problems.append((index, bad))
+    else:
+        out.candidates.append((index, item))
+
+
+def _poison(value: Any, depth: int = 0) -> str | None:
+    """Reasons to reject a record from the tolerant parser: NaN/Infinity, bytes that are not UTF-8."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if v is _NON_FINITE:
+            return "NaN or Infinity is not valid JSON"
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds bytes that are not UTF-8"
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                stack.append(k)
+                stack.append(x)
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None

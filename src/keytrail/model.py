@@ -1,0 +1,87 @@
+"""Typed records that flow through the pipeline.
+
+``KeyUse`` is what the normaliser makes of one raw CloudTrail record: one row per key the call
+named, with the references as written (an alias stays an alias until the resolver applies the
+alias history; a hidden cross-account caller stays hidden until the identity map names it).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# Operation classes of a key-use row (before "denied" is applied for calls with an errorCode).
+ENCRYPT = "encrypt"
+DECRYPT = "decrypt"
+SIGN = "sign"
+ADMIN = "admin"
+DENIED = "denied"
+OPERATIONS = (ENCRYPT, DECRYPT, SIGN, ADMIN, DENIED)
+
+# How a row names its key.
+REF_KEY = "key"  # a key ARN
+REF_ALIAS = "alias"  # an alias ARN, resolved through the alias history
+REF_REENCRYPT_SOURCE = "reencrypt-source"  # the resources[] key that is not the (alias) destination
+
+
+class KeyUse(msgspec.Struct, frozen=True, gc=False):
+    """One key named by one KMS call, with raw references (see ``resolve`` for the final form)."""
+
+    event_id: str | None
+    event_name: str
+    event_time: int  # epoch seconds, UTC
+    region: str | None
+    recipient_account: str | None
+    shared_event_id: str | None
+    key_ref: str | None  # key ARN, alias ARN, or (reencrypt-source) the destination reference
+    ref_kind: str  # REF_KEY | REF_ALIAS | REF_REENCRYPT_SOURCE
+    alt_keys: list[str] | None  # reencrypt-source: the key ARNs in resources[]
+    op: str  # ENCRYPT | DECRYPT | SIGN | ADMIN (intrinsic class; errors make it "denied" later)
+    error_code: str | None
+    error_message: str | None
+    identity_type: str | None
+    principal: str | None  # canonical principal, None while hidden (AWSAccount with a unique id)
+    principal_uid: str | None  # hidden caller's unique id (AROA.../AIDA...)
+    identity_account: str | None
+    session_name: str | None
+    on_behalf_of: str | None
+    access_key_id: str | None
+    via: str | None  # invokedBy
+    source_ip: str | None
+    user_agent: str | None
+    resource_kind: str | None
+    resource_id: str | None
+    encryption_context: str | None  # compact JSON of the encryption context, as written
+
+
+KEY_USE_FIELDS: tuple[str, ...] = KeyUse.__struct_fields__
+
+
+class AliasChange(msgspec.Struct, frozen=True, gc=False):
+    """A successful CreateAlias / UpdateAlias / DeleteAlias: alias -> target from ``event_time`` on."""
+
+    alias_arn: str
+    event_time: int
+    target_key: str | None  # None: deleted
+    event_id: str | None
+    event_name: str
+
+
+class IdentityHint(msgspec.Struct, frozen=True, gc=False):
+    """A unique id seen with its full identity: AROA... -> role ARN, AIDA... -> user ARN."""
+
+    unique_id: str
+    arn: str
+
+
+class Normalized(msgspec.Struct, frozen=True, gc=False):
+    """The normaliser's answer for one raw record."""
+
+    rows: tuple[KeyUse, ...] = ()
+    alias_change: AliasChange | None = None
+    identities: tuple[IdentityHint, ...] = ()
+    kms: bool = False  # the record is a KMS call
+    problem: str | None = None  # the record was rejected (bad shape or types): why
+    unattributed: str | None = None  # a KMS call that names a key we cannot attribute: why
+
+
+NOT_KMS = Normalized()

@@ -1,0 +1,359 @@
+"""The ingest pipeline: sources -> (workers: read, decode, normalise) -> store -> resolve.
+
+Files are read, decoded and normalised in worker processes (the GIL binds a single process);
+each worker returns a chunk: ledger entries, key-use rows as an Arrow IPC buffer, alias changes,
+identity hints and per-record problems. The parent writes each chunk in one transaction, so
+memory stays flat whatever the archive's size, and a killed ingest loses nothing: the ledger
+and the rows commit together.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from keytrail.errors import KeytrailError, PartialInputError, SourceReadError
+from keytrail.formats import NotCloudTrail, read_records
+from keytrail.model import KEY_USE_FIELDS
+from keytrail.normalize import normalize
+from keytrail.sources import FileRef, FileSource, RecordBatch, RecordSource
+from keytrail.store import Store
+
+# Unique ids next to their ARNs anywhere in a file (also in records that are not KMS calls, which
+# are never decoded): sessionIssuer of a role session, or an IAM user.
+_HINT = re.compile(
+    rb'"principalId":\s*"(A[IR]OA[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
+)
+
+CHUNK_BYTES = 24 << 20  # compressed bytes of files per worker task
+CHUNK_FILES = 64
+
+
+@dataclass
+class FileOutcome:
+    uri: str
+    size: int
+    version: str
+    status: str  # ingested | skipped | error
+    shape: str | None = None
+    records: int = 0
+    kms_records: int = 0
+    rows: int = 0
+    reason: str | None = None
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (record index, message)
+    unattributed: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Chunk:
+    """A worker's answer for some files (all picklable)."""
+
+    files: list[tuple[int, FileOutcome]]
+    rows_ipc: bytes | None
+    aliases: list[tuple[Any, ...]]
+    identities: set[tuple[str, str]]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest read and what it could not."""
+
+    files_seen: int = 0
+    files_new: int = 0
+    files_unchanged: int = 0
+    files_ingested: int = 0
+    files_skipped: int = 0
+    files_error: int = 0
+    records: int = 0
+    kms_records: int = 0
+    rows: int = 0
+    records_rejected: int = 0
+    records_unattributed: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # "uri: reason" for unreadable files
+    record_problems: list[str] = field(default_factory=list)  # "uri: record N: reason" (capped)
+    unattributed: list[str] = field(default_factory=list)  # capped sample
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.errors or self.records_rejected)
+
+    def problems(self) -> list[str]:
+        return self.errors + self.record_problems
+
+
+MAX_LISTED = 200
+
+
+# ---- the worker side ----------------------------------------------------------------------------
+
+
+def _normalize_records(
+    file_id: int, candidates: Iterable[tuple[int, object]], out: FileOutcome
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], set[tuple[str, str]]]:
+    """The one normaliser over one file's (or batch's) candidate records."""
+    rows: list[tuple[Any, ...]] = []
+    aliases: list[tuple[Any, ...]] = []
+    identities: set[tuple[str, str]] = set()
+    astuple = msgspec.structs.astuple
+    for index, record in candidates:
+        n = normalize(record)
+        if n.problem:
+            out.problems.append((index, n.problem))
+            continue
+        if not n.kms:
+            continue
+        out.kms_records += 1
+        for row in n.rows:
+            rows.append((file_id, index, *astuple(row)))
+        if n.unattributed:
+            out.unattributed.append((index, n.unattributed))
+        a = n.alias_change
+        if a is not None:
+            aliases.append((a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
+        for h in n.identities:
+            identities.add((h.unique_id, h.arn))
+    out.rows = len(rows)
+    out.problems.sort()
+    return rows, aliases, identities
+
+
+Worked = tuple[FileOutcome, list[tuple[Any, ...]], list[tuple[Any, ...]], set[tuple[str, str]]]
+
+
+def _process_one(source: FileSource, file_id: int, ref: FileRef) -> Worked:
+    out = FileOutcome(ref.uri, ref.size, ref.version, "ingested")
+    try:
+        data = source.read(ref)
+        fr = read_records(data, ref.uri)
+    except NotCloudTrail as e:
+        out.status, out.reason = "skipped", e.reason
+        return out, [], [], set()
+    except SourceReadError as e:
+        out.status, out.reason = "error", e.reason
+        return out, [], [], set()
+    except KeytrailError as e:
+        out.status, out.reason = "error", str(e)
+        return out, [], [], set()
+    except MemoryError:
+        out.status, out.reason = "error", "file too large to decode in memory"
+        return out, [], [], set()
+    out.shape = fr.shape
+    out.records = fr.total
+    out.problems = list(fr.problems)
+    rows, aliases, identities = _normalize_records(file_id, fr.candidates, out)
+    if b'"principalId"' in data:
+        identities.update((u.decode(), a.decode()) for u, a in _HINT.findall(data))
+    return out, rows, aliases, identities
+
+
+def _rows_to_ipc(rows: list[tuple[Any, ...]]) -> bytes | None:
+    if not rows:
+        return None
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    names = ["file_id", "rec_index", *KEY_USE_FIELDS]
+    types = {
+        "file_id": pa.int64(),
+        "rec_index": pa.int64(),
+        "event_time": pa.int64(),
+        "alt_keys": pa.list_(pa.string()),
+    }
+    arrays = [pa.array(col, type=types.get(name, pa.string())) for name, col in zip(names, columns, strict=True)]
+    batch = pa.RecordBatch.from_arrays(arrays, names=names)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]]) -> Chunk:
+    """Worker entry point: read, decode and normalise some files."""
+    files: list[tuple[int, FileOutcome]] = []
+    rows: list[tuple[Any, ...]] = []
+    aliases: list[tuple[Any, ...]] = []
+    identities: set[tuple[str, str]] = set()
+    for file_id, ref in items:
+        outcome, r, a, ids = _process_one(source, file_id, ref)
+        files.append((file_id, outcome))
+        rows.extend(r)
+        aliases.extend(a)
+        identities |= ids
+    return Chunk(files, _rows_to_ipc(rows), aliases, identities)
+
+
+def process_batch(file_id: int, batch: RecordBatch) -> Chunk:
+    """A record source's batch through the same normaliser."""
+    out = FileOutcome(batch.uri, 0, batch.version, "ingested", shape=batch.shape, records=len(batch.records))
+    rows, aliases, identities = _normalize_records(file_id, enumerate(batch.records), out)
+    return Chunk([(file_id, out)], _rows_to_ipc(rows), aliases, identities)
+
+
+# ---- the parent side ----------------------------------------------------------------------------
+
+
+def _chunks(refs: Iterable[tuple[int, FileRef]]) -> Iterator[list[tuple[int, FileRef]]]:
+    chunk: list[tuple[int, FileRef]] = []
+    size = 0
+    for item in refs:
+        chunk.append(item)
+        size += item[1].size
+        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+Progress = Callable[[IngestReport], None]
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _run_chunks(
+    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int
+) -> Iterator[Chunk]:
+    """Chunks processed by a pool (bounded number in flight) or inline for one worker."""
+    if workers <= 1:
+        for items in chunks:
+            yield process_chunk(source, items)
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        in_flight: list[Future[Chunk]] = []
+        for items in chunks:
+            in_flight.append(pool.submit(process_chunk, source, items))
+            while len(in_flight) >= 2 * workers:
+                yield in_flight.pop(0).result()
+        for fut in in_flight:
+            yield fut.result()
+
+
+def ingest(
+    sources: Sequence[FileSource | RecordSource],
+    store: Store,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    strict: bool = False,
+) -> IngestReport:
+    """Read every new file of the sources into the store and resolve; returns what was read.
+
+    Files already in the ledger with the same size and version are not read again. Unreadable
+    files and rejected records are counted and named in the report (``report.partial``); with
+    ``strict`` a partial input raises ``PartialInputError`` after the store was left unchanged
+    for those files.
+    """
+    report = IngestReport()
+    started = time.perf_counter()
+    ledger = store.ledger()
+    ingest_id = store.begin_ingest(", ".join(s.description for s in sources))
+    next_id = store.next_file_id()
+    n_workers = workers if workers is not None else default_workers()
+    seen_ids: set[tuple[str, str]] = set()
+
+    def write(chunk: Chunk) -> None:
+        replaced = [o.uri for _, o in chunk.files if o.uri in ledger]
+        entries = []
+        problems: list[tuple[Any, ...]] = []
+        for file_id, o in chunk.files:
+            entries.append(
+                (file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
+                 len(o.problems), o.reason, ingest_id)
+            )
+            problems.extend((file_id, i, "rejected", m) for i, m in o.problems)
+            problems.extend((file_id, i, "unattributed", m) for i, m in o.unattributed)
+            _account(report, o)
+        rows = None
+        if chunk.rows_ipc is not None:
+            import pyarrow as pa
+
+            rows = pa.ipc.open_stream(chunk.rows_ipc).read_all()
+        fresh = chunk.identities - seen_ids
+        seen_ids.update(fresh)
+        store.write_chunk(entries, replaced, rows, chunk.aliases, sorted(fresh), problems)
+        if progress is not None:
+            progress(report)
+
+    for source in sources:
+        if isinstance(source, RecordSource):
+            known = {u: e.version for u, e in ledger.items() if e.status != "error"}
+            for batch in source.batches(known):
+                report.files_seen += 1
+                report.files_new += 1
+                write(process_batch(next_id, batch))
+                next_id += 1
+            continue
+        todo: list[tuple[int, FileRef]] = []
+        for ref in source.files():
+            report.files_seen += 1
+            if ref.error is not None:
+                report.files_error += 1
+                report.errors.append(f"{ref.uri}: {ref.error}")
+                continue
+            if ref.skip_reason is not None:
+                report.files_skipped += 1
+                report.skip_reasons[ref.skip_reason] = report.skip_reasons.get(ref.skip_reason, 0) + 1
+                continue
+            known_entry = ledger.get(ref.uri)
+            if (
+                known_entry is not None
+                and known_entry.status != "error"
+                and known_entry.size == ref.size
+                and known_entry.version == ref.version
+                and ref.data is None
+            ):
+                report.files_unchanged += 1
+                continue
+            report.files_new += 1
+            report.bytes_read += ref.size
+            todo.append((next_id, ref))
+            next_id += 1
+        inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
+        for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo))):
+            write(chunk)
+    if report.files_new or store.needs_resolve():
+        from keytrail.resolve import resolve
+
+        resolve(store)
+    store.finish_ingest(ingest_id)
+    report.seconds = time.perf_counter() - started
+    if strict and report.partial:
+        raise PartialInputError(report.problems())
+    return report
+
+
+def _account(report: IngestReport, o: FileOutcome) -> None:
+    report.records += o.records
+    report.kms_records += o.kms_records
+    report.rows += o.rows
+    if o.status == "ingested":
+        report.files_ingested += 1
+    elif o.status == "skipped":
+        report.files_skipped += 1
+        reason = o.reason or "not CloudTrail"
+        report.skip_reasons[reason] = report.skip_reasons.get(reason, 0) + 1
+    else:
+        report.files_error += 1
+        report.errors.append(f"{o.uri}: {o.reason}")
+    report.records_rejected += len(o.problems)
+    report.records_unattributed += len(o.unattributed)
+    for i, m in o.problems:
+        if len(report.record_problems) < MAX_LISTED:
+            report.record_problems.append(f"{o.uri}: record {i}: {m}")
+    for i, m in o.unattributed:
+        if len(report.unattributed) < MAX_LISTED:
+            report.unattributed.append(f"{o.uri}: record {i}: {m}")

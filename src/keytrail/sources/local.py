@@ -1,0 +1,94 @@
+"""Local files and directories (recursive), and standard input (``-``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from keytrail.errors import SourceReadError
+from keytrail.sources import FileRef
+
+# Files found in directories: .json/.jsonl/.ndjson, optionally gzipped (names may carry a suffix
+# such as "@COMMIT" after the extension). Files named explicitly are read whatever their name.
+_CANDIDATE = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?($|@)", re.IGNORECASE)
+_NON_LOG_DIRS = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
+
+
+def _non_log_reason(path: str) -> str | None:
+    for part in path.split(os.sep):
+        reason = _NON_LOG_DIRS.get(part)
+        if reason:
+            return reason
+    return None
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """Paths to files or directories; ``-`` reads standard input once."""
+
+    paths: tuple[str, ...]
+
+    @property
+    def description(self) -> str:
+        return ", ".join(self.paths)
+
+    def files(self) -> Iterator[FileRef]:
+        seen: set[tuple[int, int]] = set()
+        for p in self.paths:
+            if p == "-":
+                yield FileRef("-", version="stdin", data=sys.stdin.buffer.read())
+                continue
+            yield from self._walk(os.path.abspath(p), seen, explicit=True)
+
+    def _walk(self, path: str, seen: set[tuple[int, int]], explicit: bool) -> Iterator[FileRef]:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            yield FileRef(path, error="no such file or directory")
+            return
+        except OSError as e:
+            yield FileRef(path, error=f"cannot stat: {e.strerror or e}")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if ident in seen:
+                return  # a symlink loop or the same directory twice
+            seen.add(ident)
+            try:
+                entries = sorted(os.scandir(path), key=lambda e: e.name)
+            except OSError as e:
+                yield FileRef(path, error=f"cannot list directory: {e.strerror or e}")
+                return
+            for entry in entries:
+                child = entry.path
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    yield from self._walk(child, seen, explicit=False)
+                elif _CANDIDATE.search(entry.name):
+                    yield from self._walk(child, seen, explicit=False)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            yield FileRef(path, error="not a regular file (FIFO, socket or device): not read")
+            return
+        ident = (st.st_dev, st.st_ino)
+        if not explicit and ident in seen:
+            return
+        seen.add(ident)
+        reason = _non_log_reason(path)
+        yield FileRef(path, size=st.st_size, version=str(st.st_mtime_ns), skip_reason=reason)
+
+    def read(self, ref: FileRef) -> bytes:
+        if ref.data is not None:
+            return ref.data
+        try:
+            with open(ref.uri, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise SourceReadError(ref.uri, f"cannot read: {e.strerror or e}") from e

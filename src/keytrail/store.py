@@ -1,0 +1,263 @@
+"""The DuckDB store: raw key-use rows, the file ledger, alias history, identity map, and the
+resolved ``key_use`` table every report reads.
+
+Writes are transactional: one ingest chunk (its rows, alias changes, identities and ledger
+entries) commits together or not at all, so a killed ingest leaves the ledger consistent with
+the rows and a re-run reads exactly the files that are missing. Resolution (``resolve``) runs
+after the chunks; until it has run the ``meta.needs_resolve`` flag stays set and the next
+opening of the store resolves first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from keytrail.errors import SchemaVersionError, StoreBusyError, StoreError
+from keytrail.model import KEY_USE_FIELDS
+
+SCHEMA_VERSION = 1
+MEMORY = ":memory:"
+
+_RAW_COLUMNS = """
+    file_id BIGINT NOT NULL,
+    rec_index BIGINT NOT NULL,
+    event_id VARCHAR,
+    event_name VARCHAR NOT NULL,
+    event_time BIGINT NOT NULL,
+    region VARCHAR,
+    recipient_account VARCHAR,
+    shared_event_id VARCHAR,
+    key_ref VARCHAR,
+    ref_kind VARCHAR NOT NULL,
+    alt_keys VARCHAR[],
+    op VARCHAR NOT NULL,
+    error_code VARCHAR,
+    error_message VARCHAR,
+    identity_type VARCHAR,
+    principal VARCHAR,
+    principal_uid VARCHAR,
+    identity_account VARCHAR,
+    session_name VARCHAR,
+    on_behalf_of VARCHAR,
+    access_key_id VARCHAR,
+    via VARCHAR,
+    source_ip VARCHAR,
+    user_agent VARCHAR,
+    resource_kind VARCHAR,
+    resource_id VARCHAR,
+    encryption_context VARCHAR
+"""
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS files (
+    file_id BIGINT PRIMARY KEY,
+    uri VARCHAR NOT NULL,
+    size BIGINT,
+    version VARCHAR,
+    status VARCHAR NOT NULL,        -- ingested | skipped | error
+    shape VARCHAR,
+    records BIGINT,
+    kms_records BIGINT,
+    rows BIGINT,
+    problems BIGINT,
+    reason VARCHAR,
+    ingest_id BIGINT
+);
+CREATE TABLE IF NOT EXISTS ingests (
+    ingest_id BIGINT PRIMARY KEY,
+    started TIMESTAMP,
+    finished TIMESTAMP,
+    sources VARCHAR
+);
+CREATE TABLE IF NOT EXISTS raw_key_use ({_RAW_COLUMNS});
+CREATE TABLE IF NOT EXISTS alias_history (
+    alias_arn VARCHAR NOT NULL,
+    event_time BIGINT NOT NULL,
+    target_key VARCHAR,
+    event_id VARCHAR,
+    event_name VARCHAR,
+    source VARCHAR NOT NULL,        -- trail | inventory
+    file_id BIGINT,
+    rec_index BIGINT
+);
+CREATE TABLE IF NOT EXISTS identity_map (unique_id VARCHAR NOT NULL, arn VARCHAR NOT NULL, source VARCHAR);
+CREATE TABLE IF NOT EXISTS record_problems (
+    file_id BIGINT,
+    rec_index BIGINT,
+    kind VARCHAR NOT NULL,          -- rejected | unattributed
+    message VARCHAR NOT NULL
+);
+"""
+
+# The resolved table: what every report reads. Documented in the README ("The store").
+KEY_USE_COLUMNS: tuple[str, ...] = (
+    "key",
+    "key_resolved",
+    "key_account",
+    "key_region",
+    "principal",
+    "principal_type",
+    "category",
+    "op",
+    "event_name",
+    "event_time",
+    "event_id",
+    "shared_event_id",
+    "region",
+    "recipient_account",
+    "error_code",
+    "error_message",
+    "via",
+    "session_name",
+    "on_behalf_of",
+    "access_key_id",
+    "identity_account",
+    "source_ip",
+    "user_agent",
+    "resource_kind",
+    "resource_id",
+    "encryption_context",
+    "key_ref",
+    "file_id",
+    "rec_index",
+)
+
+RAW_COLUMNS: tuple[str, ...] = ("file_id", "rec_index", *KEY_USE_FIELDS)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    uri: str
+    size: int
+    version: str
+    status: str
+
+
+class Store:
+    """A keytrail store: ``Store(path)`` on disk, ``Store()`` in memory."""
+
+    def __init__(self, path: str | None = None, read_only: bool = False) -> None:
+        self.path = path or MEMORY
+        self.read_only = read_only
+        if self.path != MEMORY and read_only and not os.path.exists(self.path):
+            raise StoreError(f"{self.path}: no such store")
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                raise StoreBusyError(self.path) from e
+            raise StoreError(f"{self.path}: cannot open store: {e}") from e
+        except duckdb.Error as e:
+            raise StoreError(f"{self.path}: not a keytrail store ({e})") from e
+        self._prepare()
+
+    # ---- schema --------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "meta" in tables:
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row else 0
+            if found != SCHEMA_VERSION:
+                raise SchemaVersionError(self.path, found, SCHEMA_VERSION)
+        elif tables:
+            raise StoreError(f"{self.path}: a DuckDB database, but not a keytrail store")
+        elif self.read_only:
+            raise StoreError(f"{self.path}: empty database, not a keytrail store")
+        else:
+            self.con.execute("BEGIN")
+            self.con.execute(SCHEMA)
+            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self.con.execute("COMMIT")
+        if "key_use" not in tables and not self.read_only:
+            from keytrail.resolve import resolve
+
+            resolve(self)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- meta ----------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    # ---- ledger --------------------------------------------------------------------------
+    def ledger(self) -> dict[str, LedgerEntry]:
+        rows = self.con.execute("SELECT uri, size, version, status FROM files").fetchall()
+        return {r[0]: LedgerEntry(r[0], r[1] or 0, r[2] or "", r[3]) for r in rows}
+
+    def next_file_id(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()
+        return int(row[0]) if row else 1
+
+    def begin_ingest(self, sources: str) -> int:
+        row = self.con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()
+        ingest_id = int(row[0]) if row else 1
+        self.con.execute("INSERT INTO ingests VALUES (?, now(), NULL, ?)", [ingest_id, sources])
+        return ingest_id
+
+    def finish_ingest(self, ingest_id: int) -> None:
+        self.con.execute("UPDATE ingests SET finished = now() WHERE ingest_id = ?", [ingest_id])
+
+    def write_chunk(
+        self,
+        files: Sequence[tuple[Any, ...]],
+        replaced_uris: Iterable[str],
+        rows: Any | None,
+        aliases: Sequence[tuple[Any, ...]],
+        identities: Iterable[tuple[str, str]],
+        problems: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """One transaction: ledger entries, key-use rows (an Arrow table), alias changes, identities."""
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            replaced = list(replaced_uris)
+            if replaced:
+                con.execute("CREATE OR REPLACE TEMP TABLE _gone AS SELECT file_id FROM files WHERE uri IN (SELECT unnest(?))", [replaced])
+                for table in ("raw_key_use", "alias_history", "record_problems"):
+                    con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM _gone)")  # noqa: S608
+                con.execute("DELETE FROM files WHERE file_id IN (SELECT file_id FROM _gone)")
+            if files:
+                con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(files))
+            if rows is not None and rows.num_rows:
+                con.register("_chunk_rows", rows)
+                con.execute(f"INSERT INTO raw_key_use SELECT {', '.join(RAW_COLUMNS)} FROM _chunk_rows")  # noqa: S608
+                con.unregister("_chunk_rows")
+            if aliases:
+                con.executemany("INSERT INTO alias_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(aliases))
+            ids = list(identities)
+            if ids:
+                con.executemany(
+                    "INSERT INTO identity_map SELECT ?, ?, 'trail' WHERE NOT EXISTS "
+                    "(SELECT 1 FROM identity_map WHERE unique_id = ? AND arn = ?)",
+                    [(u, a, u, a) for u, a in ids],
+                )
+            if problems:
+                con.executemany("INSERT INTO record_problems VALUES (?, ?, ?, ?)", list(problems))
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def needs_resolve(self) -> bool:
+        return self.get_meta("needs_resolve") == "1"
+
+    def query(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
