@@ -24,7 +24,11 @@ import orjson
 from keytrail.errors import KeytrailError, SourceReadError
 
 try:  # ISA-L's gunzip is several times faster than zlib's; the result is the same
-    from isal.igzip import decompress as _gunzip
+    from isal.igzip import decompress as _isal_gunzip
+
+    def _gunzip(data: bytes) -> bytes:
+        return bytes(_isal_gunzip(data))  # type: ignore[no-untyped-call]
+
 except ImportError:  # pragma: no cover - isal is a dependency, kept optional for odd platforms
     from gzip import decompress as _gunzip
 
@@ -261,7 +265,9 @@ def _collect_item(item: Any, out: FileRecords, uri: str, depth: int) -> None:
 
 
 def _kind(value: object) -> str:
-    return "null" if value is None else {dict: "an object", str: "a string"}.get(type(value), type(value).__name__)
+    if value is None:
+        return "null"
+    return {"dict": "an object", "str": "a string"}.get(type(value).__name__, type(value).__name__)
 
 
 def _add(item: Any, out: FileRecords, index: int) -> None:

@@ -87,7 +87,7 @@ def normalize(record: object) -> Normalized:
     for entry in resources:
         if isinstance(entry, dict):
             arn = entry.get("ARN")
-            if is_key_arn(arn) and arn not in res_keys:
+            if isinstance(arn, str) and is_key_arn(arn) and arn not in res_keys:
                 res_keys.append(arn)
 
     ident = identity_of(ui)

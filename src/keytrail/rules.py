@@ -257,7 +257,6 @@ def identity_of(ui: dict[str, Any]) -> Identity:
         if out.principal is None:
             out.problem = "AWSService identity without invokedBy"
     elif t == "AWSAccount":
-        acct = out.account
         if pid and is_account(pid):
             out.principal = f"arn:aws:iam::{pid}:root"
         elif pid and ":" in pid and is_account(pid.partition(":")[0]):
@@ -267,7 +266,7 @@ def identity_of(ui: dict[str, Any]) -> Identity:
             uid, _, session = pid.partition(":")
             out.uid = uid
             out.session = session or None
-            if not acct:
+            if not out.account:
                 out.problem = "AWSAccount identity without accountId"
         else:
             out.problem = "AWSAccount identity without principalId"

@@ -30,7 +30,8 @@ class FileRef:
 class FileSource(Protocol):
     """Enumerates files and reads them; ``read`` runs in worker processes."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def files(self) -> Iterator[FileRef]: ...
 
@@ -51,7 +52,8 @@ class RecordBatch:
 class RecordSource(Protocol):
     """Yields batches of parsed CloudTrail records (APIs that return events, not files)."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def batches(self, known: dict[str, str]) -> Iterator[RecordBatch]:
         """Batches not yet in the ledger (``known`` maps uri -> version already ingested)."""

@@ -1,0 +1,29 @@
+"""Questions asked of the store: usage per key and principal, keys, principals, who uses a key.
+
+Every function takes a ``Store`` and plain typed filters and returns typed rows; resolution
+already happened at ingest, so these are aggregations over ``key_use``.
+"""
+
+from keytrail.analysis.filters import Filters, match_keys, parse_time_bound
+from keytrail.analysis.usage import (
+    KeyRow,
+    PrincipalRow,
+    UsageRow,
+    keys_report,
+    principals_report,
+    usage,
+    who_uses,
+)
+
+__all__ = [
+    "Filters",
+    "KeyRow",
+    "PrincipalRow",
+    "UsageRow",
+    "keys_report",
+    "match_keys",
+    "parse_time_bound",
+    "principals_report",
+    "usage",
+    "who_uses",
+]

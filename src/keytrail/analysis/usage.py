@@ -1,0 +1,211 @@
+"""Usage per (key, principal), per key, per principal, and who uses one key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from keytrail.analysis.filters import NO_FILTERS, Filters
+from keytrail.store import Store
+
+_COUNTS = """
+    count(*) FILTER (WHERE category = 'encrypt') AS encrypt,
+    count(*) FILTER (WHERE category = 'decrypt') AS decrypt,
+    count(*) FILTER (WHERE category = 'sign') AS sign,
+    count(*) FILTER (WHERE category = 'admin') AS admin,
+    count(*) FILTER (WHERE category = 'denied') AS denied,
+    min(event_time) AS first_seen,
+    max(event_time) AS last_seen
+"""
+
+# the type a principal is best known by: a resolved hidden caller keeps its full identity's type
+_TYPE = "coalesce(min(principal_type) FILTER (WHERE principal_type <> 'AWSAccount'), min(principal_type))"
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    key: str
+    principal: str
+    principal_type: str
+    encrypt: int
+    decrypt: int
+    sign: int
+    admin: int
+    denied: int
+    first_seen: str | None
+    last_seen: str | None
+    key_resolved: bool = True
+    via: list[str] = field(default_factory=list)
+    sessions: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    source_ips: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key: str
+    account: str
+    region: str
+    manager: str
+    aliases: list[str]
+    crypto_calls: int
+    encrypt: int
+    decrypt: int
+    sign: int
+    admin: int
+    denied: int
+    principals: int
+    first_use: str | None
+    last_use: str | None
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(frozen=True)
+class PrincipalRow:
+    principal: str
+    principal_type: str
+    keys: int
+    encrypt: int
+    decrypt: int
+    sign: int
+    admin: int
+    denied: int
+    first_seen: str | None
+    last_seen: str | None
+
+
+def usage(store: Store, filters: Filters = NO_FILTERS) -> list[UsageRow]:
+    """One row per (key, principal) in the window, every key, sorted."""
+    where, params = filters.where(store)
+    rows = store.query(
+        f"""SELECT key, principal, {_TYPE}, {_COUNTS}, bool_and(key_resolved)
+            FROM key_use WHERE {where} GROUP BY key, principal ORDER BY key, principal""",  # noqa: S608
+        params,
+    )
+    return [
+        UsageRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], iso(r[8]), iso(r[9]), bool(r[10])) for r in rows
+    ]
+
+
+_TOP = 3
+_DETAILS = {
+    "via": "via",
+    "sessions": "session_name",
+    "resources": "coalesce(resource_kind || ':' || resource_id, resource_id)",
+    "source_ips": "source_ip",
+}
+
+
+def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[UsageRow]:
+    """Principals of every key ``key`` meant (see ``match_keys``), with the top sessions,
+    resources, source IPs and services (via) of each."""
+    f = Filters(
+        keys=(key,),
+        principal=filters.principal,
+        since=filters.since,
+        until=filters.until,
+        account=filters.account,
+        region=filters.region,
+    )
+    base = usage(store, f)
+    where, params = f.where(store)
+    details: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for name, expr in _DETAILS.items():
+        rows = store.query(
+            f"""WITH t AS (SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
+                           WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL)
+                SELECT key, principal, list(v ORDER BY n DESC, v)[1:{_TOP}] FROM t GROUP BY key, principal""",  # noqa: S608
+            params,
+        )
+        for k, p, values in rows:
+            details.setdefault((k, p), {})[name] = list(values)
+    out = []
+    for r in base:
+        d = details.get((r.key, r.principal), {})
+        out.append(
+            UsageRow(
+                **{**r.__dict__, **{n: d.get(n, []) for n in _DETAILS}},
+            )
+        )
+    return out
+
+
+def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
+    """One row per key: manager, aliases, crypto calls, principals, first and last use."""
+    where, params = filters.where(store, "u")
+    rows = store.query(
+        f"""WITH current_alias AS (
+                SELECT alias_arn, arg_max(target_key, event_time) AS target FROM alias_history GROUP BY alias_arn
+            ), aliases AS (
+                SELECT target AS key, list(DISTINCT split_part(alias_arn, ':', 6) ORDER BY split_part(alias_arn, ':', 6)) AS names
+                FROM current_alias WHERE target IS NOT NULL GROUP BY target
+            ), used_aliases AS (
+                SELECT key, list(DISTINCT split_part(key_ref, ':', 6)) AS names FROM key_use
+                WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved GROUP BY key
+            )
+            SELECT u.key, any_value(u.key_account), any_value(u.key_region),
+                   any_value(a.names), any_value(ua.names),
+                   count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
+                   count(*) FILTER (WHERE category = 'encrypt'), count(*) FILTER (WHERE category = 'decrypt'),
+                   count(*) FILTER (WHERE category = 'sign'), count(*) FILTER (WHERE category = 'admin'),
+                   count(*) FILTER (WHERE category = 'denied'),
+                   count(DISTINCT principal),
+                   min(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
+                   max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
+                   min(event_time), max(event_time)
+            FROM key_use u LEFT JOIN aliases a ON a.key = u.key LEFT JOIN used_aliases ua ON ua.key = u.key
+            WHERE {where} GROUP BY u.key ORDER BY u.key""",  # noqa: S608
+        params,
+    )
+    managers = key_managers(store)
+    out = []
+    for r in rows:
+        names = sorted(set((r[3] or []) + (r[4] or [])))
+        manager = managers.get(r[0]) or ("aws" if any(n.startswith("alias/aws/") for n in names) else "unknown")
+        out.append(
+            KeyRow(r[0], r[1], r[2], manager, names, r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                   iso(r[12]), iso(r[13]), iso(r[14]), iso(r[15]))
+        )
+    return out
+
+
+def key_managers(store: Store) -> dict[str, str]:
+    """"customer" / "aws" per key where the archive (or an inventory) says so."""
+    out: dict[str, str] = {}
+    rows = store.query(
+        "SELECT DISTINCT key FROM key_use WHERE event_name = 'CreateKey' AND category = 'admin'"
+        " UNION SELECT DISTINCT target_key FROM alias_history WHERE target_key IS NOT NULL"
+        " AND split_part(alias_arn, ':', 6) NOT LIKE 'alias/aws/%'"
+    )
+    for (key,) in rows:
+        out[key] = "customer"
+    if _has_table(store, "inventory_keys"):
+        for key, manager in store.query("SELECT arn, lower(key_manager) FROM inventory_keys"):
+            if manager:
+                out[key] = "aws" if manager == "aws" else "customer"
+    return out
+
+
+def _has_table(store: Store, name: str) -> bool:
+    return bool(store.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]))
+
+
+def principals_report(store: Store, filters: Filters = NO_FILTERS) -> list[PrincipalRow]:
+    """One row per principal across keys."""
+    where, params = filters.where(store)
+    rows = store.query(
+        f"""SELECT principal, {_TYPE}, count(DISTINCT key), {_COUNTS}
+            FROM key_use WHERE {where} GROUP BY principal ORDER BY principal""",  # noqa: S608
+        params,
+    )
+    return [PrincipalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], iso(r[8]), iso(r[9])) for r in rows]
+
+
+def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:
+    return [dict(r.__dict__) for r in rows]

@@ -1,0 +1,44 @@
+"""A progress bar on stderr for long ingests (only when stderr is a terminal)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.progress import TaskID
+
+from keytrail.pipeline import IngestReport
+
+
+class ProgressBar:
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} files"),
+            TextColumn("{task.fields[records]} records"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task: TaskID | None = None
+        self._start = time.perf_counter()
+
+    def __call__(self, r: IngestReport) -> None:
+        done = r.files_ingested + r.files_error + r.files_skipped
+        elapsed = max(1e-6, time.perf_counter() - self._start)
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task("ingest", total=r.files_seen, records=0, rate="")
+        self._progress.update(
+            self._task,
+            completed=done,
+            total=max(r.files_seen, done),
+            records=r.records,
+            rate=f"{r.bytes_read / 1e6 / elapsed:.0f} MB/s",
+        )
+        if done >= r.files_seen:
+            self._progress.stop()
