@@ -87,6 +87,59 @@ CREATE TABLE IF NOT EXISTS alias_history (
     rec_index BIGINT
 );
 CREATE TABLE IF NOT EXISTS identity_map (unique_id VARCHAR NOT NULL, arn VARCHAR NOT NULL, source VARCHAR);
+-- the KMS inventory (``keytrail inventory``): the state of keys when it was taken
+CREATE TABLE IF NOT EXISTS inventory_keys (
+    arn VARCHAR NOT NULL,
+    account VARCHAR NOT NULL,
+    region VARCHAR NOT NULL,
+    key_id VARCHAR NOT NULL,
+    key_manager VARCHAR,            -- CUSTOMER | AWS
+    key_state VARCHAR,              -- Enabled | Disabled | PendingDeletion | ...
+    enabled BOOLEAN,
+    description VARCHAR,
+    key_usage VARCHAR,
+    key_spec VARCHAR,
+    multi_region BOOLEAN,
+    creation_date TIMESTAMP,
+    deletion_date TIMESTAMP,
+    last_used TIMESTAMP,            -- GetKeyLastUsage, where available
+    taken_at TIMESTAMP NOT NULL,
+    source VARCHAR                  -- api | files
+);
+CREATE TABLE IF NOT EXISTS inventory_aliases (
+    alias_arn VARCHAR NOT NULL,
+    alias_name VARCHAR NOT NULL,
+    account VARCHAR NOT NULL,
+    region VARCHAR NOT NULL,
+    target_key_arn VARCHAR,
+    last_updated TIMESTAMP,
+    taken_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inventory_policies (
+    arn VARCHAR NOT NULL,           -- key ARN
+    policy_name VARCHAR NOT NULL,
+    policy VARCHAR NOT NULL,        -- the policy document (JSON text)
+    taken_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inventory_grants (
+    arn VARCHAR NOT NULL,           -- key ARN
+    grant_id VARCHAR NOT NULL,
+    name VARCHAR,
+    grantee_principal VARCHAR,
+    retiring_principal VARCHAR,
+    issuing_account VARCHAR,
+    operations VARCHAR[],
+    constraints VARCHAR,            -- JSON text
+    taken_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inventory_tags (arn VARCHAR NOT NULL, tag_key VARCHAR NOT NULL, tag_value VARCHAR);
+CREATE TABLE IF NOT EXISTS inventory_runs (
+    taken_at TIMESTAMP NOT NULL,
+    account VARCHAR,
+    region VARCHAR,
+    status VARCHAR NOT NULL,        -- ok | error
+    message VARCHAR
+);
 CREATE TABLE IF NOT EXISTS record_problems (
     file_id BIGINT,
     rec_index BIGINT,
