@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - isal is a dependency, kept optional fo
 
 # A record whose bytes contain none of these cannot be a KMS call (JSON escapes could hide the
 # event source, so any escaped character sends the record to the full parser).
-PREFILTER_MARKERS: tuple[bytes, ...] = (b"kms.amazonaws.com", b"\\u")
+PREFILTER_MARKERS: tuple[bytes, ...] = (b"kms.amazonaws.com", b'"AssumeRole', b"\\u")
 
 _MAX_DEPTH = 8
 

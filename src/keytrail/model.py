@@ -73,6 +73,26 @@ class IdentityHint(msgspec.Struct, frozen=True, gc=False):
     arn: str
 
 
+class CredentialIssue(msgspec.Struct, frozen=True, gc=False):
+    """Temporary credentials handed out by STS (AssumeRole*): who got which access key id.
+
+    Joining a later call's ``userIdentity.accessKeyId`` to ``access_key_id`` names the principal
+    behind a role session (recursively, for role chains).
+    """
+
+    access_key_id: str
+    event_time: int
+    event_id: str | None
+    event_name: str
+    role_arn: str | None
+    session_name: str | None
+    caller: str | None  # canonical principal of the caller (None when hidden)
+    caller_type: str | None
+    caller_access_key_id: str | None  # the credentials the caller used (for chains)
+    caller_session: str | None
+    on_behalf_of: str | None
+
+
 class Normalized(msgspec.Struct, frozen=True, gc=False):
     """The normaliser's answer for one raw record."""
 
@@ -82,6 +102,7 @@ class Normalized(msgspec.Struct, frozen=True, gc=False):
     kms: bool = False  # the record is a KMS call
     problem: str | None = None  # the record was rejected (bad shape or types): why
     unattributed: str | None = None  # a KMS call that names a key we cannot attribute: why
+    credential: CredentialIssue | None = None  # an STS AssumeRole* record: credentials issued
 
 
 NOT_KMS = Normalized()

@@ -18,13 +18,16 @@ from keytrail.model import (
     REF_KEY,
     REF_REENCRYPT_SOURCE,
     AliasChange,
+    CredentialIssue,
     IdentityHint,
     KeyUse,
     Normalized,
 )
 from keytrail.rules import (
     ALIAS_EVENTS,
+    CREDENTIAL_EVENTS,
     KMS_SOURCE,
+    STS_SOURCE,
     context_resource,
     identity_of,
     is_key_arn,
@@ -59,6 +62,8 @@ def normalize(record: object) -> Normalized:
     if not isinstance(record, dict):
         return Normalized(problem=f"record is not a JSON object ({type(record).__name__})")
     if record.get("eventSource") != KMS_SOURCE:
+        if record.get("eventSource") == STS_SOURCE and record.get("eventName") in CREDENTIAL_EVENTS:
+            return _credential(record)
         return NOT_KMS
     name = record.get("eventName")
     if not isinstance(name, str) or not name:
@@ -171,6 +176,37 @@ def normalize(record: object) -> Normalized:
         for ref_kind, ref, op, alt in targets
     )
     return Normalized(rows=rows, alias_change=alias_change, identities=hints, kms=True)
+
+
+def _credential(record: dict[str, Any]) -> Normalized:
+    """An STS AssumeRole* record that handed out credentials (failed calls hand out none)."""
+    if record.get("errorCode") is not None:
+        return NOT_KMS
+    response = record.get("responseElements")
+    creds = response.get("credentials") if isinstance(response, dict) else None
+    akid = _s(creds.get("accessKeyId")) if isinstance(creds, dict) else None
+    when = parse_event_time(record.get("eventTime"))
+    if akid is None or when is None:
+        return NOT_KMS
+    params = record.get("requestParameters")
+    params = params if isinstance(params, dict) else {}
+    ui = record.get("userIdentity")
+    ident = identity_of(ui) if isinstance(ui, dict) else None
+    hints = (IdentityHint(ident.hint[0], ident.hint[1]),) if ident and ident.hint else ()
+    issue = CredentialIssue(
+        access_key_id=akid,
+        event_time=when,
+        event_id=_s(record.get("eventID")),
+        event_name=str(record.get("eventName")),
+        role_arn=_s(params.get("roleArn")),
+        session_name=_s(params.get("roleSessionName")),
+        caller=ident.principal if ident else None,
+        caller_type=ident.type if ident else None,
+        caller_access_key_id=ident.access_key_id if ident else None,
+        caller_session=ident.session if ident else None,
+        on_behalf_of=ident.on_behalf_of if ident else None,
+    )
+    return Normalized(identities=hints, credential=issue)
 
 
 def _names_a_key(name: str, params: dict[str, Any]) -> bool:

@@ -59,6 +59,7 @@ class Chunk:
     rows_ipc: bytes | None
     aliases: list[tuple[Any, ...]]
     identities: set[tuple[str, str]]
+    credentials: list[tuple[Any, ...]]
 
 
 @dataclass
@@ -97,19 +98,36 @@ MAX_LISTED = 200
 # ---- the worker side ----------------------------------------------------------------------------
 
 
-def _normalize_records(
-    file_id: int, candidates: Iterable[tuple[int, object]], out: FileOutcome
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], set[tuple[str, str]]]:
+@dataclass
+class Extracted:
+    """What the normaliser made of some records, ready for the store."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    aliases: list[tuple[Any, ...]] = field(default_factory=list)
+    identities: set[tuple[str, str]] = field(default_factory=set)
+    credentials: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def extend(self, other: Extracted) -> None:
+        self.rows.extend(other.rows)
+        self.aliases.extend(other.aliases)
+        self.identities |= other.identities
+        self.credentials.extend(other.credentials)
+
+
+def normalize_records(file_id: int, candidates: Iterable[tuple[int, object]], out: FileOutcome) -> Extracted:
     """The one normaliser over one file's (or batch's) candidate records."""
-    rows: list[tuple[Any, ...]] = []
-    aliases: list[tuple[Any, ...]] = []
-    identities: set[tuple[str, str]] = set()
+    ex = Extracted()
+    rows = ex.rows
     astuple = msgspec.structs.astuple
     for index, record in candidates:
         n = normalize(record)
         if n.problem:
             out.problems.append((index, n.problem))
             continue
+        for h in n.identities:
+            ex.identities.add((h.unique_id, h.arn))
+        if n.credential is not None:
+            ex.credentials.append((*astuple(n.credential), file_id, index))
         if not n.kms:
             continue
         out.kms_records += 1
@@ -119,41 +137,34 @@ def _normalize_records(
             out.unattributed.append((index, n.unattributed))
         a = n.alias_change
         if a is not None:
-            aliases.append((a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
-        for h in n.identities:
-            identities.add((h.unique_id, h.arn))
+            ex.aliases.append((a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
     out.rows = len(rows)
     out.problems.sort()
-    return rows, aliases, identities
+    return ex
 
 
-Worked = tuple[FileOutcome, list[tuple[Any, ...]], list[tuple[Any, ...]], set[tuple[str, str]]]
-
-
-def _process_one(source: FileSource, file_id: int, ref: FileRef) -> Worked:
+def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOutcome, Extracted]:
+    """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
     out = FileOutcome(ref.uri, ref.size, ref.version, "ingested")
     try:
         data = source.read(ref)
         fr = read_records(data, ref.uri)
     except NotCloudTrail as e:
         out.status, out.reason = "skipped", e.reason
-        return out, [], [], set()
-    except SourceReadError as e:
-        out.status, out.reason = "error", e.reason
-        return out, [], [], set()
+        return out, Extracted()
     except KeytrailError as e:
-        out.status, out.reason = "error", str(e)
-        return out, [], [], set()
+        out.status, out.reason = "error", e.reason if isinstance(e, SourceReadError) else str(e)
+        return out, Extracted()
     except MemoryError:
         out.status, out.reason = "error", "file too large to decode in memory"
-        return out, [], [], set()
+        return out, Extracted()
     out.shape = fr.shape
     out.records = fr.total
     out.problems = list(fr.problems)
-    rows, aliases, identities = _normalize_records(file_id, fr.candidates, out)
+    ex = normalize_records(file_id, fr.candidates, out)
     if b'"principalId"' in data:
-        identities.update((u.decode(), a.decode()) for u, a in _HINT.findall(data))
-    return out, rows, aliases, identities
+        ex.identities.update((u.decode(), a.decode()) for u, a in _HINT.findall(data))
+    return out, ex
 
 
 def _rows_to_ipc(rows: list[tuple[Any, ...]]) -> bytes | None:
@@ -180,23 +191,19 @@ def _rows_to_ipc(rows: list[tuple[Any, ...]]) -> bytes | None:
 def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]]) -> Chunk:
     """Worker entry point: read, decode and normalise some files."""
     files: list[tuple[int, FileOutcome]] = []
-    rows: list[tuple[Any, ...]] = []
-    aliases: list[tuple[Any, ...]] = []
-    identities: set[tuple[str, str]] = set()
+    ex = Extracted()
     for file_id, ref in items:
-        outcome, r, a, ids = _process_one(source, file_id, ref)
+        outcome, extracted = process_file(source, file_id, ref)
         files.append((file_id, outcome))
-        rows.extend(r)
-        aliases.extend(a)
-        identities |= ids
-    return Chunk(files, _rows_to_ipc(rows), aliases, identities)
+        ex.extend(extracted)
+    return Chunk(files, _rows_to_ipc(ex.rows), ex.aliases, ex.identities, ex.credentials)
 
 
 def process_batch(file_id: int, batch: RecordBatch) -> Chunk:
     """A record source's batch through the same normaliser."""
     out = FileOutcome(batch.uri, 0, batch.version, "ingested", shape=batch.shape, records=len(batch.records))
-    rows, aliases, identities = _normalize_records(file_id, enumerate(batch.records), out)
-    return Chunk([(file_id, out)], _rows_to_ipc(rows), aliases, identities)
+    ex = normalize_records(file_id, enumerate(batch.records), out)
+    return Chunk([(file_id, out)], _rows_to_ipc(ex.rows), ex.aliases, ex.identities, ex.credentials)
 
 
 # ---- the parent side ----------------------------------------------------------------------------
@@ -284,7 +291,7 @@ def ingest(
             rows = pa.ipc.open_stream(chunk.rows_ipc).read_all()
         fresh = chunk.identities - seen_ids
         seen_ids.update(fresh)
-        store.write_chunk(entries, replaced, rows, chunk.aliases, sorted(fresh), problems)
+        store.write_chunk(entries, replaced, rows, chunk.aliases, sorted(fresh), problems, chunk.credentials)
         if progress is not None:
             progress(report)
 

@@ -27,6 +27,8 @@ ENCRYPT_EVENTS = frozenset(
 DECRYPT_EVENTS = frozenset({"Decrypt"})
 SIGN_EVENTS = frozenset({"Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret"})
 ALIAS_EVENTS = frozenset({"CreateAlias", "UpdateAlias", "DeleteAlias"})
+STS_SOURCE = "sts.amazonaws.com"
+CREDENTIAL_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
 CRYPTO_OPERATIONS = frozenset({ENCRYPT, DECRYPT, SIGN})
 
 

@@ -140,6 +140,22 @@ CREATE TABLE IF NOT EXISTS inventory_runs (
     status VARCHAR NOT NULL,        -- ok | error
     message VARCHAR
 );
+-- credentials handed out by STS AssumeRole*: who is behind a role session
+CREATE TABLE IF NOT EXISTS credentials (
+    access_key_id VARCHAR NOT NULL,
+    event_time BIGINT NOT NULL,
+    event_id VARCHAR,
+    event_name VARCHAR,
+    role_arn VARCHAR,
+    session_name VARCHAR,
+    caller VARCHAR,
+    caller_type VARCHAR,
+    caller_access_key_id VARCHAR,
+    caller_session VARCHAR,
+    on_behalf_of VARCHAR,
+    file_id BIGINT,
+    rec_index BIGINT
+);
 CREATE TABLE IF NOT EXISTS record_problems (
     file_id BIGINT,
     rec_index BIGINT,
@@ -275,6 +291,7 @@ class Store:
         aliases: Sequence[tuple[Any, ...]],
         identities: Iterable[tuple[str, str]],
         problems: Sequence[tuple[Any, ...]],
+        credentials: Sequence[tuple[Any, ...]] = (),
     ) -> None:
         """One transaction: ledger entries, key-use rows (an Arrow table), alias changes, identities."""
         con = self.con
@@ -283,7 +300,7 @@ class Store:
             replaced = list(replaced_uris)
             if replaced:
                 con.execute("CREATE OR REPLACE TEMP TABLE _gone AS SELECT file_id FROM files WHERE uri IN (SELECT unnest(?))", [replaced])
-                for table in ("raw_key_use", "alias_history", "record_problems"):
+                for table in ("raw_key_use", "alias_history", "record_problems", "credentials"):
                     con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM _gone)")  # noqa: S608
                 con.execute("DELETE FROM files WHERE file_id IN (SELECT file_id FROM _gone)")
             if files:
@@ -303,6 +320,8 @@ class Store:
                 )
             if problems:
                 con.executemany("INSERT INTO record_problems VALUES (?, ?, ?, ?)", list(problems))
+            if credentials:
+                con.executemany("INSERT INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(credentials))
             con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
             con.execute("COMMIT")
         except BaseException:
