@@ -22,6 +22,7 @@ import msgspec
 import orjson
 
 from keytrail.errors import KeytrailError, SourceReadError
+from keytrail.rules import CREDENTIAL_EVENTS, KMS_SOURCE, STS_SOURCE
 
 try:  # ISA-L's gunzip is several times faster than zlib's; the result is the same
     from isal.igzip import decompress as _isal_gunzip
@@ -31,10 +32,6 @@ try:  # ISA-L's gunzip is several times faster than zlib's; the result is the sa
 
 except ImportError:  # pragma: no cover - isal is a dependency, kept optional for odd platforms
     from gzip import decompress as _gunzip
-
-# A record whose bytes contain none of these cannot be a KMS call (JSON escapes could hide the
-# event source, so any escaped character sends the record to the full parser).
-PREFILTER_MARKERS: tuple[bytes, ...] = (b"kms.amazonaws.com", b'"AssumeRole', b"\\u")
 
 _MAX_DEPTH = 8
 
@@ -57,8 +54,43 @@ class FileRecords:
     problems: list[tuple[int, str]] = field(default_factory=list)
 
 
+_NULL = msgspec.Raw(b"null")
+
+
+class _Record(msgspec.Struct):
+    """The fields of a CloudTrail record the normaliser reads: scalars decoded, objects kept raw.
+
+    Objects (userIdentity, requestParameters, resources, responseElements) are decoded only for
+    the records that are KMS calls (or STS credential events); every other field of every record
+    is skipped by the decoder without being built. ``NEEDED_FIELDS`` must name every field that
+    ``keytrail.normalize`` reads (a test checks it).
+    """
+
+    eventSource: Any = None
+    eventName: Any = None
+    eventTime: Any = None
+    awsRegion: Any = None
+    recipientAccountId: Any = None
+    eventID: Any = None
+    sharedEventID: Any = None
+    errorCode: Any = None
+    errorMessage: Any = None
+    sourceIPAddress: Any = None
+    userAgent: Any = None
+    vpcEndpointId: Any = None
+    userIdentity: msgspec.Raw = _NULL
+    requestParameters: msgspec.Raw = _NULL
+    resources: msgspec.Raw = _NULL
+    responseElements: msgspec.Raw = _NULL
+
+
+NEEDED_FIELDS: tuple[str, ...] = _Record.__struct_fields__
+_SCALARS = NEEDED_FIELDS[:12]
+_OBJECTS = NEEDED_FIELDS[12:]
+
+
 class _LogFile(msgspec.Struct):
-    Records: list[msgspec.Raw]
+    Records: list[_Record]
 
 
 _decode_log_file = msgspec.json.Decoder(_LogFile).decode
@@ -82,31 +114,48 @@ def read_records(data: bytes, uri: str) -> FileRecords:
         log = _decode_log_file(data)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return _generic(data, uri)
-    out = FileRecords("cloudtrail-log", total=len(log.Records))
-    if log.Records:
-        _check_first_record(bytes(log.Records[0]))
-    markers = PREFILTER_MARKERS
-    for i, raw in enumerate(log.Records):
-        b = bytes(raw)
-        if any(m in b for m in markers):
+    records = log.Records
+    out = FileRecords("cloudtrail-log", total=len(records))
+    if records:
+        _check_first_record(records[0])
+    candidates = out.candidates
+    loads = orjson.loads
+    for i, r in enumerate(records):
+        src = r.eventSource
+        if src == KMS_SOURCE or (src == STS_SOURCE and r.eventName in CREDENTIAL_EVENTS):
             try:
-                out.candidates.append((i, orjson.loads(b)))
+                candidates.append(
+                    (
+                        i,
+                        {
+                            "eventSource": src,
+                            "eventName": r.eventName,
+                            "eventTime": r.eventTime,
+                            "awsRegion": r.awsRegion,
+                            "recipientAccountId": r.recipientAccountId,
+                            "eventID": r.eventID,
+                            "sharedEventID": r.sharedEventID,
+                            "errorCode": r.errorCode,
+                            "errorMessage": r.errorMessage,
+                            "sourceIPAddress": r.sourceIPAddress,
+                            "userAgent": r.userAgent,
+                            "vpcEndpointId": r.vpcEndpointId,
+                            "userIdentity": loads(memoryview(r.userIdentity)),
+                            "requestParameters": loads(memoryview(r.requestParameters)),
+                            "resources": loads(memoryview(r.resources)),
+                            "responseElements": loads(memoryview(r.responseElements)),
+                        },
+                    )
+                )
             except orjson.JSONDecodeError as e:
                 out.problems.append((i, f"not valid JSON ({str(e)[:100]})"))
     return out
 
 
-def _check_first_record(first: bytes) -> None:
-    try:
-        rec = orjson.loads(first)
-    except orjson.JSONDecodeError:
-        return
-    if isinstance(rec, dict):
-        src = rec.get("eventSource")
-        if isinstance(src, str) and not src.endswith("amazonaws.com"):
-            raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
-        if "digestStartTime" in rec:
-            raise NotCloudTrail("CloudTrail digest file")
+def _check_first_record(first: _Record) -> None:
+    src = first.eventSource
+    if isinstance(src, str) and not src.endswith("amazonaws.com"):
+        raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
 
 
 # ---- the tolerant path: every other shape, and files the fast path cannot decode --------------

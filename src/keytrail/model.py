@@ -48,6 +48,7 @@ class KeyUse(msgspec.Struct, frozen=True, gc=False):
     via: str | None  # invokedBy
     source_ip: str | None
     user_agent: str | None
+    vpc_endpoint: str | None
     resource_kind: str | None
     resource_id: str | None
     encryption_context: str | None  # compact JSON of the encryption context, as written

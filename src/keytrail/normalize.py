@@ -167,6 +167,7 @@ def normalize(record: object) -> Normalized:
         via=ident.via,
         source_ip=_text(record.get("sourceIPAddress")),
         user_agent=_text(record.get("userAgent")),
+        vpc_endpoint=_text(record.get("vpcEndpointId")),
         resource_kind=kind,
         resource_id=rid,
         encryption_context=ctx_json,

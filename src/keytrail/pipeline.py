@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from keytrail.errors import KeytrailError, PartialInputError, SourceReadError
-from keytrail.formats import NotCloudTrail, read_records
+from keytrail.formats import NotCloudTrail, gunzip_if_needed, read_records
 from keytrail.model import KEY_USE_FIELDS
 from keytrail.normalize import normalize
 from keytrail.sources import FileRef, FileSource, RecordBatch, RecordSource
@@ -147,7 +147,7 @@ def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOu
     """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
     out = FileOutcome(ref.uri, ref.size, ref.version, "ingested")
     try:
-        data = source.read(ref)
+        data = gunzip_if_needed(source.read(ref), ref.uri)
         fr = read_records(data, ref.uri)
     except NotCloudTrail as e:
         out.status, out.reason = "skipped", e.reason

@@ -73,7 +73,7 @@ SELECT
     CASE WHEN error_code IS NOT NULL THEN 'denied' ELSE op END AS category,
     op, event_name, to_timestamp(event_time)::TIMESTAMP AS event_time, event_id, shared_event_id,
     region, recipient_account, error_code, error_message, via, session_name, on_behalf_of,
-    access_key_id, identity_account, source_ip, user_agent, resource_kind, resource_id,
+    access_key_id, identity_account, source_ip, user_agent, vpc_endpoint, resource_kind, resource_id,
     encryption_context, key_ref, file_id, rec_index
 FROM keyed LEFT JOIN idmap ON keyed.principal IS NULL AND idmap.unique_id = keyed.principal_uid
 QUALIFY row_number() OVER (PARTITION BY file_id, rec_index, coalesce(resolved_key, key_ref),

@@ -48,6 +48,7 @@ _RAW_COLUMNS = """
     via VARCHAR,
     source_ip VARCHAR,
     user_agent VARCHAR,
+    vpc_endpoint VARCHAR,
     resource_kind VARCHAR,
     resource_id VARCHAR,
     encryption_context VARCHAR
@@ -189,6 +190,7 @@ KEY_USE_COLUMNS: tuple[str, ...] = (
     "identity_account",
     "source_ip",
     "user_agent",
+    "vpc_endpoint",
     "resource_kind",
     "resource_id",
     "encryption_context",
