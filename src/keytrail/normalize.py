@@ -62,7 +62,8 @@ def normalize(record: object) -> Normalized:
     if not isinstance(record, dict):
         return Normalized(problem=f"record is not a JSON object ({type(record).__name__})")
     if record.get("eventSource") != KMS_SOURCE:
-        if record.get("eventSource") == STS_SOURCE and record.get("eventName") in CREDENTIAL_EVENTS:
+        event = record.get("eventName")
+        if record.get("eventSource") == STS_SOURCE and isinstance(event, str) and event in CREDENTIAL_EVENTS:
             return _credential(record)
         return NOT_KMS
     name = record.get("eventName")
@@ -124,14 +125,13 @@ def normalize(record: object) -> Normalized:
     alias_change = _alias_change(name, params, region, recipient, when, record, error_code)
 
     if not targets:
-        if ident.problem:
-            return Normalized(kms=True, identities=hints, alias_change=alias_change)
+        # checked whatever the identity: a call that names a key is reported, never dropped
         if _names_a_key(name, params):
             return Normalized(
                 kms=True,
                 identities=hints,
                 alias_change=alias_change,
-                unattributed=f"{name}: the key it names cannot be resolved ({str(params.get('keyId'))[:80]!r})",
+                unattributed=_unresolved(name, params),
             )
         return Normalized(kms=True, identities=hints, alias_change=alias_change)
 
@@ -214,7 +214,18 @@ def _names_a_key(name: str, params: dict[str, Any]) -> bool:
     """Whether a call without a resolvable key should have named one (unattributable, not 'no key')."""
     if name in ("Decrypt", "ReEncrypt") or name in ALIAS_EVENTS:
         return True
-    return any(params.get(f) is not None for f in ("keyId", "destinationKeyId", "sourceKeyId", "targetKeyId"))
+    return any(params.get(f) is not None for f in _KEY_FIELDS)
+
+
+_KEY_FIELDS = ("keyId", "destinationKeyId", "sourceKeyId", "targetKeyId")
+
+
+def _unresolved(name: str, params: dict[str, Any]) -> str:
+    """Why a call that should name a key names none keytrail can resolve."""
+    refs = [f"{f}={str(params[f])[:80]!r}" for f in _KEY_FIELDS if params.get(f) is not None]
+    if not refs:
+        return f"{name}: no key ARN in resources[] and no key in requestParameters"
+    return f"{name}: no key ARN in resources[] and {', '.join(refs)} is not a key id, key ARN, alias name or alias ARN"
 
 
 def _reencrypt_targets(

@@ -46,6 +46,7 @@ def operation_class(event_name: str) -> str:
 _KEY_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/(\S+)\Z")
 _ALIAS_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(alias/\S+)\Z")
 _ACCOUNT = re.compile(r"\d{12}\Z")
+_BARE_KEY_ID = re.compile(r"[A-Za-z0-9-]+\Z")  # a key id: a UUID, or mrk- and hex digits
 
 
 def is_key_arn(value: object) -> bool:
@@ -97,7 +98,7 @@ def key_reference(ref: object, region: str | None, account: str | None) -> tuple
     part = partition_of(region)
     if ref.startswith("alias/"):
         return ("alias", f"arn:{part}:kms:{region}:{account}:{ref}")
-    if "/" in ref or ":" in ref:
+    if _BARE_KEY_ID.match(ref) is None:  # also rejects redaction markers (HIDDEN_DUE_TO_..., <sensitiveDataRemoved>)
         return None
     return ("key", f"arn:{part}:kms:{region}:{account}:key/{ref}")
 
@@ -222,11 +223,16 @@ def identity_of(ui: dict[str, Any]) -> Identity:
     out.on_behalf_of = _s(obo.get("userId"))
     if t == "IAMUser":
         name = _s(ui.get("userName"))
-        if arn:
+        session_arn = _ROLE_FROM_STS.match(arn) if arn else None
+        if session_arn:
+            # a role session labelled IAMUser (published examples do this): the role is the principal
+            out.principal = f"arn:{session_arn[1]}:iam::{session_arn[2]}:role/{session_arn[3]}"
+            out.session = session_arn[4]
+        elif arn:
             out.principal = arn
         elif name and is_account(out.account):
             out.principal = f"arn:aws:iam::{out.account}:user/{name}"
-        if pid and out.principal and arn:
+        if pid and arn and not session_arn:
             out.hint = (pid, arn)
     elif t == "AssumedRole":
         issuer = _d(_d(ui.get("sessionContext")).get("sessionIssuer"))
