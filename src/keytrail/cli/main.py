@@ -9,6 +9,7 @@ import click
 from keytrail import __version__
 from keytrail.cli.demo import demo
 from keytrail.cli.ingest import ingest_command
+from keytrail.cli.report import report_command
 from keytrail.cli.reports import keys_command, principals_command, usage_command, who_uses_command
 
 
@@ -29,6 +30,7 @@ cli.add_command(who_uses_command)
 cli.add_command(keys_command)
 cli.add_command(principals_command)
 cli.add_command(demo)
+cli.add_command(report_command)
 
 
 def main() -> None:

@@ -1,0 +1,525 @@
+"""The data of the HTML report: a summary of what was read, and per key its principals,
+operations, resources, services and a timeline of calls.
+
+``build_report_data`` returns one typed ``ReportData``; the renderer (``render.html``) embeds it
+as JSON and the page draws it. Every count comes from the same ``key_use`` aggregations as the
+text reports (``usage``, ``keys_report``, ``principals_report``), so the page shows the numbers
+``keytrail usage --format json`` prints. Every string in it may come from a log and is untrusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from keytrail.analysis.filters import NO_FILTERS, Filters
+from keytrail.analysis.usage import _DETAILS, KeyRow, iso, keys_report, principals_report, usage
+from keytrail.pipeline import IngestReport
+from keytrail.store import Store
+
+REPORT_SCHEMA = 1
+CATEGORIES = ("encrypt", "decrypt", "sign", "admin", "denied")
+TOP_DETAILS = 5  # sessions, resources, source IPs, user agents, services shown per principal
+TOP_RESOURCES = 25  # resources listed per key
+TOP_SERIES = 6  # principals drawn in a key's timeline; the rest are "other"
+TOP_PRINCIPALS = 15  # principals in the overall chart
+SKIP_EXAMPLES = 5  # file names shown per skip reason
+OTHER = "other principals"
+
+# the timeline's bucket, by the length of the window: at most a few hundred bars
+_UNITS: tuple[tuple[str, timedelta | None, timedelta], ...] = (
+    ("minute", timedelta(hours=3), timedelta(minutes=1)),
+    ("hour", timedelta(days=4), timedelta(hours=1)),
+    ("day", timedelta(days=731), timedelta(days=1)),
+    ("week", None, timedelta(weeks=1)),
+)
+_DETAIL_EXPRS = {**_DETAILS, "user_agents": "user_agent"}
+
+
+@dataclass(frozen=True)
+class Count:
+    name: str
+    calls: int
+
+
+@dataclass(frozen=True)
+class SkipGroup:
+    """Files the store's ledger holds as skipped (not CloudTrail) or unreadable, by reason."""
+
+    status: str
+    reason: str
+    files: int
+    examples: list[str]
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What the ingest of this run read (when the report read sources itself)."""
+
+    files_seen: int
+    files_ingested: int
+    files_unchanged: int
+    files_skipped: int
+    files_error: int
+    records: int
+    kms_records: int
+    rows: int
+    records_rejected: int
+    records_unattributed: int
+    skip_reasons: list[Count]
+    errors: list[str]
+    record_problems: list[str]
+
+
+@dataclass(frozen=True)
+class Summary:
+    window_start: str | None  # first and last call in the report
+    window_end: str | None
+    since: str | None  # the window asked for
+    until: str | None
+    filters: list[str]
+    accounts: list[str]  # accounts whose logs show calls, and accounts owning the keys
+    regions: list[str]
+    files_read: int  # the store's ledger (every ingest into it)
+    files_skipped: int
+    files_error: int
+    records_read: int
+    kms_records: int
+    record_problems: list[Count]  # rejected / unattributed records, by kind
+    skipped: list[SkipGroup]
+    calls: int  # key-use rows (a call per key and operation) in the report
+    keys: int
+    principals: int
+    ingest: IngestSummary | None
+    verification: str | None
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """The key as the latest inventory saw it."""
+
+    state: str | None
+    enabled: bool | None
+    description: str | None
+    key_usage: str | None
+    key_spec: str | None
+    multi_region: bool | None
+    creation_date: str | None
+    deletion_date: str | None
+    taken_at: str | None
+
+
+@dataclass(frozen=True)
+class PrincipalEntry:
+    principal: str
+    principal_type: str
+    encrypt: int
+    decrypt: int
+    sign: int
+    admin: int
+    denied: int
+    total: int
+    first_seen: str | None
+    last_seen: str | None
+    operations: list[Count]
+    via: list[str]
+    sessions: list[str]
+    resources: list[str]
+    source_ips: list[str]
+    user_agents: list[str]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One stacked series of a timeline: (bucket index, calls) for the buckets that have calls."""
+
+    name: str
+    total: int
+    points: list[tuple[int, int]]
+    other: bool = False  # the sum of the principals not drawn on their own (``name`` is then OTHER)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    by_operation: list[Series]
+    by_principal: list[Series]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The timeline buckets shared by every key: ``unit`` long, starting at each of ``buckets``."""
+
+    unit: str
+    buckets: list[str]
+
+
+@dataclass(frozen=True)
+class KeySection:
+    anchor: str  # an id made here (never from log data) for links within the page
+    key: str
+    key_resolved: bool
+    account: str
+    region: str
+    manager: str
+    aliases: list[str]
+    state: KeyState | None
+    calls: int
+    crypto_calls: int
+    encrypt: int
+    decrypt: int
+    sign: int
+    admin: int
+    denied: int
+    principals: int
+    first_seen: str | None
+    last_seen: str | None
+    first_use: str | None
+    last_use: str | None
+    principal_rows: list[PrincipalEntry]
+    operations: list[Count]
+    resources: list[Count]
+    resources_total: int
+    via: list[Count]
+    timeline: Timeline
+
+
+@dataclass(frozen=True)
+class TopPrincipal:
+    principal: str
+    principal_type: str
+    keys: int
+    encrypt: int
+    decrypt: int
+    sign: int
+    admin: int
+    denied: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ReportData:
+    summary: Summary
+    axis: Axis
+    keys: list[KeySection]
+    top_principals: list[TopPrincipal]
+    findings: list[dict[str, Any]] | None = None
+    generated_at: str | None = None
+    tool_version: str = ""
+    schema: int = REPORT_SCHEMA
+
+
+def build_report_data(
+    store: Store,
+    filters: Filters = NO_FILTERS,
+    ingest_report: IngestReport | None = None,
+    findings: list[dict[str, Any]] | None = None,
+    verification: str | None = None,
+    generated_at: datetime | None = None,
+) -> ReportData:
+    """Everything the HTML report shows, for the calls ``filters`` selects."""
+    from keytrail import __version__
+
+    where, params = filters.where(store)
+    first, last = store.query(f"SELECT min(event_time), max(event_time) FROM key_use WHERE {where}", params)[0]  # noqa: S608
+    axis = _axis(first, last)
+    key_rows = keys_report(store, filters)
+    usage_rows = usage(store, filters)
+    details = _details(store, where, params)
+    ops = _grouped(store, where, params, "event_name")
+    resources = _grouped(store, where, params, "coalesce(resource_kind || ':' || resource_id, resource_id)")
+    via = _grouped(store, where, params, "via")
+    states = _key_states(store)
+    inventory_aliases = _inventory_aliases(store)
+    by_op, by_principal = _timelines(store, where, params, axis, first)
+
+    per_key: dict[str, list[PrincipalEntry]] = {}
+    for u in usage_rows:
+        d = details.get((u.key, u.principal), {})
+        per_key.setdefault(u.key, []).append(
+            PrincipalEntry(
+                u.principal, u.principal_type, u.encrypt, u.decrypt, u.sign, u.admin, u.denied,
+                u.encrypt + u.decrypt + u.sign + u.admin + u.denied, u.first_seen, u.last_seen,
+                [Count(n, c) for n, c in ops.get((u.key, u.principal), [])],
+                d.get("via", []), d.get("sessions", []), d.get("resources", []),
+                d.get("source_ips", []), d.get("user_agents", []),
+            )
+        )
+    sections = []
+    for i, k in enumerate(key_rows, 1):
+        rows = per_key.get(k.key, [])
+        key_ops: dict[str, int] = {}
+        for p in rows:
+            for c in p.operations:
+                key_ops[c.name] = key_ops.get(c.name, 0) + c.calls
+        res = _totals(resources, k.key)
+        sections.append(
+            KeySection(
+                anchor=f"key-{i}",
+                key=k.key,
+                key_resolved=all(u.key_resolved for u in usage_rows if u.key == k.key),
+                account=k.account,
+                region=k.region,
+                manager=k.manager,
+                aliases=sorted(set(k.aliases) | set(inventory_aliases.get(k.key, []))),
+                state=states.get(k.key),
+                calls=k.crypto_calls + k.admin + k.denied,
+                crypto_calls=k.crypto_calls,
+                encrypt=k.encrypt,
+                decrypt=k.decrypt,
+                sign=k.sign,
+                admin=k.admin,
+                denied=k.denied,
+                principals=k.principals,
+                first_seen=k.first_seen,
+                last_seen=k.last_seen,
+                first_use=k.first_use,
+                last_use=k.last_use,
+                principal_rows=rows,
+                operations=[Count(n, c) for n, c in sorted(key_ops.items(), key=lambda x: (-x[1], x[0]))],
+                resources=res[:TOP_RESOURCES],
+                resources_total=len(res),
+                via=_totals(via, k.key),
+                timeline=Timeline(by_op.get(k.key, []), by_principal.get(k.key, [])),
+            )
+        )
+    top = []
+    for pr in principals_report(store, filters):
+        total = pr.encrypt + pr.decrypt + pr.sign + pr.admin + pr.denied
+        top.append(TopPrincipal(pr.principal, pr.principal_type, pr.keys, pr.encrypt, pr.decrypt, pr.sign, pr.admin,
+                                pr.denied, total))
+    top.sort(key=lambda t: (-t.total, t.principal))
+
+    summary = _summary(store, filters, where, params, first, last, key_rows, len(top), ingest_report, verification)
+    return ReportData(
+        summary=summary,
+        axis=axis,
+        keys=sections,
+        top_principals=top[:TOP_PRINCIPALS],
+        findings=None if findings is None else [dict(f) for f in findings],
+        generated_at=iso(generated_at),
+        tool_version=__version__,
+    )
+
+
+def _unit(first: datetime | None, last: datetime | None) -> tuple[str, timedelta]:
+    span = (last - first) if first is not None and last is not None else timedelta(0)
+    for name, limit, step in _UNITS:
+        if limit is None or span <= limit:
+            return name, step
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _truncate(t: datetime, unit: str) -> datetime:
+    if unit == "minute":
+        return t.replace(second=0, microsecond=0)
+    if unit == "hour":
+        return t.replace(minute=0, second=0, microsecond=0)
+    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if unit == "day" else day - timedelta(days=day.weekday())
+
+
+def _axis(first: datetime | None, last: datetime | None) -> Axis:
+    unit, step = _unit(first, last)
+    if first is None or last is None:
+        return Axis(unit, [])
+    t, end = _truncate(first, unit), _truncate(last, unit)
+    buckets = []
+    while t <= end:
+        buckets.append(iso(t) or "")
+        t += step
+    return Axis(unit, buckets)
+
+
+def _details(store: Store, where: str, params: list[object]) -> dict[tuple[str, str], dict[str, list[str]]]:
+    """The top values of via, sessions, resources, source IPs and user agents per (key, principal)."""
+    out: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for name, expr in _DETAIL_EXPRS.items():
+        rows = store.query(
+            f"""WITH t AS (SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
+                           WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL)
+                SELECT key, principal, list(v ORDER BY n DESC, v)[1:{TOP_DETAILS}] FROM t GROUP BY key, principal""",  # noqa: S608
+            params,
+        )
+        for k, p, values in rows:
+            out.setdefault((k, p), {})[name] = list(values)
+    return out
+
+
+def _grouped(store: Store, where: str, params: list[object], expr: str) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """Calls per value of ``expr`` per (key, principal), most calls first."""
+    rows = store.query(
+        f"""SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
+            WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL ORDER BY key, principal, n DESC, v""",  # noqa: S608
+        params,
+    )
+    out: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for k, p, v, n in rows:
+        out.setdefault((k, p), []).append((v, n))
+    return out
+
+
+def _totals(grouped: dict[tuple[str, str], list[tuple[str, int]]], key: str) -> list[Count]:
+    totals: dict[str, int] = {}
+    for (k, _), values in grouped.items():
+        if k == key:
+            for v, n in values:
+                totals[v] = totals.get(v, 0) + n
+    return [Count(v, n) for v, n in sorted(totals.items(), key=lambda x: (-x[1], x[0]))]
+
+
+def _timelines(
+    store: Store, where: str, params: list[object], axis: Axis, first: datetime | None
+) -> tuple[dict[str, list[Series]], dict[str, list[Series]]]:
+    """Per key: calls per bucket by operation (category) and by principal (the top ones, the rest as one)."""
+    if first is None or not axis.buckets:
+        return {}, {}
+    unit = axis.unit
+    origin = _truncate(first, unit)
+    # date_trunc('week') starts weeks on Monday, as _truncate does
+    bucket = f"date_trunc('{unit}', event_time)"
+    step = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}[unit]
+
+    def index(t: datetime) -> int:
+        return int((t - origin).total_seconds()) // step
+
+    by_op: dict[str, dict[str, dict[int, int]]] = {}
+    for k, b, cat, n in store.query(
+        f"SELECT key, {bucket} AS b, category, count(*) FROM key_use WHERE {where} GROUP BY ALL", params  # noqa: S608
+    ):
+        by_op.setdefault(k, {}).setdefault(cat, {})[index(b)] = n
+    ops_out = {
+        k: [_series(c, series[c]) for c in CATEGORIES if c in series] for k, series in by_op.items()
+    }
+
+    by_p: dict[str, dict[str, dict[int, int]]] = {}
+    for k, b, p, n in store.query(
+        f"SELECT key, {bucket} AS b, principal, count(*) FROM key_use WHERE {where} GROUP BY ALL", params  # noqa: S608
+    ):
+        by_p.setdefault(k, {}).setdefault(p, {})[index(b)] = n
+    principals_out: dict[str, list[Series]] = {}
+    for k, series in by_p.items():
+        ranked = sorted(series, key=lambda p: (-sum(series[p].values()), p))
+        out = [_series(p, series[p]) for p in ranked[:TOP_SERIES]]
+        rest: dict[int, int] = {}
+        for p in ranked[TOP_SERIES:]:
+            for i, n in series[p].items():
+                rest[i] = rest.get(i, 0) + n
+        if rest:
+            out.append(Series(OTHER, sum(rest.values()), sorted(rest.items()), other=True))
+        principals_out[k] = out
+    return ops_out, principals_out
+
+
+def _series(name: str, points: dict[int, int]) -> Series:
+    return Series(name, sum(points.values()), sorted(points.items()))
+
+
+def _has_table(store: Store, name: str) -> bool:
+    return bool(store.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]))
+
+
+def _key_states(store: Store) -> dict[str, KeyState]:
+    if not _has_table(store, "inventory_keys"):
+        return {}
+    rows = store.query(
+        """SELECT arn, key_state, enabled, description, key_usage, key_spec, multi_region,
+                  creation_date, deletion_date, taken_at
+           FROM inventory_keys QUALIFY row_number() OVER (PARTITION BY arn ORDER BY taken_at DESC) = 1"""
+    )
+    return {
+        r[0]: KeyState(r[1], r[2], r[3], r[4], r[5], r[6], iso(r[7]), iso(r[8]), iso(r[9])) for r in rows
+    }
+
+
+def _inventory_aliases(store: Store) -> dict[str, list[str]]:
+    if not _has_table(store, "inventory_aliases"):
+        return {}
+    rows = store.query(
+        """SELECT target_key_arn, alias_name FROM inventory_aliases WHERE target_key_arn IS NOT NULL
+           QUALIFY row_number() OVER (PARTITION BY alias_arn ORDER BY taken_at DESC) = 1"""
+    )
+    out: dict[str, list[str]] = {}
+    for key, name in rows:
+        out.setdefault(key, []).append(name)
+    return out
+
+
+def _describe(filters: Filters) -> list[str]:
+    out = [f"key: {k}" for k in filters.keys]
+    if filters.principal:
+        out.append(f"principal: {filters.principal}")
+    if filters.account:
+        out.append(f"account: {filters.account}")
+    if filters.region:
+        out.append(f"key Region: {filters.region}")
+    return out
+
+
+def _summary(
+    store: Store,
+    filters: Filters,
+    where: str,
+    params: list[object],
+    first: datetime | None,
+    last: datetime | None,
+    key_rows: list[KeyRow],
+    principals: int,
+    report: IngestReport | None,
+    verification: str | None,
+) -> Summary:
+    accounts = store.query(
+        f"""SELECT DISTINCT a FROM (SELECT recipient_account AS a FROM key_use WHERE {where}
+                                   UNION ALL SELECT key_account FROM key_use WHERE {where})
+            WHERE a IS NOT NULL AND a <> '' ORDER BY a""",  # noqa: S608
+        params + params,
+    )
+    regions = store.query(
+        f"""SELECT DISTINCT r FROM (SELECT region AS r FROM key_use WHERE {where}
+                                   UNION ALL SELECT key_region FROM key_use WHERE {where})
+            WHERE r IS NOT NULL AND r <> '' ORDER BY r""",  # noqa: S608
+        params + params,
+    )
+    ledger = {
+        status: (int(n), int(records or 0), int(kms or 0))
+        for status, n, records, kms in store.query(
+            "SELECT status, count(*), sum(records), sum(kms_records) FROM files GROUP BY status"
+        )
+    }
+    skipped_rows = store.query(
+        f"""SELECT status, coalesce(reason, '(no reason recorded)') AS r, count(*),
+                   list(uri ORDER BY uri)[1:{SKIP_EXAMPLES}]
+            FROM files WHERE status <> 'ingested' GROUP BY ALL ORDER BY status, count(*) DESC, r"""  # noqa: S608
+    )
+    problems = store.query("SELECT kind, count(*) FROM record_problems GROUP BY kind ORDER BY kind")
+    calls = store.query(f"SELECT count(*) FROM key_use WHERE {where}", params)[0][0]  # noqa: S608
+    ingest = None
+    if report is not None:
+        ingest = IngestSummary(
+            report.files_seen, report.files_ingested, report.files_unchanged, report.files_skipped,
+            report.files_error, report.records, report.kms_records, report.rows, report.records_rejected,
+            report.records_unattributed,
+            [Count(r, n) for r, n in sorted(report.skip_reasons.items(), key=lambda x: (-x[1], x[0]))],
+            list(report.errors), list(report.record_problems),
+        )
+    return Summary(
+        window_start=iso(first),
+        window_end=iso(last),
+        since=iso(filters.since),
+        until=iso(filters.until),
+        filters=_describe(filters),
+        accounts=[r[0] for r in accounts],
+        regions=[r[0] for r in regions],
+        files_read=ledger.get("ingested", (0, 0, 0))[0],
+        files_skipped=ledger.get("skipped", (0, 0, 0))[0],
+        files_error=ledger.get("error", (0, 0, 0))[0],
+        records_read=sum(v[1] for v in ledger.values()),
+        kms_records=sum(v[2] for v in ledger.values()),
+        record_problems=[Count(k, n) for k, n in problems],
+        skipped=[SkipGroup(s, r, n, list(ex)) for s, r, n, ex in skipped_rows],
+        calls=int(calls),
+        keys=len(key_rows),
+        principals=principals,
+        ingest=ingest,
+        verification=verification,
+    )

@@ -1,0 +1,703 @@
+/* keytrail HTML report: builds the page from the embedded JSON.
+ *
+ * Every string in the data comes from CloudTrail logs and is untrusted. It is only ever put into
+ * the page as text (createTextNode / textContent) or into attributes that cannot run code
+ * (title, aria-label); never through innerHTML, never into a URL. Control and bidirectional
+ * override characters are shown escaped; very long values are cut (the whole value in the
+ * tooltip). Links point only to anchors this script makes.
+ */
+(function () {
+  'use strict';
+
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+  var MAX_SHOWN = 240;
+  var MAX_TITLE = 4000;
+  // C0/C1 controls, zero-width and bidirectional marks, overrides and isolates, line/paragraph separators, BOM
+  var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+  var CATEGORIES = ['encrypt', 'decrypt', 'sign', 'admin', 'denied'];
+  var SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+
+  // ---- DOM helpers ------------------------------------------------------------------------
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+
+  function svg(tag, attrs, children) {
+    var node = document.createElementNS(SVG_NS, tag);
+    setAttrs(node, attrs);
+    append(node, children);
+    return node;
+  }
+
+  function setAttrs(node, attrs) {
+    if (!attrs) return;
+    Object.keys(attrs).forEach(function (name) {
+      var v = attrs[name];
+      if (v === null || v === undefined || v === false) return;
+      node.setAttribute(name, String(v));
+    });
+  }
+
+  function append(node, children) {
+    if (children === null || children === undefined) return;
+    if (!Array.isArray(children)) children = [children];
+    children.forEach(function (c) {
+      if (c === null || c === undefined || c === false) return;
+      node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    });
+  }
+
+  function hex(ch) {
+    var h = ch.charCodeAt(0).toString(16);
+    while (h.length < 4) h = '0' + h;
+    return '\\u' + h;
+  }
+
+  /** A log value for an attribute or SVG text: controls escaped. */
+  function clean(value) {
+    return value === null || value === undefined ? '' : String(value).replace(CONTROL, hex);
+  }
+
+  /** A log value as a span of text: controls shown escaped, long values cut (whole value in the tooltip). */
+  function val(value, cls) {
+    var span = el('span', cls ? { 'class': cls } : null);
+    var s = value === null || value === undefined ? '' : String(value);
+    var full = s;
+    var cut = s.length > MAX_SHOWN;
+    if (cut) {
+      var end = MAX_SHOWN;
+      var code = s.charCodeAt(end - 1);
+      if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+      s = s.slice(0, end);
+    }
+    var last = 0;
+    var m;
+    CONTROL.lastIndex = 0;
+    while ((m = CONTROL.exec(s)) !== null) {
+      if (m.index > last) span.appendChild(document.createTextNode(s.slice(last, m.index)));
+      span.appendChild(el('span', { 'class': 'esc' }, hex(m[0])));
+      last = m.index + 1;
+    }
+    if (last < s.length) span.appendChild(document.createTextNode(s.slice(last)));
+    if (cut) {
+      span.appendChild(el('span', { 'class': 'cut' }, '\u2026 (' + fmt(full.length) + ' characters)'));
+      span.setAttribute('title', clean(full.slice(0, MAX_TITLE)));
+    }
+    return span;
+  }
+
+  function fmt(n) {
+    return typeof n === 'number' ? n.toLocaleString('en-US') : '';
+  }
+
+  function list(values) {
+    var ul = el('ul', { 'class': 'list' });
+    (values || []).forEach(function (v) { ul.appendChild(el('li', { title: clean(String(v).slice(0, MAX_TITLE)) }, val(v))); });
+    return ul;
+  }
+
+  function countList(counts) {
+    var ul = el('ul', { 'class': 'list' });
+    (counts || []).forEach(function (c) {
+      ul.appendChild(el('li', null, [val(c.name), ' ', el('span', { 'class': 'muted' }, fmt(c.calls))]));
+    });
+    return ul;
+  }
+
+  function window2(a, b) {
+    if (!a && !b) return 'no calls';
+    return (a || '?') + ' \u2013 ' + (b || '?');
+  }
+
+  // ---- sortable, filterable tables ----------------------------------------------------------
+  var tableCount = 0;
+
+  /**
+   * spec: {name, label, rows, filter (bool), sort: [columnId, 'ascending'|'descending'],
+   *        columns: [{id, label, num, value(row) -> sort value, cell(row) -> node or text, search(row) -> text}]}
+   */
+  function table(spec) {
+    tableCount += 1;
+    var block = el('div', { 'class': 'table-block', 'data-table': spec.name });
+    var count = el('span', { 'class': 'muted count', 'aria-live': 'polite' });
+    var tools = el('div', { 'class': 'table-tools' });
+    var input = null;
+    if (spec.filter) {
+      input = el('input', {
+        type: 'search', placeholder: 'Filter rows (all words must match)',
+        'aria-label': 'Filter ' + spec.label, 'data-filter': spec.name, id: 'filter-' + tableCount,
+      });
+      tools.appendChild(input);
+    }
+    tools.appendChild(count);
+    block.appendChild(tools);
+
+    var headRow = el('tr');
+    var ths = spec.columns.map(function (col) {
+      var th = el('th', { scope: 'col', 'data-col': col.id, 'class': col.num ? 'num' : null });
+      var button = el('button', { type: 'button', title: 'Sort by ' + col.label }, col.label);
+      button.addEventListener('click', function () { sortBy(col.id); });
+      th.appendChild(button);
+      headRow.appendChild(th);
+      return th;
+    });
+    var tbody = el('tbody');
+    var trs = spec.rows.map(function (row, index) {
+      var tr = el('tr');
+      var words = [];
+      spec.columns.forEach(function (col) {
+        var cls = col.num ? 'num' : (col.text ? 'text' : null);
+        var content = col.cell ? col.cell(row) : (col.num ? fmt(col.value(row)) : val(col.value(row)));
+        tr.appendChild(el('td', { 'data-col': col.id, 'class': cls }, content));
+        var s = col.search ? col.search(row) : col.value(row);
+        if (s !== null && s !== undefined) words.push(String(s));
+      });
+      return { tr: tr, row: row, index: index, text: words.join('\n').toLowerCase() };
+    });
+    trs.forEach(function (t) { tbody.appendChild(t.tr); });
+    var tableEl = el('table', null, [el('thead', null, headRow), tbody]);
+    block.appendChild(el('div', { 'class': 'table-wrap' }, tableEl));
+
+    var state = { col: null, dir: null };
+
+    function compare(a, b) {
+      if (a === b) return 0;
+      if (a === null || a === undefined || a === '') return 1;  // empty values last, either direction
+      if (b === null || b === undefined || b === '') return -1;
+      return a < b ? -1 : 1;
+    }
+
+    function sortBy(colId, dir) {
+      var col = spec.columns.filter(function (c) { return c.id === colId; })[0];
+      if (!col) return;
+      if (!dir) {
+        dir = state.col === colId
+          ? (state.dir === 'ascending' ? 'descending' : 'ascending')
+          : (col.num ? 'descending' : 'ascending');
+      }
+      state.col = colId;
+      state.dir = dir;
+      var sign = dir === 'ascending' ? 1 : -1;
+      trs.sort(function (x, y) {
+        var a = col.value(x.row);
+        var b = col.value(y.row);
+        var empty = function (v) { return v === null || v === undefined || v === ''; };
+        var c = empty(a) || empty(b) ? compare(a, b) : sign * compare(a, b);
+        return c !== 0 ? c : x.index - y.index;
+      });
+      trs.forEach(function (t) { tbody.appendChild(t.tr); });
+      ths.forEach(function (th, i) {
+        if (spec.columns[i].id === colId) th.setAttribute('aria-sort', dir);
+        else th.removeAttribute('aria-sort');
+      });
+    }
+
+    function applyFilter() {
+      var q = input ? input.value.trim().toLowerCase() : '';
+      var terms = q ? q.split(/\s+/) : [];
+      var shown = 0;
+      trs.forEach(function (t) {
+        var ok = terms.every(function (w) { return t.text.indexOf(w) !== -1; });
+        t.tr.hidden = !ok;
+        if (ok) shown += 1;
+      });
+      count.textContent = terms.length
+        ? shown + ' of ' + trs.length + ' rows match'
+        : trs.length + (trs.length === 1 ? ' row' : ' rows');
+    }
+
+    if (input) input.addEventListener('input', applyFilter);
+    if (spec.sort) sortBy(spec.sort[0], spec.sort[1]);
+    applyFilter();
+    return block;
+  }
+
+  function numCol(id, label, get) {
+    return { id: id, label: label, num: true, value: get || function (r) { return r[id]; } };
+  }
+
+  function textCol(id, label, get) {
+    return { id: id, label: label, text: true, value: get || function (r) { return r[id]; } };
+  }
+
+  function listCol(id, label, get) {
+    return {
+      id: id, label: label, text: true,
+      value: function (r) { var v = get(r) || []; return v.length ? String(v[0]) : ''; },
+      cell: function (r) { return list(get(r)); },
+      search: function (r) { return (get(r) || []).join('\n'); },
+    };
+  }
+
+  // ---- charts -------------------------------------------------------------------------------
+  function niceStep(v) {
+    if (v <= 1) return 1;
+    var p = Math.pow(10, Math.floor(Math.log10(v)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      var s = steps[i] * p;
+      if (s >= v && Math.round(s) === s) return s;
+    }
+    return 10 * p;
+  }
+
+  function bucketLabel(iso, unit, first) {
+    // iso: 2026-10-01T00:00:00Z
+    var date = iso.slice(0, 10);
+    var hm = iso.slice(11, 16);
+    if (unit === 'minute') return first ? date + ' ' + hm : hm;
+    if (unit === 'hour') return first || hm === '00:00' ? date.slice(5) + ' ' + hm : hm;
+    return first ? date : date.slice(5);
+  }
+
+  function legend(items) {
+    var ul = el('ul', { 'class': 'legend' });
+    items.forEach(function (it) {
+      ul.appendChild(el('li', null, [
+        el('span', { 'class': 'swatch ' + it.cls, 'aria-hidden': 'true' }),
+        val(it.name), el('span', { 'class': 'muted' }, fmt(it.total)),
+      ]));
+    });
+    return ul;
+  }
+
+  function figure(caption, name, svgNode, legendNode) {
+    return el('figure', { 'class': 'chart', 'data-chart': name }, [
+      el('figcaption', null, caption), svgNode, legendNode,
+    ]);
+  }
+
+  /** Stacked bars: calls per time bucket, one colour per series. */
+  function timelineChart(caption, name, axis, series, classOf) {
+    var n = axis.buckets.length;
+    var W = 600, H = 210, L = 44, R = 8, T = 10, B = 34;
+    var pw = W - L - R, ph = H - T - B;
+    var totals = new Array(n).fill(0);
+    series.forEach(function (s) { s.points.forEach(function (p) { totals[p[0]] += p[1]; }); });
+    var peak = Math.max.apply(null, [0].concat(totals));
+    var step = niceStep(peak / 4);
+    var top = step * 4;
+    var root = svg('svg', {
+      viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': caption, preserveAspectRatio: 'xMidYMid meet',
+    });
+    for (var i = 0; i <= 4; i++) {
+      var y = T + ph - (ph * i) / 4;
+      root.appendChild(svg('line', { 'class': 'grid', x1: L, x2: W - R, y1: y, y2: y }));
+      root.appendChild(svg('text', { x: L - 6, y: y + 4, 'text-anchor': 'end', 'class': 'axis-label' }, fmt(step * i)));
+    }
+    var bw = n ? pw / n : pw;
+    var gap = bw > 4 ? Math.min(2, bw * 0.15) : 0;
+    var offsets = new Array(n).fill(0);
+    series.forEach(function (s, j) {
+      var cls = 'bar ' + classOf(s, j);
+      s.points.forEach(function (p) {
+        var idx = p[0], c = p[1];
+        if (idx < 0 || idx >= n) return;
+        var h = (ph * c) / top;
+        var y0 = T + ph - ((ph * offsets[idx]) / top) - h;
+        offsets[idx] += c;
+        var rect = svg('rect', {
+          'class': cls, x: (L + idx * bw + gap / 2).toFixed(2), y: y0.toFixed(2),
+          width: Math.max(bw - gap, 0.5).toFixed(2), height: Math.max(h, 0.5).toFixed(2),
+        });
+        rect.appendChild(svg('title', null, axis.buckets[idx] + ' \u2014 ' + clean(s.name) + ': ' + fmt(c)));
+        root.appendChild(rect);
+      });
+    });
+    root.appendChild(svg('line', { 'class': 'axis', x1: L, x2: W - R, y1: T + ph, y2: T + ph }));
+    var every = Math.max(1, Math.ceil(n / 6));
+    for (var k = 0; k < n; k += every) {
+      var x = L + k * bw + bw / 2;
+      root.appendChild(svg('line', { 'class': 'axis', x1: x, x2: x, y1: T + ph, y2: T + ph + 4 }));
+      root.appendChild(svg('text', { x: x, y: T + ph + 17, 'text-anchor': 'middle', 'class': 'axis-label' },
+        bucketLabel(axis.buckets[k], axis.unit, k === 0)));
+    }
+    root.appendChild(svg('text', { x: W - R, y: H - 3, 'text-anchor': 'end', 'class': 'axis-label' },
+      'calls per ' + axis.unit + ' (UTC)'));
+    var items = series.map(function (s, j) { return { cls: classOf(s, j), name: s.name, total: s.total }; });
+    return figure(caption, name, root, legend(items));
+  }
+
+  function shortLabel(s, max) {
+    s = clean(s);
+    return s.length > max ? '\u2026' + s.slice(s.length - max + 1) : s;
+  }
+
+  /** Horizontal stacked bars: one row per principal, split by operation. */
+  function principalsChart(caption, name, rows) {
+    var W = 900, rowH = 22, L = 360, R = 70, T = 6;
+    var H = T + rows.length * rowH + 8;
+    var pw = W - L - R;
+    var peak = Math.max.apply(null, [1].concat(rows.map(function (r) { return r.total; })));
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': caption });
+    rows.forEach(function (r, i) {
+      var y = T + i * rowH;
+      var label = svg('text', { x: L - 8, y: y + 15, 'text-anchor': 'end' }, shortLabel(r.principal, 50));
+      label.appendChild(svg('title', null, clean(r.principal)));
+      root.appendChild(label);
+      var x = L;
+      CATEGORIES.forEach(function (c) {
+        var v = r[c] || 0;
+        if (!v) return;
+        var w = (pw * v) / peak;
+        var rect = svg('rect', {
+          'class': 'bar c-' + c, x: x.toFixed(2), y: y + 3, width: Math.max(w, 0.5).toFixed(2), height: rowH - 6,
+        });
+        rect.appendChild(svg('title', null, clean(r.principal) + ' \u2014 ' + c + ': ' + fmt(v)));
+        root.appendChild(rect);
+        x += w;
+      });
+      root.appendChild(svg('text', { x: x + 6, y: y + 15, 'class': 'axis-label' }, fmt(r.total)));
+    });
+    var totals = {};
+    CATEGORIES.forEach(function (c) { totals[c] = 0; });
+    rows.forEach(function (r) { CATEGORIES.forEach(function (c) { totals[c] += r[c] || 0; }); });
+    var items = CATEGORIES.filter(function (c) { return totals[c]; })
+      .map(function (c) { return { cls: 'c-' + c, name: c, total: totals[c] }; });
+    return figure(caption, name, root, legend(items));
+  }
+
+  function operationClass(s) { return 'c-' + (CATEGORIES.indexOf(s.name) >= 0 ? s.name : 'other'); }
+  function principalClass(s, j) { return s.other ? 'c-other' : 'c-p' + (j % 7); }
+
+  function keyCharts(data, k, index) {
+    var anchor = 'key-' + (index + 1);
+    var top = k.principal_rows.slice().sort(function (a, b) {
+      return b.total - a.total || (a.principal < b.principal ? -1 : a.principal > b.principal ? 1 : 0);
+    }).slice(0, 10);
+    return {
+      operation: timelineChart('Calls over time by operation', anchor + ':operation', data.axis,
+        k.timeline.by_operation, operationClass),
+      principal: timelineChart('Calls over time by principal', anchor + ':principal', data.axis,
+        k.timeline.by_principal, principalClass),
+      principals: principalsChart('Top principals of this key', anchor + ':principals', top),
+    };
+  }
+
+  // ---- sections -----------------------------------------------------------------------------
+  function card(label, value, field, small) {
+    return el('div', { 'class': small ? 'card wide' : 'card', 'data-field': field }, [
+      el('div', { 'class': 'label' }, label),
+      el('div', { 'class': small ? 'value small' : 'value' }, value),
+    ]);
+  }
+
+  function facts(pairs) {
+    var dl = el('dl', { 'class': 'facts' });
+    pairs.forEach(function (p) {
+      if (!p) return;
+      dl.appendChild(el('dt', null, p[0]));
+      dl.appendChild(el('dd', p[2] ? { 'data-field': p[2] } : null, p[1]));
+    });
+    return dl;
+  }
+
+  function summarySection(data) {
+    var s = data.summary;
+    var sec = el('section', { id: 'summary' }, el('h2', null, 'Summary'));
+    var cards = el('div', { 'class': 'cards' }, [
+      card('Window covered (UTC)', window2(s.window_start, s.window_end), 'window', true),
+      card('Calls', fmt(s.calls), 'calls'),
+      card('Keys', fmt(s.keys), 'keys'),
+      card('Principals', fmt(s.principals), 'principals'),
+      card('Accounts', fmt(s.accounts.length), 'accounts'),
+      card('Regions', fmt(s.regions.length), 'regions'),
+      card('Log files read', fmt(s.files_read), 'files_read'),
+      card('Records read', fmt(s.records_read), 'records_read'),
+      card('KMS records', fmt(s.kms_records), 'kms_records'),
+      card('Files skipped', fmt(s.files_skipped), 'files_skipped'),
+      card('Files unreadable', fmt(s.files_error), 'files_error'),
+    ]);
+    s.record_problems.forEach(function (p) {
+      cards.appendChild(card('Records ' + p.name, fmt(p.calls), 'records_' + p.name));
+    });
+    sec.appendChild(cards);
+    sec.appendChild(facts([
+      s.verification ? ['Evidence integrity', val(s.verification), 'verification'] : null,
+      ['Window asked', (s.since || 'the beginning') + ' \u2013 ' + (s.until || 'the end') + ' (until is exclusive)'],
+      s.filters.length ? ['Filters', list(s.filters)] : null,
+      ['Accounts', s.accounts.length ? list(s.accounts) : 'none', 'account-list'],
+      ['Regions', s.regions.length ? list(s.regions) : 'none', 'region-list'],
+      ['Counted', 'a call once per key and operation; a failed call once per key, as denied'],
+    ]));
+    if (s.skipped.length) {
+      sec.appendChild(el('h3', null, 'Files skipped or unreadable'));
+      sec.appendChild(table({
+        name: 'skipped', label: 'skipped files', rows: s.skipped, filter: s.skipped.length > 8,
+        columns: [
+          textCol('status', 'status'), textCol('reason', 'reason'), numCol('files', 'files'),
+          listCol('examples', 'for example', function (r) { return r.examples; }),
+        ],
+      }));
+    }
+    var ing = s.ingest;
+    if (ing) {
+      sec.appendChild(el('h3', null, 'Read for this report'));
+      sec.appendChild(facts([
+        ['Files', fmt(ing.files_seen) + ' seen, ' + fmt(ing.files_ingested) + ' read, ' + fmt(ing.files_unchanged) +
+          ' unchanged since an earlier ingest, ' + fmt(ing.files_skipped) + ' skipped, ' + fmt(ing.files_error) + ' unreadable'],
+        ['Records', fmt(ing.records) + ' records, ' + fmt(ing.kms_records) + ' KMS calls, ' + fmt(ing.rows) +
+          ' key-use rows, ' + fmt(ing.records_rejected) + ' rejected, ' + fmt(ing.records_unattributed) + ' unattributable'],
+        ing.skip_reasons.length ? ['Skipped', countList(ing.skip_reasons)] : null,
+        ing.errors.length ? ['Unreadable', list(ing.errors), 'ingest-errors'] : null,
+        ing.record_problems.length ? ['Rejected records', list(ing.record_problems)] : null,
+      ]));
+    }
+    return sec;
+  }
+
+  function keyIndex(data) {
+    var byKey = {};
+    data.keys.forEach(function (k, i) { byKey[k.key] = 'key-' + (i + 1); });
+    return byKey;
+  }
+
+  function findingsSection(data, anchors) {
+    var sec = el('section', { id: 'findings' }, el('h2', null, 'Findings'));
+    var findings = data.findings || [];
+    if (!findings.length) {
+      sec.appendChild(el('p', { 'class': 'notice' }, 'No findings.'));
+      return sec;
+    }
+    var bySeverity = {};
+    findings.forEach(function (f) { var s = String(f.severity || 'info').toLowerCase(); bySeverity[s] = (bySeverity[s] || 0) + 1; });
+    var cards = el('div', { 'class': 'cards' });
+    Object.keys(bySeverity).sort(function (a, b) {
+      return (SEVERITY_RANK[a] === undefined ? 9 : SEVERITY_RANK[a]) - (SEVERITY_RANK[b] === undefined ? 9 : SEVERITY_RANK[b]);
+    }).forEach(function (s) { cards.appendChild(card(clean(s), fmt(bySeverity[s]), 'severity-' + (SEVERITY_RANK[s] === undefined ? 'other' : s))); });
+    sec.appendChild(cards);
+    sec.appendChild(table({
+      name: 'findings', label: 'findings', rows: findings, filter: true, sort: ['severity', 'ascending'],
+      columns: [
+        {
+          id: 'severity', label: 'severity',
+          value: function (f) { var r = SEVERITY_RANK[String(f.severity || '').toLowerCase()]; return r === undefined ? 9 : r; },
+          cell: function (f) {
+            var s = String(f.severity || '').toLowerCase();
+            return el('span', { 'class': 'badge sev-' + (SEVERITY_RANK[s] === undefined ? 'other' : s) }, val(f.severity));
+          },
+          search: function (f) { return f.severity; },
+        },
+        textCol('kind', 'kind'),
+        {
+          id: 'key', label: 'key', text: true, value: function (f) { return f.key; },
+          cell: function (f) {
+            var anchor = Object.prototype.hasOwnProperty.call(anchors, f.key) ? anchors[f.key] : null;
+            return anchor ? el('a', { href: '#' + anchor }, val(f.key)) : val(f.key);
+          },
+        },
+        textCol('principal', 'principal'),
+        {
+          id: 'detail', label: 'detail', text: true,
+          value: function (f) { return findingText(f)[0] || ''; },
+          cell: function (f) { return list(findingText(f)); },
+          search: function (f) { return findingText(f).join('\n'); },
+        },
+        textCol('recommendation', 'recommendation'),
+        {
+          id: 'evidence', label: 'evidence', num: false, text: true,
+          value: function (f) { return Array.isArray(f.evidence) ? f.evidence.length : 0; },
+          cell: function (f) { return evidence(f.evidence, f.evidence_count); },
+          search: function (f) {
+            return (Array.isArray(f.evidence) ? f.evidence : []).map(function (e) {
+              return e && typeof e === 'object' ? (e.event_id || '') + ' ' + (e.event_time || '') : String(e);
+            }).join('\n');
+          },
+        },
+      ],
+    }));
+    return sec;
+  }
+
+  /** A finding's own words and facts: summary (or title, ...), then its details as "name: value". */
+  function findingText(f) {
+    var out = ['summary', 'title', 'detail', 'description', 'message'].filter(function (n) {
+      return typeof f[n] === 'string' && f[n];
+    }).map(function (n) { return f[n]; });
+    if (f.details && typeof f.details === 'object' && !Array.isArray(f.details)) {
+      Object.keys(f.details).forEach(function (name) {
+        var v = f.details[name];
+        out.push(name + ': ' + (typeof v === 'string' ? v : JSON.stringify(v)));
+      });
+    }
+    return out;
+  }
+
+  function evidence(items, count) {
+    items = Array.isArray(items) ? items : [];
+    var ul = el('ul', { 'class': 'list' });
+    items.forEach(function (e) {
+      if (e && typeof e === 'object') {
+        ul.appendChild(el('li', null, [
+          val(e.event_id), ' ', el('span', { 'class': 'muted' }, [val(e.event_time), e.event_name ? ' ' : '', e.event_name ? val(e.event_name) : '']),
+        ]));
+      } else {
+        ul.appendChild(el('li', null, val(e)));
+      }
+    });
+    var total = typeof count === 'number' && count > items.length ? count : items.length;
+    var label = (total > items.length ? fmt(items.length) + ' of ' : '') + fmt(total) + (total === 1 ? ' event' : ' events');
+    if (items.length <= 3) return el('div', null, [el('span', { 'class': 'muted' }, label), ul]);
+    return el('details', { 'class': 'evidence' }, [el('summary', null, label), ul]);
+  }
+
+  function keysOverview(data) {
+    var sec = el('section', { id: 'keys' }, el('h2', null, 'Keys'));
+    sec.appendChild(table({
+      name: 'keys', label: 'keys', rows: data.keys.map(function (k, i) { return { k: k, i: i }; }),
+      filter: data.keys.length > 5, sort: ['calls', 'descending'],
+      columns: [
+        {
+          id: 'key', label: 'key', text: true, value: function (r) { return r.k.key; },
+          cell: function (r) { return el('a', { href: '#key-' + (r.i + 1) }, val(r.k.key)); },
+          search: function (r) { return r.k.key + '\n' + r.k.aliases.join('\n'); },
+        },
+        listCol('aliases', 'aliases', function (r) { return r.k.aliases; }),
+        textCol('manager', 'manager', function (r) { return r.k.manager; }),
+        textCol('state', 'state', function (r) { return r.k.state ? r.k.state.state : ''; }),
+        numCol('calls', 'calls', function (r) { return r.k.calls; }),
+        numCol('crypto_calls', 'crypto calls', function (r) { return r.k.crypto_calls; }),
+        numCol('denied', 'denied', function (r) { return r.k.denied; }),
+        numCol('principals', 'principals', function (r) { return r.k.principals; }),
+        textCol('first_seen', 'first seen', function (r) { return r.k.first_seen; }),
+        textCol('last_seen', 'last seen', function (r) { return r.k.last_seen; }),
+      ],
+    }));
+    return sec;
+  }
+
+  function principalRowsTable(k) {
+    return table({
+      name: 'principals', label: 'principals of this key', rows: k.principal_rows, filter: true,
+      sort: ['total', 'descending'],
+      columns: [
+        textCol('principal', 'principal'),
+        textCol('principal_type', 'type'),
+        numCol('encrypt', 'encrypt'), numCol('decrypt', 'decrypt'), numCol('sign', 'sign'),
+        numCol('admin', 'admin'), numCol('denied', 'denied'), numCol('total', 'total'),
+        textCol('first_seen', 'first seen'), textCol('last_seen', 'last seen'),
+        {
+          id: 'operations', label: 'operations', text: true,
+          value: function (r) { return r.operations.length ? r.operations[0].name : ''; },
+          cell: function (r) { return countList(r.operations); },
+          search: function (r) { return r.operations.map(function (o) { return o.name; }).join('\n'); },
+        },
+        listCol('via', 'via', function (r) { return r.via; }),
+        listCol('sessions', 'sessions', function (r) { return r.sessions; }),
+        listCol('resources', 'resources', function (r) { return r.resources; }),
+        listCol('source_ips', 'source IPs', function (r) { return r.source_ips; }),
+        listCol('user_agents', 'user agents', function (r) { return r.user_agents; }),
+      ],
+    });
+  }
+
+  function countTable(name, label, rows, more) {
+    var block = table({
+      name: name, label: label, rows: rows, filter: rows.length > 10, sort: ['calls', 'descending'],
+      columns: [textCol('name', label), numCol('calls', 'calls')],
+    });
+    if (more) block.appendChild(el('p', { 'class': 'muted' }, more));
+    return block;
+  }
+
+  function keySection(data, k, i, findingsByKey) {
+    var anchor = 'key-' + (i + 1);
+    var sec = el('section', { 'class': 'key', id: anchor, 'data-key-index': i + 1 });
+    sec.appendChild(el('h2', null, ['Key ', val(k.key, 'key-arn')]));
+    var st = k.state;
+    var nf = findingsByKey[k.key] || 0;
+    sec.appendChild(facts([
+      ['Aliases', k.aliases.length ? list(k.aliases) : 'none seen', 'aliases'],
+      ['Manager', k.manager, 'manager'],
+      st ? ['State', [val(st.state), st.enabled === false ? ' (disabled)' : '',
+        st.deletion_date ? ' \u2014 deletion on ' + st.deletion_date : ''], 'state'] : null,
+      st && st.description ? ['Description', val(st.description)] : null,
+      st ? ['Spec / usage', [val(st.key_spec), ' / ', val(st.key_usage), st.multi_region ? ' (multi-Region)' : '']] : null,
+      st && st.creation_date ? ['Created', st.creation_date] : null,
+      st ? ['Inventory taken', st.taken_at || ''] : null,
+      ['Account / Region', [val(k.account), ' / ', val(k.region)]],
+      k.key_resolved ? null : ['Resolved', 'no: an alias the archive cannot resolve to a key', 'unresolved'],
+      ['Calls', fmt(k.calls) + ' (' + CATEGORIES.map(function (c) { return fmt(k[c]) + ' ' + c; }).join(', ') + ')', 'calls'],
+      ['Principals', fmt(k.principals), 'principals'],
+      ['First / last seen', window2(k.first_seen, k.last_seen), 'seen'],
+      ['First / last crypto use', window2(k.first_use, k.last_use), 'use'],
+      nf ? ['Findings', el('a', { href: '#findings' }, fmt(nf) + (nf === 1 ? ' finding' : ' findings')), 'findings'] : null,
+    ]));
+    var charts = keyCharts(data, k, i);
+    sec.appendChild(el('div', { 'class': 'charts' }, [charts.operation, charts.principal]));
+    sec.appendChild(el('h3', null, 'Principals'));
+    sec.appendChild(principalRowsTable(k));
+    sec.appendChild(el('div', { 'class': 'charts' }, [charts.principals]));
+    sec.appendChild(el('h3', null, 'Operations'));
+    sec.appendChild(countTable('operations', 'operation', k.operations));
+    sec.appendChild(el('h3', null, 'Resources (from the encryption context)'));
+    if (k.resources.length) {
+      sec.appendChild(countTable('resources', 'resource', k.resources,
+        k.resources_total > k.resources.length ? 'The ' + k.resources.length + ' most used of ' + fmt(k.resources_total) + '.' : null));
+    } else {
+      sec.appendChild(el('p', { 'class': 'muted' }, 'No encryption context names a resource.'));
+    }
+    sec.appendChild(el('h3', null, 'Via services'));
+    if (k.via.length) sec.appendChild(countTable('via', 'service', k.via));
+    else sec.appendChild(el('p', { 'class': 'muted' }, 'No call came through another service.'));
+    return sec;
+  }
+
+  function render(data) {
+    var main = document.getElementById('report');
+    var anchors = keyIndex(data);
+    var findingsByKey = {};
+    (data.findings || []).forEach(function (f) {
+      if (typeof f.key === 'string') findingsByKey[f.key] = (findingsByKey[f.key] || 0) + 1;
+    });
+    main.appendChild(summarySection(data));
+    if (data.findings !== null && data.findings !== undefined) main.appendChild(findingsSection(data, anchors));
+    if (data.top_principals.length) {
+      var top = el('section', { id: 'top-principals' }, el('h2', null, 'Top principals'));
+      top.appendChild(principalsChart('Calls by principal, all keys', 'top-principals', data.top_principals));
+      main.appendChild(top);
+    }
+    if (!data.keys.length) {
+      main.appendChild(el('p', { 'class': 'notice' }, 'No KMS calls match this report.'));
+      return;
+    }
+    main.appendChild(keysOverview(data));
+    data.keys.forEach(function (k, i) { main.appendChild(keySection(data, k, i, findingsByKey)); });
+  }
+
+  /** keytrail chart: the page shows one chart only (#chart=key-N:operation|principal|principals or #chart=top-principals). */
+  function renderChart(data, spec) {
+    var main = document.getElementById('report');
+    document.body.classList.add('chart-only');
+    var node = null;
+    if (spec === 'top-principals') {
+      node = principalsChart('Calls by principal, all keys', 'top-principals', data.top_principals);
+    } else {
+      var m = /^key-([0-9]{1,7}):(operation|principal|principals)$/.exec(spec);
+      var k = m ? data.keys[Number(m[1]) - 1] : null;
+      if (k) node = keyCharts(data, k, Number(m[1]) - 1)[m[2]];
+    }
+    if (!node) throw new Error('no such chart');
+    main.appendChild(node);
+  }
+
+  function start() {
+    var main = document.getElementById('report');
+    try {
+      var data = JSON.parse(document.getElementById('keytrail-data').textContent);
+      var hash = /^#chart=([a-z0-9:-]{1,40})$/.exec(window.location.hash || '');
+      if (hash) renderChart(data, hash[1]);
+      else render(data);
+      document.documentElement.setAttribute('data-ready', '1');
+    } catch (e) {
+      main.appendChild(el('p', { 'class': 'notice error' }, 'The report could not be drawn: ' + String(e && e.message)));
+      document.documentElement.setAttribute('data-ready', 'error');
+      throw e;
+    }
+  }
+
+  start();
+})();
