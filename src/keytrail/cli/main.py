@@ -11,6 +11,7 @@ from keytrail.cli.demo import demo
 from keytrail.cli.ingest import ingest_command
 from keytrail.cli.report import report_command
 from keytrail.cli.reports import keys_command, principals_command, usage_command, who_uses_command
+from keytrail.cli.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,6 +32,7 @@ cli.add_command(keys_command)
 cli.add_command(principals_command)
 cli.add_command(demo)
 cli.add_command(report_command)
+cli.add_command(verify)
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""Evidence integrity: verify CloudTrail digest files (log file validation) offline.
+
+    from keytrail.verify import load_public_keys, verify_archive
+
+    report = verify_archive(["archive/"], load_public_keys("public-keys.json"))
+    print(report.summary())          # "OK: 24 digest files and 288 log files verified ..."
+    if not report.ok:
+        for finding in report.of_level("failed"):
+            print(finding.uri, finding.message)
+
+Modules: ``digest`` (the digest format and signing string), ``keys`` (``list-public-keys``
+output, signature checks), ``archive`` (local and ``s3://`` archives, content hashes),
+``check`` (the verification), ``report`` (results), ``testing`` (signed archives for tests).
+Errors: ``PublicKeysError`` (a ``SourceError``) for an unusable public keys file; ``UsageError``
+for a source that cannot be verified. Problems inside the archive are findings, never raised.
+"""
+
+from keytrail.verify.archive import SIGNATURE_SUFFIX
+from keytrail.verify.check import verify_archive, verify_archives
+from keytrail.verify.keys import PublicKey, PublicKeysError, load_public_keys, parse_public_keys
+from keytrail.verify.report import FileResult, Finding, VerificationReport
+
+__all__ = [
+    "SIGNATURE_SUFFIX",
+    "FileResult",
+    "Finding",
+    "PublicKey",
+    "PublicKeysError",
+    "VerificationReport",
+    "load_public_keys",
+    "parse_public_keys",
+    "verify_archive",
+    "verify_archives",
+]
