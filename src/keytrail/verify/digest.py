@@ -55,13 +55,13 @@ class DigestFormatError(ValueError):
 
 
 @dataclass(frozen=True)
-class LogRef:
-    """One ``logFiles[]`` entry: where the log file was delivered and the hash of its content."""
+class ObjectRef:
+    """An S3 object a digest names and the SHA-256 (lower-case hex) of its uncompressed content."""
 
     bucket: str
     s3_object: str
     key: str | None  # the object key from ``AWSLogs/`` onward (see ``archive_key``)
-    hash_value: str  # lower-case hex
+    hash_value: str
     hash_algorithm: str
 
     @property
@@ -70,19 +70,15 @@ class LogRef:
 
 
 @dataclass(frozen=True)
-class PreviousLink:
-    """The digest's link to the digest before it."""
+class LogRef(ObjectRef):
+    """One ``logFiles[]`` entry: a log file the digest covers."""
 
-    bucket: str
-    s3_object: str
-    key: str | None
-    hash_value: str  # lower-case hex SHA-256 of the previous digest's uncompressed content
-    hash_algorithm: str
-    signature: str  # hex
 
-    @property
-    def s3_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.s3_object}"
+@dataclass(frozen=True)
+class PreviousLink(ObjectRef):
+    """The digest's link to the digest before it, with that digest's signature (hex)."""
+
+    signature: str
 
 
 @dataclass(frozen=True)
