@@ -38,14 +38,14 @@ from keytrail.rules import (
 
 
 def _s(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return value if type(value) is str and value else None
 
 
 def _text(value: object) -> str | None:
     """A scalar as text (errorCode and friends may arrive stringified or as numbers)."""
     if value is None:
         return None
-    if isinstance(value, str):
+    if type(value) is str:
         return value or None
     try:
         return orjson.dumps(value).decode()
@@ -148,32 +148,19 @@ def normalize(record: object) -> Normalized:
                 unique.append(t)
         targets = unique
 
-    common = dict(
-        event_id=_s(record.get("eventID")),
-        event_name=name,
-        event_time=when,
-        region=region,
-        recipient_account=recipient,
-        shared_event_id=_s(record.get("sharedEventID")),
-        error_code=error_code,
-        error_message=_text(record.get("errorMessage")),
-        identity_type=ident.type,
-        principal=ident.principal,
-        principal_uid=ident.uid,
-        identity_account=ident.account,
-        session_name=ident.session,
-        on_behalf_of=ident.on_behalf_of,
-        access_key_id=ident.access_key_id,
-        via=ident.via,
-        source_ip=_text(record.get("sourceIPAddress")),
-        user_agent=_text(record.get("userAgent")),
-        vpc_endpoint=_text(record.get("vpcEndpointId")),
-        resource_kind=kind,
-        resource_id=rid,
-        encryption_context=ctx_json,
-    )
+    # positional, in KeyUse's field order (the hot path: keyword merging costs more than the rest)
+    event_id = _s(record.get("eventID"))
+    shared = _s(record.get("sharedEventID"))
+    error_message = _text(record.get("errorMessage"))
+    source_ip = _text(record.get("sourceIPAddress"))
+    user_agent = _text(record.get("userAgent"))
+    vpce = _text(record.get("vpcEndpointId"))
     rows = tuple(
-        KeyUse(key_ref=ref, ref_kind=ref_kind, alt_keys=alt, op=op, **common)  # type: ignore[arg-type]
+        KeyUse(
+            event_id, name, when, region, recipient, shared, ref, ref_kind, alt, op, error_code, error_message,
+            ident.type, ident.principal, ident.uid, ident.account, ident.session, ident.on_behalf_of,
+            ident.access_key_id, ident.via, source_ip, user_agent, vpce, kind, rid, ctx_json,
+        )
         for ref_kind, ref, op, alt in targets
     )
     return Normalized(rows=rows, alias_change=alias_change, identities=hints, kms=True)

@@ -21,10 +21,9 @@ import msgspec
 
 from keytrail.errors import KeytrailError, PartialInputError, SourceReadError
 from keytrail.formats import NotCloudTrail, gunzip_if_needed, read_records
-from keytrail.model import KEY_USE_FIELDS
 from keytrail.normalize import normalize
 from keytrail.sources import FileRef, FileSource, RecordBatch, RecordSource
-from keytrail.store import Store
+from keytrail.store import Store, to_arrow
 
 # Unique ids next to their ARNs anywhere in a file (also in records that are not KMS calls, which
 # are never decoded): sessionIssuer of a role session, or an IAM user.
@@ -168,23 +167,15 @@ def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOu
 
 
 def _rows_to_ipc(rows: list[tuple[Any, ...]]) -> bytes | None:
+    """Key-use rows as an Arrow IPC stream: cheap to send from a worker, zero-copy into DuckDB."""
     if not rows:
         return None
     import pyarrow as pa
 
-    columns = list(zip(*rows, strict=True))
-    names = ["file_id", "rec_index", *KEY_USE_FIELDS]
-    types = {
-        "file_id": pa.int64(),
-        "rec_index": pa.int64(),
-        "event_time": pa.int64(),
-        "alt_keys": pa.list_(pa.string()),
-    }
-    arrays = [pa.array(col, type=types.get(name, pa.string())) for name, col in zip(names, columns, strict=True)]
-    batch = pa.RecordBatch.from_arrays(arrays, names=names)
+    table = to_arrow("raw_key_use", rows)
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
     return bytes(sink.getvalue().to_pybytes())
 
 
@@ -223,6 +214,43 @@ def _chunks(refs: Iterable[tuple[int, FileRef]]) -> Iterator[list[tuple[int, Fil
 
 
 Progress = Callable[[IngestReport], None]
+
+COMMIT_ROWS = 2_000_000  # key-use rows per transaction: a killed ingest redoes at most this much
+COMMIT_SECONDS = 60.0
+
+
+class _Batch:
+    """Chunks written in a few large transactions (commits cost far more than inserts in DuckDB).
+
+    A chunk's ledger entries and rows are always in the same transaction, so whatever a crash
+    interrupts is rolled back as a whole and re-read by the next ingest.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.open = False
+        self.rows = 0
+        self.since = time.monotonic()
+
+    def write(self, files: Any, replaced: list[str], tables: dict[str, Any]) -> None:
+        if not self.open:
+            self.store.con.execute("BEGIN")
+            self.open, self.rows, self.since = True, 0, time.monotonic()
+        self.store.write_chunk(files, replaced, tables)
+        raw = tables.get("raw_key_use")
+        self.rows += raw.num_rows if raw is not None else 0
+        if self.rows >= COMMIT_ROWS or time.monotonic() - self.since >= COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.open:
+            self.store.con.execute("COMMIT")
+            self.open = False
+
+    def abort(self) -> None:
+        if self.open:
+            self.store.con.execute("ROLLBACK")
+            self.open = False
 
 
 def default_workers() -> int:
@@ -284,54 +312,65 @@ def ingest(
             problems.extend((file_id, i, "rejected", m) for i, m in o.problems)
             problems.extend((file_id, i, "unattributed", m) for i, m in o.unattributed)
             _account(report, o)
-        rows = None
+        tables: dict[str, Any] = {
+            "alias_history": to_arrow("alias_history", chunk.aliases),
+            "credentials": to_arrow("credentials", chunk.credentials),
+            "record_problems": to_arrow("record_problems", problems),
+        }
         if chunk.rows_ipc is not None:
             import pyarrow as pa
 
-            rows = pa.ipc.open_stream(chunk.rows_ipc).read_all()
+            tables["raw_key_use"] = pa.ipc.open_stream(chunk.rows_ipc).read_all()
         fresh = chunk.identities - seen_ids
         seen_ids.update(fresh)
-        store.write_chunk(entries, replaced, rows, chunk.aliases, sorted(fresh), problems, chunk.credentials)
+        tables["identity_map"] = to_arrow("identity_map", sorted(fresh))
+        batch.write(to_arrow("files", entries), replaced, tables)
         if progress is not None:
             progress(report)
 
-    for source in sources:
-        if isinstance(source, RecordSource):
-            known = {u: e.version for u, e in ledger.items() if e.status != "error"}
-            for batch in source.batches(known):
+    batch = _Batch(store)
+    try:
+        for source in sources:
+            if isinstance(source, RecordSource):
+                known = {u: e.version for u, e in ledger.items() if e.status != "error"}
+                for records in source.batches(known):
+                    report.files_seen += 1
+                    report.files_new += 1
+                    write(process_batch(next_id, records))
+                    next_id += 1
+                continue
+            todo: list[tuple[int, FileRef]] = []
+            for ref in source.files():
                 report.files_seen += 1
+                if ref.error is not None:
+                    report.files_error += 1
+                    report.errors.append(f"{ref.uri}: {ref.error}")
+                    continue
+                if ref.skip_reason is not None:
+                    report.files_skipped += 1
+                    report.skip_reasons[ref.skip_reason] = report.skip_reasons.get(ref.skip_reason, 0) + 1
+                    continue
+                known_entry = ledger.get(ref.uri)
+                if (
+                    known_entry is not None
+                    and known_entry.status != "error"
+                    and known_entry.size == ref.size
+                    and known_entry.version == ref.version
+                    and ref.data is None
+                ):
+                    report.files_unchanged += 1
+                    continue
                 report.files_new += 1
-                write(process_batch(next_id, batch))
+                report.bytes_read += ref.size
+                todo.append((next_id, ref))
                 next_id += 1
-            continue
-        todo: list[tuple[int, FileRef]] = []
-        for ref in source.files():
-            report.files_seen += 1
-            if ref.error is not None:
-                report.files_error += 1
-                report.errors.append(f"{ref.uri}: {ref.error}")
-                continue
-            if ref.skip_reason is not None:
-                report.files_skipped += 1
-                report.skip_reasons[ref.skip_reason] = report.skip_reasons.get(ref.skip_reason, 0) + 1
-                continue
-            known_entry = ledger.get(ref.uri)
-            if (
-                known_entry is not None
-                and known_entry.status != "error"
-                and known_entry.size == ref.size
-                and known_entry.version == ref.version
-                and ref.data is None
-            ):
-                report.files_unchanged += 1
-                continue
-            report.files_new += 1
-            report.bytes_read += ref.size
-            todo.append((next_id, ref))
-            next_id += 1
-        inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
-        for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo))):
-            write(chunk)
+            inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
+            for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo))):
+                write(chunk)
+    except BaseException:
+        batch.abort()
+        raise
+    batch.commit()
     if report.files_new or store.needs_resolve():
         from keytrail.resolve import resolve
 

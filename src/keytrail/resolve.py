@@ -84,12 +84,6 @@ QUALIFY row_number() OVER (PARTITION BY file_id, rec_index, coalesce(resolved_ke
 
 def resolve(store: Store) -> None:
     """Rebuild ``key_use`` from the raw rows and the histories, in one transaction."""
-    con = store.con
-    con.execute("BEGIN")
-    try:
-        con.execute(RESOLVE_SQL)
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    with store.transaction():
+        store.con.execute(RESOLVE_SQL)
+        store.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")

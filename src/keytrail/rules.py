@@ -151,19 +151,32 @@ CONTEXT_RESOURCES: tuple[tuple[str, str], ...] = (
 )
 
 
+_CONTEXT_RANK = {key: (rank, kind) for rank, (key, kind) in enumerate(CONTEXT_RESOURCES)}
+
+
 def context_resource(ctx: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(kind, id) of what the encryption context says was protected; custom keys kept verbatim."""
-    for key, kind in CONTEXT_RESOURCES:
-        value = ctx.get(key)
-        if isinstance(value, str):
-            if kind == "s3":
-                return ("s3-object" if "/" in value.partition(":::")[2] else "s3-bucket", value)
-            return kind, value
-    for key in sorted(k for k in ctx if isinstance(k, str)):
-        value = ctx[key]
-        if isinstance(value, str):
-            return key, value
-    return None, None
+    """(kind, id) of what the encryption context says was protected; custom keys kept verbatim.
+
+    Several known keys: the first in CONTEXT_RESOURCES order. Only custom keys: the first in
+    sorted order, its name as the kind.
+    """
+    best: tuple[int, str, str] | None = None
+    custom: tuple[str, str] | None = None
+    for key, value in ctx.items():
+        if type(value) is not str:
+            continue
+        known = _CONTEXT_RANK.get(key)
+        if known is not None:
+            if best is None or known[0] < best[0]:
+                best = (known[0], known[1], value)
+        elif custom is None or key < custom[0]:
+            custom = (key, value)
+    if best is not None:
+        _, kind, value = best
+        if kind == "s3":
+            return ("s3-object" if "/" in value.partition(":::")[2] else "s3-bucket", value)
+        return kind, value
+    return custom if custom is not None else (None, None)
 
 
 # ---- principals --------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ opening of the store resolves first.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,6 +203,35 @@ KEY_USE_COLUMNS: tuple[str, ...] = (
 RAW_COLUMNS: tuple[str, ...] = ("file_id", "rec_index", *KEY_USE_FIELDS)
 
 
+_INT_COLUMNS = frozenset({"file_id", "rec_index", "event_time", "size", "records", "kms_records", "rows",
+                          "problems", "ingest_id"})
+# column order of the tables written in chunks (their Arrow form)
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "files": ("file_id", "uri", "size", "version", "status", "shape", "records", "kms_records", "rows",
+              "problems", "reason", "ingest_id"),
+    "raw_key_use": RAW_COLUMNS,
+    "alias_history": ("alias_arn", "event_time", "target_key", "event_id", "event_name", "source", "file_id",
+                      "rec_index"),
+    "credentials": ("access_key_id", "event_time", "event_id", "event_name", "role_arn", "session_name", "caller",
+                    "caller_type", "caller_access_key_id", "caller_session", "on_behalf_of", "file_id", "rec_index"),
+    "record_problems": ("file_id", "rec_index", "kind", "message"),
+    "identity_map": ("unique_id", "arn"),
+}
+
+
+def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
+    """Tuples in ``TABLE_COLUMNS[table]`` order as an Arrow table (fast to insert into DuckDB)."""
+    import pyarrow as pa
+
+    names = TABLE_COLUMNS[table]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    arrays = [
+        pa.array(col, type=pa.int64() if name in _INT_COLUMNS else (pa.list_(pa.string()) if name == "alt_keys" else pa.string()))
+        for name, col in zip(names, columns, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, names=list(names))
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     uri: str
@@ -241,10 +271,9 @@ class Store:
         elif self.read_only:
             raise StoreError(f"{self.path}: empty database, not a keytrail store")
         else:
-            self.con.execute("BEGIN")
-            self.con.execute(SCHEMA)
-            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            self.con.execute("COMMIT")
+            with self.transaction():
+                self.con.execute(SCHEMA)
+                self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         if "key_use" not in tables and not self.read_only:
             from keytrail.resolve import resolve
 
@@ -285,50 +314,57 @@ class Store:
     def finish_ingest(self, ingest_id: int) -> None:
         self.con.execute("UPDATE ingests SET finished = now() WHERE ingest_id = ?", [ingest_id])
 
-    def write_chunk(
-        self,
-        files: Sequence[tuple[Any, ...]],
-        replaced_uris: Iterable[str],
-        rows: Any | None,
-        aliases: Sequence[tuple[Any, ...]],
-        identities: Iterable[tuple[str, str]],
-        problems: Sequence[tuple[Any, ...]],
-        credentials: Sequence[tuple[Any, ...]] = (),
-    ) -> None:
-        """One transaction: ledger entries, key-use rows (an Arrow table), alias changes, identities."""
-        con = self.con
-        con.execute("BEGIN")
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises (a crash leaves no trace either)."""
+        self.con.execute("BEGIN")
         try:
-            replaced = list(replaced_uris)
-            if replaced:
-                con.execute("CREATE OR REPLACE TEMP TABLE _gone AS SELECT file_id FROM files WHERE uri IN (SELECT unnest(?))", [replaced])
-                for table in ("raw_key_use", "alias_history", "record_problems", "credentials"):
-                    con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM _gone)")  # noqa: S608
-                con.execute("DELETE FROM files WHERE file_id IN (SELECT file_id FROM _gone)")
-            if files:
-                con.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(files))
-            if rows is not None and rows.num_rows:
-                con.register("_chunk_rows", rows)
-                con.execute(f"INSERT INTO raw_key_use SELECT {', '.join(RAW_COLUMNS)} FROM _chunk_rows")  # noqa: S608
-                con.unregister("_chunk_rows")
-            if aliases:
-                con.executemany("INSERT INTO alias_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(aliases))
-            ids = list(identities)
-            if ids:
-                con.executemany(
-                    "INSERT INTO identity_map SELECT ?, ?, 'trail' WHERE NOT EXISTS "
-                    "(SELECT 1 FROM identity_map WHERE unique_id = ? AND arn = ?)",
-                    [(u, a, u, a) for u, a in ids],
-                )
-            if problems:
-                con.executemany("INSERT INTO record_problems VALUES (?, ?, ?, ?)", list(problems))
-            if credentials:
-                con.executemany("INSERT INTO credentials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(credentials))
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
-            con.execute("COMMIT")
+            yield
         except BaseException:
-            con.execute("ROLLBACK")
+            self.con.execute("ROLLBACK")
             raise
+        self.con.execute("COMMIT")
+
+    def write_chunk(self, files: Any, replaced_uris: Iterable[str], tables: dict[str, Any]) -> None:
+        """Ledger entries and the chunk's tables (Arrow tables named like the store's), inside the
+        caller's transaction: the ledger and the rows commit together.
+
+        ``tables`` may hold raw_key_use, alias_history, credentials, record_problems (appended) and
+        identity_map (unique id, arn; added where new). Files in ``replaced_uris`` (changed since they
+        were read) lose their old rows first.
+        """
+        con = self.con
+        replaced = list(replaced_uris)
+        if replaced:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _gone AS SELECT file_id FROM files WHERE uri IN (SELECT unnest(?::VARCHAR[]))",
+                [replaced],
+            )
+            for table in ("raw_key_use", "alias_history", "record_problems", "credentials"):
+                con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM _gone)")  # noqa: S608
+            con.execute("DELETE FROM files WHERE file_id IN (SELECT file_id FROM _gone)")
+        self._append("files", files)
+        for name in ("raw_key_use", "alias_history", "credentials", "record_problems"):
+            self._append(name, tables.get(name))
+        ids = tables.get("identity_map")
+        if ids is not None and ids.num_rows:
+            con.register("_chunk_ids", ids)
+            con.execute(
+                "INSERT INTO identity_map SELECT DISTINCT c.unique_id, c.arn, 'trail' FROM _chunk_ids c "
+                "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
+            )
+            con.unregister("_chunk_ids")
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+
+    def _append(self, table: str, data: Any) -> None:
+        if data is None or not data.num_rows:
+            return
+        view = f"_chunk_{table}"
+        self.con.register(view, data)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {view}")  # noqa: S608
+        finally:
+            self.con.unregister(view)
 
     def needs_resolve(self) -> bool:
         return self.get_meta("needs_resolve") == "1"
