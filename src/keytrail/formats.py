@@ -179,7 +179,7 @@ def _generic(data: bytes, uri: str) -> FileRecords:
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise SourceReadError(uri, "empty file")
-    text = data.decode("utf-8", errors="surrogateescape")
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     try:
         value = _loads_tolerant(text)
     except (ValueError, RecursionError) as first_error:
@@ -234,22 +234,30 @@ def is_cloudtrail_record(value: object) -> bool:
     )
 
 
-def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) -> None:
-    """Find CloudTrail records in a parsed value (the tolerant path: shapes and envelopes)."""
+# wrappers named after the envelope they are found in (an EventBridge event under "event" is EventBridge)
+_GENERIC_WRAPPERS = frozenset({"wrapped-event", "lookup-event", "cloudwatch-log-event"})
+
+
+def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) -> str | None:
+    """Find CloudTrail records in a parsed value (the tolerant path: shapes and envelopes).
+
+    Returns the kind of envelope the records were found in (None for bare records)."""
     if depth > _MAX_DEPTH:
-        return
+        return None
     if isinstance(value, list):
-        if top:
-            out.shape = "json-array"
+        envelope = None
         for item in value:
-            _collect_item(item, out, uri, depth)
+            inner = _collect_item(item, out, uri, depth)
+            envelope = envelope or inner
+        if top:
+            out.shape = envelope or "json-array"
         if top and out.total == 0 and value:
             raise NotCloudTrail("valid JSON, not CloudTrail: an array without CloudTrail events")
-        return
+        return envelope
     if not isinstance(value, dict):
         if top:
             raise NotCloudTrail(f"valid JSON, not CloudTrail: a top-level {type(value).__name__}")
-        return
+        return None
     if "Records" in value:
         recs = value["Records"]
         if not isinstance(recs, list):
@@ -259,22 +267,22 @@ def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) 
             if isinstance(src, str) and not src.endswith("amazonaws.com"):
                 if top:
                     raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
-                return
+                return None
         if top:
             out.shape = "cloudtrail-log"
         for item in recs:
             out.total += 1
             _add(item, out, out.total - 1)
-        return
+        return None
     if is_cloudtrail_record(value):
         if top:
             out.shape = "single-event"
         out.total += 1
         _add(value, out, out.total - 1)
-        return
+        return None
     if "digestStartTime" in value and "logFiles" in value:
         raise NotCloudTrail("CloudTrail digest file")
-    found = False
+    found: str | None = None
     for key, shape in (
         ("Events", "lookup-events"),
         ("detail", "eventbridge"),
@@ -292,25 +300,27 @@ def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) 
                 except (ValueError, RecursionError):
                     out.total += 1
                     out.problems.append((out.total - 1, f"{key} holds a string that is not JSON"))
-                    found = True
+                    found = found or shape
                     continue
             before = out.total
-            _collect(inner, out, uri, top=False, depth=depth + 1)
+            inner_envelope = _collect(inner, out, uri, top=False, depth=depth + 1)
             if out.total > before:
-                found = True
-                if top:
-                    out.shape = shape
-    if top and not found:
-        keys = ", ".join(sorted(str(k) for k in value)[:6])
-        raise NotCloudTrail(f"valid JSON, not CloudTrail (top-level keys: {keys or 'none'})")
+                found = found or (inner_envelope if shape in _GENERIC_WRAPPERS and inner_envelope else shape)
+    if top:
+        if not found:
+            keys = ", ".join(sorted(str(k) for k in value)[:6])
+            raise NotCloudTrail(f"valid JSON, not CloudTrail (top-level keys: {keys or 'none'})")
+        out.shape = found
+    return found
 
 
-def _collect_item(item: Any, out: FileRecords, uri: str, depth: int) -> None:
+def _collect_item(item: Any, out: FileRecords, uri: str, depth: int) -> str | None:
     if is_cloudtrail_record(item):
         out.total += 1
         _add(item, out, out.total - 1)
     elif isinstance(item, dict):
-        _collect(item, out, uri, top=False, depth=depth + 1)
+        return _collect(item, out, uri, top=False, depth=depth + 1)
+    return None
 
 
 def _kind(value: object) -> str:

@@ -4,6 +4,7 @@ Every function takes a ``Store`` and plain typed filters and returns typed rows;
 already happened at ingest, so these are aggregations over ``key_use``.
 """
 
+from keytrail.analysis.clashes import EventIdClash, event_id_clashes
 from keytrail.analysis.filters import Filters, match_keys, parse_time_bound
 from keytrail.analysis.usage import (
     KeyRow,
@@ -16,10 +17,12 @@ from keytrail.analysis.usage import (
 )
 
 __all__ = [
+    "EventIdClash",
     "Filters",
     "KeyRow",
     "PrincipalRow",
     "UsageRow",
+    "event_id_clashes",
     "keys_report",
     "match_keys",
     "parse_time_bound",

@@ -1,0 +1,55 @@
+"""Event ids that stand for more than one event.
+
+A re-delivered record (same eventID, eventName and eventTime) is one call. Published examples
+(and broken tooling) reuse an eventID for different events: the resolver counts each distinct
+(eventName, eventTime) as its own call, and this lists the ids so that the reuse is visible.
+Copies that agree on name and time but disagree on the outcome (errorCode) or the caller are
+listed too: they are counted once, as the rules say, but one of them cannot be a re-delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from keytrail.store import Store
+
+DIFFERENT_EVENTS = "different events"
+CONFLICTING_COPIES = "conflicting copies"
+
+
+@dataclass(frozen=True)
+class EventIdClash:
+    event_id: str
+    kind: str  # DIFFERENT_EVENTS (counted as ``calls``) | CONFLICTING_COPIES (counted once)
+    records: int  # records that carry the id (re-deliveries included)
+    calls: int  # calls they are counted as: distinct (eventName, eventTime)
+    events: list[str]  # "eventName eventTime", sorted
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_id_clashes(store: Store) -> list[EventIdClash]:
+    """Event ids of the store's KMS calls that name more than one event, sorted by id."""
+    rows = store.query(
+        """WITH recs AS (
+               SELECT event_id, file_id, rec_index, any_value(event_name) AS event_name,
+                      any_value(event_time) AS event_time, coalesce(any_value(error_code), '') AS outcome,
+                      coalesce(any_value(principal), any_value(principal_uid), '') AS caller
+               FROM raw_key_use WHERE event_id IS NOT NULL GROUP BY event_id, file_id, rec_index
+           )
+           SELECT event_id, count(*), count(DISTINCT (event_name, event_time)),
+                  count(DISTINCT (event_name, event_time, outcome, caller)),
+                  list(DISTINCT [event_name, event_time::VARCHAR])
+           FROM recs GROUP BY event_id
+           HAVING count(DISTINCT (event_name, event_time, outcome, caller)) > 1
+           ORDER BY event_id"""
+    )
+    out = []
+    for event_id, records, calls, _variants, events in rows:
+        names = sorted(f"{name} {_iso(int(when))}" for name, when in events)
+        kind = DIFFERENT_EVENTS if calls > 1 else CONFLICTING_COPIES
+        out.append(EventIdClash(event_id, kind, records, calls, names))
+    return out

@@ -1,0 +1,166 @@
+"""Recognising a file's shape from its content (fixtures made here; the published corpus is in
+test_corpus.py): what is read, what is skipped as not CloudTrail, what is an error."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from keytrail.errors import SourceReadError
+from keytrail.formats import FileRecords, NotCloudTrail, read_records
+from tests import fixtures_gen as fx
+from tests.fixtures_gen import KEY_A, kms, non_kms, user
+
+DECRYPT = kms("Decrypt", user("alice"), KEY_A, None, time="2026-10-01T12:00:00Z")
+OTHER_EVENT = non_kms("PutObject")
+TWO = [DECRYPT, OTHER_EVENT]
+
+
+def read(data: bytes, uri: str = "f.json") -> FileRecords:
+    return read_records(data, uri)
+
+
+def event_ids(fr: FileRecords) -> list[object]:
+    return [r["eventID"] for _, r in fr.candidates if isinstance(r, dict)]
+
+
+# ---- shapes that are read ------------------------------------------------------------------
+
+SHAPES: list[tuple[str, bytes, str, int]] = [
+    ("CloudTrail log file", fx.log_file(TWO), "cloudtrail-log", 2),
+    ("gzipped log file", gzip.compress(fx.log_file(TWO)), "cloudtrail-log", 2),
+    ("pretty-printed log file", json.dumps({"Records": TWO}, indent=2).encode(), "cloudtrail-log", 2),
+    ("empty log file", b'{"Records": []}', "cloudtrail-log", 0),
+    ("one event", json.dumps(DECRYPT).encode(), "single-event", 1),
+    ("bare JSON array (stratus)", json.dumps(TWO).encode(), "json-array", 2),
+    ("NDJSON", fx.ndjson(TWO), "ndjson", 2),
+    ("NDJSON with CRLF and blank lines", b"\r\n".join(json.dumps(r).encode() for r in TWO) + b"\r\n\r\n", "ndjson", 2),
+    ("aws cloudtrail lookup-events output", fx.lookup_events_output(TWO), "lookup-events", 2),
+    ("one EventBridge event", json.dumps(fx.eventbridge(DECRYPT)).encode(), "eventbridge", 1),
+    ("EventBridge events in an array", json.dumps([fx.eventbridge(r) for r in TWO]).encode(), "eventbridge", 2),
+    ("EventBridge events as NDJSON", fx.ndjson([fx.eventbridge(r) for r in TWO]), "ndjson", 2),
+    ("CloudWatch Logs subscription", fx.cloudwatch_logs(TWO), "cloudwatch-logs", 2),
+    ("Cribl events", fx.cribl(TWO), "cribl", 2),
+    ("Cribl events, _raw as a JSON string", json.dumps([{"_raw": json.dumps({"Records": TWO})}]).encode(), "cribl", 2),
+    ("an event under 'event'", json.dumps({"event": DECRYPT, "source_file": "x.md"}).encode(), "wrapped-event", 1),
+    ("UTF-8 byte order mark", b"\xef\xbb\xbf" + json.dumps(TWO).encode(), "json-array", 2),
+]
+
+
+@pytest.mark.parametrize(("data", "shape", "total"), [s[1:] for s in SHAPES], ids=[s[0] for s in SHAPES])
+def test_shapes_that_are_read(data: bytes, shape: str, total: int) -> None:
+    fr = read(data)
+    assert (fr.shape, fr.total, fr.problems) == (shape, total, [])
+    # the KMS call is always among the candidates, with its own fields
+    assert DECRYPT["eventID"] in event_ids(fr) or total == 0
+
+
+# ---- valid JSON that is not CloudTrail: skipped, with the reason ---------------------------
+
+NOT_CLOUDTRAIL: list[tuple[str, bytes, str]] = [
+    ("S3 event notification", fx.s3_event_notification(), "valid JSON, not CloudTrail: Records of 'aws:s3' events"),
+    ("DynamoDB Streams records", fx.dynamodb_stream_records(), "valid JSON, not CloudTrail: Records of 'aws:dynamodb' events"),
+    ("digest file", fx.digest_file(), "CloudTrail digest file"),
+    ("gzipped digest file", gzip.compress(fx.digest_file()), "CloudTrail digest file"),
+    ("gen_trail's truth.json", fx.truth_json(), "valid JSON, not CloudTrail (top-level keys: customer_keys, keys)"),
+    ("keytrail usage --format json", fx.usage_output(), "valid JSON, not CloudTrail: an array without CloudTrail events"),
+    ("a number", b"42", "valid JSON, not CloudTrail: a top-level int"),
+    ("an empty object", b"{}", "valid JSON, not CloudTrail (top-level keys: none)"),
+]
+
+
+@pytest.mark.parametrize(("data", "reason"), [s[1:] for s in NOT_CLOUDTRAIL], ids=[s[0] for s in NOT_CLOUDTRAIL])
+def test_valid_json_that_is_not_cloudtrail_is_skipped(data: bytes, reason: str) -> None:
+    with pytest.raises(NotCloudTrail) as e:
+        read(data)
+    assert e.value.reason == reason
+
+
+# ---- errors: files that should be CloudTrail and cannot be read ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (gzip.compress(fx.log_file(TWO))[:60], "truncated gzip (compressed stream ends early)"),
+        (b"", "empty file"),
+        (b"  \n\t ", "empty file"),
+        (b'{"Records": [', "not valid JSON (Expecting value)"),
+        (b'{"Records": {"eventSource": "kms.amazonaws.com"}}', "'Records' is an object, not an array of events"),
+        (b'{"Records": null}', "'Records' is null, not an array of events"),
+    ],
+)
+def test_unreadable_files_raise_with_the_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(SourceReadError) as e:
+        read(data, "AWSLogs/x.json.gz")
+    assert (e.value.uri, e.value.reason) == ("AWSLogs/x.json.gz", reason)
+
+
+def test_garbage_after_a_gzip_magic_number() -> None:
+    with pytest.raises(SourceReadError) as e:
+        read(b"\x1f\x8bnot gzip at all")
+    assert e.value.reason.startswith("not a readable gzip stream")
+
+
+# ---- single bad records: named with their index, the rest read -----------------------------
+
+
+def test_ndjson_bad_line_is_named_and_the_rest_read() -> None:
+    data = fx.ndjson([DECRYPT]) + b'{"eventSource": "kms.amazonaws.com", broken\n' + b'{"not": "an event"}\n' + fx.ndjson(
+        [OTHER_EVENT])
+    fr = read(data)
+    assert fr.shape == "ndjson" and fr.total == 4
+    assert [m for _, m in fr.problems] == ["line 2: not valid JSON (Expecting property name enclosed in double quotes)",
+                                           "line 3: not a CloudTrail event"]
+    assert event_ids(fr) == [DECRYPT["eventID"], OTHER_EVENT["eventID"]]
+
+
+def test_nan_rejects_only_the_record_holding_it() -> None:
+    bad = json.dumps(DECRYPT).replace('"readOnly": true', '"readOnly": NaN')
+    data = ('{"Records": [' + bad + ", " + json.dumps(OTHER_EVENT) + "]}").encode()
+    fr = read(data)
+    assert (fr.shape, fr.total, fr.problems) == ("cloudtrail-log", 2, [(0, "NaN or Infinity is not valid JSON")])
+    assert event_ids(fr) == [OTHER_EVENT["eventID"]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="known bug in read_records' fast path: msgspec raises UnicodeDecodeError (not DecodeError) on bytes "
+    "that are not UTF-8, which escapes read_records and stops the whole ingest",
+)
+def test_invalid_utf8_rejects_only_the_record_holding_it() -> None:
+    bad = json.dumps(DECRYPT).encode().replace(b"aws-cli/2.17.20", b"aws-cli/\xff\xfe")
+    data = b'{"Records": [' + json.dumps(OTHER_EVENT).encode() + b", " + bad + b"]}"
+    fr = read(data)
+    assert fr.problems == [(1, "holds bytes that are not UTF-8")]
+    assert event_ids(fr) == [OTHER_EVENT["eventID"]]
+
+
+def test_invalid_utf8_in_other_shapes_rejects_only_the_record_holding_it() -> None:
+    bad = json.dumps(DECRYPT).encode().replace(b"aws-cli/2.17.20", b"aws-cli/\xff\xfe")
+    fr = read(fx.ndjson([OTHER_EVENT]) + bad + b"\n")
+    assert fr.problems == [(1, "holds bytes that are not UTF-8")]
+    assert event_ids(fr) == [OTHER_EVENT["eventID"]]
+
+
+def test_a_record_that_is_not_an_object_is_passed_on_to_be_rejected() -> None:
+    fr = read(b'{"Records": [1, ' + json.dumps(DECRYPT).encode() + b"]}")
+    assert fr.total == 2
+    assert [i for i, _ in fr.candidates if not isinstance(_, dict)] == [0]
+
+
+def test_cloudwatch_message_that_is_not_json_is_a_problem() -> None:
+    doc: dict[str, Any] = json.loads(fx.cloudwatch_logs([DECRYPT]))
+    doc["logEvents"].append({"id": "9", "timestamp": 1, "message": "START RequestId: abc"})
+    fr = read(json.dumps(doc).encode())
+    assert fr.shape == "cloudwatch-logs" and fr.total == 2
+    assert fr.problems == [(1, "message holds a string that is not JSON")]
+
+
+def test_only_records_that_may_be_kms_calls_are_decoded_from_log_files() -> None:
+    fr = read(fx.log_file([OTHER_EVENT, DECRYPT, OTHER_EVENT]))
+    assert fr.total == 3 and [i for i, _ in fr.candidates] == [1]
