@@ -28,7 +28,7 @@ from keytrail.store import Store, to_arrow
 # Unique ids next to their ARNs anywhere in a file (also in records that are not KMS calls, which
 # are never decoded): sessionIssuer of a role session, or an IAM user.
 _HINT = re.compile(
-    rb'"principalId":\s*"(A[IR]OA[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
+    rb'"principalId":\s*"(A(?:ROA|IDA)[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
 )
 
 CHUNK_BYTES = 24 << 20  # compressed bytes of files per worker task

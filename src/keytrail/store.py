@@ -20,6 +20,7 @@ import duckdb
 
 from keytrail.errors import SchemaVersionError, StoreBusyError, StoreError
 from keytrail.model import KEY_USE_FIELDS
+from keytrail.resolve import INSERT_RESOLVED, KEY_USE_VIEW
 
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"
@@ -52,7 +53,12 @@ _RAW_COLUMNS = """
     vpc_endpoint VARCHAR,
     resource_kind VARCHAR,
     resource_id VARCHAR,
-    encryption_context VARCHAR
+    encryption_context VARCHAR,
+    -- resolved (see keytrail.resolve): set at insert where the row alone decides, else by resolve()
+    key VARCHAR,                    -- the key ARN (NULL while an alias reference is unresolved)
+    who VARCHAR,                    -- the canonical principal (hidden callers resolved)
+    category VARCHAR NOT NULL,      -- encrypt | decrypt | sign | admin | denied
+    dup BOOLEAN NOT NULL            -- another row already counts this call (re-delivery, copy, repeat)
 """
 
 SCHEMA = f"""
@@ -273,11 +279,8 @@ class Store:
         else:
             with self.transaction():
                 self.con.execute(SCHEMA)
+                self.con.execute(KEY_USE_VIEW)
                 self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        if "key_use" not in tables and not self.read_only:
-            from keytrail.resolve import resolve
-
-            resolve(self)
 
     def close(self) -> None:
         self.con.close()
@@ -360,9 +363,10 @@ class Store:
         if data is None or not data.num_rows:
             return
         view = f"_chunk_{table}"
+        extra = f", {INSERT_RESOLVED}" if table == "raw_key_use" else ""
         self.con.register(view, data)
         try:
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM {view}")  # noqa: S608
+            self.con.execute(f"INSERT INTO {table} SELECT *{extra} FROM {view}")  # noqa: S608
         finally:
             self.con.unregister(view)
 
