@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -27,11 +28,37 @@ EXIT_PARTIAL = 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+PARQUET_META = "keytrail.parquet"
+VERIFY_META = "keytrail.verify"
+
+
+def _remember_verify(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--verify / --public-keys reach ``verify_if_asked`` through the click context."""
+    if value:
+        ctx.meta.setdefault(VERIFY_META, {})[param.name or ""] = value
+    return value
+
+
+def _remember_parquet(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--parquet reaches ``loaded_store`` through the click context (commands keep their signatures)."""
+    if value is not None:
+        if ctx.command.name == "ingest":
+            raise click.UsageError("--parquet is read by reports; ingest writes a --db store (see spark-ingest)")
+        ctx.meta[PARQUET_META] = value
+    return value
+
+
 def source_options(f: F) -> F:
     """SOURCE... arguments and the options that say how to read them."""
     options = [
         click.argument("sources", nargs=-1, metavar="[SOURCE]..."),
         click.option("--db", type=click.Path(dir_okay=False), help="Persistent store (DuckDB file); sources given too are ingested into it first."),
+        click.option("--parquet", metavar="DIR", default=None, expose_value=False, callback=_remember_parquet,
+                     help="Report from a Parquet dataset written by `keytrail spark-ingest` (no SOURCE, no --db)."),
+        click.option("--verify", is_flag=True, expose_value=False, callback=_remember_verify,
+                     help="Check the sources' CloudTrail digest files first (log file validation); the summary states the result."),
+        click.option("--public-keys", multiple=True, expose_value=False, callback=_remember_verify, metavar="FILE",
+                     help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
         click.option("--strict", is_flag=True, help="Fail (exit 3) before any output if any input could not be read."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr (errors still shown)."),
         click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: every core)."),
@@ -71,6 +98,28 @@ def split_csv(value: str | None) -> tuple[str, ...]:
 class Loaded:
     store: Store
     report: IngestReport | None
+    verification: Any = None  # keytrail.verify.VerificationReport, with --verify
+
+
+def verify_if_asked(sources: Sequence[str], quiet: bool) -> Any:
+    """Run digest verification when the command got --verify; its summary goes to stderr."""
+    ctx = click.get_current_context(silent=True)
+    asked = ctx.meta.get(VERIFY_META, {}) if ctx is not None else {}
+    if not asked.get("verify"):
+        if asked.get("public_keys"):
+            raise UsageError("--public-keys is read with --verify")
+        return None
+    if not sources:
+        raise UsageError("--verify checks the digest files of the SOURCEs given: give SOURCE paths or URLs")
+    from keytrail.verify import load_public_keys, verify_archive
+
+    keys = [k for path in asked.get("public_keys", ()) for k in load_public_keys(path)] or None
+    result = verify_archive(list(sources), keys)
+    click.echo(f"keytrail: verification: {result.summary()}", err=True)
+    if not quiet:
+        for finding in result.of_level("failed")[:20]:
+            click.echo(f"keytrail: verification failed: {finding.uri}: {finding.message}", err=True)
+    return result
 
 
 def progress_bar(quiet: bool) -> Callable[[IngestReport], None] | None:
@@ -102,6 +151,25 @@ def summary_line(r: IngestReport) -> str:
     return text
 
 
+class _StderrLog(logging.Handler):
+    """keytrail's library notices on stderr ("keytrail: warning: ..."), through click."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        click.echo(f"keytrail: {level}{record.getMessage()}", err=True)
+
+
+_STDERR_LOG = _StderrLog()
+
+
+def log_to_stderr(quiet: bool) -> None:
+    """Show the library's notices (remote sources' caveats, progress) on stderr; --quiet keeps warnings."""
+    logger = logging.getLogger("keytrail")
+    if _STDERR_LOG not in logger.handlers:
+        logger.addHandler(_STDERR_LOG)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
 def report_problems(r: IngestReport) -> None:
     for line in r.errors:
         click.echo(f"keytrail: error: {line}", err=True)
@@ -120,8 +188,21 @@ def loaded_store(
     workers: int | None,
     source_opts: SourceOptions | None = None,
     need_sources: bool = True,
+    parquet: str | None = None,
 ) -> Iterator[Loaded]:
-    """The store a report reads: ``--db`` (after ingesting any sources), or a temporary one."""
+    """The store a report reads: ``--db`` (after ingesting any sources), a temporary one, or a
+    Parquet dataset (``parquet``, else the command's --parquet option)."""
+    if parquet is None:
+        ctx = click.get_current_context(silent=True)
+        parquet = ctx.meta.get(PARQUET_META) if ctx is not None else None
+    if parquet is not None:
+        if sources or db:
+            raise UsageError("--parquet reads a dataset written by spark-ingest: give it without SOURCE or --db")
+        from keytrail.parquet import open_parquet
+
+        with open_parquet(parquet) as parquet_store:
+            yield Loaded(parquet_store, None)
+        return
     if not sources and not db:
         if need_sources:
             raise UsageError("give SOURCE paths or URLs, or --db FILE (see --help)")
@@ -134,7 +215,9 @@ def loaded_store(
         store = Store(os.path.join(tmpdir.name, "oneshot.duckdb"))
     try:
         report = None
+        verification = verify_if_asked(sources, quiet)
         if sources:
+            log_to_stderr(quiet)
             srcs = open_sources(sources, source_opts)
             report = ingest(srcs, store, workers=workers, progress=progress_bar(quiet), strict=False)
             if strict and report.partial:
@@ -147,7 +230,7 @@ def loaded_store(
             from keytrail.resolve import resolve
 
             resolve(store)
-        yield Loaded(store, report)
+        yield Loaded(store, report, verification)
     finally:
         store.close()
         if tmpdir is not None:
@@ -188,7 +271,12 @@ def write_text(text: str, output: str | None) -> None:
 
 
 def exit_code(loaded: Loaded) -> int:
-    return EXIT_PARTIAL if loaded.report is not None and loaded.report.partial else EXIT_OK
+    """3 when some input was unreadable, else 1 when --verify found tampering, else 0."""
+    if loaded.report is not None and loaded.report.partial:
+        return EXIT_PARTIAL
+    if loaded.verification is not None and not loaded.verification.ok:
+        return EXIT_VIOLATIONS
+    return EXIT_OK
 
 
 def fail(e: KeytrailError) -> int:

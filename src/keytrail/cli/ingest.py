@@ -9,12 +9,15 @@ import click
 from keytrail.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    EXIT_VIOLATIONS,
     fail,
+    log_to_stderr,
     progress_bar,
     report_problems,
     source_options,
     split_csv,
     summary_line,
+    verify_if_asked,
 )
 from keytrail.errors import KeytrailError, PartialInputError, UsageError
 from keytrail.pipeline import ingest
@@ -27,6 +30,8 @@ from keytrail.store import Store
 @click.option("--since", default=None, help="Remote sources: only logs from this date (ISO-8601).")
 @click.option("--until", default=None, help="Remote sources: only logs before this date (ISO-8601).")
 @click.option("--key", "keys", multiple=True, help="lookup:// sources: look up events of this key ARN only.")
+@click.option("--workgroup", default=None, help="athena:// sources: the Athena workgroup to run the query in.")
+@click.option("--athena-output", default=None, help="athena:// sources: s3:// location for the query results.")
 def ingest_command(
     sources: tuple[str, ...],
     db: str | None,
@@ -40,6 +45,8 @@ def ingest_command(
     since: str | None,
     until: str | None,
     keys: tuple[str, ...],
+    workgroup: str | None,
+    athena_output: str | None,
 ) -> None:
     """Read SOURCEs into the store --db FILE (files already read are skipped)."""
     try:
@@ -47,7 +54,10 @@ def ingest_command(
             raise UsageError("ingest needs --db FILE (reports without --db read their sources directly)")
         if not sources:
             raise UsageError("ingest needs at least one SOURCE")
-        opts = SourceOptions(profile, aws_region, split_csv(accounts), split_csv(regions), since, until, keys)
+        extra = {k: v for k, v in (("workgroup", workgroup), ("athena_output", athena_output)) if v}
+        verification = verify_if_asked(sources, quiet)
+        opts = SourceOptions(profile, aws_region, split_csv(accounts), split_csv(regions), since, until, keys, extra)
+        log_to_stderr(quiet)
         srcs = open_sources(sources, opts)
         with Store(db) as store:
             report = ingest(srcs, store, workers=workers, progress=progress_bar(quiet))
@@ -56,6 +66,8 @@ def ingest_command(
                 click.echo(f"keytrail: {summary_line(report)}", err=True)
             if strict and report.partial:
                 raise PartialInputError(report.problems())
-        sys.exit(EXIT_PARTIAL if report.partial else EXIT_OK)
+        if report.partial:
+            sys.exit(EXIT_PARTIAL)
+        sys.exit(EXIT_VIOLATIONS if verification is not None and not verification.ok else EXIT_OK)
     except KeytrailError as e:
         sys.exit(fail(e))
