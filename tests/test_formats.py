@@ -126,12 +126,6 @@ def test_nan_rejects_only_the_record_holding_it() -> None:
     assert event_ids(fr) == [OTHER_EVENT["eventID"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="known bug in read_records' fast path: msgspec raises UnicodeDecodeError (not DecodeError) on bytes "
-    "that are not UTF-8, which escapes read_records and stops the whole ingest",
-)
 def test_invalid_utf8_rejects_only_the_record_holding_it() -> None:
     bad = json.dumps(DECRYPT).encode().replace(b"aws-cli/2.17.20", b"aws-cli/\xff\xfe")
     data = b'{"Records": [' + json.dumps(OTHER_EVENT).encode() + b", " + bad + b"]}"

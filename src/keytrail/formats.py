@@ -112,7 +112,9 @@ def read_records(data: bytes, uri: str) -> FileRecords:
     data = gunzip_if_needed(data, uri)
     try:
         log = _decode_log_file(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        # not a plain log file, bytes that are not UTF-8 in a field, or nesting deeper than the
+        # decoder's stack: the tolerant path names what it cannot read
         return _generic(data, uri)
     records = log.Records
     out = FileRecords("cloudtrail-log", total=len(records))
@@ -205,14 +207,14 @@ def _ndjson(text: str, uri: str, first_error: Exception) -> FileRecords:
             if not parsed_any and lineno == 1:
                 raise SourceReadError(uri, f"not valid JSON ({_describe(first_error)})") from e
             out.total += 1
-            out.problems.append((lineno, f"line {lineno}: not valid JSON ({_describe(e)})"))
+            out.problems.append((out.total - 1, f"line {lineno}: not valid JSON ({_describe(e)})"))
             continue
         parsed_any = True
         before = out.total
         _collect(value, out, uri, top=False)
         if out.total == before:
             out.total += 1
-            out.problems.append((lineno, f"line {lineno}: not a CloudTrail event"))
+            out.problems.append((out.total - 1, f"line {lineno}: not a CloudTrail event"))
     return out
 
 
