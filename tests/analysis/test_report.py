@@ -150,6 +150,7 @@ def test_inventory_state_and_aliases_are_shown(data: ReportData, tmp_path: Path)
     assert k.state.taken_at == "2026-10-02T00:00:00Z"
     assert "alias/from-inventory" in k.aliases
     assert "alias/<script>alert(1)</script>" in k.aliases
+    assert "alias/javascript:alert(1)" in k.aliases  # a ':' in an alias name is part of the name
     assert any(PAYLOADS[1] in p.sessions for p in k.principal_rows)
     assert any(PAYLOADS[1] in p.user_agents for p in k.principal_rows)
     assert any(r.name == f"s3-object:{PAYLOADS[3]}" or r.name.endswith(PAYLOADS[3]) for r in k.resources)

@@ -231,6 +231,7 @@ def build_report_data(
     via = _grouped(store, where, params, "via")
     states = _key_states(store)
     inventory_aliases = _inventory_aliases(store)
+    trail_aliases = _trail_aliases(store)
     by_op, by_principal = _timelines(store, where, params, axis, first)
 
     per_key: dict[str, list[PrincipalEntry]] = {}
@@ -261,7 +262,7 @@ def build_report_data(
                 account=k.account,
                 region=k.region,
                 manager=k.manager,
-                aliases=sorted(set(k.aliases) | set(inventory_aliases.get(k.key, []))),
+                aliases=sorted(set(trail_aliases.get(k.key, [])) | set(inventory_aliases.get(k.key, []))),
                 state=states.get(k.key),
                 calls=k.crypto_calls + k.admin + k.denied,
                 crypto_calls=k.crypto_calls,
@@ -430,6 +431,25 @@ def _key_states(store: Store) -> dict[str, KeyState]:
     return {
         r[0]: KeyState(r[1], r[2], r[3], r[4], r[5], r[6], iso(r[7]), iso(r[8]), iso(r[9])) for r in rows
     }
+
+
+_ALIAS_NAME = "substr({0}, strpos({0}, ':alias/') + 1)"  # alias names may hold ':' themselves
+
+
+def _trail_aliases(store: Store) -> dict[str, list[str]]:
+    """Per key, the aliases that point to it at the end of the alias history, and those calls named it by."""
+    rows = store.query(
+        f"""WITH current_alias AS (
+                SELECT alias_arn, arg_max(target_key, event_time) AS target FROM alias_history GROUP BY alias_arn
+            )
+            SELECT target, {_ALIAS_NAME.format('alias_arn')} FROM current_alias WHERE target IS NOT NULL
+            UNION SELECT DISTINCT key, {_ALIAS_NAME.format('key_ref')} FROM key_use
+            WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved"""  # noqa: S608
+    )
+    out: dict[str, list[str]] = {}
+    for key, name in rows:
+        out.setdefault(key, []).append(name)
+    return out
 
 
 def _inventory_aliases(store: Store) -> dict[str, list[str]]:

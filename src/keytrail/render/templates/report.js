@@ -11,7 +11,7 @@
 
   var SVG_NS = 'http://www.w3.org/2000/svg';
   var MAX_SHOWN = 240;
-  var MAX_TITLE = 4000;
+  var MAX_TITLE = 20000;
   // C0/C1 controls, zero-width and bidirectional marks, overrides and isolates, line/paragraph separators, BOM
   var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
   var CATEGORIES = ['encrypt', 'decrypt', 'sign', 'admin', 'denied'];
@@ -89,8 +89,9 @@
     return span;
   }
 
+  /** An integer with thousands separators (1,234), the same in every locale. */
   function fmt(n) {
-    return typeof n === 'number' ? n.toLocaleString('en-US') : '';
+    return typeof n === 'number' ? String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : '';
   }
 
   function list(values) {
@@ -117,11 +118,14 @@
 
   /**
    * spec: {name, label, rows, filter (bool), sort: [columnId, 'ascending'|'descending'],
-   *        columns: [{id, label, num, value(row) -> sort value, cell(row) -> node or text, search(row) -> text}]}
+   *        columns: [{id, label, num, value(row) -> sort value, cell(row) -> node or text, search(row) -> text}],
+   *        detail(row) -> node, detailSearch(row) -> text (optional: a row of details under each row,
+   *        shown on demand, always in print)}
    */
   function table(spec) {
     tableCount += 1;
-    var block = el('div', { 'class': 'table-block', 'data-table': spec.name });
+    var hasDetail = typeof spec.detail === 'function';
+    var block = el('div', { 'class': hasDetail ? 'table-block has-detail' : 'table-block', 'data-table': spec.name });
     var count = el('span', { 'class': 'muted count', 'aria-live': 'polite' });
     var tools = el('div', { 'class': 'table-tools' });
     var input = null;
@@ -132,10 +136,16 @@
       });
       tools.appendChild(input);
     }
+    var expandAll = null;
+    if (hasDetail) {
+      expandAll = el('button', { type: 'button', 'class': 'expand-all', 'aria-pressed': 'false' }, 'Show all details');
+      tools.appendChild(expandAll);
+    }
     tools.appendChild(count);
     block.appendChild(tools);
 
     var headRow = el('tr');
+    if (hasDetail) headRow.appendChild(el('th', { scope: 'col', 'class': 'toggle' }, el('span', { 'class': 'sr' }, 'details')));
     var ths = spec.columns.map(function (col) {
       var th = el('th', { scope: 'col', 'data-col': col.id, 'class': col.num ? 'num' : null });
       var button = el('button', { type: 'button', title: 'Sort by ' + col.label }, col.label);
@@ -146,8 +156,18 @@
     });
     var tbody = el('tbody');
     var trs = spec.rows.map(function (row, index) {
-      var tr = el('tr');
+      var tr = el('tr', { 'class': 'row' });
       var words = [];
+      var t = { tr: tr, detail: null, toggle: null, open: false, row: row, index: index, text: '', detailText: '' };
+      if (hasDetail) {
+        var id = 'detail-' + tableCount + '-' + index;
+        t.toggle = el('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': id, title: 'Show details' }, '\u25b8');
+        t.toggle.addEventListener('click', function () { t.open = !t.open; applyFilter(); });
+        tr.appendChild(el('td', { 'class': 'toggle' }, t.toggle));
+        t.detail = el('tr', { 'class': 'detail collapsed', id: id },
+          el('td', { colspan: spec.columns.length + 1 }, spec.detail(row)));
+        t.detailText = String(spec.detailSearch ? spec.detailSearch(row) : '').toLowerCase();
+      }
       spec.columns.forEach(function (col) {
         var cls = col.num ? 'num' : (col.text ? 'text' : null);
         var content = col.cell ? col.cell(row) : (col.num ? fmt(col.value(row)) : val(col.value(row)));
@@ -155,9 +175,16 @@
         var s = col.search ? col.search(row) : col.value(row);
         if (s !== null && s !== undefined) words.push(String(s));
       });
-      return { tr: tr, row: row, index: index, text: words.join('\n').toLowerCase() };
+      t.text = words.join('\n').toLowerCase();
+      return t;
     });
-    trs.forEach(function (t) { tbody.appendChild(t.tr); });
+    function place() {
+      trs.forEach(function (t) {
+        tbody.appendChild(t.tr);
+        if (t.detail) tbody.appendChild(t.detail);
+      });
+    }
+    place();
     var tableEl = el('table', null, [el('thead', null, headRow), tbody]);
     block.appendChild(el('div', { 'class': 'table-wrap' }, tableEl));
 
@@ -188,7 +215,7 @@
         var c = empty(a) || empty(b) ? compare(a, b) : sign * compare(a, b);
         return c !== 0 ? c : x.index - y.index;
       });
-      trs.forEach(function (t) { tbody.appendChild(t.tr); });
+      place();
       ths.forEach(function (th, i) {
         if (spec.columns[i].id === colId) th.setAttribute('aria-sort', dir);
         else th.removeAttribute('aria-sort');
@@ -200,15 +227,33 @@
       var terms = q ? q.split(/\s+/) : [];
       var shown = 0;
       trs.forEach(function (t) {
-        var ok = terms.every(function (w) { return t.text.indexOf(w) !== -1; });
+        var ok = terms.every(function (w) { return t.text.indexOf(w) !== -1 || t.detailText.indexOf(w) !== -1; });
         t.tr.hidden = !ok;
         if (ok) shown += 1;
+        if (t.detail) {
+          // a row that matches by its details shows them
+          var open = t.open || terms.some(function (w) { return t.text.indexOf(w) === -1; });
+          t.detail.hidden = !ok;
+          t.detail.classList.toggle('collapsed', !open);
+          t.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+          t.toggle.textContent = open ? '\u25be' : '\u25b8';
+          t.toggle.title = open ? 'Hide details' : 'Show details';
+        }
       });
       count.textContent = terms.length
         ? shown + ' of ' + trs.length + ' rows match'
         : trs.length + (trs.length === 1 ? ' row' : ' rows');
     }
 
+    if (expandAll) {
+      expandAll.addEventListener('click', function () {
+        var open = expandAll.getAttribute('aria-pressed') !== 'true';
+        trs.forEach(function (t) { t.open = open; });
+        expandAll.setAttribute('aria-pressed', open ? 'true' : 'false');
+        expandAll.textContent = open ? 'Hide all details' : 'Show all details';
+        applyFilter();
+      });
+    }
     if (input) input.addEventListener('input', applyFilter);
     if (spec.sort) sortBy(spec.sort[0], spec.sort[1]);
     applyFilter();
@@ -321,6 +366,8 @@
     return figure(caption, name, root, legend(items));
   }
 
+  var clipCount = 0;
+
   function shortLabel(s, max) {
     s = clean(s);
     return s.length > max ? '\u2026' + s.slice(s.length - max + 1) : s;
@@ -333,11 +380,16 @@
     var pw = W - L - R;
     var peak = Math.max.apply(null, [1].concat(rows.map(function (r) { return r.total; })));
     var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': caption });
+    clipCount += 1;
+    var clipId = 'labels-' + clipCount;
+    root.appendChild(svg('clipPath', { id: clipId }, svg('rect', { x: 0, y: 0, width: L - 6, height: H })));
+    var labels = svg('g', { 'clip-path': 'url(#' + clipId + ')' });
+    root.appendChild(labels);
     rows.forEach(function (r, i) {
       var y = T + i * rowH;
       var label = svg('text', { x: L - 8, y: y + 15, 'text-anchor': 'end' }, shortLabel(r.principal, 50));
       label.appendChild(svg('title', null, clean(r.principal)));
-      root.appendChild(label);
+      labels.appendChild(label);
       var x = L;
       CATEGORIES.forEach(function (c) {
         var v = r[c] || 0;
@@ -399,7 +451,8 @@
     var s = data.summary;
     var sec = el('section', { id: 'summary' }, el('h2', null, 'Summary'));
     var cards = el('div', { 'class': 'cards' }, [
-      card('Window covered (UTC)', window2(s.window_start, s.window_end), 'window', true),
+      card('Window covered (UTC)', s.window_start
+        ? [el('div', null, 'from ' + s.window_start), el('div', null, 'to ' + s.window_end)] : 'no calls', 'window', true),
       card('Calls', fmt(s.calls), 'calls'),
       card('Keys', fmt(s.keys), 'keys'),
       card('Principals', fmt(s.principals), 'principals'),
@@ -570,6 +623,14 @@
   }
 
   function principalRowsTable(k) {
+    var details = [
+      ['Operations', function (r) { return countList(r.operations); }, function (r) { return r.operations.map(function (o) { return o.name; }); }],
+      ['Via services', function (r) { return list(r.via); }, function (r) { return r.via; }],
+      ['Sessions (top 5)', function (r) { return list(r.sessions); }, function (r) { return r.sessions; }],
+      ['Resources (top 5)', function (r) { return list(r.resources); }, function (r) { return r.resources; }],
+      ['Source IPs (top 5)', function (r) { return list(r.source_ips); }, function (r) { return r.source_ips; }],
+      ['User agents (top 5)', function (r) { return list(r.user_agents); }, function (r) { return r.user_agents; }],
+    ];
     return table({
       name: 'principals', label: 'principals of this key', rows: k.principal_rows, filter: true,
       sort: ['total', 'descending'],
@@ -579,18 +640,18 @@
         numCol('encrypt', 'encrypt'), numCol('decrypt', 'decrypt'), numCol('sign', 'sign'),
         numCol('admin', 'admin'), numCol('denied', 'denied'), numCol('total', 'total'),
         textCol('first_seen', 'first seen'), textCol('last_seen', 'last seen'),
-        {
-          id: 'operations', label: 'operations', text: true,
-          value: function (r) { return r.operations.length ? r.operations[0].name : ''; },
-          cell: function (r) { return countList(r.operations); },
-          search: function (r) { return r.operations.map(function (o) { return o.name; }).join('\n'); },
-        },
-        listCol('via', 'via', function (r) { return r.via; }),
-        listCol('sessions', 'sessions', function (r) { return r.sessions; }),
-        listCol('resources', 'resources', function (r) { return r.resources; }),
-        listCol('source_ips', 'source IPs', function (r) { return r.source_ips; }),
-        listCol('user_agents', 'user agents', function (r) { return r.user_agents; }),
       ],
+      detail: function (r) {
+        return el('div', { 'class': 'detail-grid' }, details.map(function (d) {
+          var values = d[2](r);
+          return el('div', { 'data-detail': d[0] }, [
+            el('h4', null, d[0]), values.length ? d[1](r) : el('span', { 'class': 'muted' }, '\u2014'),
+          ]);
+        }));
+      },
+      detailSearch: function (r) {
+        return details.map(function (d) { return d[2](r).join('\n'); }).join('\n');
+      },
     });
   }
 
