@@ -184,11 +184,75 @@ def _generic(data: bytes, uri: str) -> FileRecords:
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     try:
         value = _loads_tolerant(text)
-    except (ValueError, RecursionError) as first_error:
+    except RecursionError as first_error:
+        return _one_by_one(text) or _ndjson(text, uri, first_error)
+    except ValueError as first_error:
         return _ndjson(text, uri, first_error)
     out = FileRecords("json")
     _collect(value, out, uri, top=True)
     return out
+
+
+_RECORDS_OPEN = re.compile(r'[\s\ufeff]*\{\s*"Records"\s*:\s*\[\s*')
+_SPACE = re.compile(r"\s*")
+_NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _one_by_one(text: str) -> FileRecords | None:
+    """A log file too deeply nested to parse whole, read record by record: a record nested deeper
+    than the parser's stack is rejected alone. None when the text is not ``{"Records": [...]}``."""
+    m = _RECORDS_OPEN.match(text)
+    if m is None:
+        return None
+    decode = json.JSONDecoder(parse_constant=lambda _c: _NON_FINITE).raw_decode
+    out = FileRecords("cloudtrail-log")
+    pos = m.end()
+    while not text.startswith("]", pos):
+        try:
+            value, pos = decode(text, pos)
+        except RecursionError:
+            end = _end_of_value(text, pos)
+            if end is None:
+                return None
+            out.problems.append((out.total, "nested too deeply to parse"))
+            out.total += 1
+            pos = end
+        except ValueError:
+            return None
+        else:
+            if out.total == 0 and isinstance(value, dict):
+                src = value.get("eventSource")
+                if isinstance(src, str) and not src.endswith("amazonaws.com"):
+                    raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
+            out.total += 1
+            _add(value, out, out.total - 1)
+        pos = _skip_space(text, pos)
+        if text.startswith(",", pos):
+            pos = _skip_space(text, pos + 1)
+            if text.startswith("]", pos):
+                return None  # a trailing comma: not JSON
+        elif not text.startswith("]", pos):
+            return None
+    return out if re.fullmatch(r"\]\s*\}\s*", text[pos:]) else None
+
+
+def _skip_space(text: str, pos: int) -> int:
+    m = _SPACE.match(text, pos)
+    return m.end() if m else pos
+
+
+def _end_of_value(text: str, pos: int) -> int | None:
+    """Where the array or object starting at ``pos`` ends (strings skipped), without recursion."""
+    depth = 0
+    for tok in _NESTING_TOKEN.finditer(text, pos):
+        c = tok.group()
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return tok.end()
+    return None
 
 
 def _ndjson(text: str, uri: str, first_error: Exception) -> FileRecords:
