@@ -7,7 +7,9 @@ import sys
 import click
 
 from keytrail import __version__
+from keytrail.cli.check import check_command
 from keytrail.cli.demo import demo
+from keytrail.cli.findings import findings_command
 from keytrail.cli.ingest import ingest_command
 from keytrail.cli.report import report_command
 from keytrail.cli.reports import keys_command, principals_command, usage_command, who_uses_command
@@ -33,6 +35,8 @@ cli.add_command(principals_command)
 cli.add_command(demo)
 cli.add_command(report_command)
 cli.add_command(verify)
+cli.add_command(findings_command)
+cli.add_command(check_command)
 
 
 def main() -> None:

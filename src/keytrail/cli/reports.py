@@ -52,6 +52,16 @@ WHO_USES_COLUMNS = [
     Column("resources", "resources"),
     Column("source_ips", "source IPs"),
 ]
+PERSON_COLUMNS = [
+    Column("person", "person"),
+    Column("basis", "found by"),
+    Column("principals", "principals"),
+    *COUNT_COLUMNS,
+    Column("first_seen", "first seen"),
+    Column("last_seen", "last seen"),
+    Column("chains", "role chains"),
+    Column("sessions", "sessions"),
+]
 KEYS_COLUMNS = [
     Column("key", "key"),
     Column("manager", "manager"),
@@ -119,25 +129,34 @@ def usage_command(**kw: Any) -> None:
 @source_options
 @filter_options
 @click.option("--principal", default=None, help="Only this principal (exact ARN or a case-insensitive part of it).")
+@click.option("--by", type=click.Choice(["principal", "person"]), default="principal", show_default=True,
+              help="One row per principal, or per person behind the role sessions (Identity Center, AssumeRole chains).")
 @output_options
 def who_uses_command(key: str, **kw: Any) -> None:
-    """Who uses KEY (key id, key ARN, alias name or alias ARN): one row per principal, per key it meant."""
+    """Who uses KEY (key id, key ARN, alias name or alias ARN): one row per principal (or person), per key it meant."""
 
     def body() -> int:
         with _store(kw) as loaded:
-            rows = who_uses(loaded.store, key, _filters(kw))
+            columns = WHO_USES_COLUMNS
+            if kw["by"] == "person":
+                from keytrail.analysis.sessions import who_uses_by_person
+
+                rows: list[Any] = who_uses_by_person(loaded.store, key, _filters(kw))
+                columns = PERSON_COLUMNS
+            else:
+                rows = who_uses(loaded.store, key, _filters(kw))
             data = as_dicts(rows)
             if kw["fmt"] == "json":
-                emit(data, WHO_USES_COLUMNS, "json", kw["output"])
+                emit(data, columns, "json", kw["output"])
             else:
                 from keytrail.render.formats import render
 
                 keys = sorted({r["key"] for r in data})
                 if not keys:
-                    text = render([], WHO_USES_COLUMNS, kw["fmt"], f"{key}: no calls in the store")
+                    text = render([], columns, kw["fmt"], f"{key}: no calls in the store")
                 else:
                     text = "\n".join(
-                        render([r for r in data if r["key"] == k], WHO_USES_COLUMNS, kw["fmt"], k) for k in keys
+                        render([r for r in data if r["key"] == k], columns, kw["fmt"], k) for k in keys
                     )
                 write_text(text, kw["output"])
             return exit_code(loaded)

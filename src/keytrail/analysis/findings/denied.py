@@ -1,0 +1,64 @@
+"""Denied attempts: failed calls per key and principal, with their error codes -- never use.
+
+Failures that only say the key is disabled or pending deletion are the ``key_state`` findings.
+"""
+
+from __future__ import annotations
+
+from keytrail.analysis.findings.base import KEY_STATE_SQL, LOW, MEDIUM, Context, Finding, key_label, plural
+from keytrail.analysis.policy import account_of
+from keytrail.analysis.usage import iso
+
+KINDS = ("denied-attempts",)
+
+
+def find(ctx: Context) -> list[Finding]:
+    where, params = ctx.window()
+    cond = f"{where} AND category = 'denied' AND {KEY_STATE_SQL} IS NULL"
+    rows = ctx.store.query(
+        f"""WITH d AS (SELECT key, principal, coalesce(error_code, '?') AS code, event_name, event_time,
+                              identity_account, key_account, key_resolved FROM key_use WHERE {cond}),
+                 codes AS (SELECT key, principal, code, count(*) AS n FROM d GROUP BY ALL),
+                 by_code AS (SELECT key, principal, list({{'code': code, 'n': n}} ORDER BY n DESC, code) AS codes
+                             FROM codes GROUP BY ALL)
+            SELECT d.key, d.principal, count(*), min(event_time), max(event_time),
+                   list(DISTINCT event_name ORDER BY event_name), any_value(identity_account),
+                   any_value(key_account), bool_and(key_resolved), any_value(by_code.codes)
+            FROM d JOIN by_code USING (key, principal) GROUP BY d.key, d.principal ORDER BY d.key, d.principal""",  # noqa: S608
+        params,
+    )
+    evidence = ctx.evidence(cond, params, ["key", "principal"])
+    out: list[Finding] = []
+    for key, principal, n, first, last, ops, ident_acct, key_acct, resolved, codes in rows:
+        caller_acct = ident_acct or account_of(principal)
+        foreign = bool(caller_acct and key_acct and caller_acct != key_acct)
+        by_code = {c["code"]: int(c["n"]) for c in codes}
+        access = any("AccessDenied" in c for c in by_code)
+        severity = MEDIUM if access and (foreign or principal.startswith("AWSAccount:")) else LOW
+        name = key_label(key) if resolved else f"{key} (alias not resolved)"
+        out.append(
+            Finding(
+                kind="denied-attempts",
+                severity=severity,
+                key=key,
+                principal=principal,
+                summary=f"{principal}: {plural(int(n), 'failed call')} on {name} ({', '.join(by_code)})",
+                recommendation=(
+                    "If this caller needs the key, allow it (key policy, grant or IAM policy); if not, find "
+                    "what keeps calling (stale configuration, or probing" + (" from another account)" if foreign else ")")
+                ),
+                evidence=tuple(evidence.get((key, principal), [])),
+                evidence_count=int(n),
+                details={
+                    "failed_calls": int(n),
+                    "error_codes": by_code,
+                    "operations": list(ops),
+                    "first": iso(first),
+                    "last": iso(last),
+                    "caller_account": caller_acct,
+                    "cross_account": foreign,
+                    "key_resolved": bool(resolved),
+                },
+            )
+        )
+    return out

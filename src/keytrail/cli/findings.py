@@ -1,0 +1,136 @@
+"""keytrail findings: unused keys, use of disabled keys, denied attempts, new principals, who can vs who did."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from keytrail.analysis.filters import parse_time_bound
+from keytrail.analysis.findings import (
+    KINDS,
+    SEVERITIES,
+    FindingOptions,
+    findings_as_dicts,
+    findings_report,
+    parse_networks,
+)
+from keytrail.cli.common import (
+    exit_code,
+    fail,
+    filter_options,
+    loaded_store,
+    make_filters,
+    output_options,
+    source_options,
+    split_csv,
+    write_text,
+)
+from keytrail.errors import KeytrailError, UsageError
+from keytrail.render import Column, render
+from keytrail.sources.registry import SourceOptions
+
+# the table and Markdown: the summary names the key and principal
+FINDING_COLUMNS = [
+    Column("severity", "severity"),
+    Column("kind", "kind"),
+    Column("summary", "finding"),
+    Column("evidence", "evidence"),
+    Column("recommendation", "recommendation"),
+]
+CSV_COLUMNS = [
+    Column("severity", "severity"),
+    Column("kind", "kind"),
+    Column("key", "key"),
+    Column("principal", "principal"),
+    Column("summary", "finding"),
+    Column("evidence", "evidence"),
+    Column("evidence_count", "calls", True),
+    Column("recommendation", "recommendation"),
+    Column("details", "details"),
+]
+
+
+def _evidence_cell(f: dict[str, Any]) -> str:
+    ev = [f"{e['event_id'] or '?'} {e['event_time'] or ''}".strip() for e in f["evidence"]]
+    more = f["evidence_count"] - len(ev)
+    return "; ".join(ev) + (f" (+{more} more)" if more > 0 and ev else "")
+
+
+def table_rows(findings: list[dict[str, Any]], with_details: bool = False) -> list[dict[str, Any]]:
+    """Findings as flat rows for table, CSV and Markdown."""
+    out = []
+    for f in findings:
+        row = {**f, "evidence": _evidence_cell(f)}
+        if with_details:
+            row["details"] = orjson.dumps(f["details"], option=orjson.OPT_SORT_KEYS).decode()
+        out.append(row)
+    return out
+
+
+def _kinds(values: tuple[str, ...]) -> tuple[str, ...]:
+    kinds = tuple(k for v in values for k in split_csv(v))
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UsageError(f"--kind: unknown kind {unknown[0]!r} (one of: {', '.join(KINDS)})")
+    return kinds
+
+
+@click.command("findings")
+@source_options
+@filter_options
+@click.option("--key", "keys", multiple=True, help="Only this key (id, ARN, alias name or alias ARN); repeatable.")
+@click.option("--baseline-since", default=None, help="new-principal: the baseline starts here (default: the store's start).")
+@click.option("--baseline-until", default=None, help="new-principal: the baseline ends here, exclusive (default: --since).")
+@click.option("--allowed-ips", default=None, metavar="CIDR,...", help="unexpected-network: the source networks calls may come from.")
+@click.option("--allowed-vpce", default=None, metavar="VPCE,...", help="unexpected-network: the VPC endpoints calls may come through.")
+@click.option("--kind", "kinds", multiple=True, metavar="KIND", help=f"Only these kinds (repeatable or comma-separated): {', '.join(KINDS)}.")
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default="info", show_default=True, help="Leave out less severe findings.")
+@click.option("--evidence", "evidence_limit", type=click.IntRange(0, 1000), default=5, show_default=True, help="Calls listed per finding.")
+@output_options
+def findings_command(**kw: Any) -> None:
+    """Findings over the window: unused keys (or "no evidence"), keys still called while disabled or
+    pending deletion, denied attempts, new principals, cross-account and root use, use from
+    unexpected networks, and who can (key policy, grants) vs who did. Exit 0 (3 on partial input)."""
+    try:
+        code = _run(kw)
+    except KeytrailError as e:
+        code = fail(e)
+    sys.exit(code)
+
+
+def _run(kw: dict[str, Any]) -> int:
+    kinds = _kinds(kw["kinds"])
+    options = FindingOptions(
+        filters=make_filters(kw["keys"], None, kw["since"], kw["until"], kw["account"], kw["key_region"]),
+        baseline_since=parse_time_bound(kw["baseline_since"], "--baseline-since"),
+        baseline_until=parse_time_bound(kw["baseline_until"], "--baseline-until"),
+        allowed_networks=parse_networks(split_csv(kw["allowed_ips"])),
+        allowed_vpce=split_csv(kw["allowed_vpce"]),
+        kinds=kinds,
+        min_severity=kw["min_severity"],
+        evidence_limit=kw["evidence_limit"],
+    )
+    src = SourceOptions(
+        kw["profile"], kw["aws_region"], split_csv(kw["accounts"]), split_csv(kw["regions"]), kw["since"], kw["until"]
+    )
+    with loaded_store(kw["sources"], kw["db"], kw["strict"], kw["quiet"], kw["workers"], src) as loaded:
+        report = findings_report(loaded.store, options)
+        data = findings_as_dicts(report.findings)
+        fmt = kw["fmt"]
+        if fmt == "json":
+            text = render(data, FINDING_COLUMNS, "json")
+        elif fmt == "csv":
+            text = render(table_rows(data, with_details=True), CSV_COLUMNS, "csv")
+        else:
+            text = render(table_rows(data), FINDING_COLUMNS, fmt, "findings")
+        write_text(text, kw["output"])
+        if not kw["quiet"]:
+            for note in report.notes:
+                click.echo(f"keytrail: note: {note}", err=True)
+            by_sev = {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITIES}
+            counts = ", ".join(f"{n} {s}" for s, n in by_sev.items() if n)
+            click.echo(f"keytrail: {len(report.findings)} finding(s){': ' + counts if counts else ''}", err=True)
+        return exit_code(loaded)

@@ -1,0 +1,133 @@
+"""keytrail check --policy: violations and exit codes for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from keytrail.analysis.findings.expectations import parse_expectations
+from keytrail.errors import UsageError
+from tests import trailgen as tg
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expectations.yaml"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("check")
+    path = str(tmp / "store.duckdb")
+    tg.scenario_store(tmp, db=path).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def bare_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("check-bare")
+    path = str(tmp / "store.duckdb")
+    tg.scenario_store(tmp, inventory=False, db=path).close()
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    from keytrail.cli.main import cli
+
+    res = CliRunner().invoke(cli, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_the_example_file_finds_the_calls_it_does_not_allow(db: str) -> None:
+    code, out, err = run("check", "--policy", str(EXAMPLE), "--db", db, "--since", "2026-11-08", "--format", "csv")
+    assert code == 1
+    assert out == (
+        "rule,key,principal,operation,event_names,calls,first_seen,last_seen,evidence\n"
+        f"application data key,{tg.K_APP},arn:aws:iam::111122223333:role/DeployRole,decrypt,Decrypt,1,"
+        "2026-11-08T07:01:00Z,2026-11-08T07:01:00Z,00000000-0000-4000-8000-00000000001a\n"
+        f"application data key,{tg.K_APP},arn:aws:iam::111122223333:role/NewRole,encrypt,Encrypt,2,"
+        "2026-11-08T01:00:00Z,2026-11-08T02:00:00Z,"
+        "\"00000000-0000-4000-8000-000000000012, 00000000-0000-4000-8000-000000000013\"\n"
+        f"application data key,{tg.K_APP},arn:aws:iam::111122223333:root,decrypt,Decrypt,1,"
+        "2026-11-08T08:00:00Z,2026-11-08T08:00:00Z,00000000-0000-4000-8000-00000000001d\n"
+    )
+    assert err == "keytrail: 3 violation(s) of 2 rule(s) on 1 key(s)\n"
+
+
+def test_clean_run_exits_0(db: str, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "rules:\n"
+        "  - key: alias/app\n"
+        "    allow:\n"
+        "      - account: '111122223333'\n"
+        "      - cloudtrail.amazonaws.com\n"
+    )
+    code, out, err = run("check", "--policy", str(policy), "--db", db, "--format", "json")
+    assert (code, out) == (0, "[]\n")
+    assert err == "keytrail: 0 violation(s) of 1 rule(s) on 1 key(s)\n"
+
+
+def test_admin_calls_are_checked_when_asked(db: str, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        f"rules:\n  - key: {tg.key_id(tg.K_RETIRING)}\n    check: [admin]\n    allow: []\n"
+    )
+    code, out, _ = run("check", "--policy", str(policy), "--db", db, "--format", "json")
+    assert code == 1
+    assert '"event_names": [\n      "CreateKey",\n      "ScheduleKeyDeletion"\n    ]' in out
+
+
+def test_tag_rules_need_key_tags(bare_db: str) -> None:
+    code, out, err = run("check", "--policy", str(EXAMPLE), "--db", bare_db)
+    assert code == 2
+    assert out == ""
+    assert "selects keys by tag, but the store holds no key tags" in err
+
+
+def test_a_rule_that_matches_no_key_warns(db: str, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  - key: alias/nothing\n    allow: []\n")
+    code, _, err = run("check", "--policy", str(policy), "--db", db, "--format", "json")
+    assert code == 0
+    assert "keytrail: warning: rules[0] (alias/nothing): matches no key in the store\n" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rules: [", "not valid YAML"),
+        ("- 1", "expected a mapping with 'rules'"),
+        ("rules: []", "rules: expected a non-empty list"),
+        ("version: 2\nrules: [{key: a}]", "unsupported version"),
+        ("rules: [{allow: []}]", "give exactly one of key, keys or tag"),
+        ("rules: [{key: a, tag: {a: b}}]", "give exactly one of key, keys or tag"),
+        ("rules: [{key: a, check: [read]}]", "'read' is not one of"),
+        ("rules: [{key: a, allow: [{operations: [x]}]}]", "give principal or account"),
+        ("rules: [{key: a, allow: [{account: 111122223333x}]}]", "not a 12-digit account id"),
+        ("rules: [{key: a, colour: red}]", "unknown field(s) colour"),
+    ],
+)
+def test_bad_files_are_usage_errors(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        parse_expectations(text, "p.yaml")
+
+
+def test_bad_file_exits_2(db: str, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules: [{key: a, colour: red}]\n")
+    code, out, err = run("check", "--policy", str(policy), "--db", db)
+    assert (code, out) == (2, "")
+    assert err == f"keytrail: error: {policy}: rules[0]: unknown field(s) colour\n"
+    code, _, err = run("check", "--policy", str(tmp_path / "missing.yaml"), "--db", db)
+    assert code == 2
+    assert "cannot read" in err
+
+
+def test_check_reads_sources_directly(tmp_path: Path) -> None:
+    tg.scenario().write(tmp_path / "trail")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  - key: alias/app\n    allow: [{account: '111122223333'}]\n")
+    code, out, _ = run("check", "--policy", str(policy), str(tmp_path / "trail"), "--quiet", "--format", "csv")
+    assert code == 1  # cloudtrail.amazonaws.com belongs to no account
+    assert out.count("\n") == 2
+    assert "cloudtrail.amazonaws.com,encrypt,GenerateDataKey,1" in out
