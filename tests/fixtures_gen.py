@@ -136,15 +136,17 @@ def kms(
     return record
 
 
-def alias_event(name: str, alias: str, target: str | None, time: str, **extra: Any) -> Record:
+def alias_event(
+    name: str, alias: str, target: str | None, time: str, account: str = ACCOUNT, region: str = REGION, **extra: Any
+) -> Record:
     """CreateAlias / UpdateAlias (target: a key ARN or id) or DeleteAlias (target None)."""
     params: Record = {"aliasName": alias}
     if target is not None:
         params["targetKeyId"] = target
-    res = [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": alias_arn(alias)}]
+    res = [{"accountId": account, "type": "AWS::KMS::Key", "ARN": alias_arn(alias, account, region)}]
     if target is not None and target.startswith("arn:"):
-        res.append({"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": target})
-    record = kms(name, user("admin"), None, params, time=time, **extra)
+        res.append({"accountId": account, "type": "AWS::KMS::Key", "ARN": target})
+    record = kms(name, user("admin", account), None, params, time=time, region=region, recipient=account, **extra)
     record["resources"] = res
     record["readOnly"] = False
     return record

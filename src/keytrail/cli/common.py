@@ -72,10 +72,29 @@ def source_options(f: F) -> F:
     return f
 
 
+def _time_bound(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--since / --until checked as the command line is read: a typo fails before any ingest."""
+    try:
+        parse_time_bound(value, param.opts[0])
+    except UsageError as e:
+        click.echo(f"keytrail: error: {e}", err=True)
+        ctx.exit(EXIT_USAGE)
+    return value
+
+
+def key_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A KEY argument checked as the command line is read (an empty name fails before any ingest)."""
+    if not value.strip():
+        click.echo("keytrail: error: an empty key name", err=True)
+        ctx.exit(EXIT_USAGE)
+    return value
+
+
 def filter_options(f: F) -> F:
     options = [
-        click.option("--since", default=None, help="From this ISO-8601 date or date-time (UTC unless an offset is given), inclusive."),
-        click.option("--until", default=None, help="Up to this ISO-8601 date or date-time, exclusive."),
+        click.option("--since", default=None, callback=_time_bound,
+                     help="From this ISO-8601 date or date-time (UTC unless an offset is given), inclusive."),
+        click.option("--until", default=None, callback=_time_bound, help="Up to this ISO-8601 date or date-time, exclusive."),
         click.option("--account", default=None, help="Only keys owned by this account."),
         click.option("--key-region", "key_region", default=None, help="Only keys in this Region."),
     ]

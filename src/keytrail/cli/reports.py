@@ -15,6 +15,7 @@ from keytrail.cli.common import (
     exit_code,
     fail,
     filter_options,
+    key_name,
     loaded_store,
     make_filters,
     output_options,
@@ -125,7 +126,7 @@ def usage_command(**kw: Any) -> None:
 
 
 @click.command("who-uses")
-@click.argument("key")
+@click.argument("key", callback=key_name)
 @source_options
 @filter_options
 @click.option("--principal", default=None, help="Only this principal (exact ARN or a case-insensitive part of it).")
