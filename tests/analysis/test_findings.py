@@ -136,6 +136,8 @@ def test_new_principals_after_the_baseline(scenario: Store) -> None:
     assert new.details["new_to_all_keys"] is True
     assert [e.event_time for e in new.evidence] == ["2026-11-08T01:00:00Z", "2026-11-08T02:00:00Z"]
     assert next(f for f in fs if f.principal == tg.PARTNER_ROLE).severity == "high"
+    deploy = next(f for f in fs if f.principal == tg.DEPLOY_ROLE)
+    assert deploy.details["people"] == ["saml:arn:aws:iam::111122223333:saml-provider/Okta/erin"]
     aws = next(f for f in fs if f.key == tg.K_AWS)
     assert aws.details["new_to_all_keys"] is False
 

@@ -127,7 +127,7 @@ def test_check_reads_sources_directly(tmp_path: Path) -> None:
     tg.scenario().write(tmp_path / "trail")
     policy = tmp_path / "p.yaml"
     policy.write_text("rules:\n  - key: alias/app\n    allow: [{account: '111122223333'}]\n")
-    code, out, _ = run("check", "--policy", str(policy), str(tmp_path / "trail"), "--quiet", "--format", "csv")
+    code, out, _ = run("check", "--policy", str(policy), str(tmp_path / "trail"), "--quiet", "--workers", "1", "--format", "csv")
     assert code == 1  # cloudtrail.amazonaws.com belongs to no account
     assert out.count("\n") == 2
     assert "cloudtrail.amazonaws.com,encrypt,GenerateDataKey,1" in out

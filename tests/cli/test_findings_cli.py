@@ -111,7 +111,7 @@ def test_bad_options_exit_2(db: str, args: tuple[str, ...], message: str) -> Non
 def test_partial_input_exits_3(tmp_path: Path) -> None:
     tg.scenario().write(tmp_path / "trail")
     (tmp_path / "trail" / "broken.json").write_text('{"Records": [')
-    code, out, _ = run("findings", str(tmp_path / "trail"), "--kind", "root-use", "--format", "json", "-q")
+    code, out, _ = run("findings", str(tmp_path / "trail"), "--kind", "root-use", "--format", "json", "-q", "--workers", "1")
     assert code == 3
     assert json.loads(out)[0]["kind"] == "root-use"
 
@@ -120,7 +120,7 @@ def test_corpus_kms_examples(tmp_path: Path) -> None:
     """AWS's documented KMS records: a cross-account CloudTrail role; failed calls that are denied
     attempts, and no KMSInvalidStateException about an external key store taken for a key state."""
     path = need_shared(CORPUS / "awsdocs-kms-developer-guide" / "records.json")
-    code, out, _ = run("findings", str(path), "--format", "json", "-q", "--kind", "cross-account-use,denied-attempts,"
+    code, out, _ = run("findings", str(path), "--format", "json", "-q", "--workers", "1", "--kind", "cross-account-use,denied-attempts,"
                        "pending-deletion-use")
     assert code == 0
     data = json.loads(out)

@@ -82,7 +82,8 @@ def _kinds(values: tuple[str, ...]) -> tuple[str, ...]:
 @source_options
 @filter_options
 @click.option("--key", "keys", multiple=True, help="Only this key (id, ARN, alias name or alias ARN); repeatable.")
-@click.option("--baseline-since", default=None, help="new-principal: the baseline starts here (default: the store's start).")
+@click.option("--baseline-since", default=None,
+              help="new-principal: the baseline starts here (default: the store's start; remote sources are read from here).")
 @click.option("--baseline-until", default=None, help="new-principal: the baseline ends here, exclusive (default: --since).")
 @click.option("--allowed-ips", default=None, metavar="CIDR,...", help="unexpected-network: the source networks calls may come from.")
 @click.option("--allowed-vpce", default=None, metavar="VPCE,...", help="unexpected-network: the VPC endpoints calls may come through.")
@@ -113,8 +114,11 @@ def _run(kw: dict[str, Any]) -> int:
         min_severity=kw["min_severity"],
         evidence_limit=kw["evidence_limit"],
     )
+    # remote sources must also deliver the baseline new principals are compared with
+    wants_baseline = not kinds or "new-principal" in kinds
+    read_since = kw["baseline_since"] if wants_baseline else kw["since"]
     src = SourceOptions(
-        kw["profile"], kw["aws_region"], split_csv(kw["accounts"]), split_csv(kw["regions"]), kw["since"], kw["until"]
+        kw["profile"], kw["aws_region"], split_csv(kw["accounts"]), split_csv(kw["regions"]), read_since, kw["until"]
     )
     with loaded_store(kw["sources"], kw["db"], kw["strict"], kw["quiet"], kw["workers"], src) as loaded:
         report = findings_report(loaded.store, options)

@@ -112,12 +112,15 @@ class Context:
     options: FindingOptions
     notes: list[str] = field(default_factory=list)
 
-    def window(self, alias: str = "") -> tuple[str, list[object]]:
-        """The window and key scope as a condition over key_use."""
+    def window(self) -> tuple[str, list[object]]:
+        """The window and key scope as a condition over key_use (a fresh parameter list each call)."""
+        where, params = self._window
+        return where, list(params)
+
+    @cached_property
+    def _window(self) -> tuple[str, list[object]]:
         f = self.options.filters
-        return Filters(
-            keys=f.keys, since=f.since, until=f.until, account=f.account, region=f.region
-        ).where(self.store, alias)
+        return Filters(keys=f.keys, since=f.since, until=f.until, account=f.account, region=f.region).where(self.store)
 
     def time_only(self, since: datetime | None, until: datetime | None, scoped: bool = True) -> tuple[str, list[object]]:
         """Another time range over key_use, with the run's key scope unless ``scoped`` is false."""
@@ -190,6 +193,27 @@ class Context:
             "AND column_name IN ('vpc_endpoint', 'vpc_endpoint_id') ORDER BY column_name"
         )
         return str(rows[0][0]) if rows else None
+
+    def people_of(self, where: str, params: Sequence[object], limit: int = 3) -> dict[tuple[str, str], list[str]]:
+        """The people behind each (key, principal) of the key_use rows matching ``where``, most calls first."""
+        from keytrail.analysis.sessions import SessionResolver
+
+        rows = self.store.query(
+            f"""SELECT key, principal, principal_type, session_name, on_behalf_of, access_key_id, count(*)
+                FROM key_use WHERE {where} GROUP BY ALL""",  # noqa: S608
+            list(params),
+        )
+        resolver = SessionResolver(self.store)
+        resolver.load(r[5] for r in rows if r[2] == "AssumedRole" and r[5] and not r[4])
+        counts: dict[tuple[str, str], dict[str, int]] = {}
+        for key, principal, ptype, session, obo, akid, n in rows:
+            a = resolver.attribute(principal, ptype, session, obo, akid)
+            if a.person and a.person != principal:
+                bucket = counts.setdefault((key, principal), {})
+                bucket[a.person] = bucket.get(a.person, 0) + int(n)
+        return {
+            k: [p for p, _ in sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]] for k, v in counts.items()
+        }
 
     def evidence(
         self, where: str, params: Sequence[object], group: Sequence[str]

@@ -2,7 +2,8 @@
 
 The window is ``filters.since`` .. ``filters.until``; the baseline ``baseline_since`` ..
 ``baseline_until`` (by default: everything the store holds before ``since``). Use means a
-successful call (cryptographic or management); failed calls are the denied findings. When the
+successful call (cryptographic or management); failed calls are the denied findings. The
+people behind a new role (``sessions``) are named in the details. When the
 baseline holds no KMS calls of the key's account and Region, nothing can be new there: the
 key is skipped and a note says so.
 """
@@ -67,6 +68,11 @@ def find(ctx: Context) -> list[Finding]:
     if not kept:
         return []
     evidence = ctx.evidence(f"{cur_where} AND category <> 'denied'", cur_params, ["key", "principal"])
+    wanted = sorted({f"{r[0]}\x00{r[1]}" for r in kept})
+    people = ctx.people_of(
+        f"{cur_where} AND category <> 'denied' AND (key || chr(0) || principal) IN (SELECT unnest(?::VARCHAR[]))",
+        [*cur_params, wanted],
+    )
     out: list[Finding] = []
     for key, principal, ptype, ident_acct, key_acct, _region, first, last, n, crypto, ops, known in kept:
         caller_acct = ident_acct or account_of(principal)
@@ -92,6 +98,7 @@ def find(ctx: Context) -> list[Finding]:
                     "operations": list(ops),
                     "principal_type": ptype,
                     "new_to_all_keys": not known,
+                    "people": people.get((key, principal), []),
                     "cross_account": foreign,
                     "baseline": {"since": iso(base_since), "until": iso(base_until)},
                 },
