@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keytrail.analysis import event_id_clashes, usage
+from keytrail.analysis import event_id_clashes, keys_report, usage
 from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS
 from tests.fixtures_gen import (
     ACCOUNT,
@@ -247,3 +247,17 @@ def test_the_answer_does_not_depend_on_file_order(tmp_path: Path) -> None:
     with ingested(tmp_path / "b", *reversed(files)) as (store, _):
         backward = key_use(store, cols)
     assert forward == backward and len(forward) == 3
+
+
+def test_keys_report_names_current_aliases_not_deleted_or_moved_ones(tmp_path: Path) -> None:
+    history = [
+        alias_event("CreateAlias", "alias/gone", KEY_A, t(0)),
+        alias_event("DeleteAlias", "alias/gone", None, t(10)),
+        alias_event("CreateAlias", "alias/moved", KEY_A, t(0)),
+        alias_event("UpdateAlias", "alias/moved", KEY_B, t(10)),
+        alias_event("CreateAlias", "alias/app-data", KEY_A, t(0)),
+        kms("Decrypt", user("alice"), KEY_C, None, time=t(20)),
+    ]
+    with ingested(tmp_path, history) as (store, _):
+        got = {k.key: k.aliases for k in keys_report(store)}
+    assert got == {KEY_A: ["alias/app-data"], KEY_B: ["alias/moved"], KEY_C: []}

@@ -141,7 +141,10 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
     where, params = filters.where(store, "u")
     rows = store.query(
         f"""WITH current_alias AS (
-                SELECT alias_arn, arg_max(target_key, event_time) AS target FROM alias_history GROUP BY alias_arn
+                -- the last change of each alias, a deletion included (arg_max would skip its NULL target)
+                SELECT alias_arn, target_key AS target FROM alias_history
+                QUALIFY row_number() OVER (PARTITION BY alias_arn
+                                           ORDER BY event_time DESC, file_id DESC NULLS LAST, rec_index DESC NULLS LAST) = 1
             ), aliases AS (
                 SELECT target AS key, list(DISTINCT split_part(alias_arn, ':', 6) ORDER BY split_part(alias_arn, ':', 6)) AS names
                 FROM current_alias WHERE target IS NOT NULL GROUP BY target
