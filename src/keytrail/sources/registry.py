@@ -53,3 +53,8 @@ def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> 
     if local:
         out.insert(0, LocalSource(tuple(local)))
     return out
+
+
+register_scheme("s3", "keytrail.sources.s3:open_s3")
+register_scheme("lookup", "keytrail.sources.lookup:open_lookup")
+register_scheme("athena", "keytrail.sources.athena:open_athena")

@@ -1,0 +1,413 @@
+"""What the AWS sources and the inventory share: boto3 sessions and clients, errors, pacing,
+and the time slices that make API sources resumable.
+
+boto3 is optional (``pip install 'keytrail[aws]'``) and imported here only, when a client is
+first needed. Credentials come from boto3's standard chain (environment, ``--profile``, SSO,
+instance or container role); ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` are honoured
+by boto3 itself. Retries use botocore's *adaptive* mode (exponential backoff with jitter plus
+client-side rate limiting on throttling).
+
+Nothing here ever logs or formats credentials: errors are described by their AWS error code and
+message only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+from keytrail.errors import SourceError, UsageError
+
+INSTALL_HINT = "pip install 'keytrail[aws]'"
+MAX_ATTEMPTS = 10  # botocore attempts per call (adaptive retries) before an error reaches keytrail
+
+# Error codes meaning "you may not": reported by name, the rest of the work continues.
+ACCESS_DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AllAccessDisabled",
+        "AuthorizationError",
+        "UnauthorizedOperation",
+        "UnauthorizedAccess",
+        "InvalidClientTokenId",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "AccountNotFound",
+        "OptInRequired",
+    }
+)
+THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+    }
+)
+
+
+def boto3_module() -> ModuleType:
+    """``boto3``, or a UsageError naming the install command."""
+    try:
+        import boto3
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise UsageError(f"reading from AWS needs boto3, which is not installed: {INSTALL_HINT}") from e
+    module: ModuleType = boto3
+    return module
+
+
+def client_config(max_attempts: int = MAX_ATTEMPTS, mode: str = "adaptive") -> Any:
+    from botocore.config import Config
+
+    from keytrail import __version__
+
+    return Config(
+        retries={"mode": mode, "total_max_attempts": max_attempts},
+        user_agent_extra=f"keytrail/{__version__}",
+        connect_timeout=10,
+        read_timeout=60,
+    )
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if isinstance(code, str):
+            return code
+    return ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """'CODE: message' for a ClientError, the exception's text otherwise (never credentials)."""
+    code = error_code(exc)
+    if code:
+        response = getattr(exc, "response", {})
+        message = str(response.get("Error", {}).get("Message") or "").strip()
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if not message and status:
+            message = f"HTTP {status}"
+        return f"{code}: {message}" if message else code
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_access_denied(exc: BaseException) -> bool:
+    return error_code(exc) in ACCESS_DENIED
+
+
+def is_throttling(exc: BaseException) -> bool:
+    return error_code(exc) in THROTTLING
+
+
+def translate(exc: BaseException, what: str) -> Exception:
+    """A keytrail error for a botocore failure that stops a whole source (not one object)."""
+    try:
+        import botocore.exceptions as bex
+    except ImportError:  # pragma: no cover
+        return SourceError(f"{what}: {exc}")
+    if isinstance(exc, bex.ProfileNotFound):
+        return UsageError(f"AWS profile not found: {getattr(exc, 'kwargs', {}).get('profile', '?')}")
+    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
+        return UsageError(f"{what}: no usable AWS credentials (set them up for boto3, or give --profile)")
+    if isinstance(exc, bex.NoRegionError):
+        return UsageError(f"{what}: no AWS Region: give --region or set AWS_REGION")
+    if isinstance(exc, bex.ClientError):
+        return SourceError(f"{what}: {describe_error(exc)}")
+    if isinstance(exc, bex.BotoCoreError):
+        return SourceError(f"{what}: {exc}")
+    return SourceError(f"{what}: {describe_error(exc)}")
+
+
+def botocore_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes a boto3 call raises for AWS-side and transport failures."""
+    import botocore.exceptions as bex
+
+    return (bex.BotoCoreError, bex.ClientError)
+
+
+# ---- sessions and clients ------------------------------------------------------------------------
+
+_LOCAL = threading.local()
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    """How to reach AWS: a profile and a Region (picklable; clients are created per process)."""
+
+    profile: str | None = None
+    region: str | None = None
+    max_attempts: int = MAX_ATTEMPTS
+    retry_mode: str = "adaptive"  # botocore's: backoff and client-side rate limiting on throttling
+
+    def session(self) -> Any:
+        """A boto3 Session for this profile (cached per process and thread)."""
+        cache: dict[tuple[int, str | None, str | None], Any] = _LOCAL.__dict__.setdefault("sessions", {})
+        key = (os.getpid(), self.profile, self.region)
+        session = cache.get(key)
+        if session is None:
+            boto3 = boto3_module()
+            try:
+                session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            except Exception as e:
+                raise translate(e, "AWS session") from e
+            cache[key] = session
+        return session
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of ``service`` (cached per process, thread and Region)."""
+        cache: dict[tuple[Any, ...], Any] = _LOCAL.__dict__.setdefault("clients", {})
+        key = (os.getpid(), service, self.profile, self.region, region, self.max_attempts, self.retry_mode)
+        client = cache.get(key)
+        if client is None:
+            try:
+                client = self.session().client(
+                    service, region_name=region or self.region, config=client_config(self.max_attempts, self.retry_mode)
+                )
+            except UsageError:
+                raise
+            except Exception as e:
+                raise translate(e, f"{service} client") from e
+            cache[key] = client
+        return client
+
+    def region_name(self) -> str | None:
+        """The Region boto3 resolves (``--region``, AWS_REGION, the profile's)."""
+        return self.region or self.session().region_name  # type: ignore[no-any-return]
+
+
+def forget_clients() -> None:
+    """Drop this thread's cached sessions and clients (after the environment changed)."""
+    _LOCAL.__dict__.pop("sessions", None)
+    _LOCAL.__dict__.pop("clients", None)
+
+
+def session_from_credentials(credentials: Mapping[str, Any], region: str | None) -> Any:
+    """A boto3 Session from STS credentials (an assumed role)."""
+    boto3 = boto3_module()
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
+def caller_account(config: AwsConfig) -> str:
+    """The account of the credentials (STS GetCallerIdentity)."""
+    try:
+        return str(config.client("sts").get_caller_identity()["Account"])
+    except UsageError:
+        raise
+    except Exception as e:
+        raise translate(e, "sts:GetCallerIdentity") from e
+
+
+def enabled_regions(session_or_config: Any, region: str | None = None) -> list[str]:
+    """The Regions enabled for the account (EC2 DescribeRegions)."""
+    try:
+        if isinstance(session_or_config, AwsConfig):
+            ec2 = session_or_config.client("ec2", region)
+        else:
+            ec2 = session_or_config.client("ec2", region_name=region, config=client_config())
+        regions = ec2.describe_regions(AllRegions=False)["Regions"]
+    except UsageError:
+        raise
+    except Exception as e:
+        raise translate(e, "listing enabled Regions (ec2:DescribeRegions; give --regions R1,R2 instead)") from e
+    return sorted(r["RegionName"] for r in regions if r.get("OptInStatus") != "not-opted-in")
+
+
+# ---- pacing ------------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """At most ``per_second`` calls a second (spaced evenly)."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+
+    def wait(self) -> None:
+        now = self._clock()
+        if now < self._next:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+def backoff_delays(attempts: int, base: float = 1.0, cap: float = 30.0) -> Iterator[float]:
+    """Exponential backoff delays (full jitter would hide test timing; this is deterministic)."""
+    for i in range(attempts):
+        yield min(cap, base * (2**i))
+
+
+# ---- time slices: resumable, idempotent batches for API sources --------------------------------
+
+SETTLE = timedelta(hours=1)  # events may appear this long after they happened
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class TimeSlice:
+    """Events in [start, end) (naive UTC). ``base`` keys the ledger; ``closed`` when no more can come."""
+
+    start: datetime
+    end: datetime
+    base: str
+    closed: bool
+
+
+def plan_slices(
+    prefix: str,
+    since: datetime,
+    until: datetime,
+    step: timedelta,
+    now: datetime,
+    until_is_now: bool,
+) -> list[TimeSlice]:
+    """Slices of ``step`` (an hour or a day) aligned on UTC boundaries covering [since, until).
+
+    A whole slice is named by its start (``PREFIX/2026-10-01T05Z``); one cut by --since/--until by
+    its bounds (``PREFIX/2026-10-01T05:30:00Z..2026-10-01T06:00:00Z``), so different cuts never
+    replace each other's records (overlaps are removed by the resolver). A slice is *closed* when
+    it is whole and ended more than ``SETTLE`` ago: a later run skips it. Open slices (the current
+    hour) are fetched again by the next run and replace their earlier copy.
+    """
+    out: list[TimeSlice] = []
+    if until <= since:
+        return out
+    epoch = datetime(1970, 1, 1)
+    steps = (since - epoch) // step
+    cursor = epoch + steps * step
+    fmt = "%Y-%m-%dT%HZ" if step < timedelta(days=1) else "%Y-%m-%d"
+    while cursor < until:
+        nominal_end = cursor + step
+        start = max(cursor, since)
+        end = min(nominal_end, until)
+        whole = start == cursor and (end == nominal_end or until_is_now)
+        if whole:
+            base = f"{prefix}/{cursor.strftime(fmt)}"
+        else:
+            base = f"{prefix}/{iso(start)}..{iso(end)}"
+        closed = start == cursor and end == nominal_end and nominal_end <= now - SETTLE
+        out.append(TimeSlice(start, end, base, closed))
+        cursor = nominal_end
+    return out
+
+
+def completed_bases(known: Mapping[str, str]) -> set[str]:
+    """Slice names whose every part is in the ledger and whose last part says the slice is closed."""
+    parts: dict[str, dict[int, str]] = {}
+    for uri, version in known.items():
+        base, sep, part = uri.rpartition("#")
+        if sep and part.isdigit():
+            parts.setdefault(base, {})[int(part)] = version
+    done = set()
+    for base, by_part in parts.items():
+        for n, version in by_part.items():
+            if version == "closed:end" and all(i in by_part for i in range(1, n)):
+                done.add(base)
+                break
+    return done
+
+
+def contiguous(slices: list[TimeSlice]) -> list[list[TimeSlice]]:
+    """Runs of consecutive slices (each run is fetched with one query)."""
+    runs: list[list[TimeSlice]] = []
+    for s in slices:
+        if runs and runs[-1][-1].end == s.start:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+@dataclass
+class SliceCollector:
+    """Cuts a time-ordered stream of records into ledger batches, one or more parts per slice.
+
+    ``slices`` are in the order the stream visits them (oldest first for Athena, newest first for
+    LookupEvents). A part holds at most ``part_size`` records (bounded memory); the last part of
+    a slice is versioned ``closed:end`` (or ``open ...:end``), so a killed run leaves the slice
+    incomplete in the ledger and the next run fetches it again, replacing the parts it had.
+    """
+
+    slices: list[TimeSlice]
+    descending: bool
+    part_size: int
+    stamp: str  # e.g. the fetch time, for open slices' versions
+    skip: frozenset[str] = frozenset()
+    shape: str = "api"
+    _index: int = 0
+    _buffer: list[object] = field(default_factory=list)
+    _part: int = 0
+
+    def _version(self, s: TimeSlice, end: bool) -> str:
+        state = "closed" if s.closed else f"open {self.stamp}"
+        return f"{state}:end" if end else f"{state}:part"
+
+    def _flush(self, end: bool) -> Iterator[Any]:
+        from keytrail.sources import RecordBatch
+
+        s = self.slices[self._index]
+        if s.base in self.skip:
+            self._buffer = []
+            return
+        self._part += 1
+        yield RecordBatch(f"{s.base}#{self._part}", self._version(s, end), self._buffer, self.shape)
+        self._buffer = []
+
+    def _beyond(self, t: datetime, s: TimeSlice) -> bool:
+        return t < s.start if self.descending else t >= s.end
+
+    def add(self, t: datetime | None, record: object) -> Iterator[Any]:
+        """Add one record (``t`` its event time; None keeps it in the current slice)."""
+        while (
+            t is not None
+            and self._index < len(self.slices) - 1
+            and self._beyond(t, self.slices[self._index])
+        ):
+            yield from self._finish_current()
+        self._buffer.append(record)
+        if len(self._buffer) >= self.part_size:
+            yield from self._flush(end=False)
+
+    def _finish_current(self) -> Iterator[Any]:
+        yield from self._flush(end=True)
+        self._index += 1
+        self._part = 0
+
+    def finish(self) -> Iterator[Any]:
+        """Close every remaining slice (those without records get an empty final part)."""
+        while self._index < len(self.slices):
+            yield from self._finish_current()

@@ -1,0 +1,339 @@
+"""CloudTrail log files in an S3 bucket: ``s3://BUCKET/[PREFIX]``.
+
+Objects are found by walking CloudTrail's layout with delimiter listings,
+
+    [PREFIX/]AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE.json.gz
+
+so that only what was asked for is listed: ``--accounts`` and ``--regions`` name the account and
+Region prefixes directly, and ``--since``/``--until`` list only the day prefixes of the window
+(plus the day after it: CloudTrail files under a day's prefix are named by delivery time, so an
+event from just before midnight can be in the next day's files). The whole bucket is never
+listed. ``CloudTrail-Digest/`` and ``CloudTrail-Insight/`` are not descended into.
+
+Each object's ETag is its ledger version: a re-run reads only new or changed objects. Objects
+are downloaded in the pipeline's worker processes; the source is picklable and creates its S3
+client lazily in each process. A listing that is denied is reported by its prefix, a download
+that is denied by its object, and the rest is read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from keytrail.errors import SourceError, SourceReadError, UsageError
+from keytrail.sources import FileRef
+from keytrail.sources.aws import (
+    AwsConfig,
+    botocore_errors,
+    describe_error,
+    error_code,
+    is_access_denied,
+    translate,
+    utcnow,
+)
+from keytrail.sources.registry import SourceOptions
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_YEAR = re.compile(r"^\d{4}$")
+_TWO = re.compile(r"^\d{2}$")
+_LOG_NAME = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?$", re.IGNORECASE)
+_NON_LOG = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
+DISCOVERY_DEPTH = 2  # folders searched below PREFIX for AWSLogs/ (a trail's own S3 key prefix)
+ENUMERATE_DAYS = 62  # windows up to this many days list day prefixes directly, longer ones discover
+
+
+def parse_s3_url(spec: str) -> tuple[str, str]:
+    rest = spec[len("s3://") :] if spec.lower().startswith("s3://") else spec
+    bucket, _, prefix = rest.partition("/")
+    if not _BUCKET.match(bucket):
+        raise UsageError(f"{spec}: not an S3 URL (s3://BUCKET/[PREFIX])")
+    return bucket, prefix
+
+
+def _day(value: str | None, option: str) -> datetime | None:
+    from keytrail.analysis.filters import parse_time_bound
+
+    return parse_time_bound(value, option)
+
+
+@dataclass(frozen=True)
+class S3Source:
+    """CloudTrail log files below ``s3://bucket/prefix``."""
+
+    bucket: str
+    prefix: str = ""
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def description(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    # ---- listing -------------------------------------------------------------------------
+    def _client(self) -> Any:
+        return self.aws.client("s3")
+
+    def _uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _list(self, prefix: str, delimiter: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+        """('dir', {Prefix}) and ('obj', {Key, Size, ETag}) entries below ``prefix`` (paged)."""
+        paginator = self._client().get_paginator("list_objects_v2")
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = "/"
+        for page in paginator.paginate(**kwargs):
+            for d in page.get("CommonPrefixes", []) or []:
+                yield "dir", d
+            for o in page.get("Contents", []) or []:
+                yield "obj", o
+
+    def _children(self, prefix: str) -> tuple[list[str], FileRef | None]:
+        """Child folder names of ``prefix``; an access-denied listing becomes an error entry."""
+        try:
+            names = []
+            for kind, entry in self._list(prefix, delimiter=True):
+                if kind == "dir":
+                    names.append(entry["Prefix"][len(prefix) :].rstrip("/"))
+            return names, None
+        except botocore_errors() as e:
+            if is_access_denied(e):
+                return [], FileRef(self._uri(prefix), error=f"cannot list: {describe_error(e)}")
+            raise
+
+    def files(self) -> Iterator[FileRef]:
+        try:
+            prefix = self.prefix
+            if prefix and not prefix.endswith("/"):
+                if _LOG_NAME.search(prefix):  # one object named explicitly
+                    yield self._one(prefix)
+                    return
+                prefix += "/"
+            yield from self._find(prefix, 0)
+        except (UsageError, SourceError):
+            raise
+        except botocore_errors() as e:
+            raise translate(e, f"listing s3://{self.bucket}/{self.prefix}") from e
+
+    def _one(self, key: str) -> FileRef:
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+        except botocore_errors() as e:
+            return FileRef(self._uri(key), error=f"cannot read: {describe_error(e)}")
+        return self._ref({"Key": key, "Size": head.get("ContentLength", 0), "ETag": head.get("ETag", "")})
+
+    def _find(self, prefix: str, depth: int) -> Iterator[FileRef]:
+        """Find ``AWSLogs/`` at or below ``prefix`` (a trail may have its own key prefix) and descend."""
+        parts = [p for p in prefix.split("/") if p]
+        if "AWSLogs" in parts:
+            at = parts.index("AWSLogs")
+            yield from self._resume("/".join(parts[: at + 1]) + "/", parts[at + 1 :])
+            return
+        found = False
+        for layout in self._layouts(prefix, depth):
+            found = True
+            if isinstance(layout, FileRef):
+                yield layout
+            else:
+                yield from self._level(layout, "owner")
+        if not found and depth == 0:
+            # not CloudTrail's layout: everything below the prefix that was named
+            yield from self._everything(prefix)
+
+    def _layouts(self, prefix: str, depth: int) -> Iterator[str | FileRef]:
+        """``.../AWSLogs/`` prefixes at most DISCOVERY_DEPTH folders below ``prefix`` (or denials)."""
+        children, denied = self._children(prefix)
+        if denied is not None:
+            yield denied
+            return
+        if "AWSLogs" in children:
+            yield prefix + "AWSLogs/"
+        elif depth < DISCOVERY_DEPTH:
+            for child in children:
+                if child not in _NON_LOG:
+                    yield from self._layouts(f"{prefix}{child}/", depth + 1)
+
+    def _resume(self, prefix: str, tail: list[str]) -> Iterator[FileRef]:
+        """Continue from the levels the given prefix already fixes (``tail``: parts after AWSLogs)."""
+        level = "owner"
+        for i, part in enumerate(tail):
+            if level == "owner" and _ORG.match(part):
+                level = "account"
+            elif level in ("owner", "account") and _ACCOUNT.match(part):
+                if self.accounts and part not in self.accounts:
+                    return
+                level = "service"
+            elif level == "service" and part == "CloudTrail":
+                level = "region"
+            elif level == "region" and _REGION.match(part):
+                if self._wanted_regions() and part not in self._wanted_regions():
+                    return
+                level = "days"
+            else:
+                # below a day, in CloudTrail-Digest/, or not CloudTrail's layout: all of it
+                yield from self._everything(prefix + "/".join(tail[i:]) + "/")
+                return
+            prefix += part + "/"
+        yield from self._level(prefix, level)
+
+    def _level(self, prefix: str, level: str) -> Iterator[FileRef]:
+        """Descend one level of CloudTrail's layout below ``prefix``."""
+        if level == "service":
+            yield from self._level(prefix + "CloudTrail/", "region")
+            return
+        if level == "days":
+            yield from self._level_days(prefix)
+            return
+        if level == "account" and self.accounts:
+            children: list[str] = list(self.accounts)
+        elif level == "region" and self._wanted_regions():
+            children = list(self._wanted_regions())
+        else:
+            children, denied = self._children(prefix)
+            if denied is not None:
+                yield denied
+                return
+        for child in sorted(children):
+            if level in ("owner", "account") and _ACCOUNT.match(child):
+                if not self.accounts or child in self.accounts:
+                    yield from self._level(f"{prefix}{child}/", "service")
+            elif level == "owner" and _ORG.match(child):
+                yield from self._level(f"{prefix}{child}/", "account")
+            elif level == "region" and _REGION.match(child):
+                yield from self._level(f"{prefix}{child}/", "days")
+
+    def _wanted_regions(self) -> tuple[str, ...]:
+        return tuple(r for r in self.regions if r.lower() != "all")
+
+    # ---- days ----------------------------------------------------------------------------
+    def _window(self) -> tuple[date | None, date | None]:
+        """First and last day prefix to read (inclusive), or None for open ends."""
+        first = self.since.date() if self.since else None
+        last = None
+        if self.until:
+            # the day of --until (unless it is midnight) and the day after it (late delivery)
+            end = self.until - timedelta(microseconds=1)
+            last = end.date() + timedelta(days=1)
+        return first, last
+
+    def _level_days(self, region_base: str) -> Iterator[FileRef]:
+        first, last = self._window()
+        if first is None and last is None:
+            yield from self._everything(region_base)
+            return
+        if first is not None:
+            stop = last if last is not None else utcnow().date() + timedelta(days=1)
+            if (stop - first).days < ENUMERATE_DAYS:
+                d = first
+                while d <= stop:
+                    yield from self._everything(f"{region_base}{d:%Y/%m/%d}/")
+                    d += timedelta(days=1)
+                return
+        yield from self._discover_days(region_base, first, last)
+
+    def _discover_days(self, region_base: str, first: date | None, last: date | None) -> Iterator[FileRef]:
+        lo = (first.year, first.month, first.day) if first else (0, 0, 0)
+        hi = (last.year, last.month, last.day) if last else (9999, 99, 99)
+        years, denied = self._children(region_base)
+        if denied is not None:
+            yield denied
+        for y in sorted(years):
+            if not _YEAR.match(y) or not lo[0] <= int(y) <= hi[0]:
+                continue
+            ybase = f"{region_base}{y}/"
+            months, denied = self._children(ybase)
+            if denied is not None:
+                yield denied
+            for m in sorted(months):
+                if not _TWO.match(m) or not lo[:2] <= (int(y), int(m)) <= hi[:2]:
+                    continue
+                mbase = f"{ybase}{m}/"
+                days, denied = self._children(mbase)
+                if denied is not None:
+                    yield denied
+                for d in sorted(days):
+                    if _TWO.match(d) and lo <= (int(y), int(m), int(d)) <= hi:
+                        yield from self._everything(f"{mbase}{d}/")
+
+    def _everything(self, prefix: str) -> Iterator[FileRef]:
+        """Every object below ``prefix`` (no delimiter; paged)."""
+        try:
+            for kind, o in self._list(prefix, delimiter=False):
+                if kind == "obj":
+                    yield self._ref(o)
+        except botocore_errors() as e:
+            if is_access_denied(e):
+                yield FileRef(self._uri(prefix), error=f"cannot list: {describe_error(e)}")
+                return
+            raise
+
+    def _ref(self, o: dict[str, Any]) -> FileRef:
+        key = str(o["Key"])
+        uri = self._uri(key)
+        size = int(o.get("Size") or 0)
+        etag = str(o.get("ETag") or "")
+        parts = key.split("/")
+        for name in parts:
+            reason = _NON_LOG.get(name)
+            if reason:
+                return FileRef(uri, size, etag, skip_reason=reason)
+        if key.endswith("/"):
+            return FileRef(uri, size, etag, skip_reason="folder marker")
+        if not _LOG_NAME.search(key):
+            return FileRef(uri, size, etag, skip_reason="not a .json or .json.gz object")
+        return FileRef(uri, size, etag)
+
+    # ---- reading (in worker processes) ---------------------------------------------------
+    def read(self, ref: FileRef) -> bytes:
+        key = ref.uri[len(f"s3://{self.bucket}/") :]
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if ref.version:
+            kwargs["IfMatch"] = ref.version
+        try:
+            response = self._client().get_object(**kwargs)
+            return bytes(response["Body"].read())
+        except (UsageError, SourceError) as e:
+            raise SourceReadError(ref.uri, str(e)) from e
+        except botocore_errors() as e:
+            code = error_code(e)
+            if is_access_denied(e):
+                raise SourceReadError(ref.uri, f"access denied ({describe_error(e)})") from e
+            if code in ("NoSuchKey", "404"):
+                raise SourceReadError(ref.uri, "the object was deleted after it was listed", retryable=True) from e
+            if code in ("PreconditionFailed", "412"):
+                raise SourceReadError(ref.uri, "the object changed after it was listed; run again", retryable=True) from e
+            raise SourceReadError(ref.uri, describe_error(e), retryable=True) from e
+
+
+def open_s3(spec: str, options: SourceOptions) -> S3Source:
+    """The opener registered for ``s3://``."""
+    bucket, prefix = parse_s3_url(spec)
+    for account in options.accounts:
+        if not _ACCOUNT.match(account):
+            raise UsageError(f"--accounts: {account!r} is not a 12-digit account id")
+    for region in options.regions:
+        if region.lower() != "all" and not _REGION.match(region):
+            raise UsageError(f"--regions: {region!r} is not a Region name (e.g. us-east-1) or 'all'")
+    since = _day(options.since, "--since")
+    until = _day(options.until, "--until")
+    if since and until and until <= since:
+        raise UsageError("--until must be after --since")
+    return S3Source(
+        bucket=bucket,
+        prefix=prefix,
+        aws=AwsConfig(options.profile, options.region),
+        accounts=tuple(options.accounts),
+        regions=tuple(options.regions),
+        since=since,
+        until=until,
+    )
