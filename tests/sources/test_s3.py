@@ -46,7 +46,7 @@ def upload(archive: Path, bucket: str = BUCKET, prefix: str = "") -> list[str]:
     files = [p for p in sorted((archive / "AWSLogs").rglob("*")) if p.is_file()]
     keys = [prefix + str(p.relative_to(archive)) for p in files]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda kp: s3.put_object(Bucket=bucket, Key=kp[0], Body=kp[1].read_bytes()), zip(keys, files)))
+        list(pool.map(lambda kp: s3.put_object(Bucket=bucket, Key=kp[0], Body=kp[1].read_bytes()), zip(keys, files, strict=True)))
     return keys
 
 
