@@ -160,8 +160,9 @@ def aliased(tmp_path_factory: pytest.TempPathFactory) -> str:
     def t(m: int) -> str:
         return f"2026-10-01T{10 + m // 60:02d}:{m % 60:02d}:00Z"
 
-    def via(alias: str, m: int, who: str, account: str = ACCOUNT, region: str = "us-east-1", name: str = "Decrypt") -> Any:
-        return kms(name, user(who, account), None, {"keyId": alias}, time=t(m), region=region, recipient=account)
+    def via(alias: str, m: int, who: str, account: str = ACCOUNT, region: str = "us-east-1", name: str = "Decrypt",
+            **extra: Any) -> Any:
+        return kms(name, user(who, account), None, {"keyId": alias}, time=t(m), region=region, recipient=account, **extra)
 
     records = [
         alias_event("CreateAlias", "alias/app-data", K_USE1, t(0)),
@@ -176,6 +177,7 @@ def aliased(tmp_path_factory: pytest.TempPathFactory) -> str:
         via("alias/orders", 90, "bob", name="Encrypt"),
         via(MRK, 10, "alice"),
         via(MRK, 11, "alice", region="eu-west-1"),
+        via("alias/legacy", 12, "mallory", errorCode="AccessDenied"),  # an alias the archive never shows created
     ]
     fx.write(root / "trail.json", fx.log_file(records))
     db = str(root / "aliased.duckdb")
@@ -211,6 +213,12 @@ def test_retargeted_alias_means_both_keys(aliased: str) -> None:
 def test_a_bare_multi_region_id_means_every_replica(aliased: str) -> None:
     assert [k for k, _ in who(aliased, MRK)] == [key_arn(MRK, region="eu-west-1"), key_arn(MRK)]
     assert [k for k, _ in who(aliased, MRK, "--key-region", "us-east-1")] == [key_arn(MRK)]
+
+
+def test_calls_through_an_alias_that_cannot_be_resolved_are_shown_under_the_alias(aliased: str) -> None:
+    result = run("who-uses", "alias/legacy", "--db", aliased, "--format", "json")
+    assert [(r["key"], r["principal"], r["denied"], r["key_resolved"]) for r in json.loads(result.stdout)] == [
+        (f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/legacy", f"arn:aws:iam::{ACCOUNT}:user/mallory", 1, False)]
 
 
 def test_who_uses_prints_one_table_per_key(aliased: str) -> None:

@@ -83,7 +83,8 @@ def match_keys(store: Store, spec: str, account: str | None = None, region: str 
         suffix = spec if spec.startswith("arn:") else f":{spec}"
         rows = store.query(
             "SELECT DISTINCT target_key FROM alias_history WHERE ends_with(alias_arn, ?) AND target_key IS NOT NULL "
-            "UNION SELECT DISTINCT key FROM key_use WHERE ends_with(key_ref, ?) AND key_ref LIKE 'arn:%:alias/%' AND key_resolved",
+            # calls through the alias: resolved to their key, or (unresolved) kept under the alias ARN
+            "UNION SELECT DISTINCT key FROM key_use WHERE ends_with(key_ref, ?) AND key_ref LIKE 'arn:%:alias/%'",
             [suffix, suffix],
         )
         found = [r[0] for r in rows]
