@@ -211,3 +211,14 @@ def test_no_policy_is_not_allowed_with_a_caveat() -> None:
     e = evaluate(None, [], role(APP), "kms:Decrypt")
     assert e.decision == NOT_ALLOWED
     assert e.caveats == ("no key policy in the inventory",)
+
+
+def test_hidden_callers_may_be_a_named_principal_of_their_account() -> None:
+    stmt = {"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:role/Sync"},
+            "Action": "kms:Decrypt", "Resource": "*"}
+    p = parse_policy(KEY, policy(ROOT_STATEMENT, stmt))
+    e = evaluate(p, [], Caller(f"AWSAccount:{B}:AROAHIDDEN", "AWSAccount", B), "kms:Decrypt")
+    assert (e.decision, e.statements) == (ALLOW_CONDITIONAL, ("Partner",))
+    assert any("hidden" in c for c in e.caveats)
+    e = evaluate(p, [], Caller("AWSAccount:999988887777:AROAHIDDEN", "AWSAccount", "999988887777"), "kms:Decrypt")
+    assert e.decision == NOT_ALLOWED

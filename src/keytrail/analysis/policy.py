@@ -306,7 +306,7 @@ def policy_account(value: str) -> str | None:
 
 
 def _match_aws(value: str, caller: Caller, id_map: dict[str, str]) -> str | None:
-    """How an AWS principal entry covers the caller: "direct", "account", "session" or None."""
+    """How an AWS principal entry covers the caller: "direct", "account", "session", "hidden" or None."""
     value = id_map.get(value, value)  # a unique id left in a policy after its principal was deleted
     acct = policy_account(value)
     if acct is not None:
@@ -315,6 +315,8 @@ def _match_aws(value: str, caller: Caller, id_map: dict[str, str]) -> str | None
         return "account" if caller.account == acct else None
     if value == caller.principal:
         return "direct"
+    if caller.principal.startswith("AWSAccount:") and account_of(value) == caller.account:
+        return "hidden"  # a hidden caller of that account: it may be this principal, or not
     m = _IAM.match(value)
     c = _IAM.match(caller.principal)
     if m and c and m[1] == c[1] and m[2] == c[2] and m[3].rsplit("/", 1)[-1] == c[3].rsplit("/", 1)[-1]:
@@ -326,7 +328,9 @@ def _match_aws(value: str, caller: Caller, id_map: dict[str, str]) -> str | None
 
 
 def covers(p: PolicyPrincipal, caller: Caller, id_map: dict[str, str]) -> str | None:
-    """Whether a policy principal names the caller: "direct", "account", "session", "any" or None."""
+    """Whether a policy principal names the caller: "direct", "account", "session", "any", "hidden"
+    (the caller is hidden, ``AWSAccount:ACCOUNT:ID``, and the entry names a principal of its
+    account) or None."""
     if p.kind == "*":
         return "any"
     if p.kind == "AWS":
@@ -344,7 +348,7 @@ def _statement_covers(st: Statement, caller: Caller, id_map: dict[str, str]) -> 
     matches = [m for m in (covers(p, caller, id_map) for p in st.principals) if m]
     if st.not_principal:
         return None if matches else "any"
-    for kind in ("direct", "session", "account", "any"):
+    for kind in ("direct", "session", "account", "any", "hidden"):
         if kind in matches:
             return kind
     return None
@@ -407,6 +411,8 @@ def evaluate(
         )
     conditional = [st for st, _ in allow]
     if conditional or grant_hits:
+        if any(how == "hidden" for _, how in allow):
+            caveats.append("the caller is hidden (AWSAccount): it may be a principal the policy names in its account")
         for st in conditional:
             if st.condition_keys:
                 caveats.append(f"{st.name}: conditions on {', '.join(st.condition_keys)} not evaluated")
