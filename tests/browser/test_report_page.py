@@ -39,10 +39,14 @@ def small(small_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     db = str(out / "trail.duckdb")
     _run("ingest", str(small_archive), "--db", db, "-q", "--workers", "1")
     _run("report", "--db", db, "-o", str(out / "report.html"), "-q")
+    keys = json.loads(_run("keys", "--db", db, "--format", "json"))
+    busiest = max(keys, key=lambda k: (k["principals"], k["key"]))["key"]
+    _run("report", "--db", db, "--key", busiest, "-o", str(out / "one-key.html"), "-q")
     yield {
         "html": out / "report.html",
+        "one_key": out / "one-key.html",
         "usage": json.loads(_run("usage", "--db", db, "--format", "json")),
-        "keys": json.loads(_run("keys", "--db", db, "--format", "json")),
+        "keys": keys,
         "principals": json.loads(_run("principals", "--db", db, "--format", "json")),
     }
 
@@ -216,12 +220,16 @@ def test_themes_no_requests_and_screenshots(small: dict[str, Any], open_report: 
 
 
 def test_print_media_is_light_and_shows_every_row(small: dict[str, Any], open_report: Open) -> None:
-    opened = open_report(small["html"], color_scheme="dark", media="print")
+    opened = open_report(small["one_key"], color_scheme="dark", media="print")
     page = opened.page
     assert page.evaluate("getComputedStyle(document.documentElement).backgroundColor") == "rgb(255, 255, 255)"
     assert page.evaluate("getComputedStyle(document.querySelector('input[data-filter]')).display") == "none"
     fill = page.evaluate("getComputedStyle(document.querySelector('rect.bar.c-decrypt')).fill")
     assert fill == "rgb(20, 122, 51)"
+    # every principal's details print, though the screen shows them on demand
+    details = page.evaluate("""() => Array.from(document.querySelectorAll('[data-table="principals"] tr.detail'))
+                                      .map(tr => getComputedStyle(tr).display)""")
+    assert details and set(details) == {"table-row"}
     page.locator("section.key").first.screenshot(path=str(artifact("report-print-key.png")))
     opened.assert_quiet()
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from keytrail import __version__
+from keytrail.cli.chart import chart_command
 from keytrail.cli.check import check_command
 from keytrail.cli.demo import demo
 from keytrail.cli.findings import findings_command
@@ -34,6 +35,7 @@ cli.add_command(keys_command)
 cli.add_command(principals_command)
 cli.add_command(demo)
 cli.add_command(report_command)
+cli.add_command(chart_command)
 cli.add_command(verify)
 cli.add_command(findings_command)
 cli.add_command(check_command)

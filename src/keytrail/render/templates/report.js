@@ -46,6 +46,7 @@
     if (!Array.isArray(children)) children = [children];
     children.forEach(function (c) {
       if (c === null || c === undefined || c === false) return;
+      if (Array.isArray(c)) { append(node, c); return; }
       node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
     });
   }
@@ -324,12 +325,13 @@
     series.forEach(function (s) { s.points.forEach(function (p) { totals[p[0]] += p[1]; }); });
     var peak = Math.max.apply(null, [0].concat(totals));
     var step = niceStep(peak / 4);
-    var top = step * 4;
+    var ticks = Math.max(1, Math.ceil(peak / step));
+    var top = step * ticks;
     var root = svg('svg', {
       viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': caption, preserveAspectRatio: 'xMidYMid meet',
     });
-    for (var i = 0; i <= 4; i++) {
-      var y = T + ph - (ph * i) / 4;
+    for (var i = 0; i <= ticks; i++) {
+      var y = T + ph - (ph * i) / ticks;
       root.appendChild(svg('line', { 'class': 'grid', x1: L, x2: W - R, y1: y, y2: y }));
       root.appendChild(svg('text', { x: L - 6, y: y + 4, 'text-anchor': 'end', 'class': 'axis-label' }, fmt(step * i)));
     }
@@ -544,36 +546,60 @@
         },
         textCol('principal', 'principal'),
         {
-          id: 'detail', label: 'detail', text: true,
-          value: function (f) { return findingText(f)[0] || ''; },
-          cell: function (f) { return list(findingText(f)); },
-          search: function (f) { return findingText(f).join('\n'); },
-        },
-        textCol('recommendation', 'recommendation'),
-        {
-          id: 'evidence', label: 'evidence', num: false, text: true,
-          value: function (f) { return Array.isArray(f.evidence) ? f.evidence.length : 0; },
-          cell: function (f) { return evidence(f.evidence, f.evidence_count); },
-          search: function (f) {
-            return (Array.isArray(f.evidence) ? f.evidence : []).map(function (e) {
-              return e && typeof e === 'object' ? (e.event_id || '') + ' ' + (e.event_time || '') : String(e);
-            }).join('\n');
+          id: 'finding', label: 'finding',
+          value: function (f) { return findingWords(f)[0] || ''; },
+          cell: function (f) {
+            var words = findingWords(f);
+            return el('div', { 'class': 'finding' }, [
+              words.map(function (w) { return el('p', null, val(w)); }),
+              f.recommendation ? el('p', { 'class': 'rec' }, [el('span', { 'class': 'muted' }, 'Recommendation: '), val(f.recommendation)]) : null,
+            ]);
           },
+          search: function (f) { return findingWords(f).concat([f.recommendation || '']).join('\n'); },
+        },
+        {
+          id: 'evidence', label: 'evidence', num: true,
+          value: function (f) { return evidenceCount(f); },
         },
       ],
+      detail: function (f) {
+        return el('div', { 'class': 'detail-grid' }, [
+          el('div', { 'data-detail': 'Details' }, [el('h4', null, 'Details'), findingFacts(f).length ? list(findingFacts(f)) : el('span', { 'class': 'muted' }, '\u2014')]),
+          el('div', { 'data-detail': 'Evidence' }, [el('h4', null, 'Evidence (the calls that show it)'), evidence(f.evidence, f.evidence_count)]),
+        ]);
+      },
+      detailSearch: function (f) {
+        return findingFacts(f).concat((Array.isArray(f.evidence) ? f.evidence : []).map(function (e) {
+          return e && typeof e === 'object' ? [e.event_id, e.event_time, e.event_name].join(' ') : String(e);
+        })).join('\n');
+      },
     }));
     return sec;
   }
 
-  /** A finding's own words and facts: summary (or title, ...), then its details as "name: value". */
-  function findingText(f) {
-    var out = ['summary', 'title', 'detail', 'description', 'message'].filter(function (n) {
+  function evidenceCount(f) {
+    var n = Array.isArray(f.evidence) ? f.evidence.length : 0;
+    return typeof f.evidence_count === 'number' && f.evidence_count > n ? f.evidence_count : n;
+  }
+
+  /** A finding's own words: its summary (or title, detail, description, message). */
+  function findingWords(f) {
+    return ['summary', 'title', 'detail', 'description', 'message'].filter(function (n) {
       return typeof f[n] === 'string' && f[n];
     }).map(function (n) { return f[n]; });
+  }
+
+  /** A finding's kind-specific facts as "name: value". */
+  function findingFacts(f) {
+    var out = [];
     if (f.details && typeof f.details === 'object' && !Array.isArray(f.details)) {
       Object.keys(f.details).forEach(function (name) {
         var v = f.details[name];
-        out.push(name + ': ' + (typeof v === 'string' ? v : JSON.stringify(v)));
+        if (v === null || v === undefined || v === '' || (Array.isArray(v) && !v.length)) return;
+        var shown = typeof v === 'string' ? v
+          : Array.isArray(v) && v.every(function (x) { return typeof x !== 'object'; }) ? v.join(', ')
+            : JSON.stringify(v);
+        out.push(name.replace(/_/g, ' ') + ': ' + shown);
       });
     }
     return out;
@@ -592,9 +618,8 @@
       }
     });
     var total = typeof count === 'number' && count > items.length ? count : items.length;
-    var label = (total > items.length ? fmt(items.length) + ' of ' : '') + fmt(total) + (total === 1 ? ' event' : ' events');
-    if (items.length <= 3) return el('div', null, [el('span', { 'class': 'muted' }, label), ul]);
-    return el('details', { 'class': 'evidence' }, [el('summary', null, label), ul]);
+    var label = (total > items.length ? 'the first ' + fmt(items.length) + ' of ' : '') + fmt(total) + (total === 1 ? ' call' : ' calls');
+    return el('div', null, [el('span', { 'class': 'muted' }, label), ul]);
   }
 
   function keysOverview(data) {
@@ -664,6 +689,18 @@
     return block;
   }
 
+  /** A link to the findings, filtered to this key. */
+  function findingsLink(key, n) {
+    var a = el('a', { href: '#findings' }, fmt(n) + (n === 1 ? ' finding' : ' findings'));
+    a.addEventListener('click', function () {
+      var input = document.querySelector('input[data-filter="findings"]');
+      if (!input) return;
+      input.value = key;
+      input.dispatchEvent(new Event('input'));
+    });
+    return a;
+  }
+
   function keySection(data, k, i, findingsByKey) {
     var anchor = 'key-' + (i + 1);
     var sec = el('section', { 'class': 'key', id: anchor, 'data-key-index': i + 1 });
@@ -685,7 +722,7 @@
       ['Principals', fmt(k.principals), 'principals'],
       ['First / last seen', window2(k.first_seen, k.last_seen), 'seen'],
       ['First / last crypto use', window2(k.first_use, k.last_use), 'use'],
-      nf ? ['Findings', el('a', { href: '#findings' }, fmt(nf) + (nf === 1 ? ' finding' : ' findings')), 'findings'] : null,
+      nf ? ['Findings', findingsLink(k.key, nf), 'findings'] : null,
     ]));
     var charts = keyCharts(data, k, i);
     sec.appendChild(el('div', { 'class': 'charts' }, [charts.operation, charts.principal]));
@@ -739,7 +776,12 @@
     } else {
       var m = /^key-([0-9]{1,7}):(operation|principal|principals)$/.exec(spec);
       var k = m ? data.keys[Number(m[1]) - 1] : null;
-      if (k) node = keyCharts(data, k, Number(m[1]) - 1)[m[2]];
+      if (k) {
+        node = keyCharts(data, k, Number(m[1]) - 1)[m[2]];
+        node.insertBefore(el('div', { 'class': 'muted chart-sub' }, [
+          val(k.key, 'key-arn'), ' \u00b7 ', window2(k.first_seen, k.last_seen), ' UTC',
+        ]), node.childNodes[1]);
+      }
     }
     if (!node) throw new Error('no such chart');
     main.appendChild(node);

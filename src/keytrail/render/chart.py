@@ -1,0 +1,91 @@
+"""One chart of the HTML report as a PNG image, drawn by the report's own script in headless Chromium.
+
+The report page draws only that chart when its URL ends in ``#chart=NAME`` (``key-N:operation``,
+``key-N:principal``, ``key-N:principals`` or ``top-principals``); this module opens the page from
+a temporary file with every request but the file itself refused, and screenshots the chart.
+Needs Playwright's Python package and a Chromium executable (never downloads one).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from keytrail.errors import KeytrailError, UsageError
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+CHART_NAME = re.compile(r"(key-[0-9]{1,7}:(operation|principal|principals)|top-principals)\Z")
+
+
+def default_chromium() -> str:
+    return os.environ.get("KEYTRAIL_CHROMIUM") or CHROMIUM
+
+
+def chart_png(html: str, chart: str, output: str, chromium: str | None = None, theme: str = "light",
+              scale: float = 2.0) -> None:
+    """Screenshot chart ``chart`` of report ``html`` into the PNG file ``output``."""
+    if not CHART_NAME.match(chart):
+        raise UsageError(f"no such chart: {chart!r}")
+    exe = chromium or default_chromium()
+    if not os.path.exists(exe):
+        raise UsageError(
+            f"keytrail chart needs Chromium and found none at {exe}: install it (apt-get install chromium) "
+            "or name it with --chromium / KEYTRAIL_CHROMIUM"
+        )
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        raise UsageError("keytrail chart needs Playwright's Python package: pip install playwright") from e
+
+    with tempfile.TemporaryDirectory(prefix="keytrail-chart-") as tmp:
+        page_path = Path(tmp) / "report.html"
+        page_path.write_text(html, encoding="utf-8")
+        url = page_path.as_uri()
+        errors: list[str] = []
+        with sync_playwright() as p:
+            try:
+                browser = p.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS))
+            except PlaywrightError as e:
+                raise KeytrailError(f"cannot start Chromium ({exe}): {e}") from e
+            try:
+                context = browser.new_context(
+                    viewport={"width": 1000, "height": 800}, device_scale_factor=scale,
+                    color_scheme="dark" if theme == "dark" else "light", service_workers="block",
+                )
+
+                def route(r: Any) -> None:
+                    if r.request.url.split("#", 1)[0] == url:
+                        r.continue_()
+                    else:
+                        r.abort()
+
+                context.route("**/*", route)
+                page = context.new_page()
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"{url}#chart={chart}")
+                page.wait_for_selector("html[data-ready]", timeout=30_000)
+                if page.get_attribute("html", "data-ready") != "1":
+                    raise UsageError(f"chart {chart} could not be drawn: {'; '.join(errors) or 'unknown error'}")
+                png = page.locator("figure.chart").first.screenshot(type="png")
+            except PlaywrightError as e:
+                raise KeytrailError(f"Chromium could not draw the chart: {e}") from e
+            finally:
+                browser.close()
+    tmp_png = f"{output}.tmp-{os.getpid()}"
+    with open(tmp_png, "wb") as f:
+        f.write(png)
+    os.replace(tmp_png, output)
