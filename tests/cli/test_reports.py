@@ -321,6 +321,14 @@ def test_output_file_holds_exactly_what_stdout_would(db: str, tmp_path: Path, fm
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left behind
 
 
+def test_output_into_a_missing_directory_is_a_usage_error(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "no-such-dir" / "report.json"
+    result = run("usage", "--db", db, "--format", "json", "-o", str(out))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"keytrail: error: {out}: cannot write the report: No such file or directory\n"
+    assert not (tmp_path / "no-such-dir").exists()
+
+
 def test_standard_input() -> None:
     gz = next(iter(sample.files().values()))
     for data in (gz, gzip.decompress(gz)):

@@ -282,9 +282,14 @@ def write_text(text: str, output: str | None) -> None:
     """To stdout, or atomically to a file (never a half-written report)."""
     if output:
         tmp = f"{output}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            os.replace(tmp, output)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise UsageError(f"{output}: cannot write the report: {e.strerror or e}") from e
     else:
         click.echo(text, nl=False)
 
