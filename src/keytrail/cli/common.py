@@ -16,7 +16,7 @@ import click
 from keytrail.analysis.filters import Filters, parse_time_bound
 from keytrail.errors import KeytrailError, PartialInputError, UsageError
 from keytrail.pipeline import IngestReport, ingest
-from keytrail.render import FORMATS, Column, render
+from keytrail.render import FORMATS, Column, render, safe
 from keytrail.sources.registry import SourceOptions, open_sources
 from keytrail.store import Store
 
@@ -137,7 +137,7 @@ def verify_if_asked(sources: Sequence[str], quiet: bool) -> Any:
     click.echo(f"keytrail: verification: {result.summary()}", err=True)
     if not quiet:
         for finding in result.of_level("failed")[:20]:
-            click.echo(f"keytrail: verification failed: {finding.uri}: {finding.message}", err=True)
+            click.echo(f"keytrail: verification failed: {safe.escaped(f'{finding.uri}: {finding.message}')}", err=True)
     return result
 
 
@@ -155,7 +155,7 @@ def summary_line(r: IngestReport) -> str:
         parts.append(f"{r.files_unchanged} unchanged since the last ingest")
     if r.files_skipped:
         reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
-        parts.append(f"{r.files_skipped} skipped ({reasons})")
+        parts.append(f"{r.files_skipped} skipped ({safe.escaped(reasons)})")  # reasons may quote JSON keys
     if r.files_error:
         parts.append(f"{r.files_error} unreadable")
     text = ", ".join(parts)
@@ -175,7 +175,7 @@ class _StderrLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-        click.echo(f"keytrail: {level}{record.getMessage()}", err=True)
+        click.echo(f"keytrail: {level}{safe.escaped(record.getMessage())}", err=True)
 
 
 _STDERR_LOG = _StderrLog()
@@ -190,10 +190,11 @@ def log_to_stderr(quiet: bool) -> None:
 
 
 def report_problems(r: IngestReport) -> None:
+    # file names and reasons may quote log data: shown escaped, never as terminal controls
     for line in r.errors:
-        click.echo(f"keytrail: error: {line}", err=True)
+        click.echo(f"keytrail: error: {safe.escaped(line)}", err=True)
     for line in r.record_problems:
-        click.echo(f"keytrail: skipped record: {line}", err=True)
+        click.echo(f"keytrail: skipped record: {safe.escaped(line)}", err=True)
     if r.records_rejected > len(r.record_problems):
         click.echo(f"keytrail: ... and {r.records_rejected - len(r.record_problems)} more rejected record(s)", err=True)
 
@@ -304,7 +305,7 @@ def exit_code(loaded: Loaded) -> int:
 
 
 def fail(e: KeytrailError) -> int:
-    click.echo(f"keytrail: error: {e}", err=True)
+    click.echo(f"keytrail: error: {safe.escaped(str(e))}", err=True)
     if isinstance(e, UsageError):
         return EXIT_USAGE
     if isinstance(e, PartialInputError):

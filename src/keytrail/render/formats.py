@@ -35,7 +35,7 @@ def _cell(value: Any) -> str:
 
 
 def render_json(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None) -> str:
-    return orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode() + "\n"
+    return safe.json_text(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode()) + "\n"
 
 
 def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None) -> str:
