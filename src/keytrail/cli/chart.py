@@ -21,7 +21,8 @@ CHARTS = ("operation", "principal", "principals", "top-principals")
 @click.option("--by", "by", type=click.Choice(CHARTS), default="operation", show_default=True,
               help="Calls over time by operation or by principal, the key's top principals, "
                    "or the top principals of every key (top-principals).")
-@click.option("--theme", type=click.Choice(("light", "dark")), default="light", show_default=True)
+@click.option("--theme", type=click.Choice(("light", "dark")), default="light", show_default=True,
+              help="Draw the chart in the report's light or dark colours.")
 @click.option("--chromium", default=None, help="The Chromium executable (default: $KEYTRAIL_CHROMIUM or /usr/bin/chromium).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), required=True, help="The PNG file to write.")
 def chart_command(**kw: Any) -> None:
