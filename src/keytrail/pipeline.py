@@ -25,9 +25,12 @@ from keytrail.normalize import normalize
 from keytrail.sources import FileRef, FileSource, RecordBatch, RecordSource
 from keytrail.store import Store, to_arrow
 
-# Unique ids next to their ARNs anywhere in a file (also in records that are not KMS calls, which
-# are never decoded): sessionIssuer of a role session, or an IAM user.
+# Unique ids next to their ARNs in a file (also in records that are not KMS calls, which are never
+# decoded): the sessionIssuer of a role session, or an IAM user's userIdentity -- only as CloudTrail
+# writes those objects. A principalId/arn pair elsewhere (an encryption context, tags, any map a
+# caller fills) would let a caller name its own unique id after someone else's role.
 _HINT = re.compile(
+    rb'"(?:sessionIssuer":\s*\{\s*"type":\s*"Role|userIdentity":\s*\{\s*"type":\s*"IAMUser)",\s*'
     rb'"principalId":\s*"(A(?:ROA|IDA)[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
 )
 
