@@ -14,6 +14,7 @@ from keytrail.cli.findings import findings_command
 from keytrail.cli.ingest import ingest_command
 from keytrail.cli.report import report_command
 from keytrail.cli.reports import keys_command, principals_command, usage_command, who_uses_command
+from keytrail.cli.spark_ingest import spark_ingest_command
 from keytrail.cli.verify import verify
 
 
@@ -33,6 +34,7 @@ cli.add_command(usage_command)
 cli.add_command(who_uses_command)
 cli.add_command(keys_command)
 cli.add_command(principals_command)
+cli.add_command(spark_ingest_command)
 cli.add_command(demo)
 cli.add_command(report_command)
 cli.add_command(chart_command)

@@ -1,0 +1,105 @@
+"""keytrail spark-ingest: normalise CloudTrail on Apache Spark into a partitioned Parquet dataset."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from keytrail.cli.common import EXIT_OK, EXIT_PARTIAL, fail, report_problems, summary_line
+from keytrail.errors import KeytrailError, UsageError
+
+
+def _day(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    from datetime import date
+
+    from keytrail.spark.commit import is_date
+
+    try:
+        if not is_date(value):
+            raise ValueError(value)
+        date.fromisoformat(value)
+    except ValueError as e:
+        raise UsageError(f"{option}: {value!r} is not a date (YYYY-MM-DD): partitions are whole UTC days") from e
+    return value
+
+
+def _conf(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--conf {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+@click.command("spark-ingest")
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--output", "-o", required=True, metavar="DIR",
+              help="The Parquet dataset to write (local path, s3a://, hdfs://, ...).")
+@click.option("--since", default=None, metavar="DATE",
+              help="Rewrite only the date partitions from DATE (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--until", default=None, metavar="DATE",
+              help="Rewrite only the date partitions before DATE (YYYY-MM-DD, UTC), exclusive.")
+@click.option("--master", default=None,
+              help="Spark master, e.g. local[2] (default: the cluster's under spark-submit, else local[*]).")
+@click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE",
+              help="A Spark setting for a session this command starts; repeatable.")
+@click.option("--strict", is_flag=True, help="Write nothing (exit 3) if any input could not be read.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr (errors still shown).")
+def spark_ingest_command(
+    sources: tuple[str, ...],
+    output: str,
+    since: str | None,
+    until: str | None,
+    master: str | None,
+    conf: tuple[str, ...],
+    strict: bool,
+    quiet: bool,
+) -> None:
+    """Normalise SOURCEs (files or directories: local, s3a://, hdfs://) on Apache Spark into the
+    Parquet dataset DIR, partitioned by date and key account; report from it with --parquet DIR.
+
+    Alias and identity history come from all the SOURCEs; --since/--until limit which date
+    partitions are rewritten. Without SOURCEs, finishes an interrupted commit of DIR.
+    """
+    try:
+        from keytrail.spark.commit import Window
+
+        window = Window(_day(since, "--since"), _day(until, "--until"))
+        if window.since and window.until and window.since >= window.until:
+            raise UsageError("--since must be before --until")
+        settings = _conf(conf)
+        if quiet:
+            settings.setdefault("spark.ui.showConsoleProgress", "false")
+        from keytrail.spark.session import spark_session
+
+        spark = spark_session(master, settings, app_name="keytrail spark-ingest")
+        from keytrail.spark.job import JobOptions, run
+
+        result = run(spark, JobOptions(sources, output, window, strict))
+        report_problems(result.report)
+        if not quiet:
+            if result.recovered:
+                click.echo(f"keytrail: finished an interrupted commit of {result.output}", err=True)
+            if sources:
+                click.echo(f"keytrail: {summary_line(result.report)}", err=True)
+                dates = ", ".join(_span(result.replaced)) or "none"
+                dropped = f"; {len(result.dropped)} date(s) without rows removed" if result.dropped else ""
+                click.echo(
+                    f"keytrail: wrote {result.rows_written} key-use row(s) in {result.partitions} partition(s) "
+                    f"(dates {dates}{dropped}) to {result.output} in {result.seconds:.1f} s",
+                    err=True,
+                )
+        sys.exit(EXIT_PARTIAL if result.report.partial else EXIT_OK)
+    except KeytrailError as e:
+        sys.exit(fail(e))
+
+
+def _span(days: list[str]) -> list[str]:
+    if len(days) <= 2:
+        return days
+    return [f"{days[0]} .. {days[-1]}"]

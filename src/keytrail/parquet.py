@@ -1,0 +1,101 @@
+"""A store over a Parquet dataset written by ``keytrail spark-ingest``: reports on one machine over
+what a cluster normalised.
+
+``open_parquet(DIR)`` returns an in-memory ``Store`` whose ``key_use`` is a DuckDB view over
+``DIR/date=*/account=*/*.parquet`` and whose history tables (alias_history, identity_map,
+credentials, files, record_problems) are views over ``DIR/_keytrail/dataset/``; every report
+runs on it unchanged. Each view has the store table's columns and types, so a dataset written
+before a column was added reads with that column empty. The dataset is never written to.
+
+A dataset whose last commit was interrupted (``_keytrail/commit.json`` present) is refused until
+``keytrail spark-ingest -o DIR`` finishes it: readers never see a mix of old and new partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import duckdb
+
+from keytrail.errors import StoreError
+from keytrail.spark.commit import DATASET_DIR, FORMAT, FORMAT_VERSION, JOURNAL
+from keytrail.store import Store
+
+KEY_USE_GLOB = "date=*/account=*/*.parquet"
+
+
+def _join(root: str, rel: str) -> str:
+    return f"{root.rstrip('/')}/{rel}"
+
+
+def open_parquet(path: str) -> Store:
+    """A read-only store over the dataset at ``path`` (a directory, or a URL DuckDB reads)."""
+    if "://" not in path and not os.path.isdir(path):
+        raise StoreError(f"{path}: no such directory (expected a dataset written by keytrail spark-ingest)")
+    store = Store()
+    try:
+        _attach(store, path)
+    except BaseException:
+        store.close()
+        raise
+    store.read_only = True
+    return store
+
+
+def _files(con: duckdb.DuckDBPyConnection, pattern: str) -> int:
+    row = con.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _attach(store: Store, root: str) -> None:
+    con = store.con
+    try:
+        if _files(con, _join(root, JOURNAL)):
+            raise StoreError(
+                f"{root}: its last spark-ingest commit was interrupted; finish it with "
+                f"`keytrail spark-ingest -o {root}` (no SOURCE) before reading"
+            )
+        manifest_path = _join(root, f"{DATASET_DIR}/manifest.json")
+        if not _files(con, manifest_path):
+            raise StoreError(f"{root}: not a keytrail Parquet dataset (no {DATASET_DIR}/manifest.json)")
+        row = con.execute("SELECT content FROM read_text(?)", [manifest_path]).fetchone()
+        try:
+            manifest = json.loads(row[0]) if row else None
+        except ValueError as e:
+            raise StoreError(f"{manifest_path}: not valid JSON ({e})") from e
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise StoreError(f"{manifest_path}: not a keytrail dataset manifest")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{root}: dataset format version {manifest.get('version')}, this keytrail reads version "
+                f"{FORMAT_VERSION}; rewrite it with this keytrail's spark-ingest"
+            )
+        tables = {"key_use": _join(root, KEY_USE_GLOB)}
+        for name in ("alias_history", "identity_map", "credentials", "files", "record_problems"):
+            tables[name] = _join(root, f"{DATASET_DIR}/{name}/*.parquet")
+        for table, pattern in tables.items():
+            if _files(con, pattern):
+                _view(con, table, pattern, hive=table == "key_use")
+    except duckdb.Error as e:
+        raise StoreError(f"{root}: cannot read the Parquet dataset ({e})") from e
+
+
+def _view(con: duckdb.DuckDBPyConnection, table: str, pattern: str, hive: bool) -> None:
+    """Replace the (empty) store table by a view over the Parquet files, with the table's columns."""
+    variable = f"keytrail_parquet_{table}"
+    con.execute(f"SET VARIABLE {variable} = ?", [pattern])
+    source = f"read_parquet(getvariable('{variable}'), hive_partitioning = {'true' if hive else 'false'})"
+    wanted = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}  # noqa: S608
+    # column names and types come from keytrail's own schema, never from the data
+    select = ", ".join(
+        f'CAST("{name}" AS {dtype}) AS "{name}"' if name in have else f'CAST(NULL AS {dtype}) AS "{name}"'
+        for name, dtype in wanted
+    )
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+    con.execute(f"DROP {'VIEW' if kind and kind[0] == 'VIEW' else 'TABLE'} {table}")
+    con.execute(f"CREATE VIEW {table} AS SELECT {select} FROM {source}")  # noqa: S608
