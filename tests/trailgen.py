@@ -327,11 +327,19 @@ def write_inventory(out: Path, keys: list[InvKey]) -> Path:
 
 
 def load_inventory_dir(store: Any, root: Path, taken_at: str = "2026-12-01 00:00:00") -> int:
-    """Load an inventory in gen_trail's layout straight into the store's inventory tables.
+    """Load an inventory in gen_trail's layout into the store: with ``keytrail.inventory``'s
+    ``import_inventory`` (what ``keytrail inventory --from DIR`` runs) where this keytrail has it,
+    else straight into the inventory tables. Returns the number of keys loaded."""
+    try:
+        from keytrail.inventory import import_inventory
+    except ImportError:
+        return _load_inventory_tables(store, root, taken_at)
+    run = import_inventory(store, str(root), datetime.fromisoformat(taken_at))
+    assert not run.failures, run.failures
+    return int(run.keys)
 
-    Returns the number of keys loaded. (A test helper: ``keytrail inventory --from DIR`` is the
-    product's way.)
-    """
+
+def _load_inventory_tables(store: Any, root: Path, taken_at: str) -> int:
     con = store.con
     n = 0
     for acct_dir in sorted(p for p in root.iterdir() if p.is_dir()):
