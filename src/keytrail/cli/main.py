@@ -12,6 +12,7 @@ from keytrail.cli.check import check_command
 from keytrail.cli.demo import demo
 from keytrail.cli.findings import findings_command
 from keytrail.cli.ingest import ingest_command
+from keytrail.cli.inventory import inventory_command
 from keytrail.cli.report import report_command
 from keytrail.cli.reports import keys_command, principals_command, usage_command, who_uses_command
 from keytrail.cli.spark_ingest import spark_ingest_command
@@ -30,6 +31,7 @@ def cli() -> None:
 
 
 cli.add_command(ingest_command)
+cli.add_command(inventory_command)
 cli.add_command(usage_command)
 cli.add_command(who_uses_command)
 cli.add_command(keys_command)
