@@ -14,7 +14,7 @@ removes: the dataset is unchanged. On success the commit
 1. writes the journal ``_keytrail/commit.json``: which date partitions to replace or drop, and the
    staging directory they come from (one small file, written atomically);
 2. moves each replaced ``date=`` directory aside and the new one into place, then the history;
-3. deletes the journal and the staging directory.
+3. deletes the staging directory (the replaced data) and then the journal.
 
 Every step can be repeated, so a commit interrupted in step 2 is finished by the next job (or
 ``keytrail spark-ingest -o DIR`` without sources); until then keytrail refuses to read the
@@ -192,8 +192,10 @@ def finish(fs: FileSystem, output: str) -> bool:
         if fs.exists(final):
             fs.rename(final, join(old_root, f"date={day}"))
     _swap(fs, join(output, staging, "dataset"), join(output, DATASET_DIR), join(old_root, "dataset"))
-    fs.delete(join(output, JOURNAL))
+    # the staging directory (now only the replaced data) before the journal: a crash in between
+    # leaves a journal whose every step is done, which the next finish just removes
     fs.delete(join(output, staging))
+    fs.delete(join(output, JOURNAL))
     return True
 
 
