@@ -242,12 +242,6 @@ def test_read_records_on_damaged_files(recs: list[Any], as_log: bool, data: st.D
     _read(damaged)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="known bug in read_records' fast path: `r.eventName in CREDENTIAL_EVENTS` raises TypeError "
-    "when an STS record's eventName is a list or object",
-)
 def test_fast_path_sts_record_with_unhashable_event_name() -> None:
     data = b'{"Records": [{"eventSource": "sts.amazonaws.com", "eventName": ["AssumeRole"]}]}'
     _read(data)

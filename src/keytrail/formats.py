@@ -124,7 +124,7 @@ def read_records(data: bytes, uri: str) -> FileRecords:
     loads = orjson.loads
     for i, r in enumerate(records):
         src = r.eventSource
-        if src == KMS_SOURCE or (src == STS_SOURCE and r.eventName in CREDENTIAL_EVENTS):
+        if src == KMS_SOURCE or (src == STS_SOURCE and type(r.eventName) is str and r.eventName in CREDENTIAL_EVENTS):
             try:
                 candidates.append(
                     (

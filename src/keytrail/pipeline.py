@@ -35,7 +35,7 @@ _HINT = re.compile(
 )
 
 CHUNK_BYTES = 24 << 20  # compressed bytes of files per worker task
-CHUNK_FILES = 64
+CHUNK_FILES = 24
 
 
 @dataclass
@@ -218,7 +218,7 @@ def _chunks(refs: Iterable[tuple[int, FileRef]]) -> Iterator[list[tuple[int, Fil
 
 Progress = Callable[[IngestReport], None]
 
-COMMIT_ROWS = 2_000_000  # key-use rows per transaction: a killed ingest redoes at most this much
+COMMIT_ROWS = int(os.environ.get("KEYTRAIL_COMMIT_ROWS", "100000"))  # key-use rows per transaction: a killed ingest redoes at most this much
 COMMIT_SECONDS = 60.0
 
 

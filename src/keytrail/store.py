@@ -238,6 +238,27 @@ def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
     return pa.Table.from_arrays(arrays, names=list(names))
 
 
+def _duckdb_config() -> dict[str, str]:
+    """DuckDB's memory is capped so that ingest stays flat whatever the archive's size
+    (``KEYTRAIL_MEMORY_LIMIT``, default 128MB; DuckDB spills to disk beyond it)."""
+    return {
+        "memory_limit": os.environ.get("KEYTRAIL_MEMORY_LIMIT", "128MB"),
+        "preserve_insertion_order": "false",
+    }
+
+
+def _duckdb_file_or_new(path: str) -> bool:
+    """Whether ``path`` is absent, empty, or a DuckDB database file (its magic bytes)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # a directory, no permission, ...: DuckDB's own error says it
+    return not head or head[8:12] == b"DUCK"
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     uri: str
@@ -254,8 +275,11 @@ class Store:
         self.read_only = read_only
         if self.path != MEMORY and read_only and not os.path.exists(self.path):
             raise StoreError(f"{self.path}: no such store")
+        if self.path != MEMORY and not _duckdb_file_or_new(self.path):
+            # checked before DuckDB sees it (it reads some other files, e.g. JSON, as databases)
+            raise StoreError(f"{self.path}: not a keytrail store (not a DuckDB database file); give --db a new file name")
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            self.con = duckdb.connect(self.path, read_only=read_only, config=_duckdb_config())
         except duckdb.IOException as e:
             if "lock" in str(e).lower():
                 raise StoreBusyError(self.path) from e
