@@ -238,7 +238,7 @@ def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
     return pa.Table.from_arrays(arrays, names=list(names))
 
 
-def _duckdb_config() -> dict[str, str]:
+def _duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB's memory is capped so that ingest stays flat whatever the archive's size
     (``KEYTRAIL_MEMORY_LIMIT``, default 128MB; DuckDB spills to disk beyond it)."""
     return {
