@@ -22,6 +22,7 @@ import base64
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ class Request:
     target: str
     account: str
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 Rule = Callable[[Request], tuple[int, str, bytes] | None]  # -> (status, content type, body)
@@ -157,6 +159,7 @@ class Faults:
                 target=environ.get("HTTP_X_AMZ_TARGET", ""),
                 account=environ.get("HTTP_X_MOTO_ACCOUNT_ID", "") or _account_of_key(auth),
                 body=body,
+                at=time.monotonic(),
             )
             with self.lock:
                 self.log.append(req)
@@ -224,8 +227,6 @@ _ATTRIBUTES = {
 
 def _lookup_events(self: Any) -> str:
     """moto CloudTrailResponse.lookup_events: LookupEvents over HISTORY."""
-    import time
-
     from moto.core.exceptions import JsonRESTError
 
     with HISTORY.lock:

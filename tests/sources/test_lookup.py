@@ -230,7 +230,7 @@ def test_two_requests_a_second_by_default(history: Path, aws: EmulatorServer) ->
     with Store() as store:
         ingest([source(regions=("us-east-1",), rate=lookup_module.DEFAULT_RATE, until=first_events_until(history, 180))],
                store)  # fmt: skip
-    sent = HISTORY.requests
+    sent = [r.at for r in aws.faults.calls("LookupEvents")]  # when each request arrived
     assert len(sent) == 4
     gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
     assert min(gaps) >= 0.45
@@ -250,6 +250,17 @@ def test_cli_states_the_90_day_limit_and_reports_progress(history: Path, aws: Em
     quiet = CliRunner().invoke(cli, ["ingest", "lookup://us-east-1", "--db", db, "-q", "--since", "2026-10-01",
                                      "--until", "2026-10-02"])  # fmt: skip
     assert quiet.stderr.splitlines() == [f"keytrail: warning: {lookup_module.NOTICE}"]
+
+
+def test_a_refused_region_is_named_and_the_others_are_read(history: Path, aws: EmulatorServer,
+                                                           caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    aws.faults.deny_target("LookupEvents", region="ap-northeast-1")
+    with Store() as store:
+        report = ingest([source()], store)
+        regions = {r for (r,) in store.query("SELECT DISTINCT region FROM raw_key_use")}
+    assert regions == {"us-east-1"} and report.kms_records == kms_events(history, "us-east-1")
+    prefix = f"lookup://{DEFAULT_ACCOUNT}/ap-northeast-1/EventSource=kms.amazonaws.com"
+    assert f"{prefix}: not read: AccessDeniedException: not authorized" in caplog.text
 
 
 def test_all_regions_are_the_enabled_ones(aws: EmulatorServer) -> None:

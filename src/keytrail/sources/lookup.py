@@ -39,7 +39,9 @@ from keytrail.sources.aws import (
     caller_account,
     completed_bases,
     contiguous,
+    describe_error,
     enabled_regions,
+    is_access_denied,
     is_throttling,
     iso,
     plan_slices,
@@ -63,6 +65,10 @@ NOTICE = (
 )
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
+
+
+class RegionDenied(Exception):
+    """LookupEvents refused in one Region (access denied, Region not enabled)."""
 
 
 def _naive_utc(t: datetime) -> datetime:
@@ -153,14 +159,18 @@ class LookupSource:
                 continue
             client = self.aws.client("cloudtrail", q.region)
             limiter = RateLimiter(self.rate, sleep=self.sleep)
-            for run in contiguous(todo):
-                start, end = run[0].start, run[-1].end
-                collector = SliceCollector(list(reversed(run)), descending=True, part_size=PART_SIZE,
-                                           stamp=iso(now), shape="lookup-events")
-                for t, record in self._events(client, limiter, q, start, end, prefix):
-                    if start <= t < end:
-                        yield from collector.add(t, record)
-                yield from collector.finish()
+            try:
+                for run in contiguous(todo):
+                    start, end = run[0].start, run[-1].end
+                    collector = SliceCollector(list(reversed(run)), descending=True, part_size=PART_SIZE,
+                                               stamp=iso(now), shape="lookup-events")
+                    for t, record in self._events(client, limiter, q, start, end, prefix):
+                        if start <= t < end:
+                            yield from collector.add(t, record)
+                    yield from collector.finish()
+            except RegionDenied as e:
+                # one Region refused (an SCP, a Region not enabled): named, the others are read
+                log.error("%s: not read: %s", prefix, e)
 
     def _events(
         self, client: Any, limiter: RateLimiter, q: Lookup, start: datetime, end: datetime, what: str
@@ -204,6 +214,8 @@ class LookupSource:
             try:
                 return client.lookup_events(**kwargs)  # type: ignore[no-any-return]
             except botocore_errors() as e:
+                if is_access_denied(e):
+                    raise RegionDenied(describe_error(e)) from e
                 if not is_throttling(e):
                     raise translate(e, f"{what}: cloudtrail:LookupEvents") from e
                 delay = next(delays, None)
