@@ -286,14 +286,18 @@ class Store:
             raise StoreError(f"{self.path}: cannot open store: {e}") from e
         except duckdb.Error as e:
             raise StoreError(f"{self.path}: not a keytrail store ({e})") from e
-        self._prepare()
+        try:
+            self._prepare()
+        except BaseException:
+            self.con.close()  # a refused store is not held open (nor locked)
+            raise
 
     # ---- schema --------------------------------------------------------------------------
     def _prepare(self) -> None:
         tables = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if "meta" in tables:
             row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            found = int(row[0]) if row else 0
+            found = int(row[0]) if row and str(row[0]).isdigit() else 0  # edited or damaged: refused too
             if found != SCHEMA_VERSION:
                 raise SchemaVersionError(self.path, found, SCHEMA_VERSION)
         elif tables:
