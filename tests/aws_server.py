@@ -326,6 +326,8 @@ ATHENA = AthenaOnDuckDB()
 
 def _athena_results(self: Any) -> str:
     """moto AthenaResponse.get_query_results: the DuckDB answer, paged with a header row first."""
+    if ATHENA.con is None:  # no table loaded: moto's own (canned) results
+        return _MOTO_RESULTS[0](self)  # type: ignore[no-any-return]
     exec_id = self._get_param("QueryExecutionId")
     size = int(self._get_param("MaxResults") or 1000)
     token = self._get_param("NextToken")
@@ -346,6 +348,9 @@ def _athena_results(self: Any) -> str:
     if offset + size < len(table):
         out["NextToken"] = str(offset + size)
     return json.dumps(out)
+
+
+_MOTO_RESULTS: list[Any] = []  # moto's own get_query_results, kept while ours is installed
 
 
 def _athena_table_metadata(self: Any) -> str:
@@ -388,6 +393,7 @@ class EmulatorServer:
         from moto.athena.responses import AthenaResponse
         from moto.cloudtrail.responses import CloudTrailResponse
 
+        _MOTO_RESULTS[:] = [AthenaResponse.get_query_results]
         for cls, name, fn in (
             (CloudTrailResponse, "lookup_events", _lookup_events),
             (AthenaResponse, "get_query_results", _athena_results),
