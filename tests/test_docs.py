@@ -13,7 +13,7 @@ from keytrail.cli.main import cli
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
-COMMANDS = sorted(cli.commands)
+COMMANDS = sorted(cli.all_commands)
 
 
 def test_there_are_commands() -> None:
@@ -22,7 +22,7 @@ def test_there_are_commands() -> None:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help(name: str) -> None:
-    command = cli.commands[name]
+    command = cli.all_commands[name]
     assert command.help and command.help.strip(), f"keytrail {name} has no help text (its docstring)"
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output
@@ -40,7 +40,7 @@ def test_every_option_has_help(name: str) -> None:
                 missing += walk(sub, f"{path} {sub_name}")
         return missing
 
-    assert walk(cli.commands[name], f"keytrail {name}") == []
+    assert walk(cli.all_commands[name], f"keytrail {name}") == []
 
 
 @pytest.mark.parametrize("name", COMMANDS)

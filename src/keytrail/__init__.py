@@ -10,13 +10,42 @@ The small public API::
             print(row.principal, row.decrypt)
 """
 
-from keytrail.analysis import Filters, keys_report, principals_report, usage, who_uses
-from keytrail.errors import KeytrailError
-from keytrail.model import KeyUse
-from keytrail.normalize import normalize
-from keytrail.pipeline import IngestReport, ingest
-from keytrail.sources.local import LocalSource
-from keytrail.store import Store
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keytrail.analysis import Filters, keys_report, principals_report, usage, who_uses
+    from keytrail.errors import KeytrailError
+    from keytrail.model import KeyUse
+    from keytrail.normalize import normalize
+    from keytrail.pipeline import IngestReport, ingest
+    from keytrail.sources.local import LocalSource
+    from keytrail.store import Store
+
+# the public API, imported on first use (no work at import time: `keytrail --help` stays fast)
+_EXPORTS = {
+    "Filters": "keytrail.analysis",
+    "keys_report": "keytrail.analysis",
+    "principals_report": "keytrail.analysis",
+    "usage": "keytrail.analysis",
+    "who_uses": "keytrail.analysis",
+    "KeytrailError": "keytrail.errors",
+    "KeyUse": "keytrail.model",
+    "normalize": "keytrail.normalize",
+    "IngestReport": "keytrail.pipeline",
+    "ingest": "keytrail.pipeline",
+    "LocalSource": "keytrail.sources.local",
+    "Store": "keytrail.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keytrail' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __version__ = "0.1.0"
 

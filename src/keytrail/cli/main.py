@@ -1,25 +1,68 @@
-"""keytrail's entry point: registers the commands, turns library errors into exit codes."""
+"""keytrail's entry point: registers the commands, turns library errors into exit codes.
+
+Commands are imported when they run (``LazyGroup``), so ``keytrail ingest`` does not pay for
+the imports of ``report`` or ``spark-ingest``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import click
 
 from keytrail import __version__
-from keytrail.cli.chart import chart_command
-from keytrail.cli.check import check_command
-from keytrail.cli.demo import demo
-from keytrail.cli.findings import findings_command
-from keytrail.cli.ingest import ingest_command
-from keytrail.cli.inventory import inventory_command
-from keytrail.cli.report import report_command
-from keytrail.cli.reports import keys_command, principals_command, usage_command, who_uses_command
-from keytrail.cli.spark_ingest import spark_ingest_command
-from keytrail.cli.verify import verify
+
+# command name -> "module:attribute"; the order is the order of --help
+COMMANDS: dict[str, str] = {
+    "ingest": "keytrail.cli.ingest:ingest_command",
+    "inventory": "keytrail.cli.inventory:inventory_command",
+    "usage": "keytrail.cli.reports:usage_command",
+    "who-uses": "keytrail.cli.reports:who_uses_command",
+    "keys": "keytrail.cli.reports:keys_command",
+    "principals": "keytrail.cli.reports:principals_command",
+    "findings": "keytrail.cli.findings:findings_command",
+    "check": "keytrail.cli.check:check_command",
+    "report": "keytrail.cli.report:report_command",
+    "chart": "keytrail.cli.chart:chart_command",
+    "verify": "keytrail.cli.verify:verify",
+    "spark-ingest": "keytrail.cli.spark_ingest:spark_ingest_command",
+    "demo": "keytrail.cli.demo:demo",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.lazy) + [n for n in super().list_commands(ctx) if n not in self.lazy]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    @property
+    def all_commands(self) -> dict[str, click.Command]:
+        """Every command, imported (for documentation and tests)."""
+        ctx = click.Context(self)
+        return {name: cmd for name in self.list_commands(ctx) if (cmd := self.get_command(ctx, name))}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="keytrail")
 def cli() -> None:
     """Who is using this AWS KMS key? Usage per key, principal and resource from CloudTrail.
@@ -28,21 +71,6 @@ def cli() -> None:
     .ndjson, gzipped or not), '-' for standard input, or a URL where sources support it.
     Exit codes: 0 ok, 1 violations found (checks), 2 usage error, 3 some input unreadable.
     """
-
-
-cli.add_command(ingest_command)
-cli.add_command(inventory_command)
-cli.add_command(usage_command)
-cli.add_command(who_uses_command)
-cli.add_command(keys_command)
-cli.add_command(principals_command)
-cli.add_command(spark_ingest_command)
-cli.add_command(demo)
-cli.add_command(report_command)
-cli.add_command(chart_command)
-cli.add_command(verify)
-cli.add_command(findings_command)
-cli.add_command(check_command)
 
 
 def main() -> None:
