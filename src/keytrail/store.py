@@ -288,6 +288,9 @@ class Store:
             raise StoreError(f"{self.path}: not a keytrail store ({e})") from e
         try:
             self._prepare()
+        except duckdb.Error as e:  # a damaged file (truncated, overwritten) fails at its first read
+            self.con.close()
+            raise StoreError(f"{self.path}: cannot read store: {e}") from e
         except BaseException:
             self.con.close()  # a refused store is not held open (nor locked)
             raise
