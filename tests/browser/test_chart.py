@@ -31,7 +31,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return path
 
 
-@pytest.mark.parametrize("by", ["operation", "principals"])
+@pytest.mark.parametrize("by", ["operation"])
 def test_chart_of_a_key(db: str, chromium: Path, tmp_path: Path, by: str) -> None:
     out = tmp_path / f"{by}.png"
     result = CliRunner().invoke(cli, ["chart", "--db", db, "--key", "alias/<script>alert(1)</script>", "--by", by,

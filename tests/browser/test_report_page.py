@@ -188,7 +188,7 @@ def test_principals_table_filters_and_sorts(small: dict[str, Any], open_report: 
     # details (operations, via, sessions, resources, IPs, agents) open per row or all at once
     assert not any(r["detail"] for r in rows)
     page.click(f"{block} tbody tr.row >> nth=1 >> td.toggle button")
-    assert [r["detail"] for r in page.evaluate(_TABLE_JS, block)][:3] == [False, True, False]
+    assert [bool(r["detail"]) for r in page.evaluate(_TABLE_JS, block)][:3] == [False, True, False]
     assert page.get_attribute(f"{block} tbody tr.row >> nth=1 >> td.toggle button", "aria-expanded") == "true"
     page.click(f"{block} .expand-all")
     assert all(r["detail"] for r in page.evaluate(_TABLE_JS, block))

@@ -116,6 +116,13 @@
 
   // ---- sortable, filterable tables ----------------------------------------------------------
   var tableCount = 0;
+  var detailBuilders = [];  // print shows every row's details: these build them all
+
+  function buildAllDetails() {
+    var builders = detailBuilders;
+    detailBuilders = [];
+    builders.forEach(function (build) { build(); });
+  }
 
   /**
    * spec: {name, label, rows, filter (bool), sort: [columnId, 'ascending'|'descending'],
@@ -159,14 +166,14 @@
     var trs = spec.rows.map(function (row, index) {
       var tr = el('tr', { 'class': 'row' });
       var words = [];
-      var t = { tr: tr, detail: null, toggle: null, open: false, row: row, index: index, text: '', detailText: '' };
+      var t = {
+        tr: tr, detail: null, detailId: 'detail-' + tableCount + '-' + index, toggle: null, open: false,
+        row: row, index: index, text: '', detailText: '',
+      };
       if (hasDetail) {
-        var id = 'detail-' + tableCount + '-' + index;
-        t.toggle = el('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': id, title: 'Show details' }, '\u25b8');
+        t.toggle = el('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': t.detailId, title: 'Show details' }, '\u25b8');
         t.toggle.addEventListener('click', function () { t.open = !t.open; applyFilter(); });
         tr.appendChild(el('td', { 'class': 'toggle' }, t.toggle));
-        t.detail = el('tr', { 'class': 'detail collapsed', id: id },
-          el('td', { colspan: spec.columns.length + 1 }, spec.detail(row)));
         t.detailText = String(spec.detailSearch ? spec.detailSearch(row) : '').toLowerCase();
       }
       spec.columns.forEach(function (col) {
@@ -186,6 +193,19 @@
       });
     }
     place();
+
+    /** The row of details under a row, built the first time it is shown (or printed). */
+    function detailOf(t) {
+      if (!t.detail) {
+        t.detail = el('tr', { 'class': 'detail collapsed', id: t.detailId },
+          el('td', { colspan: spec.columns.length + 1 }, spec.detail(t.row)));
+        tbody.insertBefore(t.detail, t.tr.nextSibling);
+      }
+      return t.detail;
+    }
+    if (hasDetail) {
+      detailBuilders.push(function () { trs.forEach(detailOf); applyFilter(); });
+    }
     var tableEl = el('table', null, [el('thead', null, headRow), tbody]);
     block.appendChild(el('div', { 'class': 'table-wrap' }, tableEl));
 
@@ -231,11 +251,14 @@
         var ok = terms.every(function (w) { return t.text.indexOf(w) !== -1 || t.detailText.indexOf(w) !== -1; });
         t.tr.hidden = !ok;
         if (ok) shown += 1;
-        if (t.detail) {
+        if (hasDetail) {
           // a row that matches by its details shows them
           var open = t.open || terms.some(function (w) { return t.text.indexOf(w) === -1; });
-          t.detail.hidden = !ok;
-          t.detail.classList.toggle('collapsed', !open);
+          if (open) detailOf(t);
+          if (t.detail) {
+            t.detail.hidden = !ok;
+            t.detail.classList.toggle('collapsed', !open);
+          }
           t.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
           t.toggle.textContent = open ? '\u25be' : '\u25b8';
           t.toggle.title = open ? 'Hide details' : 'Show details';
@@ -794,6 +817,10 @@
       var hash = /^#chart=([a-z0-9:-]{1,40})$/.exec(window.location.hash || '');
       if (hash) renderChart(data, hash[1]);
       else render(data);
+      var print = window.matchMedia('print');
+      if (print.matches) buildAllDetails();
+      if (print.addEventListener) print.addEventListener('change', function (e) { if (e.matches) buildAllDetails(); });
+      window.addEventListener('beforeprint', buildAllDetails);
       document.documentElement.setAttribute('data-ready', '1');
     } catch (e) {
       main.appendChild(el('p', { 'class': 'notice error' }, 'The report could not be drawn: ' + String(e && e.message)));
