@@ -270,9 +270,11 @@ def test_all_regions_are_the_enabled_ones(aws: EmulatorServer) -> None:
 
 
 def test_since_older_than_90_days_is_clipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    later = NOW + timedelta(minutes=17)
+    assert source(since=None, until=None).window(later)[0] == NOW - timedelta(days=90)  # a whole first hour
     s = source(since=NOW - timedelta(days=200), until=None)
     since, until, until_is_now = s.window(NOW)
-    assert since == NOW - timedelta(days=90) and until == NOW and until_is_now
+    assert since == NOW - timedelta(days=90) and until == NOW and until_is_now  # NOW is on the hour
     assert "more than 90 days ago" in caplog.text
 
 

@@ -227,13 +227,13 @@ class AthenaSource:
             narrowed.append("regions=" + ",".join(sorted(self.regions)))
         if self.accounts:
             narrowed.append("accounts=" + ",".join(sorted(self.accounts)))
-        return base + ("?" + "&".join(narrowed) if narrowed else "")
+        return base + ("/" + "&".join(narrowed) if narrowed else "")  # other filters: other ledger entries
 
     def batches(self, known: dict[str, str]) -> Iterator[RecordBatch]:
         now = self.now or utcnow()
         since = self.since
         if since is None:
-            since = now - DEFAULT_WINDOW
+            since = (now - DEFAULT_WINDOW).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
             log.warning("athena://: no --since: reading the last 90 days (from %s)", iso(since))
         until_is_now = self.until is None or self.until >= now
         until = now if until_is_now else self.until

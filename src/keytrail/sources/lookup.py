@@ -128,7 +128,7 @@ class LookupSource:
 
     def window(self, now: datetime) -> tuple[datetime, datetime, bool]:
         """[since, until) clipped to what Event history holds; whether until is 'now'."""
-        oldest = now - HISTORY
+        oldest = (now - HISTORY).replace(minute=0, second=0, microsecond=0)  # a whole first hour
         since = self.since or oldest
         if since < oldest:
             log.warning(
