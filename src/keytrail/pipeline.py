@@ -79,7 +79,9 @@ class IngestReport:
     rows: int = 0
     records_rejected: int = 0
     records_unattributed: int = 0
-    bytes_read: int = 0
+    bytes_read: int = 0  # bytes of the files to read (known once they are listed)
+    bytes_done: int = 0  # bytes of the files read so far
+    files_done: int = 0  # of files_new
     seconds: float = 0.0
     skip_reasons: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # "uri: reason" for unreadable files
@@ -386,6 +388,8 @@ def ingest(
 
 
 def _account(report: IngestReport, o: FileOutcome) -> None:
+    report.bytes_done += o.size
+    report.files_done += 1
     report.records += o.records
     report.kms_records += o.kms_records
     report.rows += o.rows

@@ -236,7 +236,7 @@ def identity_of(ui: dict[str, Any]) -> Identity:
     out.on_behalf_of = _s(obo.get("userId"))
     if t == "IAMUser":
         name = _s(ui.get("userName"))
-        session_arn = _ROLE_FROM_STS.match(arn) if arn else None
+        session_arn = _ROLE_FROM_STS.match(arn) if arn and ":assumed-role/" in arn else None
         if session_arn:
             # a role session labelled IAMUser (published examples do this): the role is the principal
             out.principal = f"arn:{session_arn[1]}:iam::{session_arn[2]}:role/{session_arn[3]}"

@@ -28,17 +28,17 @@ class ProgressBar:
         self._start = time.perf_counter()
 
     def __call__(self, r: IngestReport) -> None:
-        done = r.files_ingested + r.files_error + r.files_skipped
+        done = r.files_done
         elapsed = max(1e-6, time.perf_counter() - self._start)
         if self._task is None:
             self._progress.start()
-            self._task = self._progress.add_task("ingest", total=r.files_seen, records=0, rate="")
+            self._task = self._progress.add_task("ingest", total=r.files_new, records=0, rate="")
         self._progress.update(
             self._task,
             completed=done,
-            total=max(r.files_seen, done),
+            total=max(r.files_new, done),
             records=r.records,
-            rate=f"{r.bytes_read / 1e6 / elapsed:.0f} MB/s",
+            rate=f"{r.bytes_done / 1e6 / elapsed:.0f} MB/s",
         )
-        if done >= r.files_seen:
+        if done >= r.files_new:
             self._progress.stop()
