@@ -143,13 +143,11 @@ class LookupSource:
     def batches(self, known: dict[str, str]) -> Iterator[RecordBatch]:
         log.warning(NOTICE)
         now = self.now or utcnow()
-        try:
-            account = caller_account(self.aws)
-            lookups = self.lookups()
-        except (UsageError, SourceError):
-            raise
+        account = caller_account(self.aws)
+        lookups = self.lookups()
         since, until, until_is_now = self.window(now)
         done = completed_bases(known)
+        limiters: dict[str, RateLimiter] = {}  # AWS's limit is per account and Region
         for q in lookups:
             prefix = f"lookup://{account}/{q.region}/{q.attribute}={q.value}"
             slices = plan_slices(prefix, since, until, SLICE, now, until_is_now)
@@ -158,7 +156,7 @@ class LookupSource:
                 log.info("%s: every hour from %s to %s is already in the store", prefix, iso(since), iso(until))
                 continue
             client = self.aws.client("cloudtrail", q.region)
-            limiter = RateLimiter(self.rate, sleep=self.sleep)
+            limiter = limiters.setdefault(q.region, RateLimiter(self.rate, sleep=self.sleep))
             try:
                 for run in contiguous(todo):
                     start, end = run[0].start, run[-1].end
