@@ -392,3 +392,23 @@ def test_assume_role_with_saml_and_web_identity() -> None:
 def test_region_and_recipient_of_the_record_are_kept() -> None:
     row = only_row(kms("Decrypt", user("alice"), KEY_A, None))
     assert (row.region, row.recipient_account, row.event_name) == (REGION, ACCOUNT, "Decrypt")
+
+
+def test_create_alias_without_resources_is_admin_on_its_target_key() -> None:
+    from keytrail.normalize import normalize
+
+    n = normalize(
+        {
+            "eventSource": "kms.amazonaws.com",
+            "eventName": "CreateAlias",
+            "eventTime": "2026-01-01T00:00:00Z",
+            "awsRegion": "us-east-1",
+            "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a", "accountId": "111122223333"},
+            "requestParameters": {"aliasName": "alias/x", "targetKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"},
+        }
+    )
+    assert [(r.key_ref, r.op) for r in n.rows] == [
+        ("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "admin")
+    ]
+    assert n.alias_change is not None and n.alias_change.target_key == n.rows[0].key_ref

@@ -118,7 +118,10 @@ def normalize(record: object) -> Normalized:
         if res_keys:
             targets = [(REF_KEY, k, op, None) for k in res_keys]
         else:
-            ref = key_reference(params.get("keyId"), region, recipient)
+            named = params.get("keyId")
+            if named is None and name in ("CreateAlias", "UpdateAlias"):
+                named = params.get("targetKeyId")  # alias events name their key here
+            ref = key_reference(named, region, recipient)
             if ref is not None:
                 targets = [(ref[0], ref[1], op, None)]
 

@@ -146,10 +146,10 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
                 QUALIFY row_number() OVER (PARTITION BY alias_arn
                                            ORDER BY event_time DESC, file_id DESC NULLS LAST, rec_index DESC NULLS LAST) = 1
             ), aliases AS (
-                SELECT target AS key, list(DISTINCT split_part(alias_arn, ':', 6) ORDER BY split_part(alias_arn, ':', 6)) AS names
+                SELECT target AS key, list(DISTINCT regexp_extract(alias_arn, ':(alias/.*)$', 1) ORDER BY regexp_extract(alias_arn, ':(alias/.*)$', 1)) AS names
                 FROM current_alias WHERE target IS NOT NULL GROUP BY target
             ), used_aliases AS (
-                SELECT key, list(DISTINCT split_part(key_ref, ':', 6)) AS names FROM key_use
+                SELECT key, list(DISTINCT regexp_extract(key_ref, ':(alias/.*)$', 1)) AS names FROM key_use
                 WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved GROUP BY key
             )
             SELECT u.key, any_value(u.key_account), any_value(u.key_region),
@@ -184,7 +184,7 @@ def key_managers(store: Store) -> dict[str, str]:
     rows = store.query(
         "SELECT DISTINCT key FROM key_use WHERE event_name = 'CreateKey' AND category = 'admin'"
         " UNION SELECT DISTINCT target_key FROM alias_history WHERE target_key IS NOT NULL"
-        " AND split_part(alias_arn, ':', 6) NOT LIKE 'alias/aws/%'"
+        " AND regexp_extract(alias_arn, ':(alias/.*)$', 1) NOT LIKE 'alias/aws/%'"
     )
     for (key,) in rows:
         out[key] = "customer"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,28 +28,11 @@ from keytrail.sources.registry import SourceOptions
 DEFAULT_TITLE = "KMS key usage"
 
 
-def _findings(loaded: Loaded, filters: Filters) -> list[dict[str, Any]] | None:
-    """The findings over the same calls, where this installation has the findings module."""
-    try:
-        module = importlib.import_module("keytrail.analysis.findings")
-    except ImportError:
-        return None
-    run_findings = getattr(module, "run_findings", None)
-    if run_findings is None:
-        return None
-    options = getattr(module, "FindingOptions", None)
-    found = run_findings(loaded.store, options(filters=filters)) if options is not None else run_findings(loaded.store, filters)
-    out = []
-    for f in found or []:
-        if isinstance(f, dict):
-            out.append(dict(f))
-        elif hasattr(f, "as_dict"):
-            out.append(dict(f.as_dict()))
-        elif is_dataclass(f) and not isinstance(f, type):
-            out.append(asdict(f))
-        else:
-            out.append(dict(vars(f)))
-    return out
+def _findings(loaded: Loaded, filters: Filters) -> list[dict[str, Any]]:
+    """The findings over the same calls."""
+    from keytrail.analysis.findings import FindingOptions, findings_as_dicts, run_findings
+
+    return findings_as_dicts(run_findings(loaded.store, FindingOptions(filters=filters)))
 
 
 def build(loaded: Loaded, kw: dict[str, Any]) -> ReportData:
@@ -61,6 +42,7 @@ def build(loaded: Loaded, kw: dict[str, Any]) -> ReportData:
         filters,
         ingest_report=loaded.report,
         findings=_findings(loaded, filters),
+        verification=loaded.verification.summary() if loaded.verification is not None else None,
         generated_at=datetime.now(UTC).replace(tzinfo=None),
     )
 
