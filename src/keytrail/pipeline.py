@@ -340,6 +340,10 @@ def ingest(
                 known = {u: e.version for u, e in ledger.items() if e.status != "error"}
                 for records in source.batches(known):
                     report.files_seen += 1
+                    if records.error is not None:
+                        report.files_error += 1
+                        report.errors.append(f"{records.uri}: {records.error}")
+                        continue
                     report.files_new += 1
                     write(process_batch(next_id, records))
                     next_id += 1

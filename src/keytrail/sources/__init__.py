@@ -46,6 +46,7 @@ class RecordBatch:
     version: str
     records: list[object]
     shape: str = "api"
+    error: str | None = None  # this part could not be read (access denied, ...): reported, exit 3
 
 
 @runtime_checkable

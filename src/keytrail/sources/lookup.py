@@ -168,7 +168,7 @@ class LookupSource:
                     yield from collector.finish()
             except RegionDenied as e:
                 # one Region refused (an SCP, a Region not enabled): named, the others are read
-                log.error("%s: not read: %s", prefix, e)
+                yield RecordBatch(prefix, "", [], error=f"not read: {e}")
 
     def _events(
         self, client: Any, limiter: RateLimiter, q: Lookup, start: datetime, end: datetime, what: str
