@@ -24,7 +24,7 @@ def test_report_writes_the_file_and_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(root), "-o", str(out), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr.splitlines()[-1] == f"keytrail: wrote {out}: 1 key(s), 19 principal(s), 31 call(s)"
+    assert result.stderr.splitlines()[-1] == f"keytrail: wrote {out}: 1 key(s), 20 principal(s), 35 call(s)"
     html = out.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     data = _data(html)

@@ -64,6 +64,9 @@ class KeyRow:
     last_use: str | None
     first_seen: str | None
     last_seen: str | None
+    state: str | None = None  # from the inventory (Enabled, Disabled, PendingDeletion, ...)
+    description: str | None = None
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,11 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[Usag
 
 
 def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
-    """One row per key: manager, aliases, crypto calls, principals, first and last use."""
+    """One row per key: manager, aliases, crypto calls, principals, first and last use.
+
+    With an inventory, every inventoried key is listed -- those without a call in the window too
+    (with zero calls) -- with its state, description and tags.
+    """
     where, params = filters.where(store, "u")
     rows = store.query(
         f"""WITH current_alias AS (
@@ -167,14 +174,54 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
         params,
     )
     managers = key_managers(store)
+    inventory = _inventory_facts(store, filters)
     out = []
     for r in rows:
-        names = sorted(set((r[3] or []) + (r[4] or [])))
+        names = sorted(set((r[3] or []) + (r[4] or []) + inventory.get(r[0], {}).get("aliases", [])))
         manager = managers.get(r[0]) or ("aws" if any(n.startswith("alias/aws/") for n in names) else "unknown")
+        facts = inventory.get(r[0], {})
         out.append(
             KeyRow(r[0], r[1], r[2], manager, names, r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                   iso(r[12]), iso(r[13]), iso(r[14]), iso(r[15]))
+                   iso(r[12]), iso(r[13]), iso(r[14]), iso(r[15]),
+                   facts.get("state"), facts.get("description"), facts.get("tags", []))
         )
+    seen = {r.key for r in out}
+    for arn, facts in sorted(inventory.items()):
+        if arn in seen:
+            continue
+        names = facts.get("aliases", [])
+        out.append(
+            KeyRow(arn, facts["account"], facts["region"], managers.get(arn, "unknown"), names,
+                   0, 0, 0, 0, 0, 0, 0, None, None, None, None,
+                   facts.get("state"), facts.get("description"), facts.get("tags", []))
+        )
+    return sorted(out, key=lambda k: k.key)
+
+
+def _inventory_facts(store: Store, filters: Filters) -> dict[str, dict[str, Any]]:
+    """State, description, tags and aliases of the inventoried keys the filters cover."""
+    if not _has_table(store, "inventory_keys"):
+        return {}
+    from keytrail.analysis.filters import match_keys
+
+    wanted: set[str] | None = None
+    if filters.keys:
+        wanted = {k for spec in filters.keys for k in match_keys(store, spec, filters.account, filters.region)}
+    rows = store.query(
+        """SELECT k.arn, k.account, k.region, k.key_state, k.description,
+                  (SELECT list(tag_key || '=' || coalesce(tag_value, '') ORDER BY tag_key)
+                   FROM inventory_tags t WHERE t.arn = k.arn),
+                  (SELECT list(alias_name ORDER BY alias_name) FROM inventory_aliases a WHERE a.target_key_arn = k.arn)
+           FROM inventory_keys k
+           WHERE (? IS NULL OR k.account = ?) AND (? IS NULL OR k.region = ?)""",
+        [filters.account, filters.account, filters.region, filters.region],
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for arn, account, region, state, description, tags, aliases in rows:
+        if wanted is not None and arn not in wanted:
+            continue
+        out[arn] = {"account": account, "region": region, "state": state, "description": description or None,
+                    "tags": list(tags or []), "aliases": list(aliases or [])}
     return out
 
 

@@ -66,6 +66,7 @@ PERSON_COLUMNS = [
 KEYS_COLUMNS = [
     Column("key", "key"),
     Column("manager", "manager"),
+    Column("state", "state"),
     Column("aliases", "aliases"),
     Column("crypto_calls", "crypto calls", True),
     Column("principals", "principals", True),
