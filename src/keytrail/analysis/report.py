@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keytrail.analysis.filters import NO_FILTERS, Filters
-from keytrail.analysis.usage import _DETAILS, KeyRow, iso, keys_report, principals_report, usage
+from keytrail.analysis.usage import DETAILS, KeyRow, iso, keys_report, principals_report, top_details, usage
 from keytrail.pipeline import IngestReport
 from keytrail.store import Store
 
@@ -34,7 +34,7 @@ _UNITS: tuple[tuple[str, timedelta | None, timedelta], ...] = (
     ("day", timedelta(days=731), timedelta(days=1)),
     ("week", None, timedelta(weeks=1)),
 )
-_DETAIL_EXPRS = {**_DETAILS, "user_agents": "user_agent"}
+_DETAIL_EXPRS = {**DETAILS, "user_agents": "user_agent"}
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def build_report_data(
     axis = _axis(first, last)
     key_rows = keys_report(store, filters)
     usage_rows = usage(store, filters)
-    details = _details(store, where, params)
+    details = top_details(store, where, params, _DETAIL_EXPRS, TOP_DETAILS)
     ops = _grouped(store, where, params, "event_name")
     resources = _grouped(store, where, params, "coalesce(resource_kind || ':' || resource_id, resource_id)")
     via = _grouped(store, where, params, "via")
@@ -330,21 +330,6 @@ def _axis(first: datetime | None, last: datetime | None) -> Axis:
         buckets.append(iso(t) or "")
         t += step
     return Axis(unit, buckets)
-
-
-def _details(store: Store, where: str, params: list[object]) -> dict[tuple[str, str], dict[str, list[str]]]:
-    """The top values of via, sessions, resources, source IPs and user agents per (key, principal)."""
-    out: dict[tuple[str, str], dict[str, list[str]]] = {}
-    for name, expr in _DETAIL_EXPRS.items():
-        rows = store.query(
-            f"""WITH t AS (SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
-                           WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL)
-                SELECT key, principal, list(v ORDER BY n DESC, v)[1:{TOP_DETAILS}] FROM t GROUP BY key, principal""",  # noqa: S608
-            params,
-        )
-        for k, p, values in rows:
-            out.setdefault((k, p), {})[name] = list(values)
-    return out
 
 
 def _grouped(store: Store, where: str, params: list[object], expr: str) -> dict[tuple[str, str], list[tuple[str, int]]]:

@@ -97,7 +97,7 @@ def usage(store: Store, filters: Filters = NO_FILTERS) -> list[UsageRow]:
 
 
 _TOP = 3
-_DETAILS = {
+DETAILS = {
     "via": "via",
     "sessions": "session_name",
     "resources": "coalesce(resource_kind || ':' || resource_id, resource_id)",
@@ -118,24 +118,28 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[Usag
     )
     base = usage(store, f)
     where, params = f.where(store)
-    details: dict[tuple[str, str], dict[str, list[str]]] = {}
-    for name, expr in _DETAILS.items():
-        rows = store.query(
-            f"""WITH t AS (SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
-                           WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL)
-                SELECT key, principal, list(v ORDER BY n DESC, v)[1:{_TOP}] FROM t GROUP BY key, principal""",  # noqa: S608
-            params,
-        )
-        for k, p, values in rows:
-            details.setdefault((k, p), {})[name] = list(values)
+    details = top_details(store, where, params, DETAILS, _TOP)
     out = []
     for r in base:
         d = details.get((r.key, r.principal), {})
-        out.append(
-            UsageRow(
-                **{**r.__dict__, **{n: d.get(n, []) for n in _DETAILS}},
-            )
+        out.append(UsageRow(**{**r.__dict__, **{n: d.get(n, []) for n in DETAILS}}))
+    return out
+
+
+def top_details(
+    store: Store, where: str, params: list[object], exprs: dict[str, str], top: int
+) -> dict[tuple[str, str], dict[str, list[str]]]:
+    """Per (key, principal), the ``top`` most frequent values of each expression (ties by value)."""
+    out: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for name, expr in exprs.items():
+        rows = store.query(
+            f"""WITH t AS (SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
+                           WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL)
+                SELECT key, principal, list(v ORDER BY n DESC, v)[1:{int(top)}] FROM t GROUP BY key, principal""",  # noqa: S608
+            params,
         )
+        for k, p, values in rows:
+            out.setdefault((k, p), {})[name] = list(values)
     return out
 
 
