@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import orjson
 
 from keytrail.errors import KeytrailError, SourceReadError
 from keytrail.rules import CREDENTIAL_EVENTS, KMS_SOURCE, STS_SOURCE
@@ -94,6 +93,9 @@ class _LogFile(msgspec.Struct):
 
 
 _decode_log_file = msgspec.json.Decoder(_LogFile).decode
+# the objects of the records that may be KMS calls (integers of any size kept exact, as the standard
+# library's parser keeps them -- orjson would turn those beyond 64 bits into floats)
+_decode_object = msgspec.json.Decoder().decode
 
 
 def gunzip_if_needed(data: bytes, uri: str) -> bytes:
@@ -121,7 +123,7 @@ def read_records(data: bytes, uri: str) -> FileRecords:
     if records:
         _check_first_record(records[0])
     candidates = out.candidates
-    loads = orjson.loads
+    loads = _decode_object
     for i, r in enumerate(records):
         src = r.eventSource
         if src == KMS_SOURCE or (src == STS_SOURCE and type(r.eventName) is str and r.eventName in CREDENTIAL_EVENTS):
@@ -149,9 +151,27 @@ def read_records(data: bytes, uri: str) -> FileRecords:
                         },
                     )
                 )
-            except orjson.JSONDecodeError as e:
-                out.problems.append((i, f"not valid JSON ({str(e)[:100]})"))
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                # NaN, numbers out of range, bytes that are not UTF-8, lone surrogates, nesting: the
+                # tolerant path decides, so that every path gives one answer for one record
+                _add_tolerant(r, out, i)
     return out
+
+
+def _add_tolerant(r: _Record, out: FileRecords, index: int) -> None:
+    """A fast-path record whose objects could not be decoded, decided as the tolerant path does."""
+    record = {name: getattr(r, name) for name in _SCALARS}
+    for name in _OBJECTS:
+        raw = bytes(getattr(r, name)).decode("utf-8", errors="surrogateescape")
+        try:
+            record[name] = _loads_tolerant(raw)
+        except RecursionError:
+            out.problems.append((index, _TOO_DEEP))
+            return
+        except ValueError as e:
+            out.problems.append((index, f"not valid JSON ({_describe(e)})"))
+            return
+    _add(record, out, index)
 
 
 def _check_first_record(first: _Record) -> None:
@@ -193,6 +213,7 @@ def _generic(data: bytes, uri: str) -> FileRecords:
     return out
 
 
+_TOO_DEEP = "nested too deeply to parse"
 _RECORDS_OPEN = re.compile(r'[\s\ufeff]*\{\s*"Records"\s*:\s*\[\s*')
 _SPACE = re.compile(r"\s*")
 _NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
@@ -214,7 +235,7 @@ def _one_by_one(text: str) -> FileRecords | None:
             end = _end_of_value(text, pos)
             if end is None:
                 return None
-            out.problems.append((out.total, "nested too deeply to parse"))
+            out.problems.append((out.total, _TOO_DEEP))
             out.total += 1
             pos = end
         except ValueError:

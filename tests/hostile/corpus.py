@@ -290,7 +290,7 @@ def write_corpus(root: Path, donors: list[Record]) -> list[Case]:
         (_with_raw(d(), "eventName", b'"Decr\xe9pt"'), "holds bytes that are not UTF-8"),
     ])
     w.bad_records("bytes that are not UTF-8 inside an object the fast path decodes", "records/not-utf8-object.json",
-                  [(_with_raw(d(), "userIdentity", b'{"type": "IAMUser", "arn": "\xff"}'), "not valid JSON")])
+                  [(_with_raw(d(), "userIdentity", b'{"type": "IAMUser", "arn": "\xff"}'), "holds bytes that are not UTF-8")])
     w.bad_records("records nested too deeply to parse (100k and 1,500 levels)", "records/deep.json.gz", [
         (_with_raw(d(), "requestParameters", _deep(NESTING)), "nested too deeply to parse"),
         (_with_raw(d(eventSource="s3.amazonaws.com"), "requestParameters", b'{"a": ' + _deep(1500) + b"}"),
