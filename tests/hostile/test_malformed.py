@@ -326,3 +326,21 @@ def test_a_100_mb_single_line_log_file_stays_under_1_gb(tmp_path: Path) -> None:
 @pytest.mark.parametrize("variant", ["one NaN", "one 100 MB string"])
 def test_a_100_mb_single_line_file_read_by_the_tolerant_path_stays_under_1_gb(tmp_path: Path, variant: str) -> None:
     _check_big(tmp_path, variant)
+
+
+# ---- the same file named twice is read once ---------------------------------------------------------
+
+
+def test_the_same_file_named_twice_linked_or_under_a_directory_given_is_counted_once(tmp_path: Path) -> None:
+    # records without eventID: only reading the file once keeps them from being counted twice
+    log = tmp_path / "logs" / "a.json"
+    log.parent.mkdir()
+    log.write_text(json.dumps({"Records": [corpus.decoy(1, eventID=None), corpus.decoy(2, eventID=None)]}))
+    (tmp_path / "link.json").symlink_to(log)
+    for args in ([str(log), str(log)], [str(log.parent), str(log)], [str(log), str(tmp_path / "link.json")],
+                 [str(tmp_path)]):
+        result = _run(["usage", *args, "--format", "json", "--workers", "1"])
+        assert result.exit_code == 0, result.output
+        (row,) = json.loads(result.stdout)
+        assert row["decrypt"] == 2, args
+        assert result.stderr.splitlines()[-1].startswith("keytrail: 1 file(s) read")

@@ -42,9 +42,9 @@ class LocalSource:
             if p == "-":
                 yield FileRef("-", version="stdin", data=sys.stdin.buffer.read())
                 continue
-            yield from self._walk(os.path.abspath(p), seen, explicit=True)
+            yield from self._walk(os.path.abspath(p), seen)
 
-    def _walk(self, path: str, seen: set[tuple[int, int]], explicit: bool) -> Iterator[FileRef]:
+    def _walk(self, path: str, seen: set[tuple[int, int]]) -> Iterator[FileRef]:
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -70,16 +70,16 @@ class LocalSource:
                 except OSError:
                     is_dir = False
                 if is_dir:
-                    yield from self._walk(child, seen, explicit=False)
+                    yield from self._walk(child, seen)
                 elif _CANDIDATE.search(entry.name):
-                    yield from self._walk(child, seen, explicit=False)
+                    yield from self._walk(child, seen)
             return
         if not stat.S_ISREG(st.st_mode):
             yield FileRef(path, error="not a regular file (FIFO, socket or device): not read")
             return
         ident = (st.st_dev, st.st_ino)
-        if not explicit and ident in seen:
-            return
+        if ident in seen:
+            return  # the same file again (named twice, linked, or also under a directory given): read once
         seen.add(ident)
         reason = _non_log_reason(path)
         yield FileRef(path, size=st.st_size, version=str(st.st_mtime_ns), skip_reason=reason)
