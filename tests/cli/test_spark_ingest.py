@@ -49,6 +49,15 @@ def test_parquet_takes_no_sources_and_ingest_takes_no_parquet(tmp_path: Path) ->
     assert "nowhere: no such directory" in result.stderr
 
 
+def test_run_returns_the_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from keytrail.spark.__main__ import run
+
+    assert run([str(tmp_path), "-o", str(tmp_path / "out"), "--since", "yesterday"]) == 2
+    assert "--since: 'yesterday' is not a date" in capsys.readouterr().err
+    assert run([str(tmp_path)]) == 2  # -o missing
+    assert "Missing option '--output'" in capsys.readouterr().err
+
+
 def test_the_module_runs_the_command() -> None:
     result = subprocess.run([sys.executable, "-m", "keytrail.spark", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -73,6 +73,7 @@ class JobResult:
     identities: int = 0
     recovered: bool = False  # an interrupted commit was finished first
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: normalise, histories, resolve, commit
 
 
 # ---- the file system (Hadoop's, through the JVM: every scheme Spark reads) ---------------------
@@ -425,6 +426,7 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
         )
         stage = spark.createDataFrame(staged_rows, S.struct(S.STAGE_COLUMNS), verifySchema=False)
         stage.write.partitionBy(S.STAGE_KIND).mode("errorifexists").parquet(cm.join(stage_dir, "stage"))
+        mark = _phase(result, "normalise", started)
         staged = spark.read.schema(S.struct(S.STAGE_COLUMNS)).parquet(cm.join(stage_dir, "stage"))
         kinds = {k: staged.where(F.col(S.STAGE_KIND) == k).select(*cols) for k, cols in S.KINDS.items()}
 
@@ -442,6 +444,7 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
         )
         result.alias_changes, result.identities = len(aliases), len(identities)
         histories = spark.sparkContext.broadcast((aliases, identities))
+        mark = _phase(result, "histories", mark)
 
         write_key_use(resolve(spark, kinds["row"], histories, options.window), cm.join(stage_dir, "key_use"))
         _write_dataset(kinds, cm.join(stage_dir, "dataset"))
@@ -455,10 +458,12 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
         fs.delete(cm.join(stage_dir, "stage"))
         result.report.seconds = time.perf_counter() - started
         fs.write_text(cm.join(stage_dir, "dataset", "manifest.json"), _manifest(options, result))
+        mark = _phase(result, "resolve", mark)
         journal = cm.plan(fs, output, staging, options.window)
         result.replaced = list(journal["replace"])  # type: ignore[call-overload]
         result.dropped = list(journal["drop"])  # type: ignore[call-overload]
         cm.commit(fs, output, journal)
+        _phase(result, "commit", mark)
     except BaseException:
         _discard(fs, output, staging)
         raise
@@ -469,6 +474,12 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
             spark.conf.set("spark.sql.files.openCostInBytes", saved)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _phase(result: JobResult, name: str, since: float) -> float:
+    now = time.perf_counter()
+    result.phases[name] = now - since
+    return now
 
 
 def _discard(fs: HadoopFileSystem, output: str, staging: str) -> None:

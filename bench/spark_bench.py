@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""The Spark job's throughput in local mode on 1 and 2 cores, and what that means for 1 TB.
+
+    python bench/spark_bench.py                  # 100k- and 200k-event organisation trails, built if absent
+    python bench/spark_bench.py --events 50000   # smaller archives (EVENTS/2 and EVENTS)
+
+Each measurement is a fresh process that starts one Spark session and runs the whole job (read,
+normalise, histories, deduplicate, resolve, write Parquet, commit) twice; the second run is
+timed, so JVM start-up and warm-up are not counted. local[1] runs on both archives: the
+difference between them is the cost of the extra records alone (the fixed cost of a job's small
+Spark stages cancels out), which is the per-core rate a cluster sees on a large input. local[2]
+and the local engine (``keytrail ingest``, 1 and 2 workers, whole process) run on the larger
+archive. Records are every CloudTrail record read (KMS or not).
+
+The projection for 1 TB of gzipped logs assumes: (a) the archive's compressed bytes per record
+hold for real logs (stated in the output; real records are often larger, which makes the
+projection pessimistic); (b) each executor core does what one local core does here (the job is
+CPU-bound on decompressing and parsing JSON; S3 gives an executor core far more than the ~1 MB/s
+of gzipped logs it consumes); (c) the work scales linearly with executor cores -- the files are
+independent, and what is shuffled (one row per key a KMS call names) is small next to the input.
+Archives and outputs go to bench/data/ (not committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+GEN = HERE.parent.parent / "shared" / "tools" / "gen_trail.py"
+TB = 10**12
+CLUSTER_CORES = (64, 256)
+
+
+def archive(events: int) -> Path:
+    out = DATA / f"spark-{events // 1000}k"
+    if not (out / "truth.json").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        DATA.mkdir(parents=True, exist_ok=True)
+        print(f"building {out.name} ...", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, str(GEN), str(out), "--events", str(events), "--seed", "21", "--org", "--external-accounts",
+             "1", "--accounts", "4", "--regions", "2", "--per-file", "400"],
+            check=True,
+        )
+    return out
+
+
+def child(master: str, source: str, output: str) -> None:
+    """One Spark session, the job twice; prints the second run's figures as JSON."""
+    from keytrail.spark.job import JobOptions, run
+    from keytrail.spark.session import spark_session
+
+    cores = int(master.split("[")[1].rstrip("]"))
+    spark = spark_session(master, {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": str(2 * cores),
+        "spark.driver.memory": "2g",
+    })
+    spark.sparkContext.setLogLevel("ERROR")
+    run(spark, JobOptions((source,), output))
+    started = time.perf_counter()
+    result = run(spark, JobOptions((source,), output))
+    seconds = time.perf_counter() - started
+    r = result.report
+    print(json.dumps({"seconds": seconds, "records": r.records, "kms_records": r.kms_records,
+                      "rows": result.rows_written, "bytes": r.bytes_read, "phases": result.phases}))
+    spark.stop()
+
+
+def spark_run(cores: int, source: Path) -> dict[str, Any]:
+    out = DATA / f"spark-out-{cores}-{source.name}"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.run([sys.executable, __file__, "--child", f"local[{cores}]", str(source), str(out)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"local[{cores}] failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def local_run(workers: int, source: Path) -> float:
+    db = DATA / f"spark-bench-local-{workers}.duckdb"
+    best = float("inf")
+    for _ in range(2):  # the first run warms the page cache
+        db.unlink(missing_ok=True)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "keytrail", "ingest", str(source), "--db", str(db), "-q",
+                        "--workers", str(workers)], check=True, capture_output=True)
+        best = min(best, time.perf_counter() - started)
+    db.unlink(missing_ok=True)
+    return best
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--child", nargs=3, metavar=("MASTER", "SOURCE", "OUTPUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    small, big = archive(args.events // 2), archive(args.events)
+    gz = sum(p.stat().st_size for p in (big / "AWSLogs").rglob("*.json.gz") if "CloudTrail-Digest" not in p.parts)
+    one_small, one, two = spark_run(1, small), spark_run(1, big), spark_run(2, big)
+    local = {workers: local_run(workers, big) for workers in (1, 2)}
+    records = one["records"]
+    per_record = gz / records
+    marginal = (records - one_small["records"]) / (one["seconds"] - one_small["seconds"])
+
+    print(f"Archive: {big.name}, {records:,} records ({one['kms_records']:,} KMS calls, "
+          f"{one['rows']:,} key-use rows written), {gz / 1e6:.0f} MB gzipped ({per_record:.0f} bytes a record)\n")
+    print("| engine | cores | seconds | records/s |")
+    print("|---|---:|---:|---:|")
+    for cores, r in ((1, one), (2, two)):
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in r["phases"].items())
+        print(f"| Spark job, local[{cores}] ({phases}) | {cores} | {r['seconds']:.1f} | {records / r['seconds']:,.0f} |")
+    print(f"| Spark job, local[1], marginal ({big.name} minus {small.name}) | 1 | "
+          f"{one['seconds'] - one_small['seconds']:.1f} | {marginal:,.0f} |")
+    for workers in (1, 2):
+        print(f"| local engine (`keytrail ingest --workers {workers}`) | {workers} | {local[workers]:.1f} | "
+              f"{records / local[workers]:,.0f} |")
+    tb_records = TB / per_record
+    print(f"\nlocal[2] / local[1]: {one['seconds'] / two['seconds']:.2f}x on this machine.")
+    print(f"1 TB of gzipped logs at {per_record:.0f} bytes a record is {tb_records / 1e9:.1f} billion records; at "
+          f"{marginal:,.0f} records/s per executor core:")
+    for cores in CLUSTER_CORES:
+        print(f"- {cores} executor cores: {hours(tb_records / (marginal * cores))}")
+
+
+if __name__ == "__main__":
+    main()
