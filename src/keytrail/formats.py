@@ -417,14 +417,26 @@ def _kind(value: object) -> str:
 
 
 def _add(item: Any, out: FileRecords, index: int) -> None:
-    bad = _poison(item)
+    if isinstance(item, dict):
+        # NaN anywhere; bytes that are not UTF-8 only where the fast path would see them too: in the
+        # fields the normaliser reads, of the records it reads (KMS calls, STS credentials)
+        bad = _poison(item, strings=False) or (
+            _poison([item.get(f) for f in NEEDED_FIELDS], strings=True) if _may_be_read(item) else None
+        )
+    else:
+        bad = _poison(item, strings=True)
     if bad:
         out.problems.append((index, bad))
     else:
         out.candidates.append((index, item))
 
 
-def _poison(value: Any, depth: int = 0) -> str | None:
+def _may_be_read(record: dict[Any, Any]) -> bool:
+    src, name = record.get("eventSource"), record.get("eventName")
+    return src == KMS_SOURCE or (src == STS_SOURCE and isinstance(name, str) and name in CREDENTIAL_EVENTS)
+
+
+def _poison(value: Any, strings: bool) -> str | None:
     """Reasons to reject a record from the tolerant parser: NaN/Infinity, bytes that are not UTF-8."""
     stack = [value]
     while stack:
@@ -432,6 +444,8 @@ def _poison(value: Any, depth: int = 0) -> str | None:
         if v is _NON_FINITE:
             return "NaN or Infinity is not valid JSON"
         if isinstance(v, str):
+            if not strings:
+                continue
             try:
                 v.encode("utf-8")
             except UnicodeEncodeError:

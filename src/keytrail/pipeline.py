@@ -149,15 +149,15 @@ def normalize_records(file_id: int, candidates: Iterable[tuple[int, object]], ou
 
 def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOutcome, Extracted]:
     """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
-    out = FileOutcome(ref.uri, ref.size, ref.version, "ingested")
+    out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested")
     try:
         data = gunzip_if_needed(source.read(ref), ref.uri)
         fr = read_records(data, ref.uri)
     except NotCloudTrail as e:
-        out.status, out.reason = "skipped", e.reason
+        out.status, out.reason = "skipped", storable(e.reason)
         return out, Extracted()
     except KeytrailError as e:
-        out.status, out.reason = "error", e.reason if isinstance(e, SourceReadError) else str(e)
+        out.status, out.reason = "error", storable(e.reason if isinstance(e, SourceReadError) else str(e))
         return out, Extracted()
     except MemoryError:
         out.status, out.reason = "error", "file too large to decode in memory"
@@ -167,8 +167,22 @@ def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOu
     out.problems = list(fr.problems)
     ex = normalize_records(file_id, fr.candidates, out)
     if b'"principalId"' in data:
-        ex.identities.update((u.decode(), a.decode()) for u, a in _HINT.findall(data))
+        for u, a in _HINT.findall(data):
+            if a.isascii():  # an ARN with bytes that are not UTF-8 names no one
+                ex.identities.add((u.decode(), a.decode()))
     return out, ex
+
+
+def storable(text: str) -> str:
+    """Text as the store keeps it: file names and messages may hold surrogates (bytes that are not
+    UTF-8, decoded with surrogateescape) that no UTF-8 column takes; those are written as \\udcXX."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text
 
 
 def _rows_to_ipc(rows: list[tuple[Any, ...]]) -> bytes | None:
@@ -314,8 +328,8 @@ def ingest(
                 (file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
                  len(o.problems), o.reason, ingest_id)
             )
-            problems.extend((file_id, i, "rejected", m) for i, m in o.problems)
-            problems.extend((file_id, i, "unattributed", m) for i, m in o.unattributed)
+            problems.extend((file_id, i, "rejected", storable(m)) for i, m in o.problems)
+            problems.extend((file_id, i, "unattributed", storable(m)) for i, m in o.unattributed)
             _account(report, o)
         tables: dict[str, Any] = {
             "alias_history": to_arrow("alias_history", chunk.aliases),
@@ -359,7 +373,7 @@ def ingest(
                     report.files_skipped += 1
                     report.skip_reasons[ref.skip_reason] = report.skip_reasons.get(ref.skip_reason, 0) + 1
                     continue
-                known_entry = ledger.get(ref.uri)
+                known_entry = ledger.get(storable(ref.uri))
                 if (
                     known_entry is not None
                     and known_entry.status != "error"

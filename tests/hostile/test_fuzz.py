@@ -303,10 +303,15 @@ def _regressions() -> list[Path]:
 
 @pytest.mark.parametrize("path", _regressions(), ids=lambda p: p.name)
 def test_regression(path: Path) -> None:
+    from keytrail.pipeline import ingest
+
     data = path.read_bytes()
     _check_read(data)
     _check_worker_path([data])
     _agree(data)
+    with Store() as store:  # and into a store, as an ingest writes it
+        report = ingest([_Source([data])], store, workers=1)
+        assert report.files_ingested + report.files_skipped + report.files_error == 1
 
 
 def test_report_how_many_examples_ran() -> None:

@@ -344,3 +344,21 @@ def test_the_same_file_named_twice_linked_or_under_a_directory_given_is_counted_
         (row,) = json.loads(result.stdout)
         assert row["decrypt"] == 2, args
         assert result.stderr.splitlines()[-1].startswith("keytrail: 1 file(s) read")
+
+
+def test_file_names_that_are_not_utf8_are_read_named_and_remembered(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with open(os.path.join(os.fsencode(logs), b"\xff-good.json"), "wb") as f:
+        f.write(json.dumps({"Records": [corpus.decoy(1)]}).encode())
+    with open(os.path.join(os.fsencode(logs), b"\xfe-bad.json"), "wb") as f:
+        f.write(b"{broken")
+    db = str(tmp_path / "t.duckdb")
+    first = _run(["ingest", str(logs), "--db", db, "--workers", "1"])
+    assert first.exit_code == 3
+    assert first.stderr.splitlines()[0] == f"keytrail: error: {logs}/\\udcfe-bad.json: not valid JSON (Expecting property name enclosed in double quotes)"
+    again = _run(["ingest", str(logs), "--db", db, "--workers", "1"])
+    assert again.exit_code == 3
+    assert "0 file(s) read, 1 unchanged since the last ingest, 1 unreadable" in again.stderr.splitlines()[-1]
+    (row,) = json.loads(_run(["usage", "--db", db, "--format", "json"]).stdout)
+    assert row["decrypt"] == 1
