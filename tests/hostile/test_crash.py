@@ -1,6 +1,7 @@
 """Crash safety of the store: an ingest killed with SIGKILL at random points (in a subprocess, with
-small transactions so that kills land before, between and inside them, and during resolution),
-then run again, leaves exactly the rows of an uninterrupted run -- no loss, no duplicates.
+small transactions so that kills land before, between and inside them; one round in four aims at
+resolution), then run again, leaves exactly the rows of an uninterrupted run -- no loss, no
+duplicates.
 
 After each kill the store must open, and its ledger must agree with its rows (a file is in the
 ledger exactly when all its rows are). KEYTRAIL_KILL_POINTS sets how many kills (default 20, under
@@ -33,10 +34,18 @@ CHUNK_FILES = 4  # files per chunk: a transaction ends only between chunks
 
 # runs the real command line with small transactions (the guard keeps worker processes from running it)
 _INGEST = """
-import sys
+import os, sys
 if __name__ == "__main__":
     import keytrail.pipeline as p
     p.COMMIT_ROWS, p.CHUNK_FILES = int(sys.argv[1]), int(sys.argv[2])
+    mark = os.environ.get("KEYTRAIL_TEST_RESOLVE_MARK")
+    if mark:  # tells the test when resolution starts, so that a kill can aim at it
+        import keytrail.resolve as r
+        resolve = r.resolve
+        def marked(store):
+            open(mark, "w").close()
+            resolve(store)
+        r.resolve = marked
     from keytrail.cli.main import cli
     sys.exit(cli.main(args=sys.argv[3:], prog_name="keytrail"))
 """
@@ -52,12 +61,13 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _start(archive: Path, db: Path, workers: int) -> subprocess.Popen[bytes]:
+def _start(archive: Path, db: Path, workers: int, mark: Path | None = None) -> subprocess.Popen[bytes]:
     script = archive.parent / "ingest_small_commits.py"
+    env = {**os.environ, "KEYTRAIL_TEST_RESOLVE_MARK": str(mark)} if mark else None
     return subprocess.Popen(
         [sys.executable, str(script), str(COMMIT_ROWS), str(CHUNK_FILES), "ingest", str(archive / "AWSLogs"),
          "--db", str(db), "-q", "--workers", str(workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env,
     )
 
 
@@ -69,12 +79,18 @@ def _ingest(archive: Path, db: Path, workers: int = 1) -> float:
     return time.monotonic() - started
 
 
-def _kill_after(archive: Path, db: Path, delay: float, workers: int) -> float | None:
-    """Start an ingest and SIGKILL it (its whole process group: workers too) after ``delay`` s.
-    None when killed, else how long it took to finish first."""
+def _kill_after(archive: Path, db: Path, delay: float, workers: int, in_resolution: bool = False) -> float | None:
+    """Start an ingest and SIGKILL it (its whole process group: workers too) after ``delay`` s --
+    counted from when resolution starts if ``in_resolution``. None when killed, else how long it
+    took to finish first."""
     started = time.monotonic()
-    proc = _start(archive, db, workers)
+    mark = db.with_name(db.name + ".resolving") if in_resolution else None
+    proc = _start(archive, db, workers, mark)
     try:
+        if mark is not None:
+            while not mark.exists() and proc.poll() is None:
+                time.sleep(0.002)
+            mark.unlink(missing_ok=True)
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -168,11 +184,14 @@ def test_an_ingest_killed_anywhere_then_rerun_equals_an_uninterrupted_one(archiv
             if kills >= KILL_POINTS:
                 break
             fresh = not db.exists()
-            finished = _kill_after(archive, db, rng.uniform(0.3, duration * 1.05), workers)
+            if rounds % 4 == 1 and fresh:  # aimed at resolution, the last transaction
+                finished = _kill_after(archive, db, rng.uniform(0.0, 0.15), workers, in_resolution=True)
+            else:
+                finished = _kill_after(archive, db, rng.uniform(0.3, duration * 1.05), workers)
             if finished is None:
                 kills += 1
                 landed[_state_after_kill(db, total_files)] += 1
-            elif fresh:
+            elif fresh and rounds % 4 != 1:
                 duration = min(duration, finished)
         _ingest(archive, db, workers)
         got = _contents(db)
