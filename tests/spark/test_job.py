@@ -85,8 +85,9 @@ def test_usage_from_parquet_matches_truth(dataset: Dataset, trail: Path, tmp_pat
 @pytest.mark.parametrize(
     "args",
     [["usage"], ["who-uses", "alias/app-data"], ["keys"], ["principals", "--since", "2026-10-02"],
-     ["usage", "--key", "alias/orders", "--account", "595921190849"]],
-    ids=["usage", "who-uses", "keys", "principals", "usage-filtered"],
+     ["usage", "--key", "alias/orders", "--account", "595921190849"], ["findings"],
+     ["who-uses", "--by", "person", "alias/app-data"]],
+    ids=["usage", "who-uses", "keys", "principals", "usage-filtered", "findings", "who-uses-by-person"],
 )
 def test_reports_from_parquet_equal_reports_from_the_store(dataset: Dataset, local: Local, args: list[str]) -> None:
     runner = CliRunner()
@@ -96,6 +97,13 @@ def test_reports_from_parquet_equal_reports_from_the_store(dataset: Dataset, loc
     assert got.exit_code == 0, got.output
     assert json.loads(got.stdout) == json.loads(want.stdout)
     assert json.loads(got.stdout)
+
+
+def test_html_report_from_parquet(dataset: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", "--parquet", str(dataset.path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_the_dataset_layout_and_schema(dataset: Dataset) -> None:

@@ -318,9 +318,13 @@ def resolve(spark: SparkSession, rows: DataFrame, histories: Any, window: cm.Win
         S.struct(S.RESOLVED_COLUMNS, timestamps=True),
         verifySchema=False,
     )
-    # once per call per key and category: the row whose ref_kind sorts first
-    n = F.row_number().over(W.partitionBy("file_id", "rec_index", "key", "category").orderBy("ref_kind", "key_ref", "op"))
-    return resolved.withColumn("_n", n).where(F.col("_n") == 1).select(*S.OUTPUT_COLUMNS)
+    # once per call per key and category: the row whose ref_kind sorts first. date and account
+    # follow from the call and the key, so adding them changes no group; it lets the window
+    # reuse the partitioning the output is written with (one shuffle fewer)
+    by_partition = resolved.repartition(*S.PARTITION_COLUMNS)
+    group = W.partitionBy(*S.PARTITION_COLUMNS, "file_id", "rec_index", "key", "category")
+    n = F.row_number().over(group.orderBy("ref_kind", "key_ref", "op"))
+    return by_partition.withColumn("_n", n).where(F.col("_n") == 1).select(*S.OUTPUT_COLUMNS)
 
 
 def _epoch(day: str) -> int:
@@ -331,10 +335,10 @@ def _epoch(day: str) -> int:
 
 
 def write_key_use(rows: DataFrame, path: str) -> None:
-    """The resolved rows as Parquet partitioned by date and account (one task per partition)."""
+    """The resolved rows (partitioned by date and account: ``resolve``) as Parquet, one task per
+    partition."""
     (
-        rows.repartition(*S.PARTITION_COLUMNS)
-        .sortWithinPartitions(*S.PARTITION_COLUMNS, "key", "event_time")
+        rows.sortWithinPartitions(*S.PARTITION_COLUMNS, "key", "event_time")
         .write.partitionBy(*S.PARTITION_COLUMNS)
         .option("maxRecordsPerFile", MAX_RECORDS_PER_FILE)
         .mode("errorifexists")
