@@ -395,7 +395,7 @@ def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) 
                 found = found or (inner_envelope if shape in _GENERIC_WRAPPERS and inner_envelope else shape)
     if top:
         if not found:
-            keys = ", ".join(sorted(str(k) for k in value)[:6])
+            keys = ", ".join(sorted(str(k)[:60] for k in value)[:6])
             raise NotCloudTrail(f"valid JSON, not CloudTrail (top-level keys: {keys or 'none'})")
         out.shape = found
     return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -175,7 +176,10 @@ def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOu
 
 def storable(text: str) -> str:
     """Text as the store keeps it: file names and messages may hold surrogates (bytes that are not
-    UTF-8, decoded with surrogateescape) that no UTF-8 column takes; those are written as \\udcXX."""
+    UTF-8, decoded with surrogateescape) that no UTF-8 column takes; those are written as \\udcXX.
+    Messages quoting log data are cut at 2,000 characters."""
+    if len(text) > 2000:
+        text = text[:2000] + "..."
     if text.isascii():
         return text
     try:
@@ -185,17 +189,72 @@ def storable(text: str) -> str:
     return text
 
 
-def _rows_to_ipc(rows: list[tuple[Any, ...]]) -> bytes | None:
-    """Key-use rows as an Arrow IPC stream: cheap to send from a worker, zero-copy into DuckDB."""
-    if not rows:
+MAX_TEXT = 1_000_000  # characters in one text value: far beyond any field CloudTrail writes
+
+
+def _rows_to_ipc(files: list[tuple[int, FileOutcome]], ex: Extracted) -> bytes | None:
+    """Key-use rows as an Arrow IPC stream: cheap to send from a worker, zero-copy into DuckDB.
+
+    Records holding a text value longer than MAX_TEXT are rejected (named) rather than stored: a
+    forged file could otherwise exhaust the store's memory. Checked column by column on the Arrow
+    table, so it costs nothing per row unless some value is that long.
+    """
+    long = {(a[-2], a[-1]): "alias change" for a in ex.aliases if _has_long_text(a)}
+    long.update({(c[-2], c[-1]): "credentials" for c in ex.credentials if _has_long_text(c)})
+    if any(len(u) > MAX_TEXT or len(a) > MAX_TEXT for u, a in ex.identities):
+        ex.identities = {(u, a) for u, a in ex.identities if len(u) <= MAX_TEXT and len(a) <= MAX_TEXT}
+    table = to_arrow("raw_key_use", ex.rows) if ex.rows else None
+    if table is not None:
+        long.update(_long_values(table))
+    if long:
+        _reject_long(files, ex, long)
+        table = to_arrow("raw_key_use", ex.rows) if ex.rows else None
+    if table is None:
         return None
     import pyarrow as pa
 
-    table = to_arrow("raw_key_use", rows)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _has_long_text(values: tuple[Any, ...]) -> bool:
+    return any(isinstance(v, str) and len(v) > MAX_TEXT for v in values)
+
+
+def _long_values(table: Any) -> dict[tuple[int, int], str]:
+    """(file_id, rec_index) of the rows holding a text value longer than MAX_TEXT, with its column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found: dict[tuple[int, int], str] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if not pa.types.is_string(column.type):
+            continue
+        lengths = pc.utf8_length(column)
+        if (pc.max(lengths).as_py() or 0) <= MAX_TEXT:
+            continue
+        for i in pc.indices_nonzero(pc.fill_null(pc.greater(lengths, MAX_TEXT), False)).to_pylist():
+            found.setdefault((table.column("file_id")[i].as_py(), table.column("rec_index")[i].as_py()), name)
+    return found
+
+
+def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict[tuple[int, int], str]) -> None:
+    ex.rows = [r for r in ex.rows if (r[0], r[1]) not in long]
+    ex.aliases = [a for a in ex.aliases if (a[-2], a[-1]) not in long]
+    ex.credentials = [c for c in ex.credentials if (c[-2], c[-1]) not in long]
+    rows = Counter(r[0] for r in ex.rows)
+    outcomes = dict(files)
+    for (file_id, index), what in sorted(long.items()):
+        o = outcomes[file_id]
+        o.problems.append((index, f"{what} holds a value longer than {MAX_TEXT:,} characters: not a field CloudTrail writes"))
+        if what != "credentials":  # an STS record is not counted as a KMS call
+            o.kms_records -= 1
+        o.unattributed = [u for u in o.unattributed if u[0] != index]
+        o.problems.sort()
+        o.rows = rows[file_id]
 
 
 def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]]) -> Chunk:
@@ -206,14 +265,16 @@ def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]]) -> C
         outcome, extracted = process_file(source, file_id, ref)
         files.append((file_id, outcome))
         ex.extend(extracted)
-    return Chunk(files, _rows_to_ipc(ex.rows), ex.aliases, ex.identities, ex.credentials)
+    rows = _rows_to_ipc(files, ex)
+    return Chunk(files, rows, ex.aliases, ex.identities, ex.credentials)
 
 
 def process_batch(file_id: int, batch: RecordBatch) -> Chunk:
     """A record source's batch through the same normaliser."""
     out = FileOutcome(batch.uri, 0, batch.version, "ingested", shape=batch.shape, records=len(batch.records))
     ex = normalize_records(file_id, enumerate(batch.records), out)
-    return Chunk([(file_id, out)], _rows_to_ipc(ex.rows), ex.aliases, ex.identities, ex.credentials)
+    rows = _rows_to_ipc([(file_id, out)], ex)
+    return Chunk([(file_id, out)], rows, ex.aliases, ex.identities, ex.credentials)
 
 
 # ---- the parent side ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -398,8 +398,12 @@ class Store:
         self.con.register(view, data)
         try:
             self.con.execute(f"INSERT INTO {table} SELECT *{extra} FROM {view}")  # noqa: S608
-        finally:
-            self.con.unregister(view)
+        except duckdb.Error as e:
+            # the transaction is aborted (the caller rolls it back): say why, not what failed after
+            with suppress(duckdb.Error):
+                self.con.unregister(view)
+            raise StoreError(f"{self.path}: cannot write {table}: {e}") from e
+        self.con.unregister(view)
 
     def needs_resolve(self) -> bool:
         return self.get_meta("needs_resolve") == "1"
