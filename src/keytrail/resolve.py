@@ -84,7 +84,8 @@ FROM (
         FROM raw_key_use
         WHERE shared_event_id IS NOT NULL OR event_id IN (SELECT event_id FROM shared)
     ), once AS (
-        SELECT *, row_number() OVER (PARTITION BY event_id, event_name, event_time
+        SELECT *, row_number() OVER (PARTITION BY coalesce(event_id, 'file:' || file_id || ':' || rec_index),
+                                                  event_name, event_time
                                      ORDER BY file_id, rec_index) AS n
         FROM recs
     ), ranked AS (

@@ -286,7 +286,8 @@ def deduplicate(rows: DataFrame) -> DataFrame:
     rows = rows.where(event_id.isNotNull() | shared_id.isNotNull())
     # redelivery_order: the first (file order, record index) of each (eventID, eventName, eventTime)
     place = F.struct("file_order", "rec_index")
-    first = F.min(place).over(W.partitionBy("event_id", "event_name", "event_time"))
+    record = F.coalesce(event_id, F.concat_ws(":", F.lit("file"), F.col("file_order"), F.col("rec_index")))
+    first = F.min(place).over(W.partitionBy(record, "event_name", "event_time"))
     once = rows.withColumn("_first", first).where(F.col("_first") == place).drop("_first")
     # copy_order: the copy with the full identity, then eventID (none last), then log order
     rank = F.struct(
