@@ -11,6 +11,7 @@ opening of the store resolves first.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -247,6 +248,19 @@ def _duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
     }
 
 
+_OPEN_TRIES = 20  # 50 ms apart
+
+
+def _just_created(path: str) -> bool:
+    """Whether ``path`` was written in the last two seconds (another process may be creating it)."""
+    if path == MEMORY:
+        return False
+    try:
+        return time.time() - os.stat(path).st_mtime < 2.0
+    except OSError:
+        return False
+
+
 def _duckdb_file_or_new(path: str) -> bool:
     """Whether ``path`` is absent, empty, or a DuckDB database file (its magic bytes)."""
     try:
@@ -275,17 +289,7 @@ class Store:
         self.read_only = read_only
         if self.path != MEMORY and read_only and not os.path.exists(self.path):
             raise StoreError(f"{self.path}: no such store")
-        if self.path != MEMORY and not _duckdb_file_or_new(self.path):
-            # checked before DuckDB sees it (it reads some other files, e.g. JSON, as databases)
-            raise StoreError(f"{self.path}: not a keytrail store (not a DuckDB database file); give --db a new file name")
-        try:
-            self.con = duckdb.connect(self.path, read_only=read_only, config=_duckdb_config())
-        except duckdb.IOException as e:
-            if "lock" in str(e).lower():
-                raise StoreBusyError(self.path) from e
-            raise StoreError(f"{self.path}: cannot open store: {e}") from e
-        except duckdb.Error as e:
-            raise StoreError(f"{self.path}: not a keytrail store ({e})") from e
+        self.con = self._connect(read_only)
         try:
             self._prepare()
         except duckdb.Error as e:  # a damaged file (truncated, overwritten) fails at its first read
@@ -294,6 +298,30 @@ class Store:
         except BaseException:
             self.con.close()  # a refused store is not held open (nor locked)
             raise
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """DuckDB's connection. A store file another process is creating at this very moment (its
+        header half written) is tried again until that process holds its lock: busy, not damaged."""
+        for attempt in range(_OPEN_TRIES):
+            retry = attempt < _OPEN_TRIES - 1 and _just_created(self.path)
+            if self.path != MEMORY and not _duckdb_file_or_new(self.path):
+                if retry:
+                    time.sleep(0.05)
+                    continue
+                # checked before DuckDB sees it (it reads some other files, e.g. JSON, as databases)
+                raise StoreError(f"{self.path}: not a keytrail store (not a DuckDB database file); give --db a new file name")
+            try:
+                return duckdb.connect(self.path, read_only=read_only, config=_duckdb_config())
+            except duckdb.IOException as e:
+                if "lock" in str(e).lower():
+                    raise StoreBusyError(self.path) from e
+                if retry:
+                    time.sleep(0.05)
+                    continue
+                raise StoreError(f"{self.path}: cannot open store: {e}") from e
+            except duckdb.Error as e:
+                raise StoreError(f"{self.path}: not a keytrail store ({e})") from e
+        raise StoreError(f"{self.path}: cannot open store")
 
     # ---- schema --------------------------------------------------------------------------
     def _prepare(self) -> None:

@@ -117,3 +117,28 @@ def test_two_ingests_started_together(archive: Path, sequential: str, tmp_path: 
         if rc == 2:
             assert _keytrail(*cmd[3:]).returncode == 0
     assert _usage(db) == sequential
+
+
+def test_a_store_file_caught_half_written_is_waited_for_not_called_damaged(tmp_path: Path) -> None:
+    """Another process creating the store may have written part of its header when a second one
+    looks: that one waits (briefly) instead of calling the store damaged."""
+    import threading
+
+    done = tmp_path / "done.duckdb"
+    Store(str(done)).close()
+    full = done.read_bytes()
+    db = tmp_path / "t.duckdb"
+    db.write_bytes(full[:6])  # a header begun
+    finisher = threading.Timer(0.2, lambda: db.write_bytes(full))
+    finisher.start()
+    try:
+        Store(str(db), read_only=True).close()  # opened once the header is there
+    finally:
+        finisher.join()
+    # a file left half written is refused, once it is clearly not being written any more
+    stale = tmp_path / "stale.duckdb"
+    stale.write_bytes(full[:6])
+    started = time.monotonic()
+    with pytest.raises(Exception, match="not a DuckDB database file"):
+        Store(str(stale))
+    assert time.monotonic() - started < 3

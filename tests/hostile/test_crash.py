@@ -276,6 +276,7 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path: Path, ma
 
     db = tmp_path / "not-a-store.json"
     make(db)
+    os.utime(db, (time.time() - 60, time.time() - 60))  # not a store being created right now
     before = db.read_bytes()
     for args in (["usage", "--db", str(db)], ["ingest", str(sample_dir()), "--db", str(db)]):
         result = CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -288,6 +289,7 @@ def test_a_truncated_store_is_refused(small_store: Path, tmp_path: Path) -> None
     db = tmp_path / "cut.duckdb"
     data = small_store.read_bytes()
     db.write_bytes(data[: len(data) // 2])
+    os.utime(db, (time.time() - 60, time.time() - 60))
     result = CliRunner().invoke(cli, ["usage", "--db", str(db)], catch_exceptions=False)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith(f"keytrail: error: {db}: "), result.stderr
