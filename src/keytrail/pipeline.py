@@ -189,7 +189,7 @@ def storable(text: str) -> str:
     return text
 
 
-MAX_TEXT = 1_000_000  # characters in one text value: far beyond any field CloudTrail writes
+MAX_TEXT = 1_000_000  # bytes (UTF-8) in one text value: far beyond any field CloudTrail writes
 
 
 def _rows_to_ipc(files: list[tuple[int, FileOutcome]], ex: Extracted) -> bytes | None:
@@ -199,10 +199,10 @@ def _rows_to_ipc(files: list[tuple[int, FileOutcome]], ex: Extracted) -> bytes |
     forged file could otherwise exhaust the store's memory. Checked column by column on the Arrow
     table, so it costs nothing per row unless some value is that long.
     """
-    long = {(a[-2], a[-1]): "alias change" for a in ex.aliases if _has_long_text(a)}
+    long = {(a[-2], a[-1]): "alias change" for a in ex.aliases if _has_long_text(a)}  # few: checked in Python
     long.update({(c[-2], c[-1]): "credentials" for c in ex.credentials if _has_long_text(c)})
-    if any(len(u) > MAX_TEXT or len(a) > MAX_TEXT for u, a in ex.identities):
-        ex.identities = {(u, a) for u, a in ex.identities if len(u) <= MAX_TEXT and len(a) <= MAX_TEXT}
+    if any(_long(u) or _long(a) for u, a in ex.identities):
+        ex.identities = {(u, a) for u, a in ex.identities if not _long(u) and not _long(a)}
     table = to_arrow("raw_key_use", ex.rows) if ex.rows else None
     if table is not None:
         long.update(_long_values(table))
@@ -219,8 +219,13 @@ def _rows_to_ipc(files: list[tuple[int, FileOutcome]], ex: Extracted) -> bytes |
     return bytes(sink.getvalue().to_pybytes())
 
 
+def _long(text: str) -> bool:
+    # a string of fewer than MAX_TEXT / 4 characters cannot be MAX_TEXT bytes long: only longer ones are encoded
+    return len(text) > MAX_TEXT // 4 and len(text.encode("utf-8", errors="replace")) > MAX_TEXT
+
+
 def _has_long_text(values: tuple[Any, ...]) -> bool:
-    return any(isinstance(v, str) and len(v) > MAX_TEXT for v in values)
+    return any(isinstance(v, str) and _long(v) for v in values)
 
 
 def _long_values(table: Any) -> dict[tuple[int, int], str]:
@@ -233,7 +238,7 @@ def _long_values(table: Any) -> dict[tuple[int, int], str]:
         column = table.column(name)
         if not pa.types.is_string(column.type):
             continue
-        lengths = pc.utf8_length(column)
+        lengths = pc.binary_length(column)  # from the offsets: no pass over the text
         if (pc.max(lengths).as_py() or 0) <= MAX_TEXT:
             continue
         for i in pc.indices_nonzero(pc.fill_null(pc.greater(lengths, MAX_TEXT), False)).to_pylist():
@@ -249,7 +254,7 @@ def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict
     outcomes = dict(files)
     for (file_id, index), what in sorted(long.items()):
         o = outcomes[file_id]
-        o.problems.append((index, f"{what} holds a value longer than {MAX_TEXT:,} characters: not a field CloudTrail writes"))
+        o.problems.append((index, f"{what} holds a value longer than {MAX_TEXT:,} bytes: not a field CloudTrail writes"))
         if what != "credentials":  # an STS record is not counted as a KMS call
             o.kms_records -= 1
         o.unattributed = [u for u in o.unattributed if u[0] != index]

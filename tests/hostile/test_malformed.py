@@ -368,7 +368,7 @@ def test_a_record_with_a_value_too_long_to_store_is_rejected_alone(tmp_path: Pat
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import keytrail.pipeline as pipeline
 
-    monkeypatch.setattr(pipeline, "MAX_TEXT", 300)  # stands for 1,000,000 characters
+    monkeypatch.setattr(pipeline, "MAX_TEXT", 300)  # stands for 1,000,000 bytes
     long = "x" * 301
     path = tmp_path / "log.json"
     path.write_text(json.dumps({"Records": [
@@ -380,11 +380,11 @@ def test_a_record_with_a_value_too_long_to_store_is_rejected_alone(tmp_path: Pat
     result = _run(["usage", str(path), "--format", "json", "--workers", "1"])
     assert result.exit_code == 3
     assert result.stderr.splitlines()[:3] == [
-        f"keytrail: skipped record: {path}: record 1: user_agent holds a value longer than 300 characters: "
+        f"keytrail: skipped record: {path}: record 1: user_agent holds a value longer than 300 bytes: "
         "not a field CloudTrail writes",
-        f"keytrail: skipped record: {path}: record 3: alias change holds a value longer than 300 characters: "
+        f"keytrail: skipped record: {path}: record 3: alias change holds a value longer than 300 bytes: "
         "not a field CloudTrail writes",
-        f"keytrail: skipped record: {path}: record 4: error_message holds a value longer than 300 characters: "
+        f"keytrail: skipped record: {path}: record 4: error_message holds a value longer than 300 bytes: "
         "not a field CloudTrail writes",
     ]
     assert "5 record(s), 2 KMS call(s), 2 key-use row(s), 3 record(s) rejected" in result.stderr.splitlines()[-1]
