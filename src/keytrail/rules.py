@@ -262,6 +262,8 @@ def identity_of(ui: dict[str, Any]) -> Identity:
             if m:
                 out.principal = f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"
                 out.session = out.session or m[4]
+        if out.principal is None:
+            out.problem = "AssumedRole identity without sessionIssuer.arn or an assumed-role arn"
     elif t == "FederatedUser":
         if arn:
             out.principal = arn

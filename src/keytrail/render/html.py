@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from keytrail.analysis.report import ReportData
+from keytrail.render import safe
 
 TEMPLATE = "report.html.j2"
 ASSETS = ("report.css", "report.js")
@@ -49,7 +50,7 @@ def script_json(value: Any) -> str:
     except (TypeError, orjson.JSONEncodeError):
         # e.g. a lone surrogate in a string: the standard library writes it as an escape
         text = json.dumps(_plain(value), ensure_ascii=True, default=str, separators=(",", ":"))
-    return text.translate(_SCRIPT_ESCAPES)
+    return safe.json_text(text).translate(_SCRIPT_ESCAPES)
 
 
 def _fallback(value: Any) -> Any:
