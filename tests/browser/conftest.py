@@ -12,17 +12,10 @@ from typing import Any
 
 import pytest
 
+from keytrail.render import chart
+
 CHROMIUM = Path(os.environ.get("KEYTRAIL_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(chart.CHROMIUM_ARGS)  # the flags keytrail's own chart command uses
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
