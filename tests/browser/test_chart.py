@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from keytrail.cli.main import cli
 from keytrail.errors import UsageError
 from keytrail.render.chart import chart_png
+from tests.browser.conftest import artifact
 from tests.render.hostile_trail import write_hostile_archive
 
 pytestmark = pytest.mark.browser
@@ -41,7 +42,7 @@ def test_chart_of_a_key(db: str, chromium: Path, tmp_path: Path, by: str) -> Non
     width, height = _png_size(out)
     assert width == 1640 and 300 < height < 2000  # 820 CSS pixels at scale 2
     if by == "operation":
-        out.replace(Path(__file__).resolve().parents[1] / "artifacts" / "chart-operation.png")
+        out.replace(artifact("chart-operation.png"))
 
 
 def test_chart_of_top_principals_in_dark(db: str, chromium: Path, tmp_path: Path) -> None:
