@@ -36,8 +36,11 @@ from typing import Any
 
 from keytrail.errors import KeytrailError, SourceError, UsageError
 from keytrail.sources.aws import (
+    ACCOUNT_ID,
+    REGION_NAME,
     AwsConfig,
     botocore_errors,
+    check_scope,
     client_config,
     describe_error,
     enabled_regions,
@@ -50,8 +53,6 @@ from keytrail.store import Store
 
 log = logging.getLogger(__name__)
 
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _KEY_FILE = re.compile(r"^([A-Za-z0-9-]{1,128})\.json$")
 SESSION_NAME = "keytrail-inventory"
 MAX_NOTES = 20
@@ -314,12 +315,7 @@ def take_inventory(
     progress: Callable[[str], None] | None = None,
 ) -> InventoryRun:
     """Take the inventory through the KMS API and store it (see the module docstring)."""
-    for a in accounts:
-        if not _ACCOUNT.match(a):
-            raise UsageError(f"--accounts: {a!r} is not a 12-digit account id")
-    for r in regions:
-        if r.lower() != "all" and not _REGION.match(r):
-            raise UsageError(f"--regions: {r!r} is not a Region name (e.g. us-east-1) or 'all'")
+    check_scope(accounts, regions)
     if accounts and not org_role:
         raise UsageError("--accounts needs --org-role ROLE (the role keytrail assumes in each account)")
     if org_role is not None and not re.match(r"^[\w+=,.@/-]{1,512}$", org_role):
@@ -395,7 +391,7 @@ def _read_json(path: str) -> Any:
 
 def _inventory_root(directory: str) -> str:
     def has_accounts(d: str) -> bool:
-        return any(_ACCOUNT.match(n) and os.path.isdir(os.path.join(d, n)) for n in os.listdir(d))
+        return any(ACCOUNT_ID.match(n) and os.path.isdir(os.path.join(d, n)) for n in os.listdir(d))
 
     if has_accounts(directory):
         return directory
@@ -476,14 +472,14 @@ def import_inventory(store: Store, directory: str, now: datetime | None = None) 
         adir = os.path.join(root, account)
         if not os.path.isdir(adir):
             continue
-        if not _ACCOUNT.match(account):
+        if not ACCOUNT_ID.match(account):
             log.warning("--from: %s is not an account folder (12 digits): ignored", adir)
             continue
         for region in sorted(os.listdir(adir)):
             rdir = os.path.join(adir, region)
             if not os.path.isdir(rdir):
                 continue
-            if not _REGION.match(region):
+            if not REGION_NAME.match(region):
                 log.warning("--from: %s is not a Region folder: ignored", rdir)
                 continue
             try:

@@ -35,10 +35,12 @@ from keytrail.sources.aws import (
     AwsConfig,
     SliceCollector,
     botocore_errors,
+    check_scope,
     completed_bases,
     describe_error,
     iso,
     plan_slices,
+    time_window,
     translate,
     utcnow,
 )
@@ -53,8 +55,6 @@ PART_SIZE = 5000
 PAGE_SIZE = 1000  # GetQueryResults maximum
 POLL_MAX = 5.0
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
 _S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
 
 COLUMNS = (
@@ -363,8 +363,6 @@ def parse_athena_url(spec: str) -> tuple[str, str, str, dict[str, str]]:
 
 def open_athena(spec: str, options: SourceOptions) -> AthenaSource:
     """The opener registered for ``athena://``."""
-    from keytrail.analysis.filters import parse_time_bound
-
     catalog, database, table, query = parse_athena_url(spec)
     unknown = set(query) - {"workgroup", "output"}
     if unknown:
@@ -375,17 +373,9 @@ def open_athena(spec: str, options: SourceOptions) -> AthenaSource:
         raise UsageError(f"--workgroup: {workgroup!r} is not a workgroup name")
     if output is not None and not _S3_URL.match(output):
         raise UsageError(f"--athena-output: {output!r} is not an s3:// URL")
+    check_scope(options.accounts, options.regions)
     regions = tuple(r for r in options.regions if r.lower() != "all")
-    for r in regions:
-        if not _REGION.match(r):
-            raise UsageError(f"--regions: {r!r} is not a Region name (e.g. us-east-1)")
-    for a in options.accounts:
-        if not _ACCOUNT.match(a):
-            raise UsageError(f"--accounts: {a!r} is not a 12-digit account id")
-    since = parse_time_bound(options.since, "--since")
-    until = parse_time_bound(options.until, "--until")
-    if since and until and until <= since:
-        raise UsageError("--until must be after --since")
+    since, until = time_window(options.since, options.until)
     return AthenaSource(
         database=database,
         table=table,

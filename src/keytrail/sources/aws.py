@@ -14,9 +14,10 @@ message only.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -144,6 +145,30 @@ def botocore_errors() -> tuple[type[BaseException], ...]:
 # ---- sessions and clients ------------------------------------------------------------------------
 
 _LOCAL = threading.local()
+
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def check_scope(accounts: Iterable[str] = (), regions: Iterable[str] = ()) -> None:
+    """--accounts must be account ids, --regions Region names or 'all'."""
+    for account in accounts:
+        if not ACCOUNT_ID.match(account):
+            raise UsageError(f"--accounts: {account!r} is not a 12-digit account id")
+    for region in regions:
+        if region.lower() != "all" and not REGION_NAME.match(region):
+            raise UsageError(f"--regions: {region!r} is not a Region name (e.g. us-east-1) or 'all'")
+
+
+def time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """--since / --until as UTC bounds; until must come after since."""
+    from keytrail.analysis.filters import parse_time_bound
+
+    start, end = parse_time_bound(since, "--since"), parse_time_bound(until, "--until")
+    if start and end and end <= start:
+        raise UsageError("--until must be after --since")
+    return start, end
 
 
 @dataclass(frozen=True)

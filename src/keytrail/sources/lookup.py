@@ -31,12 +31,14 @@ import orjson
 from keytrail.errors import SourceError, UsageError
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
+    REGION_NAME,
     AwsConfig,
     RateLimiter,
     SliceCollector,
     backoff_delays,
     botocore_errors,
     caller_account,
+    check_scope,
     completed_bases,
     contiguous,
     describe_error,
@@ -45,6 +47,7 @@ from keytrail.sources.aws import (
     is_throttling,
     iso,
     plan_slices,
+    time_window,
     translate,
     utcnow,
 )
@@ -63,7 +66,6 @@ NOTICE = (
     "Event history (lookup://) holds only the last 90 days of management events: data events and "
     "older calls are not in it (read the trail's S3 bucket or Athena table for those)"
 )
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
 
 
@@ -228,19 +230,16 @@ class LookupSource:
 
 def open_lookup(spec: str, options: SourceOptions) -> LookupSource:
     """The opener registered for ``lookup://``."""
-    from keytrail.analysis.filters import parse_time_bound
 
     rest = spec.split("://", 1)[1].strip("/")
     if rest:
-        if not _REGION.match(rest):
+        if not REGION_NAME.match(rest):
             raise UsageError(f"{spec}: not a Region (lookup://us-east-1, or lookup:// with --regions)")
         regions: tuple[str, ...] = (rest,)
     elif any(r.lower() == "all" for r in options.regions):
         regions = ("all",)
     else:
-        for r in options.regions:
-            if not _REGION.match(r):
-                raise UsageError(f"--regions: {r!r} is not a Region name (e.g. us-east-1) or 'all'")
+        check_scope(regions=options.regions)
         regions = tuple(options.regions)
     for key in options.keys:
         if not _KEY_ARN.match(key):
@@ -248,10 +247,7 @@ def open_lookup(spec: str, options: SourceOptions) -> LookupSource:
                 f"--key {key!r}: lookup:// finds a key's events by its key ARN "
                 "(arn:aws:kms:REGION:ACCOUNT:key/ID); aliases and bare ids are resolved later, from the records"
             )
-    since = parse_time_bound(options.since, "--since")
-    until = parse_time_bound(options.until, "--until")
-    if since and until and until <= since:
-        raise UsageError("--until must be after --since")
+    since, until = time_window(options.since, options.until)
     rate = DEFAULT_RATE
     if "lookup_rate" in options.extra:
         try:

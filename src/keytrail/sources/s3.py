@@ -27,11 +27,15 @@ from typing import Any
 from keytrail.errors import SourceError, SourceReadError, UsageError
 from keytrail.sources import FileRef
 from keytrail.sources.aws import (
+    ACCOUNT_ID,
+    REGION_NAME,
     AwsConfig,
     botocore_errors,
+    check_scope,
     describe_error,
     error_code,
     is_access_denied,
+    time_window,
     translate,
     utcnow,
 )
@@ -39,8 +43,6 @@ from keytrail.sources.registry import SourceOptions
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _YEAR = re.compile(r"^\d{4}$")
 _TWO = re.compile(r"^\d{2}$")
 _LOG_NAME = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?$", re.IGNORECASE)
@@ -55,12 +57,6 @@ def parse_s3_url(spec: str) -> tuple[str, str]:
     if not _BUCKET.match(bucket):
         raise UsageError(f"{spec}: not an S3 URL (s3://BUCKET/[PREFIX])")
     return bucket, prefix
-
-
-def _day(value: str | None, option: str) -> datetime | None:
-    from keytrail.analysis.filters import parse_time_bound
-
-    return parse_time_bound(value, option)
 
 
 @dataclass(frozen=True)
@@ -169,13 +165,13 @@ class S3Source:
         for i, part in enumerate(tail):
             if level == "owner" and _ORG.match(part):
                 level = "account"
-            elif level in ("owner", "account") and _ACCOUNT.match(part):
+            elif level in ("owner", "account") and ACCOUNT_ID.match(part):
                 if self.accounts and part not in self.accounts:
                     return
                 level = "service"
             elif level == "service" and part == "CloudTrail":
                 level = "region"
-            elif level == "region" and _REGION.match(part):
+            elif level == "region" and REGION_NAME.match(part):
                 if self._wanted_regions() and part not in self._wanted_regions():
                     return
                 level = "days"
@@ -204,12 +200,12 @@ class S3Source:
                 yield denied
                 return
         for child in sorted(children):
-            if level in ("owner", "account") and _ACCOUNT.match(child):
+            if level in ("owner", "account") and ACCOUNT_ID.match(child):
                 if not self.accounts or child in self.accounts:
                     yield from self._level(f"{prefix}{child}/", "service")
             elif level == "owner" and _ORG.match(child):
                 yield from self._level(f"{prefix}{child}/", "account")
-            elif level == "region" and _REGION.match(child):
+            elif level == "region" and REGION_NAME.match(child):
                 yield from self._level(f"{prefix}{child}/", "days")
 
     def _wanted_regions(self) -> tuple[str, ...]:
@@ -318,16 +314,8 @@ class S3Source:
 def open_s3(spec: str, options: SourceOptions) -> S3Source:
     """The opener registered for ``s3://``."""
     bucket, prefix = parse_s3_url(spec)
-    for account in options.accounts:
-        if not _ACCOUNT.match(account):
-            raise UsageError(f"--accounts: {account!r} is not a 12-digit account id")
-    for region in options.regions:
-        if region.lower() != "all" and not _REGION.match(region):
-            raise UsageError(f"--regions: {region!r} is not a Region name (e.g. us-east-1) or 'all'")
-    since = _day(options.since, "--since")
-    until = _day(options.until, "--until")
-    if since and until and until <= since:
-        raise UsageError("--until must be after --since")
+    check_scope(options.accounts, options.regions)
+    since, until = time_window(options.since, options.until)
     return S3Source(
         bucket=bucket,
         prefix=prefix,
