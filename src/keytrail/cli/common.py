@@ -207,7 +207,6 @@ def loaded_store(
     quiet: bool,
     workers: int | None,
     source_opts: SourceOptions | None = None,
-    need_sources: bool = True,
     parquet: str | None = None,
 ) -> Iterator[Loaded]:
     """The store a report reads: ``--db`` (after ingesting any sources), a temporary one, or a
@@ -224,8 +223,7 @@ def loaded_store(
             yield Loaded(parquet_store, None)
         return
     if not sources and not db:
-        if need_sources:
-            raise UsageError("give SOURCE paths or URLs, or --db FILE (see --help)")
+        raise UsageError("give SOURCE paths or URLs, or --db FILE (see --help)")
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
     if db:
         store = Store(db, read_only=not sources and os.path.exists(db))
