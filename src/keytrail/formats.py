@@ -51,6 +51,9 @@ class FileRecords:
     total: int = 0
     candidates: list[tuple[int, object]] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)
+    # where identity hints are searched: the records' userIdentity objects, each after a
+    # '"userIdentity":' key (the fast path), or None for the whole file (the tolerant path)
+    identities: bytes | None = None
 
 
 _NULL = msgspec.Raw(b"null")
@@ -98,6 +101,10 @@ _decode_log_file = msgspec.json.Decoder(_LogFile).decode
 _decode_object = msgspec.json.Decoder().decode
 
 
+_USER_IDENTITY = b'"userIdentity":'
+_NEXT_USER_IDENTITY = b"\n" + _USER_IDENTITY
+
+
 def gunzip_if_needed(data: bytes, uri: str) -> bytes:
     if data[:2] != b"\x1f\x8b":
         return data
@@ -122,6 +129,7 @@ def read_records(data: bytes, uri: str) -> FileRecords:
     out = FileRecords("cloudtrail-log", total=len(records))
     if records:
         _check_first_record(records[0])
+    out.identities = _USER_IDENTITY + _NEXT_USER_IDENTITY.join([r.userIdentity for r in records])
     candidates = out.candidates
     loads = _decode_object
     for i, r in enumerate(records):

@@ -29,7 +29,8 @@ from keytrail.store import Store, to_arrow
 # Unique ids next to their ARNs in a file (also in records that are not KMS calls, which are never
 # decoded): the sessionIssuer of a role session, or an IAM user's userIdentity -- only as CloudTrail
 # writes those objects. A principalId/arn pair elsewhere (an encryption context, tags, any map a
-# caller fills) would let a caller name its own unique id after someone else's role.
+# caller fills) would let a caller name its own unique id after someone else's role. The fast path
+# hands over only the records' userIdentity objects to search (``FileRecords.identities``).
 _HINT = re.compile(
     rb'"(?:sessionIssuer":\s*\{\s*"type":\s*"Role|userIdentity":\s*\{\s*"type":\s*"IAMUser)",\s*'
     rb'"principalId":\s*"(A(?:ROA|IDA)[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
@@ -167,8 +168,9 @@ def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOu
     out.records = fr.total
     out.problems = list(fr.problems)
     ex = normalize_records(file_id, fr.candidates, out)
-    if b'"principalId"' in data:
-        for u, a in _HINT.findall(data):
+    text = data if fr.identities is None else fr.identities
+    if b'"principalId"' in text:
+        for u, a in _HINT.findall(text):
             if a.isascii():  # an ARN with bytes that are not UTF-8 names no one
                 ex.identities.add((u.decode(), a.decode()))
     return out, ex
@@ -308,34 +310,42 @@ class _Batch:
     """Chunks written in a few large transactions (commits cost far more than inserts in DuckDB).
 
     A chunk's ledger entries and rows are always in the same transaction, so whatever a crash
-    interrupts is rolled back as a whole and re-read by the next ingest.
+    interrupts is rolled back as a whole and re-read by the next ingest. A transaction's chunks
+    are written together just before it commits: one large insert per table goes straight to row
+    groups, where many small ones cost several times more.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.open = False
         self.rows = 0
+        self.replaced: list[str] = []
+        self.pending: dict[str, list[Any]] = {}
         self.since = time.monotonic()
 
     def write(self, files: Any, replaced: list[str], tables: dict[str, Any]) -> None:
-        if not self.open:
-            self.store.con.execute("BEGIN")
-            self.open, self.rows, self.since = True, 0, time.monotonic()
-        self.store.write_chunk(files, replaced, tables)
+        if not self.pending:
+            self.rows, self.since = 0, time.monotonic()
+        self.replaced.extend(replaced)
+        for name, table in {"files": files, **tables}.items():
+            if table is not None and table.num_rows:
+                self.pending.setdefault(name, []).append(table)
         raw = tables.get("raw_key_use")
         self.rows += raw.num_rows if raw is not None else 0
         if self.rows >= COMMIT_ROWS or time.monotonic() - self.since >= COMMIT_SECONDS:
             self.commit()
 
     def commit(self) -> None:
-        if self.open:
-            self.store.con.execute("COMMIT")
-            self.open = False
+        if not self.pending:
+            return
+        import pyarrow as pa
+
+        tables = {name: pa.concat_tables(parts) for name, parts in self.pending.items()}
+        replaced, self.replaced, self.pending = self.replaced, [], {}
+        with self.store.transaction():
+            self.store.write_chunk(tables.pop("files", None), replaced, tables)
 
     def abort(self) -> None:
-        if self.open:
-            self.store.con.execute("ROLLBACK")
-            self.open = False
+        self.replaced, self.pending = [], {}
 
 
 def default_workers() -> int:
