@@ -14,7 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keytrail.analysis.filters import NO_FILTERS, Filters
-from keytrail.analysis.usage import DETAILS, KeyRow, iso, keys_report, principals_report, top_details, usage
+from keytrail.analysis.usage import (
+    DETAILS,
+    Detail,
+    KeyRow,
+    iso,
+    keys_report,
+    principals_report,
+    top_details,
+    usage,
+)
 from keytrail.pipeline import IngestReport
 from keytrail.store import Store
 
@@ -34,7 +43,7 @@ _UNITS: tuple[tuple[str, timedelta | None, timedelta], ...] = (
     ("day", timedelta(days=731), timedelta(days=1)),
     ("week", None, timedelta(weeks=1)),
 )
-_DETAIL_EXPRS = {**DETAILS, "user_agents": "user_agent"}
+_DETAIL_EXPRS = {**DETAILS, "user_agents": Detail(("user_agent",), "user_agent")}
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,21 @@ def usage(store: Store, filters: Filters = NO_FILTERS) -> list[UsageRow]:
 
 
 _TOP = 3
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A detail listed per (key, principal): the key_use columns it groups by and how it reads."""
+
+    columns: tuple[str, ...]
+    expr: str
+
+
 DETAILS = {
-    "via": "via",
-    "sessions": "session_name",
-    "resources": "coalesce(resource_kind || ':' || resource_id, resource_id)",
-    "source_ips": "source_ip",
+    "via": Detail(("via",), "via"),
+    "sessions": Detail(("session_name",), "session_name"),
+    "resources": Detail(("resource_kind", "resource_id"), "coalesce(resource_kind || ':' || resource_id, resource_id)"),
+    "source_ips": Detail(("source_ip",), "source_ip"),
 }
 
 
@@ -127,19 +137,28 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[Usag
 
 
 def top_details(
-    store: Store, where: str, params: list[object], exprs: dict[str, str], top: int
+    store: Store, where: str, params: list[object], details: dict[str, Detail], top: int
 ) -> dict[tuple[str, str], dict[str, list[str]]]:
-    """Per (key, principal), the ``top`` most frequent values of each expression (ties by value)."""
+    """Per (key, principal), the ``top`` most frequent values of each detail (ties by value).
+
+    One pass over the matching rows: they are read once, then each detail is counted on its own
+    columns (formatted only per distinct value, not per row)."""
+    columns = sorted({c for d in details.values() for c in d.columns})
+    counted = " UNION ALL ".join(  # names and expressions are this module's constants, never log data
+        f"""SELECT key, principal, '{name}' AS name, {d.expr} AS v, n FROM (
+                SELECT key, principal, {", ".join(d.columns)}, count(*) AS n FROM matching
+                WHERE {d.expr} IS NOT NULL GROUP BY ALL)"""  # noqa: S608
+        for name, d in details.items()
+    )
+    rows = store.query(
+        f"""WITH matching AS MATERIALIZED (SELECT key, principal, {", ".join(columns)} FROM key_use WHERE {where}),
+                 counted AS ({counted})
+            SELECT key, principal, name, list(v ORDER BY n DESC, v)[1:{int(top)}] FROM counted GROUP BY ALL""",  # noqa: S608
+        params,
+    )
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
-    for name, expr in exprs.items():
-        rows = store.query(
-            f"""WITH t AS (SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
-                           WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL)
-                SELECT key, principal, list(v ORDER BY n DESC, v)[1:{int(top)}] FROM t GROUP BY key, principal""",  # noqa: S608
-            params,
-        )
-        for k, p, values in rows:
-            out.setdefault((k, p), {})[name] = list(values)
+    for k, p, name, values in rows:
+        out.setdefault((k, p), {})[name] = list(values)
     return out
 
 
@@ -162,19 +181,23 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
             ), used_aliases AS (
                 SELECT key, list(DISTINCT regexp_extract(key_ref, ':(alias/.*)$', 1)) AS names FROM key_use
                 WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved GROUP BY key
+            ), per_key AS (
+                SELECT u.key, count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS crypto,
+                       count(*) FILTER (WHERE category = 'encrypt') AS encrypt,
+                       count(*) FILTER (WHERE category = 'decrypt') AS decrypt,
+                       count(*) FILTER (WHERE category = 'sign') AS sign,
+                       count(*) FILTER (WHERE category = 'admin') AS admin,
+                       count(*) FILTER (WHERE category = 'denied') AS denied,
+                       count(DISTINCT principal) AS principals,
+                       min(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS first_use,
+                       max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS last_use,
+                       min(event_time) AS first_seen, max(event_time) AS last_seen
+                FROM key_use u WHERE {where} GROUP BY u.key
             )
-            SELECT u.key, any_value(u.key_account), any_value(u.key_region),
-                   any_value(a.names), any_value(ua.names),
-                   count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
-                   count(*) FILTER (WHERE category = 'encrypt'), count(*) FILTER (WHERE category = 'decrypt'),
-                   count(*) FILTER (WHERE category = 'sign'), count(*) FILTER (WHERE category = 'admin'),
-                   count(*) FILTER (WHERE category = 'denied'),
-                   count(DISTINCT principal),
-                   min(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
-                   max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
-                   min(event_time), max(event_time)
-            FROM key_use u LEFT JOIN aliases a ON a.key = u.key LEFT JOIN used_aliases ua ON ua.key = u.key
-            WHERE {where} GROUP BY u.key ORDER BY u.key""",  # noqa: S608
+            SELECT k.key, split_part(k.key, ':', 5), split_part(k.key, ':', 4), a.names, ua.names, k.crypto, k.encrypt, k.decrypt, k.sign,
+                   k.admin, k.denied, k.principals, k.first_use, k.last_use, k.first_seen, k.last_seen
+            FROM per_key k LEFT JOIN aliases a ON a.key = k.key LEFT JOIN used_aliases ua ON ua.key = k.key
+            ORDER BY k.key""",  # noqa: S608
         params,
     )
     managers = key_managers(store)

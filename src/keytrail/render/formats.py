@@ -64,23 +64,69 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], titl
     import sys
 
     width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+    cells = [[safe.terminal(_cell(row.get(c.name))) for c in columns] for row in rows]
+    title = safe.terminal(title) if title else None
+    text = _unwrapped_table(cells, columns, title) if width is None and rows else None
+    if text is None:
+        text = _rich_table(cells, columns, title, width)
+    if not rows:
+        text += "(no rows)\n"
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+_MAX_WIDTH = 1000  # an unwrapped table wider than this is folded
+
+
+def _rich_table(cells: list[list[str]], columns: Sequence[Column], title: str | None, width: int | None) -> str:
     from rich.box import SIMPLE_HEAD
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(safe.terminal(title)) if title else None, box=SIMPLE_HEAD, title_justify="left")
+    table = Table(title=Text(title) if title else None, box=SIMPLE_HEAD, title_justify="left")
     for c in columns:
         table.add_column(Text(c.header), justify="right" if c.numeric else "left", overflow="fold", no_wrap=width is None)
-    for row in rows:
-        table.add_row(*(Text(safe.terminal(_cell(row.get(c.name)))) for c in columns))
+    for row in cells:
+        table.add_row(*(Text(v) for v in row))
     buf = io.StringIO()
-    Console(file=buf, width=width or 1000, color_system=None,
+    Console(file=buf, width=width or _MAX_WIDTH, color_system=None,
             highlight=False, emoji=False, markup=False).print(table)
-    text = buf.getvalue()
-    if not rows:
-        text += "(no rows)\n"
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    return buf.getvalue()
+
+
+def _unwrapped_table(cells: list[list[str]], columns: Sequence[Column], title: str | None) -> str | None:
+    """The same text as ``_rich_table`` for a table that needs no folding, several times faster
+    (a report of thousands of rows); None where only rich's layout knows the answer."""
+    from rich.cells import cell_len
+
+    if len("".join(v for row in cells for v in row).splitlines()) > 1:
+        return None  # a value holding a line boundary (U+2028, say): rich splits it its own way
+    widths = [cell_len(c.header) for c in columns]
+    for row in cells:
+        for i, v in enumerate(row):
+            n = cell_len(v)
+            if n > widths[i]:
+                widths[i] = n
+    total = 2 + sum(w + 2 for w in widths) + len(widths) - 1
+    if total > _MAX_WIDTH or (title is not None and (len(title.splitlines()) > 1 or cell_len(title) > total)):
+        return None
+    right = [c.numeric for c in columns]
+
+    def line(values: Sequence[str]) -> str:
+        out = []
+        for v, w, r in zip(values, widths, right, strict=True):
+            if r:
+                v = v.rstrip()
+                out.append(" " * (w - cell_len(v)) + v)
+            else:
+                out.append(v + " " * (w - cell_len(v)))
+        return "  " + "   ".join(out)
+
+    lines = [title] if title is not None else []
+    lines += ["", line([c.header for c in columns]), " " + "─" * (total - 2)]
+    lines += [line(row) for row in cells]
+    lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 _RENDERERS: dict[str, Callable[[Sequence[dict[str, Any]], Sequence[Column], str | None], str]] = {
