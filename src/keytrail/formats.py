@@ -51,8 +51,9 @@ class FileRecords:
     total: int = 0
     candidates: list[tuple[int, object]] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)
-    # where identity hints are searched: the records' userIdentity objects, each after a
-    # '"userIdentity":' key (the fast path), or None for the whole file (the tolerant path)
+    # where identity hints are searched: the userIdentity objects of the records that are not
+    # candidates, each after a '"userIdentity":' key (the fast path; candidates give theirs through
+    # the normaliser), or None for the whole file (the tolerant path)
     identities: bytes | None = None
 
 
@@ -129,12 +130,14 @@ def read_records(data: bytes, uri: str) -> FileRecords:
     out = FileRecords("cloudtrail-log", total=len(records))
     if records:
         _check_first_record(records[0])
-    out.identities = _USER_IDENTITY + _NEXT_USER_IDENTITY.join([r.userIdentity for r in records])
     candidates = out.candidates
+    others: list[msgspec.Raw] = []  # userIdentity of the records that are not decoded
     loads = _decode_object
     for i, r in enumerate(records):
         src = r.eventSource
-        if src == KMS_SOURCE or (src == STS_SOURCE and type(r.eventName) is str and r.eventName in CREDENTIAL_EVENTS):
+        if src != KMS_SOURCE and not (src == STS_SOURCE and type(r.eventName) is str and r.eventName in CREDENTIAL_EVENTS):
+            others.append(r.userIdentity)
+        else:
             try:
                 candidates.append(
                     (
@@ -163,6 +166,7 @@ def read_records(data: bytes, uri: str) -> FileRecords:
                 # NaN, numbers out of range, bytes that are not UTF-8, lone surrogates, nesting: the
                 # tolerant path decides, so that every path gives one answer for one record
                 _add_tolerant(r, out, i)
+    out.identities = _USER_IDENTITY + _NEXT_USER_IDENTITY.join(others)
     return out
 
 

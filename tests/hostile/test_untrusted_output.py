@@ -276,6 +276,8 @@ REVIEWED_SQL_PARTS = {
     "SKIP_EXAMPLES", "TOP_DETAILS", "_COUNTS", "_TOP", "_TYPE", "_RAW_COLUMNS",
     "_ALIAS_NAME.format('alias_arn')", "_ALIAS_NAME.format('key_ref')",
     "'VIEW' if kind and kind[0] == 'VIEW' else 'TABLE'",
+    # top_details: the names, columns and expressions of analysis.usage.DETAILS (and the report's)
+    "name", "d.expr", "', '.join(d.columns)", "', '.join(columns)", "counted",
 }
 
 
