@@ -38,6 +38,7 @@ _HINT = re.compile(
 
 CHUNK_BYTES = 24 << 20  # compressed bytes of files per worker task
 CHUNK_FILES = 24
+IN_FLIGHT = 6  # chunks queued per worker: enough to keep the workers busy while the parent commits
 
 
 @dataclass
@@ -367,7 +368,7 @@ def _run_chunks(
         in_flight: list[Future[Chunk]] = []
         for items in chunks:
             in_flight.append(pool.submit(process_chunk, source, items))
-            while len(in_flight) >= 2 * workers:
+            while len(in_flight) >= IN_FLIGHT * workers:
                 yield in_flight.pop(0).result()
         for fut in in_flight:
             yield fut.result()
