@@ -222,14 +222,20 @@ class Context:
 
         ``group`` names key_use columns (code, never log data); at most ``evidence_limit`` per group.
         """
+        if self.options.evidence_limit <= 0:
+            return {}
         cols = ", ".join(group)
         n = len(group)
+        # the first calls of a group by (event_time, event_id, event_name), NULLs last: kept while
+        # aggregating (min_by), where ranking every call of the group would sort them all
         rows = self.store.query(
-            f"""SELECT {cols}, event_id, event_time, event_name FROM (
-                    SELECT {cols}, event_id, event_time, event_name,
-                           row_number() OVER (PARTITION BY {cols} ORDER BY event_time, event_id, event_name) AS rn
-                    FROM (SELECT DISTINCT {cols}, event_id, event_time, event_name FROM key_use WHERE {where})
-                ) WHERE rn <= ? ORDER BY {cols}, rn""",  # noqa: S608
+            f"""WITH calls AS (SELECT DISTINCT {cols}, event_id, event_time, event_name FROM key_use WHERE {where}),
+                     firsts AS (SELECT {cols}, min_by(struct_pack(event_id, event_time, event_name),
+                                                      struct_pack(event_time, event_id, event_name), ?) AS calls
+                                FROM calls GROUP BY {cols}),
+                     listed AS (SELECT {cols}, unnest(calls) AS c FROM firsts)
+                SELECT {cols}, c.event_id, c.event_time, c.event_name FROM listed
+                ORDER BY {cols}, c.event_time, c.event_id, c.event_name""",  # noqa: S608
             [*params, self.options.evidence_limit],
         )
         out: dict[tuple[Any, ...], list[Evidence]] = {}
