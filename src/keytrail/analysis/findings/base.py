@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,6 +16,9 @@ from keytrail.analysis.usage import iso
 from keytrail.errors import UsageError
 from keytrail.rules import key_arn_parts
 from keytrail.store import Store
+
+if TYPE_CHECKING:
+    from keytrail.analysis.findings.keyfacts import KeyFacts
 
 HIGH = "high"
 MEDIUM = "medium"
@@ -111,6 +114,13 @@ class Context:
     store: Store
     options: FindingOptions
     notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def catalogue(self) -> dict[str, KeyFacts]:
+        """Every key in scope with what the store knows of it (``keyfacts.key_catalogue``); read only."""
+        from keytrail.analysis.findings.keyfacts import key_catalogue
+
+        return key_catalogue(self)
 
     def window(self) -> tuple[str, list[object]]:
         """The window and key scope as a condition over key_use (a fresh parameter list each call)."""

@@ -22,7 +22,6 @@ from keytrail.analysis.findings.base import (
     key_label,
     plural,
 )
-from keytrail.analysis.findings.keyfacts import key_catalogue
 from keytrail.analysis.usage import iso
 
 KINDS = ("key-pending-deletion", "pending-deletion-use", "key-disabled", "disabled-key-use")
@@ -40,7 +39,7 @@ _STATE_EVENTS = ("ScheduleKeyDeletion", "DisableKey", "CancelKeyDeletion")
 
 
 def _per_key(ctx: Context) -> list[Finding]:
-    keys = {k: f for k, f in key_catalogue(ctx).items() if f.state in _STATE_KIND}
+    keys = {k: f for k, f in ctx.catalogue.items() if f.state in _STATE_KIND}
     if not keys:
         return []
     where, params = ctx.window()

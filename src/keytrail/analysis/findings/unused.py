@@ -9,13 +9,13 @@ or read-only events, or not cover the window, and the finding is ``no-evidence``
 from __future__ import annotations
 
 from keytrail.analysis.findings.base import CRYPTO, INFO, LOW, MEDIUM, Context, Finding, key_label
-from keytrail.analysis.findings.keyfacts import CUSTOMER, KeyFacts, key_catalogue
+from keytrail.analysis.findings.keyfacts import CUSTOMER, KeyFacts
 
 KINDS = ("unused-key", "no-evidence")
 
 
 def find(ctx: Context) -> list[Finding]:
-    catalogue = key_catalogue(ctx)
+    catalogue = ctx.catalogue
     where, params = ctx.window()
     used = {r[0] for r in ctx.store.query(f"SELECT DISTINCT key FROM key_use WHERE {where} AND category IN {CRYPTO}", params)}  # noqa: S608
     candidates = sorted(k for k, f in catalogue.items() if f.manager == CUSTOMER and k not in used)
