@@ -31,7 +31,7 @@ from keytrail.store import Store, to_arrow
 # decoded): the sessionIssuer of a role session, or an IAM user's userIdentity -- only as CloudTrail
 # writes those objects. A principalId/arn pair elsewhere (an encryption context, tags, any map a
 # caller fills) would let a caller name its own unique id after someone else's role. The fast path
-# hands over only the records' userIdentity objects to search (``FileRecords.identities``).
+# hands over only the userIdentity objects of the records it does not decode (``FileRecords.identities``).
 _HINT = re.compile(
     rb'"(?:sessionIssuer":\s*\{\s*"type":\s*"Role|userIdentity":\s*\{\s*"type":\s*"IAMUser)",\s*'
     rb'"principalId":\s*"(A(?:ROA|IDA)[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
