@@ -39,7 +39,7 @@ _HINT = re.compile(
 
 CHUNK_BYTES = 24 << 20  # compressed bytes of files per worker task
 CHUNK_FILES = 24
-IN_FLIGHT = 6  # chunks queued per worker: enough to keep the workers busy while the parent commits
+IN_FLIGHT = 6  # chunks queued per worker (within 2 * CHUNK_BYTES of files): work while the parent commits
 
 
 @dataclass
@@ -377,12 +377,17 @@ def _run_chunks(
 
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        in_flight: list[Future[Chunk]] = []
+        in_flight: list[tuple[Future[Chunk], int]] = []
+        queued = 0  # bytes of the files in flight: many small chunks, or a few of large files
         for items in chunks:
-            in_flight.append(pool.submit(process_chunk, source, items))
-            while len(in_flight) >= IN_FLIGHT * workers:
-                yield in_flight.pop(0).result()
-        for fut in in_flight:
+            size = sum(ref.size for _, ref in items)
+            in_flight.append((pool.submit(process_chunk, source, items), size))
+            queued += size
+            while len(in_flight) >= IN_FLIGHT * workers or queued >= 2 * workers * CHUNK_BYTES:
+                fut, size = in_flight.pop(0)
+                queued -= size
+                yield fut.result()
+        for fut, _ in in_flight:
             yield fut.result()
 
 
