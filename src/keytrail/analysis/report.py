@@ -43,7 +43,7 @@ _UNITS: tuple[tuple[str, timedelta | None, timedelta], ...] = (
     ("day", timedelta(days=731), timedelta(days=1)),
     ("week", None, timedelta(weeks=1)),
 )
-_DETAIL_EXPRS = {**DETAILS, "user_agents": Detail(("user_agent",), "user_agent")}
+_REPORT_DETAILS = {**DETAILS, "user_agents": Detail(("user_agent",), "user_agent")}
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def build_report_data(
     axis = _axis(first, last)
     key_rows = keys_report(store, filters)
     usage_rows = usage(store, filters)
-    details = top_details(store, where, params, _DETAIL_EXPRS, TOP_DETAILS)
+    details = top_details(store, where, params, _REPORT_DETAILS, TOP_DETAILS)
     ops = _grouped(store, where, params, "event_name")
     resources = _grouped(store, where, params, "coalesce(resource_kind || ':' || resource_id, resource_id)")
     via = _grouped(store, where, params, "via")

@@ -182,16 +182,11 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
                 SELECT key, list(DISTINCT regexp_extract(key_ref, ':(alias/.*)$', 1)) AS names FROM key_use
                 WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved GROUP BY key
             ), per_key AS (
-                SELECT u.key, count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS crypto,
-                       count(*) FILTER (WHERE category = 'encrypt') AS encrypt,
-                       count(*) FILTER (WHERE category = 'decrypt') AS decrypt,
-                       count(*) FILTER (WHERE category = 'sign') AS sign,
-                       count(*) FILTER (WHERE category = 'admin') AS admin,
-                       count(*) FILTER (WHERE category = 'denied') AS denied,
+                SELECT u.key, {_COUNTS},
+                       count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS crypto,
                        count(DISTINCT principal) AS principals,
                        min(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS first_use,
-                       max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS last_use,
-                       min(event_time) AS first_seen, max(event_time) AS last_seen
+                       max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS last_use
                 FROM key_use u WHERE {where} GROUP BY u.key
             )
             SELECT k.key, split_part(k.key, ':', 5), split_part(k.key, ':', 4), a.names, ua.names, k.crypto, k.encrypt, k.decrypt, k.sign,
