@@ -11,6 +11,7 @@ import pytest
 
 from keytrail.errors import SourceReadError
 from keytrail.formats import FileRecords, NotCloudTrail, read_records
+from keytrail.record import Record
 from tests import fixtures_gen as fx
 from tests.fixtures_gen import KEY_A, kms, non_kms, user
 
@@ -24,7 +25,8 @@ def read(data: bytes, uri: str = "f.json") -> FileRecords:
 
 
 def event_ids(fr: FileRecords) -> list[object]:
-    return [r["eventID"] for _, r in fr.candidates if isinstance(r, dict)]
+    """The eventIDs of the records handed to the normaliser (typed on the fast path, parsed otherwise)."""
+    return [r.eventID if isinstance(r, Record) else r["eventID"] for _, r in fr.candidates if isinstance(r, (dict, Record))]
 
 
 # ---- shapes that are read ------------------------------------------------------------------

@@ -21,7 +21,9 @@ from typing import Any
 import msgspec
 
 from keytrail.errors import KeytrailError, SourceReadError
-from keytrail.rules import CREDENTIAL_EVENTS, KMS_SOURCE, STS_SOURCE
+from keytrail.operations import is_read
+from keytrail.record import Record, RequestParameters, Resource, ResponseElements, UserIdentity
+from keytrail.rules import hint_of
 
 try:  # ISA-L's gunzip is several times faster than zlib's; the result is the same
     from isal.igzip import decompress as _isal_gunzip
@@ -45,29 +47,35 @@ class NotCloudTrail(KeytrailError):
 
 @dataclass
 class FileRecords:
-    """What one file holds: counts, the records that may be KMS calls, per-record problems."""
+    """What one file holds: counts, the records to normalise, per-record problems.
+
+    The fast path decodes the records the normaliser reads into typed ``Record``s (``records``)
+    and takes the identity hints of every other record from its userIdentity (``hints``); the
+    tolerant path hands over every record as parsed (``parsed``) and the normaliser takes both
+    from each.
+    """
 
     shape: str
     total: int = 0
-    candidates: list[tuple[int, object]] = field(default_factory=list)
+    records: list[tuple[int, Record]] = field(default_factory=list)
+    parsed: list[tuple[int, object]] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)
-    # where identity hints are searched: the userIdentity objects of the records that are not
-    # candidates, each after a '"userIdentity":' key (the fast path; candidates give theirs through
-    # the normaliser), or None for the whole file (the tolerant path)
-    identities: bytes | None = None
+    hints: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def candidates(self) -> list[tuple[int, Record | object]]:
+        """Every record handed to the normaliser, typed or parsed, in file order."""
+        return sorted([*self.records, *self.parsed], key=lambda item: item[0])
 
 
 _NULL = msgspec.Raw(b"null")
 
 
-class _Record(msgspec.Struct):
-    """The fields of a CloudTrail record the normaliser reads: scalars decoded, objects kept raw.
-
-    Objects (userIdentity, requestParameters, resources, responseElements) are decoded only for
-    the records that are KMS calls (or STS credential events); every other field of every record
-    is skipped by the decoder without being built. ``NEEDED_FIELDS`` must name every field that
-    ``keytrail.normalize`` reads (a test checks it).
-    """
+class _Head(msgspec.Struct, gc=False):
+    """A record as the fast path first decodes it: the scalars the normaliser reads and the
+    userIdentity (every record's, for identity hints); the other objects are kept raw and decoded
+    only for the records the normaliser reads. ``NEEDED_FIELDS`` must name every field that
+    ``keytrail.normalize`` reads (a test checks it)."""
 
     eventSource: Any = None
     eventName: Any = None
@@ -81,29 +89,28 @@ class _Record(msgspec.Struct):
     sourceIPAddress: Any = None
     userAgent: Any = None
     vpcEndpointId: Any = None
-    userIdentity: msgspec.Raw = _NULL
+    userIdentity: UserIdentity | None = None
     requestParameters: msgspec.Raw = _NULL
     resources: msgspec.Raw = _NULL
     responseElements: msgspec.Raw = _NULL
 
 
-NEEDED_FIELDS: tuple[str, ...] = _Record.__struct_fields__
+NEEDED_FIELDS: tuple[str, ...] = _Head.__struct_fields__
 _SCALARS = NEEDED_FIELDS[:12]
-_OBJECTS = NEEDED_FIELDS[12:]
+_RAW_OBJECTS = NEEDED_FIELDS[13:]
 
 
-class _LogFile(msgspec.Struct):
-    Records: list[_Record]
+class _LogFile(msgspec.Struct, gc=False):
+    Records: list[_Head]
 
 
 _decode_log_file = msgspec.json.Decoder(_LogFile).decode
-# the objects of the records that may be KMS calls (integers of any size kept exact, as the standard
-# library's parser keeps them -- orjson would turn those beyond 64 bits into floats)
+_decode_params = msgspec.json.Decoder(RequestParameters | None).decode
+_decode_resources = msgspec.json.Decoder(list[Resource] | None).decode
+_decode_response = msgspec.json.Decoder(ResponseElements | None).decode
+# the objects of a record the typed decoders refuse, for the tolerant path (integers of any size kept
+# exact, as the standard library's parser keeps them -- orjson would turn those beyond 64 bits into floats)
 _decode_object = msgspec.json.Decoder().decode
-
-
-_USER_IDENTITY = b'"userIdentity":'
-_NEXT_USER_IDENTITY = b"\n" + _USER_IDENTITY
 
 
 def gunzip_if_needed(data: bytes, uri: str) -> bytes:
@@ -123,58 +130,49 @@ def read_records(data: bytes, uri: str) -> FileRecords:
     try:
         log = _decode_log_file(data)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
-        # not a plain log file, bytes that are not UTF-8 in a field, or nesting deeper than the
-        # decoder's stack: the tolerant path names what it cannot read
+        # not a plain log file, a value of a type CloudTrail does not write in a userIdentity, bytes
+        # that are not UTF-8 in a field, or nesting deeper than the decoder's stack: the tolerant
+        # path names what it cannot read
         return _generic(data, uri)
-    records = log.Records
-    out = FileRecords("cloudtrail-log", total=len(records))
-    if records:
-        _check_first_record(records[0])
-    candidates = out.candidates
-    others: list[msgspec.Raw] = []  # userIdentity of the records that are not decoded
-    loads = _decode_object
-    for i, r in enumerate(records):
-        src = r.eventSource
-        if src != KMS_SOURCE and not (src == STS_SOURCE and type(r.eventName) is str and r.eventName in CREDENTIAL_EVENTS):
-            others.append(r.userIdentity)
-        else:
+    heads = log.Records
+    out = FileRecords("cloudtrail-log", total=len(heads))
+    if heads:
+        _check_first_record(heads[0])
+    records = out.records
+    hints = out.hints
+    for i, h in enumerate(heads):
+        src = h.eventSource
+        if is_read(src, h.eventName):
             try:
-                candidates.append(
+                records.append(
                     (
                         i,
-                        {
-                            "eventSource": src,
-                            "eventName": r.eventName,
-                            "eventTime": r.eventTime,
-                            "awsRegion": r.awsRegion,
-                            "recipientAccountId": r.recipientAccountId,
-                            "eventID": r.eventID,
-                            "sharedEventID": r.sharedEventID,
-                            "errorCode": r.errorCode,
-                            "errorMessage": r.errorMessage,
-                            "sourceIPAddress": r.sourceIPAddress,
-                            "userAgent": r.userAgent,
-                            "vpcEndpointId": r.vpcEndpointId,
-                            "userIdentity": loads(memoryview(r.userIdentity)),
-                            "requestParameters": loads(memoryview(r.requestParameters)),
-                            "resources": loads(memoryview(r.resources)),
-                            "responseElements": loads(memoryview(r.responseElements)),
-                        },
+                        Record(
+                            src, h.eventName, h.eventTime, h.awsRegion, h.recipientAccountId, h.eventID,
+                            h.sharedEventID, h.errorCode, h.errorMessage, h.sourceIPAddress, h.userAgent,
+                            h.vpcEndpointId, h.userIdentity, _decode_params(h.requestParameters),
+                            _decode_resources(h.resources), _decode_response(h.responseElements),
+                        ),
                     )
                 )
-            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-                # NaN, numbers out of range, bytes that are not UTF-8, lone surrogates, nesting: the
-                # tolerant path decides, so that every path gives one answer for one record
-                _add_tolerant(r, out, i)
-    out.identities = _USER_IDENTITY + _NEXT_USER_IDENTITY.join(others)
+            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+                # a type CloudTrail does not write, NaN, numbers out of range, bytes that are not UTF-8,
+                # lone surrogates, nesting: the tolerant path decides, so that every path gives one
+                # answer for one record
+                _add_tolerant(h, out, i)
+        elif h.userIdentity is not None:
+            hint = hint_of(h.userIdentity)
+            if hint is not None:
+                hints.add(hint)
     return out
 
 
-def _add_tolerant(r: _Record, out: FileRecords, index: int) -> None:
-    """A fast-path record whose objects could not be decoded, decided as the tolerant path does."""
-    record = {name: getattr(r, name) for name in _SCALARS}
-    for name in _OBJECTS:
-        raw = bytes(getattr(r, name)).decode("utf-8", errors="surrogateescape")
+def _add_tolerant(h: _Head, out: FileRecords, index: int) -> None:
+    """A fast-path record whose objects the typed decoders refuse, decided as the tolerant path does."""
+    record: dict[str, Any] = {name: getattr(h, name) for name in _SCALARS}
+    record["userIdentity"] = None if h.userIdentity is None else msgspec.to_builtins(h.userIdentity)
+    for name in _RAW_OBJECTS:
+        raw = bytes(getattr(h, name)).decode("utf-8", errors="surrogateescape")
         try:
             record[name] = _loads_tolerant(raw)
         except RecursionError:
@@ -186,7 +184,7 @@ def _add_tolerant(r: _Record, out: FileRecords, index: int) -> None:
     _add(record, out, index)
 
 
-def _check_first_record(first: _Record) -> None:
+def _check_first_record(first: _Head) -> None:
     src = first.eventSource
     if isinstance(src, str) and not src.endswith("amazonaws.com"):
         raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
@@ -433,19 +431,14 @@ def _add(item: Any, out: FileRecords, index: int) -> None:
         # NaN anywhere; bytes that are not UTF-8 only where the fast path would see them too: in the
         # fields the normaliser reads, of the records it reads (KMS calls, STS credentials)
         bad = _poison(item, strings=False) or (
-            _poison([item.get(f) for f in NEEDED_FIELDS], strings=True) if _may_be_read(item) else None
+            _poison([item.get(f) for f in NEEDED_FIELDS], strings=True) if is_read(item.get("eventSource"), item.get("eventName")) else None
         )
     else:
         bad = _poison(item, strings=True)
     if bad:
         out.problems.append((index, bad))
     else:
-        out.candidates.append((index, item))
-
-
-def _may_be_read(record: dict[Any, Any]) -> bool:
-    src, name = record.get("eventSource"), record.get("eventName")
-    return src == KMS_SOURCE or (src == STS_SOURCE and isinstance(name, str) and name in CREDENTIAL_EVENTS)
+        out.parsed.append((index, item))
 
 
 def _poison(value: Any, strings: bool) -> str | None:

@@ -564,11 +564,9 @@ def _fail(store: Store, run: InventoryRun, account: str, region: str | None, mes
 
 def _finish(store: Store, run: InventoryRun) -> None:
     """The resolver reads the inventory's aliases: rebuild key_use."""
-    from keytrail.resolve import resolve
-
     if run.regions:
         store.set_meta("needs_resolve", "1")
-        resolve(store)
+        store.resolve()
 
 
 # ---- what the inventory shows ----------------------------------------------------------------------

@@ -7,15 +7,12 @@ alias history; a hidden cross-account caller stays hidden until the identity map
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import msgspec
 
-# Operation classes of a key-use row (before "denied" is applied for calls with an errorCode).
-ENCRYPT = "encrypt"
-DECRYPT = "decrypt"
-SIGN = "sign"
-ADMIN = "admin"
-DENIED = "denied"
-OPERATIONS = (ENCRYPT, DECRYPT, SIGN, ADMIN, DENIED)
+# Operation classes and categories live in keytrail.operations (re-exported here for the model's readers).
+from keytrail.operations import ADMIN, DECRYPT, DENIED, ENCRYPT, SIGN  # noqa: F401
 
 # How a row names its key.
 REF_KEY = "key"  # a key ARN
@@ -23,8 +20,10 @@ REF_ALIAS = "alias"  # an alias ARN, resolved through the alias history
 REF_REENCRYPT_SOURCE = "reencrypt-source"  # the resources[] key that is not the (alias) destination
 
 
-class KeyUse(msgspec.Struct, frozen=True, gc=False):
-    """One key named by one KMS call, with raw references (see ``resolve`` for the final form)."""
+class KeyUse(NamedTuple):
+    """One key named by one KMS call, with raw references (see ``resolve`` for the final form).
+
+    A tuple: the pipeline turns many of them into Arrow columns with one ``zip``."""
 
     event_id: str | None
     event_name: str
@@ -54,7 +53,9 @@ class KeyUse(msgspec.Struct, frozen=True, gc=False):
     encryption_context: str | None  # compact JSON of the encryption context, as written
 
 
-KEY_USE_FIELDS: tuple[str, ...] = KeyUse.__struct_fields__
+KEY_USE_FIELDS: tuple[str, ...] = KeyUse._fields
+new_key_use = tuple.__new__
+"""``new_key_use(KeyUse, values)``: a KeyUse from a tuple of its fields, without NamedTuple's Python-level constructor."""
 
 
 class AliasChange(msgspec.Struct, frozen=True, gc=False):

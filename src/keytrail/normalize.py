@@ -1,18 +1,18 @@
 """The normaliser: one raw CloudTrail record -> key-use rows with raw references.
 
-A pure, total function: any JSON value in, a ``Normalized`` out, never an exception. Rules that
-need other records (alias history, hidden callers, duplicate copies) belong to ``resolve``.
+A pure, total function: any record in, a ``Normalized`` out, never an exception. Rules that need
+other records (alias history, hidden callers, duplicate copies) belong to ``resolve``.
+
+``normalize(record)`` takes a record parsed into Python values (a dict); ``normalize_record``
+takes the typed ``Record`` the fast path decodes (``keytrail.record``). Both are this one
+function: ``normalize`` converts the dict and calls ``normalize_record``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from keytrail.model import (
-    DECRYPT,
-    ENCRYPT,
     NOT_KMS,
     REF_ALIAS,
     REF_KEY,
@@ -22,19 +22,19 @@ from keytrail.model import (
     IdentityHint,
     KeyUse,
     Normalized,
+    new_key_use,
 )
-from keytrail.rules import (
+from keytrail.operations import (
     ALIAS_EVENTS,
-    CREDENTIAL_EVENTS,
+    DECRYPT,
+    ENCRYPT,
     KMS_SOURCE,
-    STS_SOURCE,
-    context_resource,
-    identity_of,
-    is_key_arn,
-    key_reference,
+    REENCRYPT,
+    is_read,
     operation_class,
-    parse_event_time,
 )
+from keytrail.record import Record, RequestParameters, UserIdentity, as_struct, record_from_dict
+from keytrail.rules import context_resource, hint_of, identity_of, is_key_arn, key_reference, parse_event_time
 
 
 def _s(value: object) -> str | None:
@@ -57,50 +57,68 @@ def _reject(reason: str) -> Normalized:
     return Normalized(kms=True, problem=reason)
 
 
+_NO_PARAMS = RequestParameters()
+
+
 def normalize(record: object) -> Normalized:
-    """Key-use rows for one CloudTrail record (empty for records that are not KMS key use)."""
+    """Key-use rows for one CloudTrail record, parsed (a dict) or typed (a ``Record``); empty for
+    records that are not KMS key use."""
+    if isinstance(record, Record):
+        return normalize_record(record) if is_read(record.eventSource, record.eventName) else _hints_only(record.userIdentity)
     if not isinstance(record, dict):
         return Normalized(problem=f"record is not a JSON object ({type(record).__name__})")
-    if record.get("eventSource") != KMS_SOURCE:
-        event = record.get("eventName")
-        if record.get("eventSource") == STS_SOURCE and isinstance(event, str) and event in CREDENTIAL_EVENTS:
-            return _credential(record)
-        return NOT_KMS
-    name = record.get("eventName")
-    if not isinstance(name, str) or not name:
+    if not is_read(record.get("eventSource"), record.get("eventName")):
+        return _hints_only(as_struct(record.get("userIdentity"), UserIdentity))
+    rec, shape_problem = record_from_dict(record)
+    return normalize_record(rec, shape_problem)
+
+
+def _hints_only(ui: UserIdentity | None) -> Normalized:
+    """A record the normaliser does not read gives the identity hint of its userIdentity, if any."""
+    hint = hint_of(ui) if ui is not None else None
+    return Normalized(identities=(IdentityHint(*hint),)) if hint else NOT_KMS
+
+
+def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalized:
+    """Key-use rows for one typed record of a KMS call or an STS credential hand-out.
+
+    ``shape_problem`` is what ``record_from_dict`` found wrong with the record's objects.
+    """
+    if rec.eventSource != KMS_SOURCE:
+        return _credential(rec)
+    name = rec.eventName
+    if type(name) is not str or not name:
         return _reject("eventName is missing or not a string")
-    when = parse_event_time(record.get("eventTime"))
+    when = parse_event_time(rec.eventTime)
     if when is None:
-        return _reject(f"eventTime is missing or not ISO-8601: {str(record.get('eventTime'))[:60]!r}")
-    ui = record.get("userIdentity")
-    if not isinstance(ui, dict):
-        return _reject(f"userIdentity is {'missing' if ui is None else 'not an object'}")
-    params = record.get("requestParameters")
-    if params is None:
-        params = {}
-    elif not isinstance(params, dict):
-        return _reject("requestParameters is not an object")
-    resources = record.get("resources")
-    if resources is None:
-        resources = []
-    elif not isinstance(resources, list):
-        return _reject("resources is not an array")
-    region = _s(record.get("awsRegion"))
-    recipient = _s(record.get("recipientAccountId"))
-    error_code = _text(record.get("errorCode"))
+        return _reject(f"eventTime is missing or not ISO-8601: {str(rec.eventTime)[:60]!r}")
+    if shape_problem is not None:
+        return _reject(shape_problem)
+    ui = rec.userIdentity
+    if ui is None:
+        return _reject("userIdentity is missing")
+    params = rec.requestParameters or _NO_PARAMS
+    # the hot path: values are tested inline (``type(v) is str and v``) rather than through _s/_text
+    v = rec.awsRegion
+    region = v if type(v) is str and v else None
+    v = rec.recipientAccountId
+    recipient = v if type(v) is str and v else None
+    v = rec.errorCode
+    error_code = v if type(v) is str and v else _text(v)
 
     res_keys: list[str] = []
-    for entry in resources:
-        if isinstance(entry, dict):
-            arn = entry.get("ARN")
-            if isinstance(arn, str) and is_key_arn(arn) and arn not in res_keys:
+    resources = rec.resources
+    if resources:
+        for entry in resources:
+            arn = entry.ARN if entry.ARN is not None else entry.arn
+            if type(arn) is str and arn not in res_keys and is_key_arn(arn):
                 res_keys.append(arn)
 
     ident = identity_of(ui)
-    hints = (IdentityHint(ident.hint[0], ident.hint[1]),) if ident.hint else ()
+    hints = (IdentityHint(*ident.hint),) if ident.hint else ()
 
-    ctx = params.get("encryptionContext")
-    if isinstance(ctx, dict) and ctx:
+    ctx = params.encryptionContext
+    if ctx:
         kind, rid = context_resource(ctx)
         try:
             ctx_json: str | None = orjson.dumps(ctx, option=orjson.OPT_SORT_KEYS).decode()
@@ -110,22 +128,23 @@ def normalize(record: object) -> Normalized:
         kind = rid = ctx_json = None
 
     # (key reference kind, reference, op, alt keys) per key the call names
-    targets: list[tuple[str, str, str, list[str] | None]] = []
-    if name == "ReEncrypt":
+    targets: list[tuple[str, str, str, list[str] | None]]
+    if name == REENCRYPT:
         targets = _reencrypt_targets(params, res_keys, region, recipient)
     else:
         op = operation_class(name)
-        if res_keys:
+        if len(res_keys) == 1:
+            targets = [(REF_KEY, res_keys[0], op, None)]
+        elif res_keys:
             targets = [(REF_KEY, k, op, None) for k in res_keys]
         else:
-            named = params.get("keyId")
+            named = params.keyId
             if named is None and name in ("CreateAlias", "UpdateAlias"):
-                named = params.get("targetKeyId")  # alias events name their key here
+                named = params.targetKeyId  # alias events name their key here
             ref = key_reference(named, region, recipient)
-            if ref is not None:
-                targets = [(ref[0], ref[1], op, None)]
+            targets = [(ref[0], ref[1], op, None)] if ref is not None else []
 
-    alias_change = _alias_change(name, params, region, recipient, when, record, error_code)
+    alias_change = _alias_change(name, params, region, recipient, when, rec, error_code) if name in ALIAS_EVENTS else None
 
     if not targets:
         # checked whatever the identity: a call that names a key is reported, never dropped
@@ -141,7 +160,7 @@ def normalize(record: object) -> Normalized:
     if ident.problem:
         return Normalized(kms=True, alias_change=alias_change, unattributed=f"{name}: {ident.problem}")
 
-    if error_code is not None:
+    if error_code is not None and len(targets) > 1:
         # a failed call is one denied attempt per distinct key named
         seen: set[str] = set()
         unique = []
@@ -152,45 +171,47 @@ def normalize(record: object) -> Normalized:
         targets = unique
 
     # positional, in KeyUse's field order (the hot path: keyword merging costs more than the rest)
-    event_id = _s(record.get("eventID"))
-    shared = _s(record.get("sharedEventID"))
-    error_message = _text(record.get("errorMessage"))
-    source_ip = _text(record.get("sourceIPAddress"))
-    user_agent = _text(record.get("userAgent"))
-    vpce = _text(record.get("vpcEndpointId"))
-    rows = tuple(
-        KeyUse(
+    v = rec.eventID
+    event_id = v if type(v) is str and v else None
+    v = rec.sharedEventID
+    shared = v if type(v) is str and v else None
+    v = rec.errorMessage
+    error_message = v if type(v) is str and v else _text(v)
+    v = rec.sourceIPAddress
+    source_ip = v if type(v) is str and v else _text(v)
+    v = rec.userAgent
+    user_agent = v if type(v) is str and v else _text(v)
+    v = rec.vpcEndpointId
+    vpce = v if type(v) is str and v else _text(v)
+    rows = tuple([
+        new_key_use(KeyUse, (
             event_id, name, when, region, recipient, shared, ref, ref_kind, alt, op, error_code, error_message,
             ident.type, ident.principal, ident.uid, ident.account, ident.session, ident.on_behalf_of,
             ident.access_key_id, ident.via, source_ip, user_agent, vpce, kind, rid, ctx_json,
-        )
+        ))
         for ref_kind, ref, op, alt in targets
-    )
+    ])  # fmt: skip
     return Normalized(rows=rows, alias_change=alias_change, identities=hints, kms=True)
 
 
-def _credential(record: dict[str, Any]) -> Normalized:
+def _credential(rec: Record) -> Normalized:
     """An STS AssumeRole* record that handed out credentials (failed calls hand out none)."""
-    if record.get("errorCode") is not None:
-        return NOT_KMS
-    response = record.get("responseElements")
-    creds = response.get("credentials") if isinstance(response, dict) else None
-    akid = _s(creds.get("accessKeyId")) if isinstance(creds, dict) else None
-    when = parse_event_time(record.get("eventTime"))
-    if akid is None or when is None:
-        return NOT_KMS
-    params = record.get("requestParameters")
-    params = params if isinstance(params, dict) else {}
-    ui = record.get("userIdentity")
-    ident = identity_of(ui) if isinstance(ui, dict) else None
-    hints = (IdentityHint(ident.hint[0], ident.hint[1]),) if ident and ident.hint else ()
+    ident = identity_of(rec.userIdentity) if rec.userIdentity is not None else None
+    hints = (IdentityHint(*ident.hint),) if ident and ident.hint else ()
+    response = rec.responseElements
+    creds = response.credentials if response is not None else None
+    akid = _s(creds.accessKeyId) if creds is not None else None
+    when = parse_event_time(rec.eventTime)
+    if rec.errorCode is not None or akid is None or when is None:
+        return Normalized(identities=hints) if hints else NOT_KMS
+    params = rec.requestParameters or _NO_PARAMS
     issue = CredentialIssue(
         access_key_id=akid,
         event_time=when,
-        event_id=_s(record.get("eventID")),
-        event_name=str(record.get("eventName")),
-        role_arn=_s(params.get("roleArn")),
-        session_name=_s(params.get("roleSessionName")),
+        event_id=_s(rec.eventID),
+        event_name=str(rec.eventName),
+        role_arn=_s(params.roleArn),
+        session_name=_s(params.roleSessionName),
         caller=ident.principal if ident else None,
         caller_type=ident.type if ident else None,
         caller_access_key_id=ident.access_key_id if ident else None,
@@ -200,30 +221,30 @@ def _credential(record: dict[str, Any]) -> Normalized:
     return Normalized(identities=hints, credential=issue)
 
 
-def _names_a_key(name: str, params: dict[str, Any]) -> bool:
-    """Whether a call without a resolvable key should have named one (unattributable, not 'no key')."""
-    if name in ("Decrypt", "ReEncrypt") or name in ALIAS_EVENTS:
-        return True
-    return any(params.get(f) is not None for f in _KEY_FIELDS)
-
-
 _KEY_FIELDS = ("keyId", "destinationKeyId", "sourceKeyId", "targetKeyId")
 
 
-def _unresolved(name: str, params: dict[str, Any]) -> str:
+def _names_a_key(name: str, params: RequestParameters) -> bool:
+    """Whether a call without a resolvable key should have named one (unattributable, not 'no key')."""
+    if name in ("Decrypt", REENCRYPT) or name in ALIAS_EVENTS:
+        return True
+    return any(getattr(params, f) is not None for f in _KEY_FIELDS)
+
+
+def _unresolved(name: str, params: RequestParameters) -> str:
     """Why a call that should name a key names none keytrail can resolve."""
-    refs = [f"{f}={str(params[f])[:80]!r}" for f in _KEY_FIELDS if params.get(f) is not None]
+    refs = [f"{f}={str(getattr(params, f))[:80]!r}" for f in _KEY_FIELDS if getattr(params, f) is not None]
     if not refs:
         return f"{name}: no key ARN in resources[] and no key in requestParameters"
     return f"{name}: no key ARN in resources[] and {', '.join(refs)} is not a key id, key ARN, alias name or alias ARN"
 
 
 def _reencrypt_targets(
-    params: dict[str, Any], res_keys: list[str], region: str | None, account: str | None
+    params: RequestParameters, res_keys: list[str], region: str | None, account: str | None
 ) -> list[tuple[str, str, str, list[str] | None]]:
     """ReEncrypt: one decrypt on the source key and one encrypt on the destination key."""
-    dest = key_reference(params.get("destinationKeyId"), region, account)
-    src = key_reference(params.get("sourceKeyId"), region, account)
+    dest = key_reference(params.destinationKeyId, region, account)
+    src = key_reference(params.sourceKeyId, region, account)
     if dest is None:
         others = [k for k in res_keys if src is None or k != src[1]]
         if others:
@@ -243,27 +264,27 @@ def _reencrypt_targets(
     return out
 
 
-def _alias_change(
+def _alias_change(  # an alias event (ALIAS_EVENTS)
     name: str,
-    params: dict[str, Any],
+    params: RequestParameters,
     region: str | None,
     account: str | None,
     when: int,
-    record: dict[str, Any],
+    rec: Record,
     error_code: str | None,
 ) -> AliasChange | None:
-    if name not in ALIAS_EVENTS or error_code is not None:
+    if error_code is not None:
         return None
-    alias = key_reference(params.get("aliasName"), region, account)
+    alias = key_reference(params.aliasName, region, account)
     if alias is None or alias[0] != REF_ALIAS:
         return None
     target: str | None = None
     if name != "DeleteAlias":
-        ref = key_reference(params.get("targetKeyId"), region, account)
+        ref = key_reference(params.targetKeyId, region, account)
         if ref is None or ref[0] != REF_KEY:
             return None
         target = ref[1]
-    return AliasChange(alias[1], when, target, _s(record.get("eventID")), name)
+    return AliasChange(alias[1], when, target, _s(rec.eventID), name)
 
 
-__all__ = ["normalize", "REF_ALIAS"]
+__all__ = ["normalize", "normalize_record", "REF_ALIAS"]

@@ -1,17 +1,17 @@
-"""The ingest pipeline: sources -> (workers: read, decode, normalise) -> store -> resolve.
+"""The ingest pipeline: sources -> (workers: read, decode, normalise, write segments) -> store -> resolve.
 
 Files are read, decoded and normalised in worker processes (the GIL binds a single process);
-each worker returns a chunk: ledger entries, key-use rows as an Arrow IPC buffer, alias changes,
-identity hints and per-record problems. The parent writes each chunk in one transaction, so
-memory stays flat whatever the archive's size, and a killed ingest loses nothing: the ledger
-and the rows commit together.
+each worker writes its key-use rows as a Parquet segment of the store (``keytrail.segments``) and
+returns a chunk: ledger entries, the segment's name, alias changes, identity hints, STS
+credentials and per-record problems. The parent only registers chunks, a few at a time in one
+transaction each, so memory stays flat whatever the archive's size, the store's writes run on
+every core, and a killed ingest loses nothing: the ledger and the segments commit together.
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,27 +19,17 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from keytrail.errors import KeytrailError, PartialInputError, SourceReadError
-from keytrail.formats import NotCloudTrail, gunzip_if_needed, read_records
-from keytrail.normalize import normalize
+from keytrail.formats import FileRecords, NotCloudTrail, gunzip_if_needed, read_records
+from keytrail.model import Normalized
+from keytrail.normalize import normalize, normalize_record
+from keytrail.segments import RowBuffer, Segment, write_segment
 from keytrail.sources import FileRef, FileSource, RecordBatch, RecordSource
 from keytrail.store import Store, to_arrow
 
-# Unique ids next to their ARNs in a file (also in records that are not KMS calls, which are never
-# decoded): the sessionIssuer of a role session, or an IAM user's userIdentity -- only as CloudTrail
-# writes those objects. A principalId/arn pair elsewhere (an encryption context, tags, any map a
-# caller fills) would let a caller name its own unique id after someone else's role. The fast path
-# hands over only the userIdentity objects of the records it does not decode (``FileRecords.identities``).
-_HINT = re.compile(
-    rb'"(?:sessionIssuer":\s*\{\s*"type":\s*"Role|userIdentity":\s*\{\s*"type":\s*"IAMUser)",\s*'
-    rb'"principalId":\s*"(A(?:ROA|IDA)[A-Z0-9]{8,})",\s*"arn":\s*"(arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/[^"\\]{1,512})"'
-)
-
-CHUNK_BYTES = 24 << 20  # compressed bytes of files per worker task
-CHUNK_FILES = 24
-IN_FLIGHT = 6  # chunks queued per worker (within 2 * CHUNK_BYTES of files): work while the parent commits
+CHUNK_BYTES = 16 << 20  # bytes of files per worker task (one segment)
+CHUNK_FILES = 128
+IN_FLIGHT = 3  # chunks queued per worker (within 2 * CHUNK_BYTES of files): work while the parent commits
 
 
 @dataclass
@@ -59,10 +49,10 @@ class FileOutcome:
 
 @dataclass
 class Chunk:
-    """A worker's answer for some files (all picklable)."""
+    """A worker's answer for some files (all picklable): the segment it wrote holds their rows."""
 
     files: list[tuple[int, FileOutcome]]
-    rows_ipc: bytes | None
+    segment: Segment | None
     aliases: list[tuple[Any, ...]]
     identities: set[tuple[str, str]]
     credentials: list[tuple[Any, ...]]
@@ -110,71 +100,72 @@ MAX_LISTED = 200
 class Extracted:
     """What the normaliser made of some records, ready for the store."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: RowBuffer = field(default_factory=RowBuffer)
     aliases: list[tuple[Any, ...]] = field(default_factory=list)
     identities: set[tuple[str, str]] = field(default_factory=set)
     credentials: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def extend(self, other: Extracted) -> None:
-        self.rows.extend(other.rows)
-        self.aliases.extend(other.aliases)
-        self.identities |= other.identities
-        self.credentials.extend(other.credentials)
 
-
-def normalize_records(file_id: int, candidates: Iterable[tuple[int, object]], out: FileOutcome) -> Extracted:
-    """The one normaliser over one file's (or batch's) candidate records."""
-    ex = Extracted()
+def normalize_records(file_id: int, fr: FileRecords, out: FileOutcome, ex: Extracted | None = None) -> Extracted:
+    """The one normaliser over one file's (or batch's) records."""
+    ex = ex if ex is not None else Extracted()
     rows = ex.rows
-    astuple = msgspec.structs.astuple
-    for index, record in candidates:
-        n = normalize(record)
-        if n.problem:
-            out.problems.append((index, n.problem))
-            continue
-        for h in n.identities:
-            ex.identities.add((h.unique_id, h.arn))
-        if n.credential is not None:
-            ex.credentials.append((*astuple(n.credential), file_id, index))
-        if not n.kms:
-            continue
-        out.kms_records += 1
-        for row in n.rows:
-            rows.append((file_id, index, *astuple(row)))
-        if n.unattributed:
-            out.unattributed.append((index, n.unattributed))
-        a = n.alias_change
-        if a is not None:
-            ex.aliases.append((a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
-    out.rows = len(rows)
+    before = len(rows)
+    for index, rec in fr.records:
+        _take(file_id, index, normalize_record(rec), out, ex)
+    for index, value in fr.parsed:
+        _take(file_id, index, normalize(value), out, ex)
+    ex.identities |= fr.hints
+    out.rows = len(rows) - before
     out.problems.sort()
     return ex
 
 
-def process_file(source: FileSource, file_id: int, ref: FileRef) -> tuple[FileOutcome, Extracted]:
+def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extracted) -> None:
+    if n.problem:
+        out.problems.append((index, n.problem))
+        return
+    for h in n.identities:
+        ex.identities.add((h.unique_id, h.arn))
+    c = n.credential
+    if c is not None:
+        ex.credentials.append(
+            (c.access_key_id, c.event_time, c.event_id, c.event_name, c.role_arn, c.session_name, c.caller,
+             c.caller_type, c.caller_access_key_id, c.caller_session, c.on_behalf_of, file_id, index)
+        )  # fmt: skip
+    if not n.kms:
+        return
+    out.kms_records += 1
+    if n.rows:
+        ex.rows.add(file_id, index, n.rows)
+    if n.unattributed:
+        out.unattributed.append((index, n.unattributed))
+    a = n.alias_change
+    if a is not None:
+        ex.aliases.append((a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
+
+
+def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted | None = None) -> tuple[FileOutcome, Extracted]:
     """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
+    ex = ex if ex is not None else Extracted()
     out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested")
     try:
         data = gunzip_if_needed(source.read(ref), ref.uri)
         fr = read_records(data, ref.uri)
     except NotCloudTrail as e:
         out.status, out.reason = "skipped", storable(e.reason)
-        return out, Extracted()
+        return out, ex
     except KeytrailError as e:
         out.status, out.reason = "error", storable(e.reason if isinstance(e, SourceReadError) else str(e))
-        return out, Extracted()
+        return out, ex
     except MemoryError:
         out.status, out.reason = "error", "file too large to decode in memory"
-        return out, Extracted()
+        return out, ex
+    del data
     out.shape = fr.shape
     out.records = fr.total
     out.problems = list(fr.problems)
-    ex = normalize_records(file_id, fr.candidates, out)
-    text = data if fr.identities is None else fr.identities
-    if b'"principalId"' in text:
-        for u, a in _HINT.findall(text):
-            if a.isascii():  # an ARN with bytes that are not UTF-8 names no one
-                ex.identities.add((u.decode(), a.decode()))
+    normalize_records(file_id, fr, out, ex)
     return out, ex
 
 
@@ -196,31 +187,22 @@ def storable(text: str) -> str:
 MAX_TEXT = 1_000_000  # bytes (UTF-8) in one text value: far beyond any field CloudTrail writes
 
 
-def _rows_to_ipc(files: list[tuple[int, FileOutcome]], ex: Extracted) -> bytes | None:
-    """Key-use rows as an Arrow IPC stream: cheap to send from a worker, zero-copy into DuckDB.
-
-    Records holding a text value longer than MAX_TEXT are rejected (named) rather than stored: a
-    forged file could otherwise exhaust the store's memory. Checked column by column on the Arrow
-    table, so it costs nothing per row unless some value is that long.
-    """
+def finish_rows(files: list[tuple[int, FileOutcome]], ex: Extracted) -> Any:
+    """The chunk's key-use rows as an Arrow table (None for none), records holding a text value
+    longer than MAX_TEXT rejected (named) rather than stored: a forged file could otherwise
+    exhaust the store's memory. Checked column by column on the Arrow table, so it costs nothing
+    per row unless some value is that long."""
     long = {(a[-2], a[-1]): "alias change" for a in ex.aliases if _has_long_text(a)}  # few: checked in Python
     long.update({(c[-2], c[-1]): "credentials" for c in ex.credentials if _has_long_text(c)})
     if any(_long(u) or _long(a) for u, a in ex.identities):
         ex.identities = {(u, a) for u, a in ex.identities if not _long(u) and not _long(a)}
-    table = to_arrow("raw_key_use", ex.rows) if ex.rows else None
+    table = ex.rows.table() if len(ex.rows) else None
     if table is not None:
         long.update(_long_values(table))
     if long:
         _reject_long(files, ex, long)
-        table = to_arrow("raw_key_use", ex.rows) if ex.rows else None
-    if table is None:
-        return None
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+        table = ex.rows.table() if len(ex.rows) else None
+    return table
 
 
 def _long(text: str) -> bool:
@@ -251,10 +233,10 @@ def _long_values(table: Any) -> dict[tuple[int, int], str]:
 
 
 def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict[tuple[int, int], str]) -> None:
-    ex.rows = [r for r in ex.rows if (r[0], r[1]) not in long]
+    ex.rows.drop(set(long))
     ex.aliases = [a for a in ex.aliases if (a[-2], a[-1]) not in long]
     ex.credentials = [c for c in ex.credentials if (c[-2], c[-1]) not in long]
-    rows = Counter(r[0] for r in ex.rows)
+    rows = Counter(ex.rows.file_ids)
     outcomes = dict(files)
     for (file_id, index), what in sorted(long.items()):
         o = outcomes[file_id]
@@ -266,8 +248,8 @@ def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict
         o.rows = rows[file_id]
 
 
-def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]]) -> Chunk:
-    """Worker entry point: read, decode and normalise some files.
+def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segments_dir: str) -> Chunk:
+    """Worker entry point: read, decode and normalise some files; write their rows as one segment.
 
     The cycle collector is paused for the chunk: decoded records hold no reference cycles, yet
     the collector would walk them over and over as they pile up (a tenth of the worker's time);
@@ -279,22 +261,26 @@ def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]]) -> C
         files: list[tuple[int, FileOutcome]] = []
         ex = Extracted()
         for file_id, ref in items:
-            outcome, extracted = process_file(source, file_id, ref)
+            outcome, _ = process_file(source, file_id, ref, ex)
             files.append((file_id, outcome))
-            ex.extend(extracted)
-        rows = _rows_to_ipc(files, ex)
-        return Chunk(files, rows, ex.aliases, ex.identities, ex.credentials)
+        return _chunk(files, ex, segments_dir)
     finally:
         if paused:
             gc.enable()
 
 
-def process_batch(file_id: int, batch: RecordBatch) -> Chunk:
+def _chunk(files: list[tuple[int, FileOutcome]], ex: Extracted, segments_dir: str) -> Chunk:
+    table = finish_rows(files, ex)
+    segment = write_segment(table, ex.rows.record_rows, segments_dir) if table is not None else None
+    return Chunk(files, segment, ex.aliases, ex.identities, ex.credentials)
+
+
+def process_batch(file_id: int, batch: RecordBatch, segments_dir: str) -> Chunk:
     """A record source's batch through the same normaliser."""
     out = FileOutcome(batch.uri, 0, batch.version, "ingested", shape=batch.shape, records=len(batch.records))
-    ex = normalize_records(file_id, enumerate(batch.records), out)
-    rows = _rows_to_ipc([(file_id, out)], ex)
-    return Chunk([(file_id, out)], rows, ex.aliases, ex.identities, ex.credentials)
+    fr = FileRecords(batch.shape, total=len(batch.records), parsed=list(enumerate(batch.records)))
+    ex = normalize_records(file_id, fr, out)
+    return _chunk([(file_id, out)], ex, segments_dir)
 
 
 # ---- the parent side ----------------------------------------------------------------------------
@@ -315,17 +301,16 @@ def _chunks(refs: Iterable[tuple[int, FileRef]]) -> Iterator[list[tuple[int, Fil
 
 Progress = Callable[[IngestReport], None]
 
-COMMIT_ROWS = int(os.environ.get("KEYTRAIL_COMMIT_ROWS", "100000"))  # key-use rows per transaction: a killed ingest redoes at most this much
-COMMIT_SECONDS = 60.0
+COMMIT_ROWS = int(os.environ.get("KEYTRAIL_COMMIT_ROWS", "250000"))  # key-use rows per transaction: a killed ingest redoes at most this much
+COMMIT_SECONDS = 30.0
 
 
 class _Batch:
-    """Chunks written in a few large transactions (commits cost far more than inserts in DuckDB).
+    """Chunks registered a few at a time, in one transaction each.
 
-    A chunk's ledger entries and rows are always in the same transaction, so whatever a crash
-    interrupts is rolled back as a whole and re-read by the next ingest. A transaction's chunks
-    are written together just before it commits: one large insert per table goes straight to row
-    groups, where many small ones cost several times more.
+    A chunk's ledger entries, side tables and segment are always in the same transaction, so
+    whatever a crash interrupts is rolled back as a whole and re-read by the next ingest (its
+    segment file, never registered, is removed by the next writer).
     """
 
     def __init__(self, store: Store) -> None:
@@ -333,55 +318,75 @@ class _Batch:
         self.rows = 0
         self.replaced: list[str] = []
         self.pending: dict[str, list[Any]] = {}
+        self.segments: list[Segment] = []
         self.since = time.monotonic()
 
-    def write(self, files: Any, replaced: list[str], tables: dict[str, Any]) -> None:
-        if not self.pending:
+    def write(self, files: Any, replaced: list[str], tables: dict[str, Any], segment: Segment | None) -> None:
+        if not self.pending and not self.segments:
             self.rows, self.since = 0, time.monotonic()
         self.replaced.extend(replaced)
         for name, table in {"files": files, **tables}.items():
             if table is not None and table.num_rows:
                 self.pending.setdefault(name, []).append(table)
-        raw = tables.get("raw_key_use")
-        self.rows += raw.num_rows if raw is not None else 0
+        if segment is not None:
+            self.segments.append(segment)
+            self.rows += segment.rows
         if self.rows >= COMMIT_ROWS or time.monotonic() - self.since >= COMMIT_SECONDS:
             self.commit()
 
     def commit(self) -> None:
-        if not self.pending:
+        if not self.pending and not self.segments:
             return
         import pyarrow as pa
 
         tables = {name: pa.concat_tables(parts) for name, parts in self.pending.items()}
         replaced, self.replaced, self.pending = self.replaced, [], {}
-        with self.store.transaction():
-            self.store.write_chunk(tables.pop("files", None), replaced, tables)
+        segments, self.segments = self.segments, []
+        try:
+            with self.store.transaction():
+                self.store.write_chunk(tables.pop("files", None), replaced, tables, segments)
+        except BaseException:
+            self._remove(segments)
+            raise
 
     def abort(self) -> None:
         self.replaced, self.pending = [], {}
+        segments, self.segments = self.segments, []
+        self._remove(segments)
+
+    def _remove(self, segments: list[Segment]) -> None:
+        for seg in segments:
+            try:
+                os.unlink(self.store.segment_path(seg.name))
+            except OSError:
+                pass  # the next writer removes what is left (a segment no registration names)
 
 
 def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+_PRELOAD = ["keytrail.pipeline", "pyarrow", "pyarrow.parquet", "duckdb"]
+
+
 def _run_chunks(
-    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int
+    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int, segments_dir: str
 ) -> Iterator[Chunk]:
     """Chunks processed by a pool (bounded number in flight) or inline for one worker."""
     if workers <= 1:
         for items in chunks:
-            yield process_chunk(source, items)
+            yield process_chunk(source, items, segments_dir)
         return
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)  # imported once, in the server the workers fork from
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         in_flight: list[tuple[Future[Chunk], int]] = []
         queued = 0  # bytes of the files in flight: many small chunks, or a few of large files
         for items in chunks:
             size = sum(ref.size for _, ref in items)
-            in_flight.append((pool.submit(process_chunk, source, items), size))
+            in_flight.append((pool.submit(process_chunk, source, items, segments_dir), size))
             queued += size
             while len(in_flight) >= IN_FLIGHT * workers or queued >= 2 * workers * CHUNK_BYTES:
                 fut, size = in_flight.pop(0)
@@ -417,10 +422,11 @@ def ingest(
         replaced = [o.uri for _, o in chunk.files if o.uri in ledger]
         entries = []
         problems: list[tuple[Any, ...]] = []
+        segment = chunk.segment.name if chunk.segment is not None else None
         for file_id, o in chunk.files:
             entries.append(
                 (file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
-                 len(o.problems), o.reason, ingest_id)
+                 len(o.problems), o.reason, ingest_id, segment if o.rows else None)
             )
             problems.extend((file_id, i, "rejected", storable(m)) for i, m in o.problems)
             problems.extend((file_id, i, "unattributed", storable(m)) for i, m in o.unattributed)
@@ -430,14 +436,10 @@ def ingest(
             "credentials": to_arrow("credentials", chunk.credentials),
             "record_problems": to_arrow("record_problems", problems),
         }
-        if chunk.rows_ipc is not None:
-            import pyarrow as pa
-
-            tables["raw_key_use"] = pa.ipc.open_stream(chunk.rows_ipc).read_all()
         fresh = chunk.identities - seen_ids
         seen_ids.update(fresh)
         tables["identity_map"] = to_arrow("identity_map", sorted(fresh))
-        batch.write(to_arrow("files", entries), replaced, tables)
+        batch.write(to_arrow("files", entries), replaced, tables, chunk.segment)
         if progress is not None:
             progress(report)
 
@@ -453,7 +455,7 @@ def ingest(
                         report.errors.append(f"{records.uri}: {records.error}")
                         continue
                     report.files_new += 1
-                    write(process_batch(next_id, records))
+                    write(process_batch(next_id, records, store.segments_dir))
                     next_id += 1
                 continue
             todo: list[tuple[int, FileRef]] = []
@@ -482,16 +484,14 @@ def ingest(
                 todo.append((next_id, ref))
                 next_id += 1
             inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
-            for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo))):
+            for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo)), store.segments_dir):
                 write(chunk)
     except BaseException:
         batch.abort()
         raise
     batch.commit()
     if report.files_new or store.needs_resolve():
-        from keytrail.resolve import resolve
-
-        resolve(store)
+        store.resolve()
     store.finish_ingest(ingest_id)
     report.seconds = time.perf_counter() - started
     if strict and report.partial:

@@ -1,147 +1,224 @@
-"""The resolver: the rules that need other records, applied deterministically over the store.
+"""The resolver: every rule that turns the normaliser's rows into counted calls, written once as
+SQL that DuckDB runs -- in the local engine over the store, and inside Spark's executors over
+Arrow batches (``keytrail.spark``). Both engines run these texts; neither restates a rule.
 
-1. Re-deliveries: records with the same eventID, eventName and eventTime are one call.
-2. Cross-account copies: records sharing a sharedEventID are one call; the copy with the full
-   identity (not ``AWSAccount``) is kept.
-3. Aliases: an alias reference resolves through the alias history of its account and Region as
+Row rules (``ROW_RULES``), decided by a row alone and applied where rows are made (each ingest
+worker, each Spark task) before they are stored:
+
+* ``category``: ``denied`` for a call with an errorCode, else its operation class;
+* ``key``: the key ARN when the call named one (NULL while an alias reference is unresolved);
+* ``who``: the canonical principal (NULL while a hidden caller is unresolved);
+* ``open``: the row needs other records -- an alias reference, a hidden caller, a cross-account
+  copy (sharedEventID), or a record with several rows.
+
+Group rules (``STAGES``), over the rows that need other records, with the alias history and the
+identity map:
+
+1. Re-deliveries: records with the same eventID, eventName and eventTime are one call; the first
+   in log order is kept (``file_order``, then the record's index in its file).
+2. Aliases: an alias reference resolves through the alias history of its account and Region as
    it stood at the call's time (a change takes effect at its own eventTime; a call in the same
    second counts as after it; several changes in one second: the last one in log order; trail
-   events win over an inventory's alias list at the same instant).
-4. Hidden callers: an ``AWSAccount`` identity's unique id resolves to the ARN it has wherever the
-   archive (or inventory) shows it with its full identity; unresolved callers are named
+   events win over an inventory's alias list at the same instant). Hidden callers: an
+   ``AWSAccount`` identity's unique id resolves to the ARN it has wherever the archive (or
+   inventory) shows it with its full identity; unresolved callers are named
    ``AWSAccount:ACCOUNT:UNIQUEID``.
-5. Once per call per distinct key and category (ReEncrypt on one key is one decrypt and one
+3. Cross-account copies: records sharing a sharedEventID are one call; the copy with the full
+   identity (not ``AWSAccount``) is kept, then by eventID, then log order.
+4. Once per call per distinct key and category (ReEncrypt on one key is one decrypt and one
    encrypt; a failed call is one "denied" per distinct key).
 
-Rows are resolved where they stand: the row alone decides most of them when it is inserted
-(``INSERT_RESOLVED``); ``resolve`` then revisits only the rows that need other records -- alias
-references, hidden callers, records that share an eventID or a sharedEventID, records with
-several rows -- every time new input may have changed the answer. Every tie is broken by values
-of the records themselves, so the answer does not depend on the order files were read. Reports
-read the ``key_use`` view: the rows not marked ``dup``.
+Each stage names what it needs together: stage 1 every record of an eventID, stage 3 every record
+of a sharedEventID, stage 4 every row of a record; stage 2 needs the histories. The local engine
+runs them in one query over every row that needs other records (``CANDIDATES``); Spark
+repartitions by eventID for stages 1-2 and by sharedEventID for stages 3-4. Every tie is broken by
+values of the records themselves, so the answer does not depend on the order files were read.
+
+``KEY_USE_COLUMNS`` / ``key_use_select``: the resolved rows as every report reads them (the
+store's ``key_use`` view and Spark's Parquet dataset).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from keytrail.operations import DENIED
 
-if TYPE_CHECKING:
-    from keytrail.store import Store
-
-# the resolved columns of a freshly inserted row (appended to the normaliser's columns)
-INSERT_RESOLVED = """
+ROW_RULE_EXPRESSIONS = f"""
     CASE WHEN ref_kind = 'key' THEN key_ref END AS key,
     principal AS who,
-    CASE WHEN error_code IS NOT NULL THEN 'denied' ELSE op END AS category,
-    false AS dup
+    CASE WHEN error_code IS NOT NULL THEN '{DENIED}' ELSE op END AS category,
+    (ref_kind <> 'key' OR principal IS NULL OR shared_event_id IS NOT NULL OR record_rows > 1) AS open
+"""
+"""The columns a row alone decides, over the normaliser's rows with ``record_rows``: how many rows
+the row's record gave."""
+
+ROW_RULES = f"SELECT {ROW_RULE_EXPRESSIONS} FROM {{rows}}"  # noqa: S608 - {rows} is a relation of keytrail's own
+"""The row rules' columns, in the order of ``{rows}``."""
+
+ROW_RULE_COLUMNS = ("key", "who", "category", "open")
+
+# ---- group rules: each a SELECT over the previous stage ({rows}) --------------------------------
+
+REDELIVERIES = """
+SELECT r.*, f.first IS NOT NULL AND f.first <> {'o': r.file_order, 'i': r.rec_index} AS redelivered
+FROM {rows} r
+LEFT JOIN (
+    SELECT event_id, event_name, event_time, min({'o': file_order, 'i': rec_index}) AS first
+    FROM {rows} WHERE event_id IS NOT NULL
+    GROUP BY event_id, event_name, event_time
+    HAVING min(file_order) <> max(file_order) OR min(rec_index) <> max(rec_index)
+) f USING (event_id, event_name, event_time)
 """
 
-_RESET = "UPDATE raw_key_use SET dup = false WHERE dup"
-
-_ALIASES = """
-UPDATE raw_key_use r SET key = s.resolved
-FROM (
-    WITH aliases AS (
-        SELECT alias_arn, event_time, target_key FROM alias_history
+HISTORIES = """
+SELECT r.*,
+    CASE WHEN r.ref_kind = 'key' THEN r.key_ref ELSE a.key END AS key,
+    coalesce(r.principal, i.arn,
+             'AWSAccount:' || coalesce(r.identity_account, '?') || ':' || coalesce(r.principal_uid, '?')) AS who
+FROM {rows} r
+LEFT JOIN (
+    SELECT x.file_id, x.rec_index, x.row_no,
+           CASE x.ref_kind
+               WHEN 'alias' THEN h.target_key
+               ELSE coalesce(list_filter(x.alt_keys, lambda k: k <> h.target_key)[1], h.target_key)
+           END AS key
+    FROM (SELECT file_id, rec_index, row_no, ref_kind, key_ref, alt_keys, event_time FROM {rows}
+          WHERE ref_kind <> 'key') x
+    ASOF LEFT JOIN (
+        SELECT alias_arn, event_time, target_key FROM {aliases}
         QUALIFY row_number() OVER (PARTITION BY alias_arn, event_time
-                                   ORDER BY source = 'trail' DESC, file_id DESC NULLS LAST,
+                                   ORDER BY source = 'trail' DESC, file_order DESC NULLS LAST,
                                             rec_index DESC NULLS LAST, target_key NULLS FIRST) = 1
-    ), refs AS (
-        SELECT DISTINCT file_id, rec_index, ref_kind, key_ref, alt_keys, event_time
-        FROM raw_key_use WHERE ref_kind <> 'key'
+    ) h ON x.key_ref = h.alias_arn AND x.event_time >= h.event_time
+) a ON a.file_id = r.file_id AND a.rec_index = r.rec_index AND a.row_no = r.row_no
+LEFT JOIN (SELECT unique_id, min(arn) AS arn FROM {identities} GROUP BY unique_id) i
+       ON i.unique_id = r.principal_uid AND r.principal IS NULL
+"""
+
+def _copy_order(r: str = "") -> str:
+    """The order of the copies of one call: the full identity first, then by eventID (none last),
+    then log order (``r``: the table's prefix, ``r.``)."""
+    return (
+        f"{{'hidden': coalesce({r}identity_type, '') = 'AWSAccount', 'no_id': {r}event_id IS NULL, "
+        f"'id': coalesce({r}event_id, ''), 'o': {r}file_order, 'i': {r}rec_index}}"
     )
-    SELECT refs.file_id, refs.rec_index, refs.ref_kind, refs.key_ref,
-           CASE refs.ref_kind
-               WHEN 'alias' THEN a.target_key
-               ELSE coalesce(list_filter(refs.alt_keys, lambda x: x <> a.target_key)[1], a.target_key)
-           END AS resolved
-    FROM refs ASOF LEFT JOIN aliases a ON refs.key_ref = a.alias_arn AND refs.event_time >= a.event_time
-) s
-WHERE r.ref_kind <> 'key' AND r.file_id = s.file_id AND r.rec_index = s.rec_index
-  AND r.ref_kind = s.ref_kind AND r.key_ref = s.key_ref
+
+
+COPIES = f"""
+SELECT r.*, c.first IS NOT NULL AND NOT r.redelivered AND c.first <> {_copy_order("r.")} AS copy_dup
+FROM {{rows}} r
+LEFT JOIN (
+    SELECT shared_event_id, min({_copy_order()}) AS first
+    FROM {{rows}} WHERE shared_event_id IS NOT NULL AND NOT redelivered
+    GROUP BY shared_event_id
+    HAVING min(file_order) <> max(file_order) OR min(rec_index) <> max(rec_index)
+) c USING (shared_event_id)
+"""  # noqa: S608 - keytrail's own text
+
+REPEATS = """
+SELECT r.*, r.redelivered OR r.copy_dup
+            OR (g.first IS NOT NULL AND g.first <> {'r': r.ref_kind, 'k': r.key_ref, 'o': r.op, 'n': r.row_no}) AS dup
+FROM {rows} r
+LEFT JOIN (
+    SELECT file_id, rec_index, coalesce(key, key_ref) AS k, category,
+           min({'r': ref_kind, 'k': key_ref, 'o': op, 'n': row_no}) AS first
+    FROM {rows} WHERE NOT (redelivered OR copy_dup)
+    GROUP BY ALL HAVING count(*) > 1
+) g ON g.file_id = r.file_id AND g.rec_index = r.rec_index AND g.k = coalesce(r.key, r.key_ref)
+       AND g.category = r.category
 """
 
-_HIDDEN = """
-UPDATE raw_key_use r SET who = coalesce(m.arn,
-        'AWSAccount:' || coalesce(r.identity_account, '?') || ':' || coalesce(r.principal_uid, '?'))
-FROM (
-    SELECT DISTINCT u.principal_uid, i.arn
-    FROM (SELECT DISTINCT principal_uid FROM raw_key_use WHERE principal IS NULL) u
-    LEFT JOIN (SELECT unique_id, min(arn) AS arn FROM identity_map GROUP BY unique_id) i
-           ON i.unique_id = u.principal_uid
-) m
-WHERE r.principal IS NULL AND r.principal_uid IS NOT DISTINCT FROM m.principal_uid
-"""
+STAGES = (REDELIVERIES, HISTORIES, COPIES, REPEATS)
 
-_COPIES = """
-UPDATE raw_key_use r SET dup = true
-FROM (
-    WITH shared AS (
-        SELECT event_id FROM raw_key_use WHERE event_id IS NOT NULL
-        GROUP BY event_id HAVING count(DISTINCT (file_id, rec_index)) > 1
-    ), recs AS (
-        SELECT DISTINCT file_id, rec_index, event_id, event_name, event_time, shared_event_id, identity_type
-        FROM raw_key_use
-        WHERE shared_event_id IS NOT NULL OR event_id IN (SELECT event_id FROM shared)
-    ), once AS (
-        SELECT *, row_number() OVER (PARTITION BY coalesce(event_id, 'file:' || file_id || ':' || rec_index),
-                                                  event_name, event_time
-                                     ORDER BY file_id, rec_index) AS n
-        FROM recs
-    ), ranked AS (
-        SELECT *, CASE WHEN n > 1 THEN 2
-                       WHEN shared_event_id IS NULL THEN 1
-                       ELSE row_number() OVER (PARTITION BY shared_event_id, n = 1
-                                               ORDER BY coalesce(identity_type, '') = 'AWSAccount',
-                                                        event_id, file_id, rec_index)
-                  END AS keep_rank
-        FROM once
-    )
-    SELECT file_id, rec_index FROM ranked WHERE keep_rank > 1
-) d
-WHERE r.file_id = d.file_id AND r.rec_index = d.rec_index
-"""
-
-_REPEATS = """
-UPDATE raw_key_use r SET dup = true
-FROM (
-    SELECT file_id, rec_index, ref_kind, key_ref, category FROM (
-        SELECT file_id, rec_index, ref_kind, key_ref, category,
-               row_number() OVER (PARTITION BY file_id, rec_index, coalesce(key, key_ref), category
-                                  ORDER BY ref_kind, key_ref) AS n
-        FROM raw_key_use
-        WHERE NOT dup AND (file_id, rec_index) IN (
-            SELECT file_id, rec_index FROM raw_key_use GROUP BY file_id, rec_index HAVING count(*) > 1)
-    ) WHERE n > 1
-) x
-WHERE r.file_id = x.file_id AND r.rec_index = x.rec_index AND r.ref_kind = x.ref_kind
-  AND r.key_ref IS NOT DISTINCT FROM x.key_ref AND r.category = x.category
-"""
-
-# What every report reads. Documented in the README ("The store").
-KEY_USE_VIEW = """
-CREATE OR REPLACE VIEW key_use AS
-SELECT
-    coalesce(key, key_ref) AS key,
-    key IS NOT NULL AS key_resolved,
-    split_part(coalesce(key, key_ref), ':', 5) AS key_account,
-    split_part(coalesce(key, key_ref), ':', 4) AS key_region,
-    who AS principal,
-    coalesce(identity_type, 'unknown') AS principal_type,
-    category, op, event_name,
-    make_timestamp(event_time * 1000000) AS event_time,
-    event_id, shared_event_id, region, recipient_account, error_code, error_message, via,
-    session_name, on_behalf_of, access_key_id, identity_account, source_ip, user_agent,
-    vpc_endpoint, resource_kind, resource_id, encryption_context, key_ref, file_id, rec_index
-FROM raw_key_use
-WHERE NOT dup
-"""
+GROUP_RULE_COLUMNS = ("redelivered", "copy_dup", "dup")
+"""Columns the group rules add (``dup``: another row already counts this call)."""
 
 
-def resolve(store: Store) -> None:
-    """Re-resolve the rows that depend on other records, in one transaction."""
-    con = store.con
-    with store.transaction():
-        for statement in (_RESET, _ALIASES, _HIDDEN, _COPIES, _REPEATS):
-            con.execute(statement)
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
+def fill(template: str, **relations: str) -> str:
+    """``template`` with each ``{name}`` replaced by a relation (SQL struct literals use braces too,
+    so this is not str.format)."""
+    for name, relation in relations.items():
+        template = template.replace("{" + name + "}", relation)
+    return template
+
+
+def compose(stages: tuple[str, ...], rows: str, aliases: str = "alias_history", identities: str = "identity_map") -> str:
+    """The stages as one query over ``rows`` (SQL: a relation -- a table, or a query in parentheses)."""
+    ctes = [f"_input AS (SELECT * FROM {rows})"]  # noqa: S608 - keytrail's own relations
+    prev = "_input"
+    for n, stage in enumerate(stages):
+        name = f"_stage{n}"
+        ctes.append(f"{name} AS ({fill(stage, rows=prev, aliases=aliases, identities=identities)})")
+        prev = name
+    return f"WITH {', '.join(ctes)} SELECT * FROM {prev}"  # noqa: S608 - keytrail's own texts
+
+
+RESOLVE_COLUMNS = (
+    "file_id", "rec_index", "row_no", "event_id", "event_name", "event_time", "shared_event_id", "identity_type",
+    "ref_kind", "key_ref", "alt_keys", "op", "category", "principal", "principal_uid", "identity_account", "open",
+)
+"""The columns the group rules read (with ``file_order``, the log order of the row's file)."""
+
+CANDIDATES = f"""
+SELECT {", ".join(RESOLVE_COLUMNS)}, file_id AS file_order FROM {{rows}}
+WHERE open OR event_id IN (
+    SELECT event_id FROM {{rows}} WHERE event_id IS NOT NULL
+    GROUP BY event_id HAVING min(file_id) <> max(file_id) OR min(rec_index) <> max(rec_index))
+"""  # noqa: S608 - constant column names
+"""The local engine's rows that need other records: the open ones, and every record whose eventID
+another record carries (a re-delivery or a clash). Local log order is the order files were read
+(``file_id``)."""
+
+ALIASES_LOCAL = "(SELECT *, file_id AS file_order FROM alias_history)"
+
+# ---- what reports read ---------------------------------------------------------------------------
+
+KEY_USE_COLUMNS: tuple[str, ...] = (
+    "key",
+    "key_resolved",
+    "key_account",
+    "key_region",
+    "principal",
+    "principal_type",
+    "category",
+    "op",
+    "event_name",
+    "event_time",
+    "event_id",
+    "shared_event_id",
+    "region",
+    "recipient_account",
+    "error_code",
+    "error_message",
+    "via",
+    "session_name",
+    "on_behalf_of",
+    "access_key_id",
+    "identity_account",
+    "source_ip",
+    "user_agent",
+    "vpc_endpoint",
+    "resource_kind",
+    "resource_id",
+    "encryption_context",
+    "key_ref",
+    "file_id",
+    "rec_index",
+)
+"""The resolved table every report reads (documented in the README, "The store")."""
+
+_COMPUTED = {
+    "key": "coalesce(key, key_ref)",
+    "key_resolved": "key IS NOT NULL",
+    "key_account": "split_part(coalesce(key, key_ref), ':', 5)",
+    "key_region": "split_part(coalesce(key, key_ref), ':', 4)",
+    "principal": "who",
+    "principal_type": "coalesce(identity_type, 'unknown')",
+    "event_time": "make_timestamp(event_time * 1000000)",
+}
+
+
+def key_use_select(rows: str) -> str:
+    """The key_use columns of resolved rows (``rows``: a relation with the raw columns, the row
+    rules' ``key``, ``who`` and ``category``, as resolved)."""
+    cols = ", ".join(f"{_COMPUTED[c]} AS {c}" if c in _COMPUTED else c for c in KEY_USE_COLUMNS)
+    return f"SELECT {cols} FROM {rows}"  # noqa: S608 - relation names are keytrail's own

@@ -11,37 +11,19 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from keytrail.model import ADMIN, DECRYPT, ENCRYPT, SIGN
+import msgspec
 
-KMS_SOURCE = "kms.amazonaws.com"
-
-ENCRYPT_EVENTS = frozenset(
-    {
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-    }
+from keytrail.operations import (  # noqa: F401 - re-exported: the event classes live in keytrail.operations
+    ALIAS_EVENTS,
+    CREDENTIAL_EVENTS,
+    DECRYPT_EVENTS,
+    ENCRYPT_EVENTS,
+    KMS_SOURCE,
+    SIGN_EVENTS,
+    STS_SOURCE,
+    operation_class,
 )
-DECRYPT_EVENTS = frozenset({"Decrypt"})
-SIGN_EVENTS = frozenset({"Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret"})
-ALIAS_EVENTS = frozenset({"CreateAlias", "UpdateAlias", "DeleteAlias"})
-STS_SOURCE = "sts.amazonaws.com"
-CREDENTIAL_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
-CRYPTO_OPERATIONS = frozenset({ENCRYPT, DECRYPT, SIGN})
-
-
-def operation_class(event_name: str) -> str:
-    """encrypt / decrypt / sign / admin for a KMS event name (ReEncrypt is split by the caller)."""
-    if event_name in ENCRYPT_EVENTS:
-        return ENCRYPT
-    if event_name in DECRYPT_EVENTS:
-        return DECRYPT
-    if event_name in SIGN_EVENTS:
-        return SIGN
-    return ADMIN
-
+from keytrail.record import UserIdentity, as_struct
 
 _KEY_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/(\S+)\Z")
 _ALIAS_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(alias/\S+)\Z")
@@ -49,8 +31,19 @@ _ACCOUNT = re.compile(r"\d{12}\Z")
 _BARE_KEY_ID = re.compile(r"[A-Za-z0-9-]+\Z")  # a key id: a UUID, or mrk- and hex digits
 
 
+_key_arns: dict[str, bool] = {}
+
+
 def is_key_arn(value: object) -> bool:
-    return isinstance(value, str) and _KEY_ARN.match(value) is not None
+    if type(value) is not str:
+        return isinstance(value, str) and _KEY_ARN.match(value) is not None
+    known = _key_arns.get(value)
+    if known is None:
+        known = _KEY_ARN.match(value) is not None
+        if len(_key_arns) > 100_000:
+            _key_arns.clear()
+        _key_arns[value] = known
+    return known
 
 
 def key_arn_parts(arn: str) -> tuple[str, str, str, str] | None:
@@ -182,140 +175,166 @@ def context_resource(ctx: dict[str, Any]) -> tuple[str | None, str | None]:
 # ---- principals --------------------------------------------------------------------------------
 
 
-class Identity:
-    """The principal fields of one userIdentity, canonicalised (see DOMAIN.md's table)."""
+class Identity(msgspec.Struct, frozen=True, gc=False):
+    """The principal fields of one userIdentity, canonicalised (README, *How calls are counted*)."""
 
-    __slots__ = (
-        "type",
-        "principal",
-        "uid",
-        "account",
-        "session",
-        "on_behalf_of",
-        "access_key_id",
-        "via",
-        "hint",
-        "problem",
-    )
-
-    def __init__(self) -> None:
-        self.type: str | None = None
-        self.principal: str | None = None
-        self.uid: str | None = None
-        self.account: str | None = None
-        self.session: str | None = None
-        self.on_behalf_of: str | None = None
-        self.access_key_id: str | None = None
-        self.via: str | None = None
-        self.hint: tuple[str, str] | None = None
-        self.problem: str | None = None
+    type: str | None = None
+    principal: str | None = None  # None while hidden (AWSAccount with a unique id), or on a problem
+    uid: str | None = None  # a hidden caller's unique id
+    account: str | None = None
+    session: str | None = None
+    on_behalf_of: str | None = None
+    access_key_id: str | None = None
+    via: str | None = None  # invokedBy
+    hint: tuple[str, str] | None = None  # (unique id, ARN) the identity shows: see identity_hint
+    problem: str | None = None  # why no principal can be named
 
 
 def _s(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _d(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if type(value) is str and value else None
 
 
 _ROLE_FROM_STS = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.*)\Z")
+_IAM_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(role|user)/[^\s\"\\]{1,512}\Z")
+_UNIQUE_ID = re.compile(r"A(ROA|IDA)[A-Z0-9]{8,}\Z")
+_hints: dict[tuple[str, str, str], tuple[str, str] | None] = {}
 
 
-def identity_of(ui: dict[str, Any]) -> Identity:
-    """Canonical principal of a userIdentity object (a dict; the caller checks the type)."""
-    out = Identity()
-    t = _s(ui.get("type"))
-    out.type = t
-    out.account = _s(ui.get("accountId"))
-    out.access_key_id = _s(ui.get("accessKeyId"))
-    out.via = _s(ui.get("invokedBy"))
-    arn = _s(ui.get("arn"))
-    pid = _s(ui.get("principalId"))
-    obo = _d(ui.get("onBehalfOf"))
-    out.on_behalf_of = _s(obo.get("userId"))
-    if t == "IAMUser":
-        name = _s(ui.get("userName"))
-        session_arn = _ROLE_FROM_STS.match(arn) if arn and ":assumed-role/" in arn else None
-        if session_arn:
-            # a role session labelled IAMUser (published examples do this): the role is the principal
-            out.principal = f"arn:{session_arn[1]}:iam::{session_arn[2]}:role/{session_arn[3]}"
-            out.session = session_arn[4]
-        elif arn:
-            out.principal = arn
-        elif name and is_account(out.account):
-            out.principal = f"arn:aws:iam::{out.account}:user/{name}"
-        if pid and arn and not session_arn:
-            out.hint = (pid, arn)
-    elif t == "AssumedRole":
-        issuer = _d(_d(ui.get("sessionContext")).get("sessionIssuer"))
-        role_arn = _s(issuer.get("arn"))
+def identity_hint(unique_id: object, arn: object, account: object) -> tuple[str, str] | None:
+    """(unique id, ARN) when a userIdentity shows a role's or user's unique id beside its ARN.
+
+    Only as CloudTrail writes it: a role's id (AROA...) with a role ARN, a user's (AIDA...) with a
+    user ARN, both of the account the identity belongs to. The resolver names hidden callers
+    (AWSAccount identities) with these; one who could place an id beside another ARN could make
+    his calls look like someone else's.
+    """
+    if type(unique_id) is not str or type(arn) is not str or type(account) is not str:
+        return None
+    key = (unique_id, arn, account)
+    if key in _hints:
+        return _hints[key]
+    u = _UNIQUE_ID.match(unique_id)
+    m = _IAM_ARN.match(arn)
+    hint = None if u is None or m is None or m[1] != account or (u[1] == "ROA") != (m[2] == "role") else (unique_id, arn)
+    if len(_hints) > 100_000:
+        _hints.clear()
+    _hints[key] = hint
+    return hint
+
+
+def identity_of(ui: UserIdentity | dict[str, Any]) -> Identity:
+    """Canonical principal of a userIdentity, typed or parsed (README, *How calls are counted*).
+
+    The hot path of the normaliser: values are tested inline (``type(v) is str and v``) rather
+    than through helpers."""
+    if type(ui) is dict:
+        ui = as_struct(ui, UserIdentity)
+    assert isinstance(ui, UserIdentity)
+    t = ui.type
+    t = t if type(t) is str and t else None
+    v = ui.accountId
+    account = v if type(v) is str and v else None
+    v = ui.accessKeyId
+    akid = v if type(v) is str and v else None
+    v = ui.invokedBy
+    via = v if type(v) is str and v else None
+    v = ui.arn
+    arn = v if type(v) is str and v else None
+    v = ui.principalId
+    pid = v if type(v) is str and v else None
+    obo = ui.onBehalfOf
+    on_behalf_of = _s(obo.userId) if obo is not None else None
+    principal = uid = session = problem = None
+    if t == "AssumedRole":
+        ctx = ui.sessionContext
+        issuer = ctx.sessionIssuer if ctx is not None else None
+        role_arn = _s(issuer.arn) if issuer is not None else None
         if pid and ":" in pid:
-            out.session = pid.partition(":")[2]
+            session = pid.partition(":")[2]
         if role_arn:
-            out.principal = role_arn
-            ipid = _s(issuer.get("principalId"))
-            if ipid:
-                out.hint = (ipid, role_arn)
+            principal = role_arn
         elif arn:
             m = _ROLE_FROM_STS.match(arn)
             if m:
-                out.principal = f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"
-                out.session = out.session or m[4]
-        if out.principal is None:
-            out.problem = "AssumedRole identity without sessionIssuer.arn or an assumed-role arn"
-    elif t == "FederatedUser":
-        if arn:
-            out.principal = arn
-        elif pid and ":" in pid and is_account(pid.partition(":")[0]):
-            acct, _, name = pid.partition(":")
-            out.principal = f"arn:aws:sts::{acct}:federated-user/{name}"
-    elif t == "Root":
-        if arn and arn.endswith(":root"):
-            out.principal = arn
-        elif is_account(out.account):
-            out.principal = f"arn:aws:iam::{out.account}:root"
+                principal = f"arn:{m[1]}:iam::{m[2]}:role/{m[3]}"
+                session = session or m[4]
+        if principal is None:
+            problem = "AssumedRole identity without sessionIssuer.arn or an assumed-role arn"
+    elif t == "IAMUser":
+        session_arn = _ROLE_FROM_STS.match(arn) if arn and ":assumed-role/" in arn else None
+        if session_arn:
+            # a role session labelled IAMUser (published examples do this): the role is the principal
+            principal = f"arn:{session_arn[1]}:iam::{session_arn[2]}:role/{session_arn[3]}"
+            session = session_arn[4]
+        elif arn:
+            principal = arn
+        else:
+            name = _s(ui.userName)
+            if name and is_account(account):
+                principal = f"arn:aws:iam::{account}:user/{name}"
     elif t == "AWSService":
-        out.principal = out.via or _s(ui.get("principal"))
-        if out.principal is None:
-            out.problem = "AWSService identity without invokedBy"
+        principal = via or _s(ui.principal)
+        if principal is None:
+            problem = "AWSService identity without invokedBy"
     elif t == "AWSAccount":
         if pid and is_account(pid):
-            out.principal = f"arn:aws:iam::{pid}:root"
+            principal = f"arn:aws:iam::{pid}:root"
         elif pid and ":" in pid and is_account(pid.partition(":")[0]):
             facct, _, name = pid.partition(":")
-            out.principal = f"arn:aws:sts::{facct}:federated-user/{name}"
+            principal = f"arn:aws:sts::{facct}:federated-user/{name}"
         elif pid:
-            uid, _, session = pid.partition(":")
-            out.uid = uid
-            out.session = session or None
-            if not out.account:
-                out.problem = "AWSAccount identity without accountId"
+            uid, _, rest = pid.partition(":")
+            session = rest or None
+            if not account:
+                problem = "AWSAccount identity without accountId"
         else:
-            out.problem = "AWSAccount identity without principalId"
+            problem = "AWSAccount identity without principalId"
+    elif t == "FederatedUser":
+        if arn:
+            principal = arn
+        elif pid and ":" in pid and is_account(pid.partition(":")[0]):
+            acct, _, name = pid.partition(":")
+            principal = f"arn:aws:sts::{acct}:federated-user/{name}"
+    elif t == "Root":
+        if arn and arn.endswith(":root"):
+            principal = arn
+        elif is_account(account):
+            principal = f"arn:aws:iam::{account}:root"
     elif t == "IdentityCenterUser":
-        store = _s(obo.get("identityStoreArn"))
-        if store and out.on_behalf_of:
-            out.principal = f"identitycenter:{store}/user/{out.on_behalf_of}"
+        store = _s(obo.identityStoreArn) if obo is not None else None
+        if store and on_behalf_of:
+            principal = f"identitycenter:{store}/user/{on_behalf_of}"
         else:
-            out.problem = "IdentityCenterUser without onBehalfOf identityStoreArn/userId"
+            problem = "IdentityCenterUser without onBehalfOf identityStoreArn/userId"
     elif t in ("SAMLUser", "WebIdentityUser"):
-        idp = _s(ui.get("identityProvider"))
-        name = _s(ui.get("userName"))
+        idp = _s(ui.identityProvider)
+        name = _s(ui.userName)
         prefix = "saml" if t == "SAMLUser" else "webidentity"
         if idp and name:
-            out.principal = f"{prefix}:{idp}/{name}"
+            principal = f"{prefix}:{idp}/{name}"
         else:
-            out.problem = f"{t} without identityProvider/userName"
+            problem = f"{t} without identityProvider/userName"
     elif t is None:
-        if out.via:
-            out.type = "AWSService"
-            out.principal = out.via
+        if via:
+            t = "AWSService"
+            principal = via
         else:
-            out.problem = "userIdentity has neither type nor invokedBy"
+            problem = "userIdentity has neither type nor invokedBy"
+    elif arn:
+        principal = arn
     else:
-        if arn:
-            out.principal = arn
-        else:
-            out.problem = f"unsupported userIdentity type {t!r} without arn"
-    return out
+        problem = f"unsupported userIdentity type {t!r} without arn"
+    return Identity(t, principal, uid, account, session, on_behalf_of, akid, via, hint_of(ui), problem)
+
+
+def hint_of(ui: UserIdentity) -> tuple[str, str] | None:
+    """The identity hint a userIdentity gives: a role session's sessionIssuer, or an IAM user
+    (the same as ``identity_of(ui).hint``, without the rest)."""
+    t = ui.type
+    if t == "AssumedRole":
+        ctx = ui.sessionContext
+        issuer = ctx.sessionIssuer if ctx is not None else None
+        return None if issuer is None else identity_hint(issuer.principalId, issuer.arn, ui.accountId)
+    if t == "IAMUser":
+        return identity_hint(ui.principalId, ui.arn, ui.accountId)
+    return None

@@ -1,16 +1,28 @@
-"""The DuckDB store: raw key-use rows, the file ledger, alias history, identity map, and the
-resolved ``key_use`` table every report reads.
+"""The store: a DuckDB database file, with the key-use rows in Parquet segments beside it.
 
-Writes are transactional: one ingest chunk (its rows, alias changes, identities and ledger
-entries) commits together or not at all, so a killed ingest leaves the ledger consistent with
-the rows and a re-run reads exactly the files that are missing. Resolution (``resolve``) runs
-after the chunks; until it has run the ``meta.needs_resolve`` flag stays set and the next
-opening of the store resolves first.
+``--db trail.duckdb`` names the store. It is the DuckDB file ``trail.duckdb`` and the directory
+``trail.duckdb.segments/`` of Parquet segments that ingest workers write (``keytrail.segments``).
+The database holds the file ledger, alias history, identity map, credentials, record problems,
+the inventory, the segment registry and the resolution of the rows that need other records; its
+views ``raw_key_use`` and ``key_use`` read the registered segments by absolute path, so any DuckDB
+client that opens the file sees them.
+
+Writes are transactional: a chunk's ledger entries, side tables and segment registration commit
+together or not at all, so a killed ingest leaves the ledger consistent with the rows and a re-run
+reads exactly the files that are missing. A segment is visible only once registered; files in the
+segments directory that no committed registration names (left by a killed ingest) are removed by
+the next writer. Resolution (``Store.resolve``) runs after the chunks; until it has run the
+``meta.needs_resolve`` flag stays set and the next writer resolves first.
+
+Moving a store: move the file and its segments directory together; the first keytrail command
+that opens it in the new place points the views there (README, "The store").
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -20,49 +32,24 @@ from typing import Any
 import duckdb
 
 from keytrail.errors import SchemaVersionError, StoreBusyError, StoreError
-from keytrail.model import KEY_USE_FIELDS
-from keytrail.resolve import INSERT_RESOLVED, KEY_USE_VIEW
+from keytrail.resolve import (
+    ALIASES_LOCAL,
+    CANDIDATES,
+    ROW_RULE_COLUMNS,
+    STAGES,
+    compose,
+    fill,
+    key_use_select,
+)
+from keytrail.resolve import KEY_USE_COLUMNS as KEY_USE_COLUMNS
+from keytrail.segments import RAW_COLUMNS, SEGMENT_SUFFIX, Segment, arrow_type, new_segment_name
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MEMORY = ":memory:"
+SEGMENTS_SUFFIX = ".segments"
+RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "256MB")
 
-_RAW_COLUMNS = """
-    file_id BIGINT NOT NULL,
-    rec_index BIGINT NOT NULL,
-    event_id VARCHAR,
-    event_name VARCHAR NOT NULL,
-    event_time BIGINT NOT NULL,
-    region VARCHAR,
-    recipient_account VARCHAR,
-    shared_event_id VARCHAR,
-    key_ref VARCHAR,
-    ref_kind VARCHAR NOT NULL,
-    alt_keys VARCHAR[],
-    op VARCHAR NOT NULL,
-    error_code VARCHAR,
-    error_message VARCHAR,
-    identity_type VARCHAR,
-    principal VARCHAR,
-    principal_uid VARCHAR,
-    identity_account VARCHAR,
-    session_name VARCHAR,
-    on_behalf_of VARCHAR,
-    access_key_id VARCHAR,
-    via VARCHAR,
-    source_ip VARCHAR,
-    user_agent VARCHAR,
-    vpc_endpoint VARCHAR,
-    resource_kind VARCHAR,
-    resource_id VARCHAR,
-    encryption_context VARCHAR,
-    -- resolved (see keytrail.resolve): set at insert where the row alone decides, else by resolve()
-    key VARCHAR,                    -- the key ARN (NULL while an alias reference is unresolved)
-    who VARCHAR,                    -- the canonical principal (hidden callers resolved)
-    category VARCHAR NOT NULL,      -- encrypt | decrypt | sign | admin | denied
-    dup BOOLEAN NOT NULL            -- another row already counts this call (re-delivery, copy, repeat)
-"""
-
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS files (
     file_id BIGINT PRIMARY KEY,
@@ -76,7 +63,8 @@ CREATE TABLE IF NOT EXISTS files (
     rows BIGINT,
     problems BIGINT,
     reason VARCHAR,
-    ingest_id BIGINT
+    ingest_id BIGINT,
+    segment VARCHAR                 -- the segment that holds the file's key-use rows
 );
 CREATE TABLE IF NOT EXISTS ingests (
     ingest_id BIGINT PRIMARY KEY,
@@ -84,7 +72,22 @@ CREATE TABLE IF NOT EXISTS ingests (
     finished TIMESTAMP,
     sources VARCHAR
 );
-CREATE TABLE IF NOT EXISTS raw_key_use ({_RAW_COLUMNS});
+-- the Parquet segments that hold the key-use rows (names in the segments directory)
+CREATE TABLE IF NOT EXISTS segments (
+    name VARCHAR PRIMARY KEY,
+    rows BIGINT NOT NULL,
+    ingest_id BIGINT
+);
+-- the rows that need other records (see keytrail.resolve), as resolved
+CREATE TABLE IF NOT EXISTS resolution (
+    file_id BIGINT NOT NULL,
+    rec_index BIGINT NOT NULL,
+    row_no BIGINT NOT NULL,
+    key VARCHAR,
+    who VARCHAR,
+    dup BOOLEAN NOT NULL,
+    reopened BOOLEAN NOT NULL       -- a row its record alone decided, in a group of re-deliveries
+);
 CREATE TABLE IF NOT EXISTS alias_history (
     alias_arn VARCHAR NOT NULL,
     event_time BIGINT NOT NULL,
@@ -173,50 +176,12 @@ CREATE TABLE IF NOT EXISTS record_problems (
 );
 """
 
-# The resolved table: what every report reads. Documented in the README ("The store").
-KEY_USE_COLUMNS: tuple[str, ...] = (
-    "key",
-    "key_resolved",
-    "key_account",
-    "key_region",
-    "principal",
-    "principal_type",
-    "category",
-    "op",
-    "event_name",
-    "event_time",
-    "event_id",
-    "shared_event_id",
-    "region",
-    "recipient_account",
-    "error_code",
-    "error_message",
-    "via",
-    "session_name",
-    "on_behalf_of",
-    "access_key_id",
-    "identity_account",
-    "source_ip",
-    "user_agent",
-    "vpc_endpoint",
-    "resource_kind",
-    "resource_id",
-    "encryption_context",
-    "key_ref",
-    "file_id",
-    "rec_index",
-)
-
-RAW_COLUMNS: tuple[str, ...] = ("file_id", "rec_index", *KEY_USE_FIELDS)
-
-
 _INT_COLUMNS = frozenset({"file_id", "rec_index", "event_time", "size", "records", "kms_records", "rows",
                           "problems", "ingest_id"})
-# column order of the tables written in chunks (their Arrow form)
+# column order of the side tables written in chunks (their Arrow form)
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "files": ("file_id", "uri", "size", "version", "status", "shape", "records", "kms_records", "rows",
-              "problems", "reason", "ingest_id"),
-    "raw_key_use": RAW_COLUMNS,
+              "problems", "reason", "ingest_id", "segment"),
     "alias_history": ("alias_arn", "event_time", "target_key", "event_id", "event_name", "source", "file_id",
                       "rec_index"),
     "credentials": ("access_key_id", "event_time", "event_id", "event_name", "role_arn", "session_name", "caller",
@@ -224,6 +189,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "record_problems": ("file_id", "rec_index", "kind", "message"),
     "identity_map": ("unique_id", "arn"),
 }
+STORED_COLUMNS: tuple[str, ...] = (*RAW_COLUMNS, *ROW_RULE_COLUMNS)
+"""A segment's columns: the normaliser's rows and the row rules."""
 
 
 def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
@@ -233,7 +200,7 @@ def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
     names = TABLE_COLUMNS[table]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     arrays = [
-        pa.array(col, type=pa.int64() if name in _INT_COLUMNS else (pa.list_(pa.string()) if name == "alt_keys" else pa.string()))
+        pa.array(col, type=pa.int64() if name in _INT_COLUMNS else pa.string())
         for name, col in zip(names, columns, strict=True)
     ]
     return pa.Table.from_arrays(arrays, names=list(names))
@@ -273,6 +240,30 @@ def _duckdb_file_or_new(path: str) -> bool:
     return not head or head[8:12] == b"DUCK"
 
 
+def sql_text(value: str) -> str:
+    """A value (a file path) as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_type(name: str) -> str:
+    import pyarrow as pa
+
+    t = arrow_type(name)
+    if t == pa.int64():
+        return "BIGINT"
+    if t == pa.bool_():
+        return "BOOLEAN"
+    if pa.types.is_list(t):
+        return "VARCHAR[]"
+    return "VARCHAR"
+
+
+def _no_rows() -> str:
+    """A relation with a segment's columns and no rows (a store without segments)."""
+    cols = ", ".join(f"CAST(NULL AS {_sql_type(c)}) AS {c}" for c in STORED_COLUMNS)
+    return f"(SELECT {cols} WHERE false)"  # noqa: S608 - constant column names
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     uri: str
@@ -282,21 +273,29 @@ class LedgerEntry:
 
 
 class Store:
-    """A keytrail store: ``Store(path)`` on disk, ``Store()`` in memory."""
+    """A keytrail store: ``Store(path)`` on disk, ``Store()`` in memory (its segments in a
+    temporary directory removed on close)."""
 
     def __init__(self, path: str | None = None, read_only: bool = False) -> None:
         self.path = path or MEMORY
         self.read_only = read_only
         if self.path != MEMORY and read_only and not os.path.exists(self.path):
             raise StoreError(f"{self.path}: no such store")
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        if self.path == MEMORY:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="keytrail-store-")
+            self.segments_dir = self._tmpdir.name
+        else:
+            self.segments_dir = os.path.abspath(self.path) + SEGMENTS_SUFFIX
+        self._garbage: list[str] = []  # segment files to remove once the transaction commits
         self.con = self._connect(read_only)
         try:
             self._prepare()
         except duckdb.Error as e:  # a damaged file (truncated, overwritten) fails at its first read
-            self.con.close()
+            self._close()
             raise StoreError(f"{self.path}: cannot read store: {e}") from e
         except BaseException:
-            self.con.close()  # a refused store is not held open (nor locked)
+            self._close()  # a refused store is not held open (nor locked)
             raise
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -329,20 +328,78 @@ class Store:
         if "meta" in tables:
             row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             found = int(row[0]) if row and str(row[0]).isdigit() else 0  # edited or damaged: refused too
-            if found != SCHEMA_VERSION:
+            if found == 1:
+                self._upgrade()
+            elif found != SCHEMA_VERSION:
                 raise SchemaVersionError(self.path, found, SCHEMA_VERSION)
+            self._check_place()
         elif tables:
             raise StoreError(f"{self.path}: a DuckDB database, but not a keytrail store")
         elif self.read_only:
             raise StoreError(f"{self.path}: empty database, not a keytrail store")
         else:
+            os.makedirs(self.segments_dir, exist_ok=True)
             with self.transaction():
                 self.con.execute(SCHEMA)
-                self.con.execute(KEY_USE_VIEW)
                 self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+                self.write_views()
+        if not self.read_only:
+            self._remove_strays()
+
+    def _upgrade(self) -> None:
+        """A store of schema version 1, upgraded in place (``keytrail.migrate``) -- also when opened
+        for reading: the upgrade needs the file writable once."""
+        from keytrail.migrate import migrate_v1
+
+        if self.read_only:
+            self.con.close()
+            try:
+                self.con = self._connect(read_only=False)
+            except StoreError as e:
+                raise StoreError(
+                    f"{self.path}: written by an earlier keytrail (schema version 1) and cannot be upgraded here "
+                    f"({e}); copy it where you may write and open the copy, e.g. `keytrail usage --db COPY`"
+                ) from e
+        migrate_v1(self)
+        if self.read_only:
+            self.con.close()
+            self.con = self._connect(read_only=True)
+
+    def _check_place(self) -> None:
+        """Point the views at the segments directory where it is now (a store moved or copied with
+        its directory): in the file when it may be written, else for this connection only."""
+        if self.get_meta("segments_dir") == self.segments_dir:
+            return
+        if not os.path.isdir(self.segments_dir) and self.segment_names():
+            raise StoreError(
+                f"{self.path}: its segments directory {self.segments_dir} is missing; a store is the file and "
+                f"that directory together (move or copy both)"
+            )
+        if self.read_only:
+            self.write_views(temp=True)
+        else:
+            with self.transaction():
+                self.write_views()
+
+    def _remove_strays(self) -> None:
+        """Segment files no committed registration names: left by a killed ingest or compaction."""
+        if not os.path.isdir(self.segments_dir):
+            return
+        known = set(self.segment_names())
+        for name in os.listdir(self.segments_dir):
+            if name.startswith("seg-") and name not in known and (name.endswith(SEGMENT_SUFFIX) or name.endswith(".tmp")):
+                with suppress(OSError):
+                    os.unlink(os.path.join(self.segments_dir, name))
+
+    def _close(self) -> None:
+        with suppress(duckdb.Error):
+            self.con.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
 
     def close(self) -> None:
-        self.con.close()
+        self._close()
 
     def __enter__(self) -> Store:
         return self
@@ -378,35 +435,92 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, or ROLLBACK when the block raises (a crash leaves no trace either)."""
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises (a crash leaves no trace either).
+        Segment files the transaction unregistered are removed once it has committed."""
         self.con.execute("BEGIN")
         try:
             yield
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._garbage = []
             raise
         self.con.execute("COMMIT")
+        garbage, self._garbage = self._garbage, []
+        for name in garbage:
+            with suppress(OSError):
+                os.unlink(os.path.join(self.segments_dir, name))
 
-    def write_chunk(self, files: Any, replaced_uris: Iterable[str], tables: dict[str, Any]) -> None:
-        """Ledger entries and the chunk's tables (Arrow tables named like the store's), inside the
-        caller's transaction: the ledger and the rows commit together.
+    # ---- segments --------------------------------------------------------------------------
+    def segment_names(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT name FROM segments ORDER BY name").fetchall()]
 
-        ``tables`` may hold raw_key_use, alias_history, credentials, record_problems (appended) and
-        identity_map (unique id, arn; added where new). Files in ``replaced_uris`` (changed since they
-        were read) lose their old rows first.
+    def segment_path(self, name: str) -> str:
+        return os.path.join(self.segments_dir, name)
+
+    def _segments_sql(self, names: Sequence[str]) -> str:
+        """The rows of these segments as a relation (the typed empty relation for none)."""
+        if not names:
+            return _no_rows()
+        paths = ", ".join(sql_text(self.segment_path(n)) for n in names)
+        return f"read_parquet([{paths}])"
+
+    def write_views(self, temp: bool = False) -> None:
+        """(Re)create ``raw_key_use`` and ``key_use`` over the registered segments (inside the
+        caller's transaction unless ``temp``)."""
+        names = self.segment_names()
+        touched = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT DISTINCT f.segment FROM resolution r JOIN files f USING (file_id) WHERE r.reopened"
+            ).fetchall()
+        } & set(names)
+        clean = [n for n in names if n not in touched]
+        raw_cols = ", ".join(RAW_COLUMNS)
+        settled_cols = ", ".join(STORED_COLUMNS[:-1])
+        parts = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open"]  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
+        if touched:
+            parts.append(
+                f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open AND NOT EXISTS ("  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
+                "SELECT 1 FROM resolution x WHERE x.file_id = s.file_id AND x.rec_index = s.rec_index "
+                "AND x.row_no = s.row_no)"
+            )
+        resolved = ", ".join(f"x.{c}" if c in ("key", "who") else f"s.{c}" for c in STORED_COLUMNS[:-1])
+        parts.append(
+            f"SELECT {resolved} FROM {self._segments_sql(names)} s "  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
+            "JOIN resolution x ON x.file_id = s.file_id AND x.rec_index = s.rec_index AND x.row_no = s.row_no "
+            "WHERE NOT x.dup"
+        )
+        kind = "TEMP VIEW" if temp else "VIEW"
+        self.con.execute(
+            f"CREATE OR REPLACE {kind} raw_key_use AS SELECT {raw_cols}, key, who, category FROM {self._segments_sql(names)}"  # noqa: S608
+        )
+        union = " UNION ALL ".join(f"({p})" for p in parts)
+        self.con.execute(f"CREATE OR REPLACE {kind} key_use AS {key_use_select(f'({union})')}")
+        if not temp:
+            self.set_meta("segments_dir", self.segments_dir)
+
+    def write_chunk(
+        self, files: Any, replaced_uris: Iterable[str], tables: dict[str, Any], segments: Sequence[Segment] = ()
+    ) -> None:
+        """Ledger entries, the chunk's side tables (Arrow tables named like the store's) and its
+        segments, inside the caller's transaction: the ledger and the rows commit together.
+
+        ``tables`` may hold alias_history, credentials, record_problems (appended) and
+        identity_map (unique id, arn; added where new). Files in ``replaced_uris`` (changed since
+        they were read) lose their old rows first.
         """
         con = self.con
         replaced = list(replaced_uris)
         if replaced:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _gone AS SELECT file_id FROM files WHERE uri IN (SELECT unnest(?::VARCHAR[]))",
-                [replaced],
-            )
-            for table in ("raw_key_use", "alias_history", "record_problems", "credentials"):
-                con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM _gone)")  # noqa: S608
-            con.execute("DELETE FROM files WHERE file_id IN (SELECT file_id FROM _gone)")
+            gone = [
+                r[0]
+                for r in con.execute(
+                    "SELECT file_id FROM files WHERE uri IN (SELECT unnest(?::VARCHAR[]))", [replaced]
+                ).fetchall()
+            ]
+            self._drop_files(gone)
         self._append("files", files)
-        for name in ("raw_key_use", "alias_history", "credentials", "record_problems"):
+        for name in ("alias_history", "credentials", "record_problems"):
             self._append(name, tables.get(name))
         ids = tables.get("identity_map")
         if ids is not None and ids.num_rows:
@@ -416,16 +530,59 @@ class Store:
                 "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
             )
             con.unregister("_chunk_ids")
+        ingest = con.execute("SELECT max(ingest_id) FROM ingests").fetchone()
+        for seg in segments:
+            con.execute("INSERT INTO segments VALUES (?, ?, ?)", [seg.name, seg.rows, ingest[0] if ingest else None])
+        if segments or replaced:
+            self.write_views()
         con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+
+    def _drop_files(self, file_ids: Sequence[int]) -> None:
+        """Remove every row of these files: the side tables' rows, and the segments that hold
+        some are rewritten without them."""
+        if not file_ids:
+            return
+        con = self.con
+        ids = list(file_ids)
+        holding = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT segment FROM files WHERE segment IS NOT NULL AND file_id IN (SELECT unnest(?::BIGINT[]))",
+                [ids],
+            ).fetchall()
+        ]
+        for table in ("alias_history", "record_problems", "credentials"):
+            con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])  # noqa: S608
+        con.execute("DELETE FROM files WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])
+        for name in holding:
+            self._rewrite(
+                [name],
+                f"SELECT * FROM {self._segments_sql([name])} WHERE file_id NOT IN (SELECT unnest(?::BIGINT[]))",  # noqa: S608
+                [ids],
+            )
+
+    def _rewrite(self, old: Sequence[str], query: str, params: Sequence[object] = ()) -> None:
+        """Replace segments ``old`` by one holding ``query``'s rows (inside the caller's transaction)."""
+        name = new_segment_name()
+        path = self.segment_path(name)
+        self.con.execute(
+            f"COPY ({query}) TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd)",  # noqa: S608
+            list(params),
+        )
+        os.replace(path + ".tmp", path)
+        row = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
+        self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [list(old)])
+        self.con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [name, int(row[0]) if row else 0])
+        self.con.execute("UPDATE files SET segment = ? WHERE segment IN (SELECT unnest(?::VARCHAR[]))", [name, list(old)])
+        self._garbage.extend(old)
 
     def _append(self, table: str, data: Any) -> None:
         if data is None or not data.num_rows:
             return
         view = f"_chunk_{table}"
-        extra = f", {INSERT_RESOLVED}" if table == "raw_key_use" else ""
         self.con.register(view, data)
         try:
-            self.con.execute(f"INSERT INTO {table} SELECT *{extra} FROM {view}")  # noqa: S608
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {view}")  # noqa: S608
         except duckdb.Error as e:
             # the transaction is aborted (the caller rolls it back): say why, not what failed after
             with suppress(duckdb.Error):
@@ -433,8 +590,33 @@ class Store:
             raise StoreError(f"{self.path}: cannot write {table}: {e}") from e
         self.con.unregister(view)
 
+    # ---- resolution ------------------------------------------------------------------------
     def needs_resolve(self) -> bool:
         return self.get_meta("needs_resolve") == "1"
 
+    def resolve(self) -> None:
+        """Resolve the rows that need other records (``keytrail.resolve``), in one transaction.
+
+        The group rules join and group the rows several times over: DuckDB gets at least
+        ``RESOLVE_MEMORY`` for them (they run after the ingest workers have finished)."""
+        rows = self._segments_sql(self.segment_names())
+        query = compose(STAGES, f"({fill(CANDIDATES, rows=rows)})", aliases=ALIASES_LOCAL)
+        limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        self.con.execute(f"SET memory_limit = '{RESOLVE_MEMORY}'")
+        try:
+            with self.transaction():
+                self.con.execute(
+                    f"CREATE OR REPLACE TABLE resolution AS SELECT file_id, rec_index, row_no, key, who, dup, "  # noqa: S608
+                    f"NOT open AS reopened FROM ({query})"
+                )
+                self.write_views()
+                self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
+        finally:
+            if limit:
+                self.con.execute(f"SET memory_limit = '{limit[0]}'")
+
     def query(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()
+
+
+__all__ = ["KEY_USE_COLUMNS", "LedgerEntry", "Store", "STORED_COLUMNS", "TABLE_COLUMNS", "to_arrow", "shutil"]

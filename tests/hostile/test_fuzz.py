@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from tests.conftest import CORPUS
 SCALE = float(os.environ.get("KEYTRAIL_FUZZ_EXAMPLES", "1"))
 REGRESSIONS = Path(__file__).parent / "regressions"
 RUN: Counter[str] = Counter()  # examples run per target (the README quotes a long run)
+
+SEGMENTS = tempfile.mkdtemp(prefix="keytrail-fuzz-")  # where the worker path writes its segments
 
 
 def _settings(n: int) -> settings:
@@ -95,7 +98,7 @@ class _Bytes:
 def _check_worker_path(files: list[bytes]) -> None:
     """The worker's whole path (read, decode, normalise, Arrow) and the parent's Arrow tables."""
     source = _Bytes(files)
-    chunk = process_chunk(source, [(i + 1, FileRef(f"fuzz/{i}", len(d), "1")) for i, d in enumerate(files)])
+    chunk = process_chunk(source, [(i + 1, FileRef(f"fuzz/{i}", len(d), "1")) for i, d in enumerate(files)], SEGMENTS)
     assert [o.uri for _, o in chunk.files] == [f"fuzz/{i}" for i in range(len(files))]
     for _, o in chunk.files:
         assert o.status in ("ingested", "skipped", "error")
@@ -237,7 +240,7 @@ def _agree(raw: bytes) -> None:
         doc = json.loads(raw)
     except (ValueError, RecursionError):
         return  # the identity check needs the document parsed whole
-    chunk = process_chunk(_Bytes([raw]), [(1, FileRef("fuzz/0", len(raw), "1"))])
+    chunk = process_chunk(_Bytes([raw]), [(1, FileRef("fuzz/0", len(raw), "1"))], SEGMENTS)
     assert chunk.identities <= _identities_in(doc)
 
 

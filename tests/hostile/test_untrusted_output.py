@@ -278,6 +278,12 @@ REVIEWED_SQL_PARTS = {
     "'VIEW' if kind and kind[0] == 'VIEW' else 'TABLE'",
     # top_details: the names, columns and expressions of analysis.usage.DETAILS (and the report's)
     "name", "d.expr", "', '.join(d.columns)", "', '.join(columns)", "counted",
+    # the resolver's texts (keytrail.resolve) and the store's views over its segments: column names and
+    # relations of keytrail's own; segment paths are quoted by store._sql_text
+    "DENIED", "_copy_order('r.')", "_copy_order()", "', '.join(RESOLVE_COLUMNS)", "', '.join(ctes)", "prev", "rows",
+    "settled_cols", "resolved", "kind", "raw_cols", "self._segments_sql(clean)", "self._segments_sql(names)",
+    "self._segments_sql(sorted(touched))", "key_use_select(f'({union})')", "self._segments_sql([name])", "query",
+    "fields", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
 }
 
 

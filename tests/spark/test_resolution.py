@@ -1,10 +1,12 @@
-"""The resolver's rules in Python (``keytrail.spark.resolution``) against the local engine's resolver.
+"""The resolver's SQL run as Spark runs it -- by stages over partitions -- against the local engine.
 
-No Spark here: a small Python engine applies the orders the Spark job's window functions use
-(``redelivery_order``, ``copy_order``, ref_kind first) and ``RowResolver`` per row, and must
-give the local engine's ``key_use`` rows exactly, column for column, on generated archives with
-alias churn (several changes in one second, deletes), hidden callers, cross-account copies,
-re-deliveries, ReEncrypt through aliases and denied calls.
+No Spark here: ``partitioned_engine`` does what the Spark job's tasks do (``process_file``, the row
+rules, then ``keytrail.spark.stages`` over rows hash-partitioned by eventID for stage A and by
+sharedEventID for stage B) and must give the local engine's ``key_use`` rows exactly, column for
+column, on generated archives with alias churn (several changes in one second, deletes), hidden
+callers, cross-account copies, re-deliveries, ReEncrypt through aliases and denied calls. The
+Spark tests (``test_job``) compare the real job with the local engine on a generated organisation
+trail.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,21 +36,14 @@ from tests.fixtures_gen import (
     user,
 )
 
-from keytrail.model import KEY_USE_FIELDS
-from keytrail.pipeline import process_file
+from keytrail.pipeline import Extracted, finish_rows, process_file
+from keytrail.segments import with_row_rules
 from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
-from keytrail.spark.resolution import (
-    AliasHistory,
-    IdentityMap,
-    RowResolver,
-    copy_order,
-    file_order_key,
-    principal_of,
-    redelivery_order,
-    resolved_key,
-)
-from keytrail.store import KEY_USE_COLUMNS
+from keytrail.spark import schema as S
+from keytrail.spark import stages
+from keytrail.spark.stages import file_order_key
+from keytrail.store import KEY_USE_COLUMNS, to_arrow
 
 T0 = datetime(2026, 10, 1, 12, 0, 0)
 KEYS = (KEY_A, KEY_B, KEY_C)
@@ -59,50 +55,6 @@ def at(second: int) -> str:
     return (T0 + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# ---- the helpers one by one ----------------------------------------------------------------------
-
-
-def test_alias_history_same_second_delete_and_log_order() -> None:
-    a = alias_arn("alias/x")
-    history = AliasHistory(
-        [
-            (a, 100, KEY_A, ("f1", 0)),
-            (a, 200, KEY_B, ("f1", 5)),
-            (a, 200, KEY_C, ("f1", 7)),  # the same second, later in the log: wins
-            (a, 200, KEY_A, ("f0", 9)),  # an earlier file
-            (a, 300, None, ("f2", 0)),  # deleted
-            (a, 400, KEY_B, ("f2", 1)),
-        ]
-    )
-    assert [history.target(a, t) for t in (99, 100, 199, 200, 299, 300, 399, 400, 10**10)] == [
-        None, KEY_A, KEY_A, KEY_C, KEY_C, None, None, KEY_B, KEY_B,
-    ]
-    assert history.target(alias_arn("alias/other"), 250) is None and history.target(None, 250) is None
-    assert len(history) == 4
-
-
-def test_identity_map_and_hidden_principals() -> None:
-    ids = IdentityMap([("AROA1", "arn:aws:iam::1:role/b"), ("AROA1", "arn:aws:iam::1:role/a"), ("AIDA2", "arn:u")])
-    assert ids.get("AROA1") == "arn:aws:iam::1:role/a" and len(ids) == 2
-    assert principal_of("arn:known", "AROA1", "1", ids) == "arn:known"
-    assert principal_of(None, "AROA1", "1", ids) == "arn:aws:iam::1:role/a"
-    assert principal_of(None, "AROA9", "444455556666", ids) == "AWSAccount:444455556666:AROA9"
-    assert principal_of(None, None, None, ids) == "AWSAccount:?:?"
-
-
-def test_reencrypt_source_and_orders() -> None:
-    assert resolved_key("reencrypt-source", "arn:alias", [KEY_A, KEY_B], KEY_B) == KEY_A
-    assert resolved_key("reencrypt-source", "arn:alias", [KEY_B], KEY_B) == KEY_B
-    assert resolved_key("reencrypt-source", "arn:alias", [], KEY_B) == KEY_B
-    assert resolved_key("reencrypt-source", "arn:alias", [KEY_A], None) is None
-    assert resolved_key("alias", "arn:alias", None, None) is None
-    assert resolved_key("key", KEY_A, None, None) == KEY_A
-    full, owner = copy_order("AssumedRole", "e2", "f9", 0), copy_order("AWSAccount", "e1", "f0", 0)
-    assert full < owner
-    assert copy_order(None, "e1", "f0", 0) < copy_order(None, None, "f0", 0)
-    assert redelivery_order("f0", 9) < redelivery_order("f1", 0)
-
-
 def test_file_order_follows_the_directory_walk() -> None:
     paths = ["/a-b/x.json", "/a/y.json", "/a/b/z.json", "/a.json"]
     walk = sorted(paths, key=lambda p: p.split("/"))
@@ -110,68 +62,43 @@ def test_file_order_follows_the_directory_walk() -> None:
     assert file_order_key(0, "/z") < file_order_key(1, "/a")
 
 
-def test_a_key_use_column_without_a_rule_is_refused() -> None:
-    with pytest.raises(ValueError, match="no_such_column"):
-        RowResolver(("key", "no_such_column"), AliasHistory([]), IdentityMap([]))
-
-
 # ---- the rules together against the local engine --------------------------------------------------
 
 
-def python_engine(paths: Sequence[str]) -> list[tuple[Any, ...]]:
-    """What the Spark job does, in plain Python over the same files (file ids as the local engine's)."""
+def _buckets(table: pa.Table, column: str, n: int) -> list[pa.Table]:
+    """``table`` split as a repartition by ``column`` splits it (rows without a value: by record)."""
+    keys = [
+        v if v is not None else f"file:{f}:{i}"
+        for v, f, i in zip(table.column(column).to_pylist(), table.column("file_id").to_pylist(),
+                           table.column("rec_index").to_pylist(), strict=True)
+    ]
+    parts = [[j for j, k in enumerate(keys) if hash(k) % n == b] for b in range(n)]
+    return [table.take(pa.array(p, pa.int64())) for p in parts if p]
+
+
+def partitioned_engine(paths: Sequence[str], partitions: int = 3) -> list[tuple[Any, ...]]:
+    """What the Spark job's tasks do, without Spark, over the same files."""
     source = LocalSource(tuple(paths))
-    raw: list[tuple[str, tuple[Any, ...]]] = []
-    changes = []
-    identities: set[tuple[str, str]] = set()
+    ex = Extracted()
+    files = []
+    orders = {}
     for file_id, path in enumerate(paths, 1):
-        _, ex = process_file(source, file_id, FileRef(path))
-        order = file_order_key(0, path)
-        raw += [(order, r) for r in ex.rows]
-        changes += [(a[0], a[1], a[2], (order, a[7])) for a in ex.aliases]
-        identities |= ex.identities
-    f = {name: i for i, name in enumerate(("file_id", "rec_index", *KEY_USE_FIELDS))}
-
-    def get(row: tuple[Any, ...], name: str) -> Any:
-        return row[f[name]]
-
-    # re-deliveries, then cross-account copies (what the window functions keep)
-    records = {(get(r, "file_id"), get(r, "rec_index")): (order, r) for order, r in raw}
-    once: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    alone = set()
-    for place, (order, r) in records.items():
-        if get(r, "event_id") is None and get(r, "shared_event_id") is None:
-            alone.add(place)
-            continue
-        group = (get(r, "event_id"), get(r, "event_name"), get(r, "event_time"))
-        best = once.get(group)
-        if best is None or redelivery_order(order, get(r, "rec_index")) < best[0]:
-            once[group] = (redelivery_order(order, get(r, "rec_index")), place)
-    kept = set(alone)
-    copies: dict[str, tuple[Any, ...]] = {}
-    for _, place in once.values():
-        order, r = records[place]
-        shared = get(r, "shared_event_id")
-        if shared is None:
-            kept.add(place)
-            continue
-        rank = copy_order(get(r, "identity_type"), get(r, "event_id"), order, get(r, "rec_index"))
-        if shared not in copies or rank < copies[shared][0]:
-            copies[shared] = (rank, place)
-    kept |= {place for _, place in copies.values()}
-
-    resolver = RowResolver(KEY_USE_COLUMNS, AliasHistory(changes), IdentityMap(identities))
-    best_rows: dict[tuple[Any, ...], tuple[tuple[str, str], list[Any]]] = {}
-    at_ = {c: i for i, c in enumerate(KEY_USE_COLUMNS)}
-    for _, r in raw:
-        if (get(r, "file_id"), get(r, "rec_index")) not in kept:
-            continue
-        out, ref_kind = resolver.resolve(r)
-        group = (out[at_["file_id"]], out[at_["rec_index"]], out[at_["key"]], out[at_["category"]])
-        rank = (ref_kind, out[at_["key_ref"]] or "")
-        if group not in best_rows or rank < best_rows[group][0]:
-            best_rows[group] = (rank, out)
-    return sorted((tuple(o) for _, o in best_rows.values()), key=repr)
+        out, _ = process_file(source, file_id, FileRef(path), ex)
+        files.append((file_id, out))
+        orders[file_id] = file_order_key(0, path)
+    rows = with_row_rules(finish_rows(files, ex), ex.rows.record_rows)
+    rows = rows.append_column("file_order", pa.array([orders[f] for f in rows.column("file_id").to_pylist()]))
+    rows = S.conform(rows, S.ROW_FIELDS)
+    aliases = to_arrow("alias_history", ex.aliases)
+    aliases = aliases.append_column("file_order", pa.array([orders[f] for f in aliases.column("file_id").to_pylist()], pa.string()))
+    identities = to_arrow("identity_map", sorted(ex.identities))
+    events = pa.concat_tables(
+        [stages.resolve_events(part, aliases, identities) for part in _buckets(rows, "event_id", partitions)]
+    )
+    counted = pa.concat_tables(
+        [stages.resolve_copies(part, None, None) for part in _buckets(events, "shared_event_id", partitions)]
+    )
+    return sorted((tuple(r[c] for c in KEY_USE_COLUMNS) for r in counted.to_pylist()), key=repr)
 
 
 def local_engine(tmp: Path, files: Sequence[Sequence[dict[str, Any]]]) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -234,7 +161,7 @@ def archives(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
 def test_python_rules_equal_the_local_resolver(tmp_path_factory: pytest.TempPathFactory, files: list[list[dict[str, Any]]]) -> None:
     tmp = tmp_path_factory.mktemp("rules")
     paths, want = local_engine(tmp, files)
-    assert python_engine(paths) == want
+    assert partitioned_engine(paths) == want
 
 
 def test_the_fixed_scenarios_of_the_resolver(tmp_path: Path) -> None:
@@ -253,7 +180,7 @@ def test_the_fixed_scenarios_of_the_resolver(tmp_path: Path) -> None:
         [kms("Decrypt", hidden("AROAUNKNOWNROLE00002:x", OTHER), KEY_A, None, time=at(11), recipient=ACCOUNT)],
     ]
     paths, want = local_engine(tmp_path, files)
-    got = python_engine(paths)
+    got = partitioned_engine(paths)
     assert got == want
     keys = [r[KEY_USE_COLUMNS.index("key")] for r in got]
     assert KEY_A in keys and KEY_C in keys and alias_arn(a1) in keys

@@ -245,9 +245,7 @@ def loaded_store(
             if not quiet:
                 click.echo(f"keytrail: {summary_line(report)}", err=True)
         elif store.needs_resolve() and not store.read_only:
-            from keytrail.resolve import resolve
-
-            resolve(store)
+            store.resolve()
         yield Loaded(store, report, verification)
     finally:
         store.close()

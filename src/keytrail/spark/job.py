@@ -1,19 +1,20 @@
 """The Spark job: CloudTrail files -> keytrail's normaliser -> resolved key-use rows as Parquet.
 
+Every step runs keytrail's own code on Arrow batches (``mapInArrow``): no row crosses between the
+JVM and Python one at a time, and no rule is written again for Spark.
+
 1. **Normalise** (the one full read of the input). Spark lists the input (``binaryFile``, any
-   Hadoop file system: s3a://, hdfs://, file:) and hands each executor whole files; the executor
-   runs ``keytrail.pipeline.process_file`` -- the local pipeline's own per-file function
-   (``formats.read_records`` + ``normalize.normalize``) -- and stages what it returns (raw key-use
-   rows, alias changes, identity hints, STS credentials, the file's outcome, rejected records) as
-   Parquet under the staging directory.
-2. **Histories**: the alias changes (CreateAlias / UpdateAlias / DeleteAlias) and identity hints
-   of *all* the input are collected on the driver and broadcast (``AliasHistory``,
-   ``IdentityMap``).
-3. **Resolve**: re-deliveries and cross-account copies are removed across the whole dataset with
-   window functions in the orders of ``keytrail.resolve`` (``resolution.redelivery_order``,
-   ``resolution.copy_order``); every remaining row is resolved in Python by ``RowResolver``
-   (alias as of the call's time, hidden callers, category); a last window keeps one row per call,
-   key and category.
+   Hadoop file system: s3a://, hdfs://, file:) and hands each task whole files; the task runs the
+   local pipeline's own ``process_file`` (``formats.read_records`` + ``normalize.normalize``) and
+   row rules (``keytrail.segments``), and stages what it returns -- key-use rows, alias changes,
+   identity hints, STS credentials, the file's outcome, rejected records -- as Parquet under the
+   staging directory.
+2. **Histories**: the alias changes and identity hints of *all* the input are collected on the
+   driver and broadcast as Arrow.
+3. **Resolve** with the resolver's SQL (``keytrail.resolve``) in DuckDB inside the tasks
+   (``keytrail.spark.stages``): rows repartitioned by eventID for stage A (re-deliveries, aliases,
+   hidden callers), then by sharedEventID for stage B (cross-account copies, once per call, key
+   and category); stage B also gives the key_use columns and the partition columns.
 4. **Write** the rows partitioned by ``date`` / ``account`` and the history tables into the
    staging directory, then **commit** (``keytrail.spark.commit``): only the dates of the window are
    replaced, and a failed job changes nothing.
@@ -22,7 +23,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,18 +31,19 @@ from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import Window as W
 from pyspark.sql import functions as F
 
 from keytrail import __version__
 from keytrail.errors import PartialInputError, SourceError, StoreError, UsageError
-from keytrail.pipeline import MAX_LISTED, IngestReport, process_file
+from keytrail.pipeline import MAX_LISTED, Extracted, FileOutcome, IngestReport, finish_rows, process_file
+from keytrail.segments import with_row_rules
 from keytrail.sources import FileRef
 from keytrail.sources.local import _CANDIDATE, _non_log_reason
 from keytrail.spark import commit as cm
 from keytrail.spark import schema as S
-from keytrail.spark.resolution import RAW_FIELDS, AliasHistory, IdentityMap, RowResolver, file_order_key
-from keytrail.store import KEY_USE_COLUMNS
+from keytrail.spark import stages
+from keytrail.spark.stages import file_order_key
+from keytrail.store import to_arrow
 
 OPEN_COST_BYTES = 256 << 10
 """How Spark weighs opening a file when it packs files into read tasks (its default, 4 MB, puts
@@ -210,21 +211,28 @@ class _InHand:
         return ref.data if ref.data is not None else b""
 
 
-_WIDTH = len(S.STAGE_COLUMNS)
+FILES_PER_BATCH = 16
+"""Files per Arrow batch handed to a normalising task (each file whole, in memory)."""
 
 
-def _staged(kind: str, values: Iterable[Any]) -> tuple[Any, ...]:
-    row: list[Any] = [None] * _WIDTH
-    row[0] = kind
-    for pos, value in zip(S.STAGE_POSITIONS[kind], values, strict=True):
-        row[pos] = value
-    return tuple(row)
+def _kind_table(kind: str, table: Any) -> Any:
+    """One kind of staged output in the staging schema (the other kinds' columns null)."""
+    import pyarrow as pa
+
+    wide = S.conform(table, S.STAGE_COLUMNS[1:])
+    return wide.add_column(0, S.STAGE_KIND, pa.array([kind] * wide.num_rows, pa.string()))
 
 
-def normalise_files(inputs: Inputs, files: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
-    """Executor side: (path, modificationTime, length, content) rows -> staged rows of every kind."""
+def normalise_batch(inputs: Inputs, batch: Any) -> list[Any]:
+    """Executor side: one Arrow batch of (path, modificationTime, length, content) -> staged tables."""
+    import pyarrow as pa
+
     source = _InHand()
-    for path, mtime, length, content in files:
+    ex = Extracted()
+    files: list[tuple[int, FileOutcome]] = []
+    outcomes: list[tuple[Any, ...]] = []
+    orders: dict[int, str] = {}
+    for path, mtime, length, content in zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True):
         explicit = path in inputs.explicit
         if not explicit and not _CANDIDATE.search(path.rsplit("/", 1)[-1]):
             continue  # not a log file name (the local engine does not look at these either)
@@ -232,100 +240,77 @@ def normalise_files(inputs: Inputs, files: Iterable[Any]) -> Iterator[tuple[Any,
         version = str(int(mtime.timestamp() * 1000)) if mtime is not None else ""
         skip = _non_log_reason(path)
         if skip is not None:
-            yield _staged("file", (fid, path, length, version, "skipped", None, 0, 0, 0, 0, skip, None))
+            outcomes.append((fid, path, length, version, "skipped", None, 0, 0, 0, 0, skip, None))
             continue
-        out, ex = process_file(source, fid, FileRef(path, length, version, data=bytes(content or b"")))
-        order = file_order_key(inputs.index_of(path), path)
-        yield _staged(
-            "file",
-            (fid, path, out.size, out.version, out.status, out.shape, out.records, out.kms_records, out.rows,
-             len(out.problems), out.reason, None),
-        )
-        for r in ex.rows:
-            yield _staged("row", (order, *r))
-        for a in ex.aliases:
-            yield _staged("alias", (order, *a))
-        for c in ex.credentials:
-            yield _staged("credential", c)
-        for uid, arn in sorted(ex.identities):
-            yield _staged("identity", (uid, arn, "trail"))
-        for i, m in out.problems:
-            yield _staged("problem", (fid, i, "rejected", m, path))
-        for i, m in out.unattributed:
-            yield _staged("problem", (fid, i, "unattributed", m, path))
+        out, _ = process_file(source, fid, FileRef(path, length, version, data=bytes(content or b"")), ex)
+        files.append((fid, out))
+        orders[fid] = file_order_key(inputs.index_of(path), path)
+    rows = finish_rows(files, ex)
+    tables = []
+    if rows is not None:
+        rows = with_row_rules(rows, ex.rows.record_rows)
+        order = pa.array([orders[f] for f in rows.column("file_id").to_pylist()], pa.string())
+        tables.append(_kind_table("row", rows.append_column("file_order", order)))
+    for fid, o in files:
+        outcomes.append((fid, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
+                         len(o.problems), o.reason, None))  # fmt: skip
+    if outcomes:
+        tables.append(_kind_table("file", pa.Table.from_pylist([dict(zip(S.FILE_FIELDS, o, strict=True)) for o in outcomes])))
+    if ex.aliases:
+        aliases = to_arrow("alias_history", ex.aliases)
+        order = pa.array([orders[f] for f in aliases.column("file_id").to_pylist()], pa.string())
+        tables.append(_kind_table("alias", aliases.append_column("file_order", order)))
+    if ex.credentials:
+        tables.append(_kind_table("credential", to_arrow("credentials", ex.credentials)))
+    if ex.identities:
+        ids = to_arrow("identity_map", sorted(ex.identities))
+        tables.append(_kind_table("identity", ids.append_column("source", pa.array(["trail"] * ids.num_rows))))
+    problems = [(fid, i, kind, m, o.uri) for fid, o in files
+                for kind, found in (("rejected", o.problems), ("unattributed", o.unattributed)) for i, m in found]
+    if problems:
+        tables.append(_kind_table("problem", pa.Table.from_pylist(
+            [dict(zip((*S.PROBLEM_FIELDS, "uri"), p, strict=True)) for p in problems])))
+    return tables
+
+
+def normalise_files(inputs: Inputs, batches: Iterable[Any]) -> Iterator[Any]:
+    """``mapInArrow`` body of the normalising pass."""
+    for batch in batches:
+        for table in normalise_batch(inputs, batch):
+            yield from table.to_batches()
 
 
 # ---- 3. resolve ---------------------------------------------------------------------------------
 
-_ACCOUNT = re.compile(r"\d{12}\Z")
-_KEY_ACCOUNT = KEY_USE_COLUMNS.index("key_account")
-_EVENT_TIME = RAW_FIELDS.index("event_time")
+
+def _events(histories: Any, batches: Iterator[Any]) -> Iterator[Any]:
+    for batch in stages.map_events(histories.value, batches):
+        yield from S.conform(batch_table(batch), S.STAGE_A_COLUMNS).to_batches()
 
 
-def resolve_rows(histories: Any, rows: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
-    """Executor side: raw rows (``RAW_FIELDS``) -> ``schema.RESOLVED_COLUMNS`` rows."""
-    aliases, identities = histories.value
-    resolver = RowResolver(KEY_USE_COLUMNS, aliases, identities)
-    days: dict[int, str] = {}
-    for raw in rows:
-        out, ref_kind = resolver.resolve(raw)
-        day = raw[_EVENT_TIME] // 86400
-        text = days.get(day)
-        if text is None:
-            text = days[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86400))
-        account = out[_KEY_ACCOUNT]
-        # partition values become directory names: only account ids, never other log text
-        yield (*out, ref_kind, text, account if account and _ACCOUNT.match(account) else S.UNKNOWN_ACCOUNT)
+def _copies(window: tuple[int | None, int | None], batches: Iterator[Any]) -> Iterator[Any]:
+    for batch in stages.map_copies(window, batches):
+        yield from S.conform(batch_table(batch), S.OUTPUT_COLUMNS, timestamps=True).to_batches()
 
 
-def deduplicate(rows: DataFrame) -> DataFrame:
-    """Re-deliveries once, cross-account copies once (``resolution.redelivery_order`` and
-    ``resolution.copy_order``, the orders of ``keytrail.resolve``)."""
-    event_id, shared_id = F.col("event_id"), F.col("shared_event_id")
-    alone = rows.where(event_id.isNull() & shared_id.isNull())  # never a re-delivery nor a copy
-    rows = rows.where(event_id.isNotNull() | shared_id.isNotNull())
-    # redelivery_order: the first (file order, record index) of each (eventID, eventName, eventTime)
-    place = F.struct("file_order", "rec_index")
-    record = F.coalesce(event_id, F.concat_ws(":", F.lit("file"), F.col("file_order"), F.col("rec_index")))
-    first = F.min(place).over(W.partitionBy(record, "event_name", "event_time"))
-    once = rows.withColumn("_first", first).where(F.col("_first") == place).drop("_first")
-    # copy_order: the copy with the full identity, then eventID (none last), then log order
-    rank = F.struct(
-        (F.coalesce(F.col("identity_type"), F.lit("")) == F.lit("AWSAccount")).alias("hidden"),
-        event_id.isNull().alias("no_event_id"),
-        F.coalesce(event_id, F.lit("")).alias("event_id"),
-        F.col("file_order"),
-        F.col("rec_index"),
+def batch_table(batch: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.Table.from_batches([batch])
+
+
+def resolve(rows: DataFrame, histories: Any, window: cm.Window) -> DataFrame:
+    """Stage A by eventID, stage B by sharedEventID (``keytrail.spark.stages``), then the rows of
+    each (date, account) partition together for the write."""
+    since = _epoch(window.since) if window.since is not None else None
+    until = _epoch(window.until) if window.until is not None else None
+    events = rows.repartition(F.expr(stages.event_partition)).mapInArrow(
+        partial(_events, histories), S.struct(S.STAGE_A_COLUMNS)
     )
-    shared = (
-        once.where(shared_id.isNotNull())
-        .withColumn("_rank", rank)
-        .withColumn("_best", F.min("_rank").over(W.partitionBy("shared_event_id")))
-        .where(F.col("_rank") == F.col("_best"))
-        .drop("_rank", "_best")
+    counted = events.repartition(F.expr(stages.copy_partition)).mapInArrow(
+        partial(_copies, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True)
     )
-    return alone.unionByName(once.where(shared_id.isNull())).unionByName(shared)
-
-
-def resolve(spark: SparkSession, rows: DataFrame, histories: Any, window: cm.Window) -> DataFrame:
-    kept = deduplicate(rows)
-    if window.since is not None:
-        kept = kept.where(F.col("event_time") >= _epoch(window.since))
-    if window.until is not None:
-        kept = kept.where(F.col("event_time") < _epoch(window.until))
-    raw = kept.select(*RAW_FIELDS)
-    resolved = spark.createDataFrame(
-        raw.rdd.mapPartitions(partial(resolve_rows, histories)),
-        S.struct(S.RESOLVED_COLUMNS, timestamps=True),
-        verifySchema=False,
-    )
-    # once per call per key and category: the row whose ref_kind sorts first. date and account
-    # follow from the call and the key, so adding them changes no group; it lets the window
-    # reuse the partitioning the output is written with (one shuffle fewer)
-    by_partition = resolved.repartition(*S.PARTITION_COLUMNS)
-    group = W.partitionBy(*S.PARTITION_COLUMNS, "file_id", "rec_index", "key", "category")
-    n = F.row_number().over(group.orderBy("ref_kind", "key_ref", "op"))
-    return by_partition.withColumn("_n", n).where(F.col("_n") == 1).select(*S.OUTPUT_COLUMNS)
+    return counted.repartition(*S.PARTITION_COLUMNS)
 
 
 def _epoch(day: str) -> int:
@@ -417,8 +402,9 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
     inputs = resolve_inputs(spark, options.sources)
     staging = cm.new_staging_name()
     stage_dir = cm.join(output, staging)
-    saved = spark.conf.get("spark.sql.files.openCostInBytes", None)
-    spark.conf.set("spark.sql.files.openCostInBytes", str(OPEN_COST_BYTES))
+    reading: dict[str, str | None] = {"spark.sql.files.openCostInBytes": str(OPEN_COST_BYTES),
+               "spark.sql.execution.arrow.maxRecordsPerBatch": str(FILES_PER_BATCH)}
+    saved = _set_conf(spark, reading)
     try:
         files = (
             spark.read.format("binaryFile")
@@ -426,11 +412,11 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
             .option("recursiveFileLookup", "true")
             .load(list(inputs.read))
         )
-        staged_rows = files.select("path", "modificationTime", "length", "content").rdd.mapPartitions(
-            partial(normalise_files, inputs)
+        stage = files.select("path", "modificationTime", "length", "content").mapInArrow(
+            partial(normalise_files, inputs), S.struct(S.STAGE_COLUMNS)
         )
-        stage = spark.createDataFrame(staged_rows, S.struct(S.STAGE_COLUMNS), verifySchema=False)
         stage.write.partitionBy(S.STAGE_KIND).mode("errorifexists").parquet(cm.join(stage_dir, "stage"))
+        _set_conf(spark, saved)  # the rows are exchanged in Spark's usual batches from here on
         mark = _phase(result, "normalise", started)
         staged = spark.read.schema(S.struct(S.STAGE_COLUMNS)).parquet(cm.join(stage_dir, "stage"))
         kinds = {k: staged.where(F.col(S.STAGE_KIND) == k).select(*cols) for k, cols in S.KINDS.items()}
@@ -439,19 +425,13 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
         if options.strict and result.report.partial:
             raise PartialInputError(result.report.problems())
 
-        aliases = AliasHistory(
-            (r[0], r[1], r[2], (r[3], r[4]))
-            for r in kinds["alias"].select("alias_arn", "event_time", "target_key", "file_order", "rec_index").toLocalIterator()
-        )
-        identities = IdentityMap(
-            (r[0], r[1])
-            for r in kinds["identity"].groupBy("unique_id").agg(F.min("arn")).toLocalIterator()
-        )
-        result.alias_changes, result.identities = len(aliases), len(identities)
-        histories = spark.sparkContext.broadcast((aliases, identities))
+        aliases = kinds["alias"].select(*S.ALIAS_FIELDS, "file_order").toArrow()
+        identities = kinds["identity"].select("unique_id", "arn").distinct().toArrow()
+        result.alias_changes, result.identities = aliases.num_rows, identities.num_rows
+        histories = spark.sparkContext.broadcast((stages.to_ipc(aliases), stages.to_ipc(identities)))
         mark = _phase(result, "histories", mark)
 
-        write_key_use(resolve(spark, kinds["row"], histories, options.window), cm.join(stage_dir, "key_use"))
+        write_key_use(resolve(kinds["row"], histories, options.window), cm.join(stage_dir, "key_use"))
         _write_dataset(kinds, cm.join(stage_dir, "dataset"))
         new_dates = cm.date_dirs(fs, cm.join(stage_dir, "key_use"))
         result.partitions = sum(
@@ -473,12 +453,20 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
         _discard(fs, output, staging)
         raise
     finally:
-        if saved is None:
-            spark.conf.unset("spark.sql.files.openCostInBytes")
-        else:
-            spark.conf.set("spark.sql.files.openCostInBytes", saved)
+        _set_conf(spark, saved)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _set_conf(spark: SparkSession, values: dict[str, str | None]) -> dict[str, str | None]:
+    """Set (None: unset) Spark SQL settings; returns what they were."""
+    before = {key: spark.conf.get(key, None) for key in values}
+    for key, value in values.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
+    return before
 
 
 def _phase(result: JobResult, name: str, since: float) -> float:

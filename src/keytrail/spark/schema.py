@@ -29,16 +29,17 @@ import hashlib
 from typing import Any
 
 from keytrail.model import CredentialIssue
-from keytrail.spark.resolution import RAW_FIELDS
-from keytrail.store import KEY_USE_COLUMNS
+from keytrail.resolve import GROUP_RULE_COLUMNS, KEY_USE_COLUMNS, ROW_RULE_COLUMNS
+from keytrail.segments import RAW_COLUMNS
+from keytrail.spark.stages import PARTITION_COLUMNS, UNKNOWN_ACCOUNT
 
-LONG = frozenset({"file_id", "rec_index", "event_time", "size", "records", "kms_records", "rows", "problems", "ingest_id"})
-BOOLEAN = frozenset({"key_resolved"})
+LONG = frozenset({"file_id", "rec_index", "row_no", "event_time", "size", "records", "kms_records", "rows", "problems",
+                  "ingest_id"})
+BOOLEAN = frozenset({"key_resolved", "open", *GROUP_RULE_COLUMNS})
 STRINGS = frozenset({"alt_keys"})
 TIMESTAMP = frozenset({"event_time"})  # in key_use only; epoch seconds (long) everywhere else
 
-PARTITION_COLUMNS = ("date", "account")
-UNKNOWN_ACCOUNT = "unknown"
+__all__ = ["PARTITION_COLUMNS", "UNKNOWN_ACCOUNT"]
 
 # what a worker stages per file, one table per kind (tuples as pipeline.normalize_records makes them)
 ALIAS_FIELDS = ("alias_arn", "event_time", "target_key", "event_id", "event_name", "source", "file_id", "rec_index")
@@ -50,8 +51,14 @@ FILE_FIELDS = (
 )
 PROBLEM_FIELDS = ("file_id", "rec_index", "kind", "message")
 
+ROW_FIELDS: tuple[str, ...] = ("file_order", *RAW_COLUMNS, *(c for c in ROW_RULE_COLUMNS if c not in ("key", "who")))
+"""A key-use row as the resolver's stages read it: the normaliser's columns, its file's log order,
+the row rules' category and open flag (key and who are the stages' to decide)."""
+STAGE_A_COLUMNS: tuple[str, ...] = (*ROW_FIELDS, "redelivered", "key", "who")
+"""What stage A (``spark.stages.resolve_events``) returns."""
+
 KINDS: dict[str, tuple[str, ...]] = {
-    "row": ("file_order", *RAW_FIELDS),
+    "row": ROW_FIELDS,
     "alias": ("file_order", *ALIAS_FIELDS),
     "credential": CREDENTIAL_FIELDS,
     "identity": IDENTITY_FIELDS,
@@ -77,7 +84,6 @@ STAGE_POSITIONS: dict[str, tuple[int, ...]] = {
 }
 
 OUTPUT_COLUMNS: tuple[str, ...] = (*KEY_USE_COLUMNS, *PARTITION_COLUMNS)
-RESOLVED_COLUMNS: tuple[str, ...] = (*KEY_USE_COLUMNS, "ref_kind", *PARTITION_COLUMNS)
 
 DATASET_TABLES: dict[str, tuple[str, ...]] = {
     "alias_history": ALIAS_FIELDS,
@@ -104,8 +110,41 @@ def spark_type(name: str, timestamps: bool = False) -> Any:
     if name in BOOLEAN:
         return T.BooleanType()
     if name in STRINGS:
-        return T.ArrayType(T.StringType(), containsNull=False)
+        return T.ArrayType(T.StringType(), containsNull=True)
     return T.StringType()
+
+
+def arrow_type(name: str, timestamps: bool = False) -> Any:
+    """The Arrow type of a column, as ``spark_type`` (what ``mapInArrow`` steps exchange)."""
+    import pyarrow as pa
+
+    if timestamps and name in TIMESTAMP:
+        return pa.timestamp("us")
+    if name in LONG:
+        return pa.int64()
+    if name in BOOLEAN:
+        return pa.bool_()
+    if name in STRINGS:
+        return pa.list_(pa.string())
+    return pa.string()
+
+
+def arrow_schema(columns: tuple[str, ...], timestamps: bool = False) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, arrow_type(c, timestamps)) for c in columns])
+
+
+def conform(table: Any, columns: tuple[str, ...], timestamps: bool = False) -> Any:
+    """``table`` with exactly these columns and types (absent ones null), for Spark's Arrow exchange."""
+    import pyarrow as pa
+
+    schema = arrow_schema(columns, timestamps)
+    arrays = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def struct(columns: tuple[str, ...], timestamps: bool = False) -> Any:

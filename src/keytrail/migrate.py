@@ -1,0 +1,61 @@
+"""Upgrading a store written by an earlier keytrail, in place and in one transaction.
+
+Schema version 1 kept every key-use row in the DuckDB table ``raw_key_use`` (resolved in place,
+with a ``dup`` flag). Version 2 keeps them in Parquet segments beside the database
+(``keytrail.store``): the upgrade writes the rows as one segment, with the row rules, registers
+it, and marks the store for resolution. The ledger is kept, so the next ingest reads only what
+is new. An interrupted upgrade leaves the version 1 store as it was (the segment it was writing
+is removed by the next writer).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from keytrail.model import KEY_USE_FIELDS
+from keytrail.resolve import ROW_RULE_EXPRESSIONS
+from keytrail.segments import new_segment_name
+
+if TYPE_CHECKING:
+    from keytrail.store import Store
+
+FROM_VERSION = 1
+
+
+def migrate_v1(store: Store) -> None:
+    """Schema version 1 -> the current one (``store``: opened for writing)."""
+    from keytrail.store import SCHEMA, SCHEMA_VERSION, sql_text
+
+    con = store.con
+    os.makedirs(store.segments_dir, exist_ok=True)
+    name = new_segment_name()
+    path = store.segment_path(name)
+    fields = ", ".join(KEY_USE_FIELDS)
+    # row_no: the rows of a record in a fixed order (version 1 did not number them)
+    rows = (
+        f"SELECT file_id, rec_index, row_number() OVER (PARTITION BY file_id, rec_index "  # noqa: S608 - constant names
+        f"ORDER BY ref_kind, key_ref, op, category) - 1 AS row_no, {fields}, "
+        f"count(*) OVER (PARTITION BY file_id, rec_index) AS record_rows FROM raw_key_use"
+    )
+    count = con.execute("SELECT count(*) FROM raw_key_use").fetchone()
+    target = sql_text(path + ".tmp")
+    con.execute(
+        f"COPY (SELECT file_id, rec_index, row_no, {fields}, {ROW_RULE_EXPRESSIONS} FROM ({rows})) "  # noqa: S608
+        f"TO {target} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    os.replace(path + ".tmp", path)
+    with store.transaction():
+        con.execute("DROP VIEW IF EXISTS key_use")
+        con.execute("DROP TABLE raw_key_use")
+        con.execute("ALTER TABLE files ADD COLUMN segment VARCHAR")
+        con.execute(SCHEMA)  # the tables version 1 did not have
+        if count and count[0]:
+            con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [name, int(count[0])])
+            con.execute("UPDATE files SET segment = ? WHERE rows > 0", [name])
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+        store.write_views()
+    if not count or not count[0]:
+        os.unlink(path)
+    store.resolve()

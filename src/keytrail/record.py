@@ -1,0 +1,174 @@
+"""The fields of a CloudTrail record the normaliser reads, as typed msgspec Structs.
+
+``Record`` is the normaliser's input. It is built two ways that give one answer:
+
+* the fast path (``formats``) decodes a log file's records with msgspec straight into these
+  Structs -- only the fields named here, only for the records that can be KMS calls or STS
+  credential hand-outs; every other byte of the file is skipped by the decoder;
+* ``record_from_dict`` takes a record already parsed into Python values (other file shapes,
+  API sources) and converts it to the same Structs.
+
+Every scalar is typed ``Any``: CloudTrail fields can hold anything an attacker writes (a number
+for a keyId, an object for an errorCode), and the normaliser checks each value's type where it
+reads it. Objects are typed, so an object where CloudTrail has a string (or the reverse) fails
+msgspec's validation; ``record_from_dict`` then decides what such a record means: a missing or
+non-object ``userIdentity``, a non-object ``requestParameters`` or a non-array ``resources``
+rejects the record (``Rejected``); a nested object of the wrong type (``sessionContext``,
+``onBehalfOf``, ``encryptionContext``, a resources entry) is read as absent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class SessionIssuer(msgspec.Struct, gc=False):
+    type: Any = None
+    principalId: Any = None
+    arn: Any = None
+    accountId: Any = None
+    userName: Any = None
+
+
+class SessionContext(msgspec.Struct, gc=False):
+    sessionIssuer: SessionIssuer | None = None
+
+
+class OnBehalfOf(msgspec.Struct, gc=False):
+    userId: Any = None
+    identityStoreArn: Any = None
+
+
+class UserIdentity(msgspec.Struct, gc=False):
+    type: Any = None
+    principalId: Any = None
+    arn: Any = None
+    accountId: Any = None
+    accessKeyId: Any = None
+    userName: Any = None
+    invokedBy: Any = None
+    principal: Any = None
+    identityProvider: Any = None
+    sessionContext: SessionContext | None = None
+    onBehalfOf: OnBehalfOf | None = None
+
+
+class Resource(msgspec.Struct, gc=False):
+    """A ``resources[]`` entry. Exports from Athena, Security Lake and SIEMs write the keys in
+    lower case (``arn``, ``accountid``); both spellings are read."""
+
+    ARN: Any = None
+    arn: Any = None
+    type: Any = None
+    accountId: Any = None
+    accountid: Any = None
+
+
+class RequestParameters(msgspec.Struct, gc=False):
+    keyId: Any = None
+    destinationKeyId: Any = None
+    sourceKeyId: Any = None
+    targetKeyId: Any = None
+    aliasName: Any = None
+    encryptionContext: dict[str, Any] | None = None
+    roleArn: Any = None
+    roleSessionName: Any = None
+
+
+class Credentials(msgspec.Struct, gc=False):
+    accessKeyId: Any = None
+
+
+class ResponseElements(msgspec.Struct, gc=False):
+    credentials: Credentials | None = None
+
+
+class Record(msgspec.Struct, gc=False):
+    """One CloudTrail record, as far as the normaliser reads it."""
+
+    eventSource: Any = None
+    eventName: Any = None
+    eventTime: Any = None
+    awsRegion: Any = None
+    recipientAccountId: Any = None
+    eventID: Any = None
+    sharedEventID: Any = None
+    errorCode: Any = None
+    errorMessage: Any = None
+    sourceIPAddress: Any = None
+    userAgent: Any = None
+    vpcEndpointId: Any = None
+    userIdentity: UserIdentity | None = None
+    requestParameters: RequestParameters | None = None
+    resources: list[Resource] | None = None
+    responseElements: ResponseElements | None = None
+
+
+RECORD_FIELDS: tuple[str, ...] = Record.__struct_fields__
+SCALAR_FIELDS: tuple[str, ...] = RECORD_FIELDS[:12]
+OBJECT_FIELDS: tuple[str, ...] = RECORD_FIELDS[12:]
+
+
+def as_struct(value: object, cls: type[Any]) -> Any:
+    """``value`` as ``cls``; a value of the wrong type (or holding one) is read as absent."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return msgspec.convert(value, cls)
+    except msgspec.ValidationError:
+        pass
+    # field by field: a nested object of the wrong type is absent, the rest is kept
+    out = cls()
+    for name in cls.__struct_fields__:
+        if name not in value:
+            continue
+        v = value[name]
+        nested = _NESTED.get((cls, name))
+        if nested is not None:
+            v = as_struct(v, nested)
+        elif name == "encryptionContext":
+            v = v if isinstance(v, dict) and all(isinstance(k, str) for k in v) else None
+        setattr(out, name, v)
+    return out
+
+
+_NESTED: dict[tuple[type[Any], str], type[Any]] = {
+    (UserIdentity, "sessionContext"): SessionContext,
+    (UserIdentity, "onBehalfOf"): OnBehalfOf,
+    (SessionContext, "sessionIssuer"): SessionIssuer,
+    (ResponseElements, "credentials"): Credentials,
+}
+
+
+def record_from_dict(value: dict[str, Any]) -> tuple[Record, str | None]:
+    """A parsed record as a ``Record``, and what is wrong with its shape (None when nothing is).
+
+    The shape problem is the first of: ``userIdentity`` missing or not an object,
+    ``requestParameters`` not an object, ``resources`` not an array; those fields are then
+    absent from the Record. The normaliser decides what the problem means (it rejects a KMS
+    call with it; an STS credential record reads what it can)."""
+    try:
+        return msgspec.convert(value, Record), None
+    except msgspec.ValidationError:
+        pass
+    problem: str | None = None
+    ui = value.get("userIdentity")
+    if not isinstance(ui, dict):
+        problem = f"userIdentity is {'missing' if ui is None else 'not an object'}"
+    params = value.get("requestParameters")
+    if params is not None and not isinstance(params, dict):
+        problem = problem or "requestParameters is not an object"
+    resources = value.get("resources")
+    if resources is not None and not isinstance(resources, list):
+        problem = problem or "resources is not an array"
+        resources = None
+    record = Record(
+        **{name: value.get(name) for name in SCALAR_FIELDS},
+        userIdentity=as_struct(ui, UserIdentity),
+        requestParameters=as_struct(params, RequestParameters),
+        resources=None if resources is None else [r for r in (as_struct(e, Resource) for e in resources) if r is not None],
+        responseElements=as_struct(value.get("responseElements"), ResponseElements),
+    )
+    return record, problem
