@@ -115,7 +115,8 @@ def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalize
                 res_keys.append(arn)
 
     ident = identity_of(ui)
-    hints = (IdentityHint(*ident.hint),) if ident.hint else ()
+    hint = ident.hint
+    hints = _hint_of(hint) if hint is not None else ()
 
     ctx = params.encryptionContext
     if ctx:
@@ -191,7 +192,20 @@ def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalize
         ))
         for ref_kind, ref, op, alt in targets
     ])  # fmt: skip
-    return Normalized(rows=rows, alias_change=alias_change, identities=hints, kms=True)
+    return Normalized(rows, alias_change, hints, True)
+
+
+_hint_cache: dict[tuple[str, str], tuple[IdentityHint]] = {}
+
+
+def _hint_of(hint: tuple[str, str]) -> tuple[IdentityHint]:
+    """The hint as the normaliser gives it (one object per distinct hint)."""
+    found = _hint_cache.get(hint)
+    if found is None:
+        if len(_hint_cache) > 100_000:
+            _hint_cache.clear()
+        found = _hint_cache[hint] = (IdentityHint(*hint),)
+    return found
 
 
 def _credential(rec: Record) -> Normalized:

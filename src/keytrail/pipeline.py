@@ -53,9 +53,9 @@ class Chunk:
 
     files: list[tuple[int, FileOutcome]]
     segment: Segment | None
-    aliases: list[tuple[Any, ...]]
+    aliases: Any  # Arrow, store.TABLE_COLUMNS["alias_history"]
     identities: set[tuple[str, str]]
-    credentials: list[tuple[Any, ...]]
+    credentials: Any  # Arrow, store.TABLE_COLUMNS["credentials"]
 
 
 @dataclass
@@ -111,8 +111,26 @@ def normalize_records(file_id: int, fr: FileRecords, out: FileOutcome, ex: Extra
     ex = ex if ex is not None else Extracted()
     rows = ex.rows
     before = len(rows)
+    # the hot path: a KMS call's one row taken inline; anything else through _take
+    add_file, add_index, add_no, add_count, add_row = (
+        rows.file_ids.append, rows.indexes.append, rows.row_nos.append, rows.record_rows.append, rows.rows.append
+    )
+    add_hint = ex.identities.add
+    kms = 0
     for index, rec in fr.records:
-        _take(file_id, index, normalize_record(rec), out, ex)
+        n = normalize_record(rec)
+        if n.kms and len(n.rows) == 1 and n.problem is None and n.unattributed is None and n.alias_change is None:
+            kms += 1
+            add_file(file_id)
+            add_index(index)
+            add_no(0)
+            add_count(1)
+            add_row(n.rows[0])
+            for h in n.identities:
+                add_hint((h.unique_id, h.arn))
+        else:
+            _take(file_id, index, n, out, ex)
+    out.kms_records += kms
     for index, value in fr.parsed:
         _take(file_id, index, normalize(value), out, ex)
     ex.identities |= fr.hints
@@ -187,31 +205,42 @@ def storable(text: str) -> str:
 MAX_TEXT = 1_000_000  # bytes (UTF-8) in one text value: far beyond any field CloudTrail writes
 
 
-def finish_rows(files: list[tuple[int, FileOutcome]], ex: Extracted) -> Any:
-    """The chunk's key-use rows as an Arrow table (None for none), records holding a text value
-    longer than MAX_TEXT rejected (named) rather than stored: a forged file could otherwise
-    exhaust the store's memory. Checked column by column on the Arrow table, so it costs nothing
+@dataclass
+class Tables:
+    """A chunk's output as Arrow tables (built where it was normalised: a worker, a Spark task)."""
+
+    rows: Any  # raw key-use rows (segments.RAW_COLUMNS), None when there are none
+    aliases: Any  # store.TABLE_COLUMNS["alias_history"]
+    credentials: Any  # store.TABLE_COLUMNS["credentials"]
+
+
+def finish_rows(files: list[tuple[int, FileOutcome]], ex: Extracted) -> Tables:
+    """The chunk's rows, alias changes and credentials as Arrow tables, records holding a text
+    value longer than MAX_TEXT rejected (named) rather than stored: a forged file could otherwise
+    exhaust the store's memory. Checked column by column on the Arrow tables, so it costs nothing
     per row unless some value is that long."""
-    long = {(a[-2], a[-1]): "alias change" for a in ex.aliases if _has_long_text(a)}  # few: checked in Python
-    long.update({(c[-2], c[-1]): "credentials" for c in ex.credentials if _has_long_text(c)})
     if any(_long(u) or _long(a) for u, a in ex.identities):
         ex.identities = {(u, a) for u, a in ex.identities if not _long(u) and not _long(a)}
-    table = ex.rows.table() if len(ex.rows) else None
-    if table is not None:
-        long.update(_long_values(table))
+    tables = _tables(ex)
+    long = {k: "alias change" for k in _long_values(tables.aliases)}
+    long.update({k: "credentials" for k in _long_values(tables.credentials)})
+    if tables.rows is not None:
+        long.update(_long_values(tables.rows))
     if long:
         _reject_long(files, ex, long)
-        table = ex.rows.table() if len(ex.rows) else None
-    return table
+        tables = _tables(ex)
+    return tables
+
+
+def _tables(ex: Extracted) -> Tables:
+    return Tables(
+        ex.rows.table() if len(ex.rows) else None, to_arrow("alias_history", ex.aliases), to_arrow("credentials", ex.credentials)
+    )
 
 
 def _long(text: str) -> bool:
     # a string of fewer than MAX_TEXT / 4 characters cannot be MAX_TEXT bytes long: only longer ones are encoded
     return len(text) > MAX_TEXT // 4 and len(text.encode("utf-8", errors="replace")) > MAX_TEXT
-
-
-def _has_long_text(values: tuple[Any, ...]) -> bool:
-    return any(isinstance(v, str) and _long(v) for v in values)
 
 
 def _long_values(table: Any) -> dict[tuple[int, int], str]:
@@ -270,9 +299,9 @@ def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segm
 
 
 def _chunk(files: list[tuple[int, FileOutcome]], ex: Extracted, segments_dir: str) -> Chunk:
-    table = finish_rows(files, ex)
-    segment = write_segment(table, ex.rows.record_rows, segments_dir) if table is not None else None
-    return Chunk(files, segment, ex.aliases, ex.identities, ex.credentials)
+    tables = finish_rows(files, ex)
+    segment = write_segment(tables.rows, ex.rows.record_rows, segments_dir) if tables.rows is not None else None
+    return Chunk(files, segment, tables.aliases, ex.identities, tables.credentials)
 
 
 def process_batch(file_id: int, batch: RecordBatch, segments_dir: str) -> Chunk:
@@ -432,8 +461,8 @@ def ingest(
             problems.extend((file_id, i, "unattributed", storable(m)) for i, m in o.unattributed)
             _account(report, o)
         tables: dict[str, Any] = {
-            "alias_history": to_arrow("alias_history", chunk.aliases),
-            "credentials": to_arrow("credentials", chunk.credentials),
+            "alias_history": chunk.aliases,
+            "credentials": chunk.credentials,
             "record_problems": to_arrow("record_problems", problems),
         }
         fresh = chunk.identities - seen_ids

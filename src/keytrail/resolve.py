@@ -46,15 +46,19 @@ ROW_RULE_EXPRESSIONS = f"""
     CASE WHEN ref_kind = 'key' THEN key_ref END AS key,
     principal AS who,
     CASE WHEN error_code IS NOT NULL THEN '{DENIED}' ELSE op END AS category,
-    (ref_kind <> 'key' OR principal IS NULL OR shared_event_id IS NOT NULL OR record_rows > 1) AS open
+    (ref_kind <> 'key' OR principal IS NULL OR shared_event_id IS NOT NULL OR record_rows > 1) AS open,
+    record_rows,
+    CAST(md5_number_lower(event_id) & 9223372036854775807 AS BIGINT) AS event_key
 """
 """The columns a row alone decides, over the normaliser's rows with ``record_rows``: how many rows
-the row's record gave."""
+the row's record gave. ``event_key`` is a stable 63-bit digest of the eventID (MD5): records that
+may be re-deliveries of each other are found by it without reading the eventIDs themselves (a
+digest shared by different eventIDs only adds candidates; the rules compare the eventIDs)."""
 
 ROW_RULES = f"SELECT {ROW_RULE_EXPRESSIONS} FROM {{rows}}"  # noqa: S608 - {rows} is a relation of keytrail's own
 """The row rules' columns, in the order of ``{rows}``."""
 
-ROW_RULE_COLUMNS = ("key", "who", "category", "open")
+ROW_RULE_COLUMNS = ("key", "who", "category", "open", "record_rows", "event_key")
 
 # ---- group rules: each a SELECT over the previous stage ({rows}) --------------------------------
 
@@ -63,7 +67,9 @@ SELECT r.*, f.first IS NOT NULL AND f.first <> {'o': r.file_order, 'i': r.rec_in
 FROM {rows} r
 LEFT JOIN (
     SELECT event_id, event_name, event_time, min({'o': file_order, 'i': rec_index}) AS first
-    FROM {rows} WHERE event_id IS NOT NULL
+    FROM {rows} WHERE event_key IN (
+        SELECT event_key FROM {rows} WHERE event_key IS NOT NULL
+        GROUP BY event_key HAVING count(*) > max(record_rows))
     GROUP BY event_id, event_name, event_time
     HAVING min(file_order) <> max(file_order) OR min(rec_index) <> max(rec_index)
 ) f USING (event_id, event_name, event_time)
@@ -121,7 +127,7 @@ FROM {rows} r
 LEFT JOIN (
     SELECT file_id, rec_index, coalesce(key, key_ref) AS k, category,
            min({'r': ref_kind, 'k': key_ref, 'o': op, 'n': row_no}) AS first
-    FROM {rows} WHERE NOT (redelivered OR copy_dup)
+    FROM {rows} WHERE record_rows > 1 AND NOT (redelivered OR copy_dup)
     GROUP BY ALL HAVING count(*) > 1
 ) g ON g.file_id = r.file_id AND g.rec_index = r.rec_index AND g.k = coalesce(r.key, r.key_ref)
        AND g.category = r.category
@@ -155,18 +161,19 @@ def compose(stages: tuple[str, ...], rows: str, aliases: str = "alias_history", 
 RESOLVE_COLUMNS = (
     "file_id", "rec_index", "row_no", "event_id", "event_name", "event_time", "shared_event_id", "identity_type",
     "ref_kind", "key_ref", "alt_keys", "op", "category", "principal", "principal_uid", "identity_account", "open",
+    "record_rows", "event_key",
 )
 """The columns the group rules read (with ``file_order``, the log order of the row's file)."""
 
 CANDIDATES = f"""
 SELECT {", ".join(RESOLVE_COLUMNS)}, file_id AS file_order FROM {{rows}}
-WHERE open OR event_id IN (
-    SELECT event_id FROM {{rows}} WHERE event_id IS NOT NULL
-    GROUP BY event_id HAVING min(file_id) <> max(file_id) OR min(rec_index) <> max(rec_index))
+WHERE open OR event_key IN (
+    SELECT event_key FROM {{rows}} WHERE event_key IS NOT NULL
+    GROUP BY event_key HAVING count(*) > max(record_rows))
 """  # noqa: S608 - constant column names
 """The local engine's rows that need other records: the open ones, and every record whose eventID
-another record carries (a re-delivery or a clash). Local log order is the order files were read
-(``file_id``)."""
+another record may carry (a re-delivery or a clash: its digest has more rows than one record
+gives). Local log order is the order files were read (``file_id``)."""
 
 ALIASES_LOCAL = "(SELECT *, file_id AS file_order FROM alias_history)"
 

@@ -43,6 +43,8 @@ def arrow_type(name: str) -> Any:
         return pa.list_(pa.string())
     if name == "open":
         return pa.bool_()
+    if name in ("record_rows", "event_key"):
+        return pa.int64()
     return pa.string()
 
 

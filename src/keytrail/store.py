@@ -191,6 +191,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 STORED_COLUMNS: tuple[str, ...] = (*RAW_COLUMNS, *ROW_RULE_COLUMNS)
 """A segment's columns: the normaliser's rows and the row rules."""
+_ROW_COLUMNS = tuple(c for c in STORED_COLUMNS if c not in ("open", "record_rows", "event_key"))
+"""What the views read of a segment row."""
 
 
 def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
@@ -476,7 +478,7 @@ class Store:
         } & set(names)
         clean = [n for n in names if n not in touched]
         raw_cols = ", ".join(RAW_COLUMNS)
-        settled_cols = ", ".join(STORED_COLUMNS[:-1])
+        settled_cols = ", ".join(_ROW_COLUMNS)
         parts = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open"]  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
         if touched:
             parts.append(
@@ -484,7 +486,7 @@ class Store:
                 "SELECT 1 FROM resolution x WHERE x.file_id = s.file_id AND x.rec_index = s.rec_index "
                 "AND x.row_no = s.row_no)"
             )
-        resolved = ", ".join(f"x.{c}" if c in ("key", "who") else f"s.{c}" for c in STORED_COLUMNS[:-1])
+        resolved = ", ".join(f"x.{c}" if c in ("key", "who") else f"s.{c}" for c in _ROW_COLUMNS)
         parts.append(
             f"SELECT {resolved} FROM {self._segments_sql(names)} s "  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
             "JOIN resolution x ON x.file_id = s.file_id AND x.rec_index = s.rec_index AND x.row_no = s.row_no "

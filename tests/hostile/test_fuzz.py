@@ -30,7 +30,7 @@ from keytrail.formats import FileRecords, NotCloudTrail, _generic, read_records
 from keytrail.normalize import normalize
 from keytrail.pipeline import process_chunk
 from keytrail.sources import FileRef
-from keytrail.store import Store, to_arrow
+from keytrail.store import TABLE_COLUMNS, Store, to_arrow
 from tests.conftest import CORPUS
 
 SCALE = float(os.environ.get("KEYTRAIL_FUZZ_EXAMPLES", "1"))
@@ -103,8 +103,8 @@ def _check_worker_path(files: list[bytes]) -> None:
     for _, o in chunk.files:
         assert o.status in ("ingested", "skipped", "error")
         assert (o.reason is not None) == (o.status != "ingested")
-    to_arrow("alias_history", chunk.aliases)
-    to_arrow("credentials", chunk.credentials)
+    assert chunk.aliases.column_names == list(TABLE_COLUMNS["alias_history"])
+    assert chunk.credentials.column_names == list(TABLE_COLUMNS["credentials"])
     to_arrow("identity_map", sorted(chunk.identities))
 
 

@@ -245,7 +245,8 @@ def normalise_batch(inputs: Inputs, batch: Any) -> list[Any]:
         out, _ = process_file(source, fid, FileRef(path, length, version, data=bytes(content or b"")), ex)
         files.append((fid, out))
         orders[fid] = file_order_key(inputs.index_of(path), path)
-    rows = finish_rows(files, ex)
+    finished = finish_rows(files, ex)
+    rows = finished.rows
     tables = []
     if rows is not None:
         rows = with_row_rules(rows, ex.rows.record_rows)
@@ -256,12 +257,12 @@ def normalise_batch(inputs: Inputs, batch: Any) -> list[Any]:
                          len(o.problems), o.reason, None))  # fmt: skip
     if outcomes:
         tables.append(_kind_table("file", pa.Table.from_pylist([dict(zip(S.FILE_FIELDS, o, strict=True)) for o in outcomes])))
-    if ex.aliases:
-        aliases = to_arrow("alias_history", ex.aliases)
+    if finished.aliases.num_rows:
+        aliases = finished.aliases
         order = pa.array([orders[f] for f in aliases.column("file_id").to_pylist()], pa.string())
         tables.append(_kind_table("alias", aliases.append_column("file_order", order)))
-    if ex.credentials:
-        tables.append(_kind_table("credential", to_arrow("credentials", ex.credentials)))
+    if finished.credentials.num_rows:
+        tables.append(_kind_table("credential", finished.credentials))
     if ex.identities:
         ids = to_arrow("identity_map", sorted(ex.identities))
         tables.append(_kind_table("identity", ids.append_column("source", pa.array(["trail"] * ids.num_rows))))

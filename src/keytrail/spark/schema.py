@@ -33,7 +33,7 @@ from keytrail.resolve import GROUP_RULE_COLUMNS, KEY_USE_COLUMNS, ROW_RULE_COLUM
 from keytrail.segments import RAW_COLUMNS
 from keytrail.spark.stages import PARTITION_COLUMNS, UNKNOWN_ACCOUNT
 
-LONG = frozenset({"file_id", "rec_index", "row_no", "event_time", "size", "records", "kms_records", "rows", "problems",
+LONG = frozenset({"file_id", "rec_index", "row_no", "record_rows", "event_key", "event_time", "size", "records", "kms_records", "rows", "problems",
                   "ingest_id"})
 BOOLEAN = frozenset({"key_resolved", "open", *GROUP_RULE_COLUMNS})
 STRINGS = frozenset({"alt_keys"})
