@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from keytrail.analysis import event_id_clashes, keys_report, usage
-from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS
+from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS, identity_conflicts
 from tests.fixtures_gen import (
     ACCOUNT,
     KEY_A,
@@ -149,6 +149,28 @@ def test_hidden_callers_resolve_or_are_named_by_account_and_unique_id(tmp_path: 
             (f"arn:aws:iam::{OTHER}:user/bob",),
             (f"arn:aws:sts::{OTHER}:federated-user/fed",),
         ]
+
+
+def test_a_unique_id_shown_with_two_arns_names_no_one_and_is_reported(tmp_path: Path) -> None:
+    uid = "AROAEXAMPLEPARTNER01"
+    genuine = role("ReportReader", session="a", uid=uid, account=OTHER)
+    forged = role("KeyAdmin", session="b", uid=uid, account=OTHER)  # the same unique id, another role
+    call = kms("Decrypt", hidden(f"{uid}:nightly", OTHER), KEY_A, None, time=t(12))
+    seen = [non_kms("GetObject", userIdentity=genuine), non_kms("ListRoles", userIdentity=forged)]
+    with ingested(tmp_path, [call], seen) as (store, _):
+        assert key_use(store, "principal") == [(f"AWSAccount:{OTHER}:{uid}",)]
+        (conflict,) = identity_conflicts(store)
+        assert conflict.unique_id == uid and conflict.hidden_calls == 1
+        assert conflict.arns == [f"arn:aws:iam::{OTHER}:role/KeyAdmin", f"arn:aws:iam::{OTHER}:role/ReportReader"]
+
+
+def test_a_hint_of_another_account_names_no_one(tmp_path: Path) -> None:
+    uid = "AROAEXAMPLEPARTNER01"
+    # a role session of ACCOUNT showing OTHER's unique id beside its own ARN: not how CloudTrail writes it
+    odd = role("Mallory", uid=uid, account=ACCOUNT)
+    call = kms("Decrypt", hidden(f"{uid}:nightly", OTHER), KEY_A, None, time=t(12))
+    with ingested(tmp_path, [call, non_kms("GetObject", userIdentity=odd)]) as (store, _):
+        assert key_use(store, "principal") == [(f"AWSAccount:{OTHER}:{uid}",)]
 
 
 def test_hidden_user_resolves_through_a_record_that_is_not_a_kms_call(tmp_path: Path) -> None:

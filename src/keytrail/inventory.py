@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keytrail.errors import KeytrailError, SourceError, UsageError
+from keytrail.operations import CRYPTO_SQL
 from keytrail.sources.aws import (
     ACCOUNT_ID,
     REGION_NAME,
@@ -588,8 +589,8 @@ def inventory_rows(store: Store, accounts: Iterable[str] = ()) -> list[dict[str,
         ),
         used AS (
             SELECT key AS arn,
-                   count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS crypto_calls,
-                   max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS last_use
+                   count(*) FILTER (WHERE category IN {CRYPTO_SQL}) AS crypto_calls,
+                   max(event_time) FILTER (WHERE category IN {CRYPTO_SQL}) AS last_use
             FROM key_use GROUP BY ALL
         )
         SELECT k.arn, k.account, k.region, k.key_manager, k.key_state, aliases.names, k.description, tags.tags,

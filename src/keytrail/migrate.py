@@ -25,7 +25,7 @@ FROM_VERSION = 1
 
 def migrate_v1(store: Store) -> None:
     """Schema version 1 -> the current one (``store``: opened for writing)."""
-    from keytrail.store import SCHEMA, SCHEMA_VERSION, sql_text
+    from keytrail.store import SCHEMA, SCHEMA_VERSION, private_files, sql_text
 
     con = store.con
     os.makedirs(store.segments_dir, exist_ok=True)
@@ -40,15 +40,17 @@ def migrate_v1(store: Store) -> None:
     )
     count = con.execute("SELECT count(*) FROM raw_key_use").fetchone()
     target = sql_text(path + ".tmp")
-    con.execute(
-        f"COPY (SELECT file_id, rec_index, row_no, {fields}, {ROW_RULE_EXPRESSIONS} FROM ({rows})) "  # noqa: S608
-        f"TO {target} (FORMAT parquet, COMPRESSION zstd)"
-    )
+    with private_files():
+        con.execute(
+            f"COPY (SELECT file_id, rec_index, row_no, {fields}, {ROW_RULE_EXPRESSIONS} FROM ({rows})) "  # noqa: S608
+            f"TO {target} (FORMAT parquet, COMPRESSION zstd)"
+        )
     os.replace(path + ".tmp", path)
     with store.transaction():
         con.execute("DROP VIEW IF EXISTS key_use")
         con.execute("DROP TABLE raw_key_use")
         con.execute("ALTER TABLE files ADD COLUMN segment VARCHAR")
+        con.execute("ALTER TABLE files ADD COLUMN verified BOOLEAN NOT NULL DEFAULT false")
         con.execute(SCHEMA)  # the tables version 1 did not have
         if count and count[0]:
             con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [name, int(count[0])])

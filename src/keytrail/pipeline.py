@@ -45,6 +45,7 @@ class FileOutcome:
     reason: str | None = None
     problems: list[tuple[int, str]] = field(default_factory=list)  # (record index, message)
     unattributed: list[tuple[int, str]] = field(default_factory=list)
+    verified: bool = False  # the file is covered by a verified digest chain
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extract
 def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted | None = None) -> tuple[FileOutcome, Extracted]:
     """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
     ex = ex if ex is not None else Extracted()
-    out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested")
+    out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested", verified=ref.verified)
     try:
         data = gunzip_if_needed(source.read(ref), ref.uri)
         fr = read_records(data, ref.uri)
@@ -455,7 +456,7 @@ def ingest(
         for file_id, o in chunk.files:
             entries.append(
                 (file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
-                 len(o.problems), o.reason, ingest_id, segment if o.rows else None)
+                 len(o.problems), o.reason, ingest_id, segment if o.rows else None, o.verified)
             )
             problems.extend((file_id, i, "rejected", storable(m)) for i, m in o.problems)
             problems.extend((file_id, i, "unattributed", storable(m)) for i, m in o.unattributed)
@@ -519,6 +520,8 @@ def ingest(
         batch.abort()
         raise
     batch.commit()
+    if report.files_new:
+        store.compact()
     if report.files_new or store.needs_resolve():
         store.resolve()
     store.finish_ingest(ingest_id)

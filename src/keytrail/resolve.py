@@ -15,14 +15,16 @@ Group rules (``STAGES``), over the rows that need other records, with the alias 
 identity map:
 
 1. Re-deliveries: records with the same eventID, eventName and eventTime are one call; the first
-   in log order is kept (``file_order``, then the record's index in its file).
+   in log order is kept (``file_order``, then the record's index in its file; locally a file
+   covered by a verified digest chain comes first).
 2. Aliases: an alias reference resolves through the alias history of its account and Region as
    it stood at the call's time (a change takes effect at its own eventTime; a call in the same
    second counts as after it; several changes in one second: the last one in log order; trail
    events win over an inventory's alias list at the same instant). Hidden callers: an
    ``AWSAccount`` identity's unique id resolves to the ARN it has wherever the archive (or
-   inventory) shows it with its full identity; unresolved callers are named
-   ``AWSAccount:ACCOUNT:UNIQUEID``.
+   inventory) shows it with its full identity, in the caller's account; an id shown with several
+   ARNs (a conflict: ``analysis.clashes.identity_conflicts`` names it) and an id never shown
+   leave the caller named ``AWSAccount:ACCOUNT:UNIQUEID``.
 3. Cross-account copies: records sharing a sharedEventID are one call; the copy with the full
    identity (not ``AWSAccount``) is kept, then by eventID, then log order.
 4. Once per call per distinct key and category (ReEncrypt on one key is one decrypt and one
@@ -78,7 +80,7 @@ LEFT JOIN (
 HISTORIES = """
 SELECT r.*,
     CASE WHEN r.ref_kind = 'key' THEN r.key_ref ELSE a.key END AS key,
-    coalesce(r.principal, i.arn,
+    coalesce(r.principal, CASE WHEN i.names = 1 THEN i.arn END,
              'AWSAccount:' || coalesce(r.identity_account, '?') || ':' || coalesce(r.principal_uid, '?')) AS who
 FROM {rows} r
 LEFT JOIN (
@@ -96,8 +98,9 @@ LEFT JOIN (
                                             rec_index DESC NULLS LAST, target_key NULLS FIRST) = 1
     ) h ON x.key_ref = h.alias_arn AND x.event_time >= h.event_time
 ) a ON a.file_id = r.file_id AND a.rec_index = r.rec_index AND a.row_no = r.row_no
-LEFT JOIN (SELECT unique_id, min(arn) AS arn FROM {identities} GROUP BY unique_id) i
-       ON i.unique_id = r.principal_uid AND r.principal IS NULL
+LEFT JOIN (SELECT unique_id, split_part(min(arn), ':', 5) AS account, min(arn) AS arn, count(DISTINCT arn) AS names
+           FROM {identities} GROUP BY unique_id, split_part(arn, ':', 5)) i
+       ON i.unique_id = r.principal_uid AND i.account = r.identity_account AND r.principal IS NULL
 """
 
 def _copy_order(r: str = "") -> str:
@@ -166,14 +169,17 @@ RESOLVE_COLUMNS = (
 """The columns the group rules read (with ``file_order``, the log order of the row's file)."""
 
 CANDIDATES = f"""
-SELECT {", ".join(RESOLVE_COLUMNS)}, file_id AS file_order FROM {{rows}}
+SELECT {", ".join(f"r.{c}" for c in RESOLVE_COLUMNS)},
+       {{'unverified': NOT coalesce(f.verified, false), 'id': r.file_id}} AS file_order
+FROM {{rows}} r LEFT JOIN {{files}} f USING (file_id)
 WHERE open OR event_key IN (
     SELECT event_key FROM {{rows}} WHERE event_key IS NOT NULL
     GROUP BY event_key HAVING count(*) > max(record_rows))
 """  # noqa: S608 - constant column names
 """The local engine's rows that need other records: the open ones, and every record whose eventID
 another record may carry (a re-delivery or a clash: its digest has more rows than one record
-gives). Local log order is the order files were read (``file_id``)."""
+gives). Log order: files covered by a verified digest chain first (a verified copy of a call wins
+over an unverified one), then the order files were read (``file_id``)."""
 
 ALIASES_LOCAL = "(SELECT *, file_id AS file_order FROM alias_history)"
 

@@ -14,7 +14,7 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from keytrail.model import KEY_USE_FIELDS, KeyUse
 from keytrail.resolve import ROW_RULES, fill
@@ -146,7 +146,17 @@ def write_segment(table: pa.Table, record_rows: Sequence[int], directory: str) -
     stored = with_row_rules(table, record_rows)
     name = new_segment_name()
     path = os.path.join(directory, name)
-    tmp = f"{path}.tmp"
-    pq.write_table(stored, tmp, compression=COMPRESSION, row_group_size=ROW_GROUP)
-    os.replace(tmp, path)
+    with private_file(f"{path}.tmp") as f:
+        pq.write_table(stored, f, compression=COMPRESSION, row_group_size=ROW_GROUP)
+    os.replace(f"{path}.tmp", path)
     return Segment(name, stored.num_rows)
+
+
+PRIVATE = 0o600
+"""Files of a store: they hold encryption contexts, access key ids and source IPs."""
+
+
+def private_file(path: str) -> BinaryIO:
+    """A new file only its owner may read, opened for writing (never an existing file or a link)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), PRIVATE)
+    return os.fdopen(fd, "wb")

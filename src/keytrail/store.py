@@ -42,12 +42,14 @@ from keytrail.resolve import (
     key_use_select,
 )
 from keytrail.resolve import KEY_USE_COLUMNS as KEY_USE_COLUMNS
-from keytrail.segments import RAW_COLUMNS, SEGMENT_SUFFIX, Segment, arrow_type, new_segment_name
+from keytrail.segments import RAW_COLUMNS, ROW_GROUP, SEGMENT_SUFFIX, Segment, arrow_type, new_segment_name
 
 SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 SEGMENTS_SUFFIX = ".segments"
 RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "256MB")
+COMPACT_AT = 64  # segments before small ones are merged
+COMPACT_ROWS = 1_000_000  # rows a merged segment aims at
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -64,7 +66,8 @@ CREATE TABLE IF NOT EXISTS files (
     problems BIGINT,
     reason VARCHAR,
     ingest_id BIGINT,
-    segment VARCHAR                 -- the segment that holds the file's key-use rows
+    segment VARCHAR,                -- the segment that holds the file's key-use rows
+    verified BOOLEAN NOT NULL DEFAULT false  -- covered by a verified digest chain (--verify)
 );
 CREATE TABLE IF NOT EXISTS ingests (
     ingest_id BIGINT PRIMARY KEY,
@@ -176,12 +179,13 @@ CREATE TABLE IF NOT EXISTS record_problems (
 );
 """
 
+_BOOL_COLUMNS = frozenset({"verified"})
 _INT_COLUMNS = frozenset({"file_id", "rec_index", "event_time", "size", "records", "kms_records", "rows",
                           "problems", "ingest_id"})
 # column order of the side tables written in chunks (their Arrow form)
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "files": ("file_id", "uri", "size", "version", "status", "shape", "records", "kms_records", "rows",
-              "problems", "reason", "ingest_id", "segment"),
+              "problems", "reason", "ingest_id", "segment", "verified"),
     "alias_history": ("alias_arn", "event_time", "target_key", "event_id", "event_name", "source", "file_id",
                       "rec_index"),
     "credentials": ("access_key_id", "event_time", "event_id", "event_name", "role_arn", "session_name", "caller",
@@ -202,7 +206,7 @@ def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
     names = TABLE_COLUMNS[table]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     arrays = [
-        pa.array(col, type=pa.int64() if name in _INT_COLUMNS else pa.string())
+        pa.array(col, type=pa.int64() if name in _INT_COLUMNS else pa.bool_() if name in _BOOL_COLUMNS else pa.string())
         for name, col in zip(names, columns, strict=True)
     ]
     return pa.Table.from_arrays(arrays, names=list(names))
@@ -240,6 +244,18 @@ def _duckdb_file_or_new(path: str) -> bool:
     except OSError:
         return True  # a directory, no permission, ...: DuckDB's own error says it
     return not head or head[8:12] == b"DUCK"
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files created meanwhile (DuckDB's database file and write-ahead log) readable by their owner
+    only: a store holds encryption contexts, access key ids and source IPs. The umask is the
+    process's, so this is used only around DuckDB calls that may create files."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def sql_text(value: str) -> str:
@@ -312,7 +328,8 @@ class Store:
                 # checked before DuckDB sees it (it reads some other files, e.g. JSON, as databases)
                 raise StoreError(f"{self.path}: not a keytrail store (not a DuckDB database file); give --db a new file name")
             try:
-                return duckdb.connect(self.path, read_only=read_only, config=_duckdb_config())
+                with private_files():
+                    return duckdb.connect(self.path, read_only=read_only, config=_duckdb_config())
             except duckdb.IOException as e:
                 if "lock" in str(e).lower():
                     raise StoreBusyError(self.path) from e
@@ -340,7 +357,7 @@ class Store:
         elif self.read_only:
             raise StoreError(f"{self.path}: empty database, not a keytrail store")
         else:
-            os.makedirs(self.segments_dir, exist_ok=True)
+            os.makedirs(self.segments_dir, mode=0o700, exist_ok=True)
             with self.transaction():
                 self.con.execute(SCHEMA)
                 self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
@@ -378,7 +395,17 @@ class Store:
                 f"that directory together (move or copy both)"
             )
         if self.read_only:
-            self.write_views(temp=True)
+            self.con.close()
+            try:  # pointed in the file, for every DuckDB client, when it may be written now
+                self.con = self._connect(read_only=False)
+            except StoreError:
+                self.con = self._connect(read_only=True)
+                self.write_views(temp=True)  # for this connection only
+                return
+            with self.transaction():
+                self.write_views()
+            self.con.close()
+            self.con = self._connect(read_only=True)
         else:
             with self.transaction():
                 self.write_views()
@@ -446,7 +473,8 @@ class Store:
             self.con.execute("ROLLBACK")
             self._garbage = []
             raise
-        self.con.execute("COMMIT")
+        with private_files():  # the commit may create DuckDB's write-ahead log
+            self.con.execute("COMMIT")
         garbage, self._garbage = self._garbage, []
         for name in garbage:
             with suppress(OSError):
@@ -567,10 +595,12 @@ class Store:
         """Replace segments ``old`` by one holding ``query``'s rows (inside the caller's transaction)."""
         name = new_segment_name()
         path = self.segment_path(name)
-        self.con.execute(
-            f"COPY ({query}) TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd)",  # noqa: S608
-            list(params),
-        )
+        with private_files():
+            self.con.execute(
+                f"COPY ({query}) TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd, "  # noqa: S608
+                f"ROW_GROUP_SIZE {ROW_GROUP})",
+                list(params),
+            )
         os.replace(path + ".tmp", path)
         row = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
         self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [list(old)])
@@ -592,6 +622,35 @@ class Store:
             raise StoreError(f"{self.path}: cannot write {table}: {e}") from e
         self.con.unregister(view)
 
+    def compact(self, most: int = COMPACT_AT, target_rows: int = COMPACT_ROWS) -> int:
+        """Merge small segments when there are more than ``most``: many small files slow every
+        report a little (each is opened and its footer read). Returns how many were merged.
+
+        Segments under ``target_rows`` rows are merged, smallest first, into segments of about
+        ``target_rows``; in one transaction each (the old files are removed after it commits)."""
+        sizes = self.con.execute("SELECT name, rows FROM segments ORDER BY rows, name").fetchall()
+        if len(sizes) <= most:
+            return 0
+        small = [(n, r) for n, r in sizes if r < target_rows]
+        merged = 0
+        group: list[str] = []
+        rows = 0
+        for name, count in small:
+            group.append(name)
+            rows += count
+            if rows >= target_rows:
+                merged += self._merge(group)
+                group, rows = [], 0
+        if len(group) > 1:
+            merged += self._merge(group)
+        return merged
+
+    def _merge(self, names: list[str]) -> int:
+        with self.transaction():
+            self._rewrite(names, f"SELECT * FROM {self._segments_sql(names)}")  # noqa: S608
+            self.write_views()
+        return len(names)
+
     # ---- resolution ------------------------------------------------------------------------
     def needs_resolve(self) -> bool:
         return self.get_meta("needs_resolve") == "1"
@@ -602,7 +661,7 @@ class Store:
         The group rules join and group the rows several times over: DuckDB gets at least
         ``RESOLVE_MEMORY`` for them (they run after the ingest workers have finished)."""
         rows = self._segments_sql(self.segment_names())
-        query = compose(STAGES, f"({fill(CANDIDATES, rows=rows)})", aliases=ALIASES_LOCAL)
+        query = compose(STAGES, f"({fill(CANDIDATES, rows=rows, files='files')})", aliases=ALIASES_LOCAL)
         limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
         self.con.execute(f"SET memory_limit = '{RESOLVE_MEMORY}'")
         try:

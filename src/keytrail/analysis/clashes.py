@@ -53,3 +53,28 @@ def event_id_clashes(store: Store) -> list[EventIdClash]:
         kind = DIFFERENT_EVENTS if calls > 1 else CONFLICTING_COPIES
         out.append(EventIdClash(event_id, kind, records, calls, names))
     return out
+
+
+@dataclass(frozen=True)
+class IdentityConflict:
+    """A unique id the archive shows with more than one ARN (a user renamed, or a forged record):
+    hidden callers with this id are not named after either, but by their ``AWSAccount:`` stand-in."""
+
+    unique_id: str
+    arns: list[str]  # sorted
+    hidden_calls: int  # key-use rows of hidden callers left unnamed because of it
+
+
+def identity_conflicts(store: Store) -> list[IdentityConflict]:
+    """Unique ids shown with several ARNs in one account, sorted by id."""
+    rows = store.query(
+        """WITH conflicts AS (
+               SELECT unique_id, split_part(arn, ':', 5) AS account, list(DISTINCT arn ORDER BY arn) AS arns
+               FROM identity_map GROUP BY ALL HAVING count(DISTINCT arn) > 1
+           )
+           SELECT c.unique_id, c.arns, count(k.principal)
+           FROM conflicts c LEFT JOIN key_use k
+             ON k.principal = 'AWSAccount:' || c.account || ':' || c.unique_id
+           GROUP BY c.unique_id, c.arns ORDER BY c.unique_id"""
+    )
+    return [IdentityConflict(uid, list(arns), int(n)) for uid, arns, n in rows]

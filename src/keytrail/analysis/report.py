@@ -24,11 +24,12 @@ from keytrail.analysis.usage import (
     top_details,
     usage,
 )
+from keytrail.operations import CATEGORIES as OPERATION_CATEGORIES
 from keytrail.pipeline import IngestReport
 from keytrail.store import Store
 
 REPORT_SCHEMA = 1
-CATEGORIES = ("encrypt", "decrypt", "sign", "admin", "denied")
+CATEGORIES = OPERATION_CATEGORIES
 TOP_DETAILS = 5  # sessions, resources, source IPs, user agents, services shown per principal
 TOP_RESOURCES = 25  # resources listed per key
 TOP_SERIES = 6  # principals drawn in a key's timeline; the rest are "other"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from keytrail.analysis.filters import NO_FILTERS, Filters
+from keytrail.operations import CRYPTO_SQL
 from keytrail.store import Store
 
 _COUNTS = """
@@ -183,10 +184,10 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
                 WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved GROUP BY key
             ), per_key AS (
                 SELECT u.key, {_COUNTS},
-                       count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS crypto,
+                       count(*) FILTER (WHERE category IN {CRYPTO_SQL}) AS crypto,
                        count(DISTINCT principal) AS principals,
-                       min(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS first_use,
-                       max(event_time) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')) AS last_use
+                       min(event_time) FILTER (WHERE category IN {CRYPTO_SQL}) AS first_use,
+                       max(event_time) FILTER (WHERE category IN {CRYPTO_SQL}) AS last_use
                 FROM key_use u WHERE {where} GROUP BY u.key
             )
             SELECT k.key, split_part(k.key, ':', 5), split_part(k.key, ':', 4), a.names, ua.names, k.crypto, k.encrypt, k.decrypt, k.sign,

@@ -14,6 +14,7 @@ import msgspec
 from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
 from keytrail.analysis.usage import iso
 from keytrail.errors import UsageError
+from keytrail.operations import CRYPTO_SQL
 from keytrail.rules import key_arn_parts
 from keytrail.store import Store
 
@@ -26,7 +27,7 @@ LOW = "low"
 INFO = "info"
 SEVERITIES: tuple[str, ...] = (HIGH, MEDIUM, LOW, INFO)
 
-CRYPTO = "('encrypt', 'decrypt', 'sign')"
+CRYPTO = CRYPTO_SQL  # the cryptographic categories (keytrail.operations)
 
 # A failed call that says the key is in a state that refuses it (not a permission problem).
 KEY_STATE_SQL = """CASE

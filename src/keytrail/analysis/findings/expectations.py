@@ -37,10 +37,11 @@ from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
 from keytrail.analysis.policy import account_of
 from keytrail.analysis.usage import iso
 from keytrail.errors import UsageError
+from keytrail.operations import CRYPTO, OPERATIONS
 from keytrail.store import Store
 
-CLASSES = ("encrypt", "decrypt", "sign", "admin")
-DEFAULT_CHECK = ("encrypt", "decrypt", "sign")
+CLASSES = OPERATIONS
+DEFAULT_CHECK = CRYPTO
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from keytrail.analysis.findings.base import CRYPTO, HIGH, MEDIUM, Context, Finding, key_label, plural
 from keytrail.analysis.usage import iso
+from keytrail.operations import CRYPTO_SQL
 
 KINDS = ("cross-account-use", "root-use", "unexpected-network")
 
@@ -45,7 +46,7 @@ def _cross_account(ctx: Context) -> list[Finding]:
     )
     rows = ctx.store.query(
         f"""SELECT key, principal, any_value({_CALLER_ACCOUNT}), count(*),
-                   count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
+                   count(*) FILTER (WHERE category IN {CRYPTO_SQL}),
                    min(event_time), max(event_time), list(DISTINCT event_name ORDER BY event_name)
             FROM key_use WHERE {cond} GROUP BY key, principal ORDER BY key, principal""",  # noqa: S608
         params,

@@ -15,6 +15,7 @@ from datetime import datetime
 from keytrail.analysis.findings.base import HIGH, MEDIUM, Context, Finding, key_label
 from keytrail.analysis.policy import account_of
 from keytrail.analysis.usage import iso
+from keytrail.operations import CRYPTO_SQL
 
 KINDS = ("new-principal",)
 
@@ -46,7 +47,7 @@ def find(ctx: Context) -> list[Finding]:
                  base_p AS (SELECT DISTINCT principal FROM key_use WHERE {base_where} AND category <> 'denied')
             SELECT cur.key, cur.principal, any_value(principal_type), any_value(identity_account),
                    any_value(key_account), any_value(key_region), min(event_time), max(event_time), count(*),
-                   count(*) FILTER (WHERE category IN ('encrypt', 'decrypt', 'sign')),
+                   count(*) FILTER (WHERE category IN {CRYPTO_SQL}),
                    list(DISTINCT event_name ORDER BY event_name),
                    bool_or(cur.principal IN (SELECT principal FROM base_p))
             FROM cur ANTI JOIN base ON base.key = cur.key AND base.principal = cur.principal

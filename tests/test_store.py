@@ -1,0 +1,165 @@
+"""The store as files: the DuckDB file and its segments directory, moved, copied, compacted,
+upgraded from schema version 1, private to their owner, and tidied after a killed writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from keytrail.cli.main import cli
+from keytrail.model import KEY_USE_FIELDS
+from keytrail.sample import sample_dir
+from keytrail.sources.local import LocalSource
+from keytrail.store import SCHEMA_VERSION, Store
+
+
+def _ingest(db: Path, *paths: str) -> None:
+    result = CliRunner().invoke(cli, ["ingest", *(paths or (str(sample_dir()),)), "--db", str(db), "-q", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+
+
+def _usage(db: Path) -> object:
+    result = CliRunner().invoke(cli, ["usage", "--db", str(db), "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _plain_client_rows(db: Path) -> int:
+    """What any DuckDB client sees (not keytrail), opened from another working directory."""
+    here = os.getcwd()
+    os.chdir("/")
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            row = con.execute("SELECT count(*) FROM key_use").fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            con.close()
+    finally:
+        os.chdir(here)
+
+
+def test_a_store_is_a_file_and_its_segments_directory(tmp_path: Path) -> None:
+    db = tmp_path / "trail.duckdb"
+    _ingest(db)
+    segments = tmp_path / "trail.duckdb.segments"
+    assert segments.is_dir() and any(p.suffix == ".parquet" for p in segments.iterdir())
+    assert _plain_client_rows(db) > 0
+
+
+def test_a_moved_store_is_read_where_it_now_is(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    _ingest(a / "trail.duckdb")
+    want = _usage(a / "trail.duckdb")
+    shutil.move(str(a), str(b))  # the file and its segments directory together
+    assert _usage(b / "trail.duckdb") == want  # keytrail points the views at the new place ...
+    assert _plain_client_rows(b / "trail.duckdb") > 0  # ... in the file, for every client
+
+
+def test_a_copied_store_is_independent_of_its_original(tmp_path: Path) -> None:
+    orig = tmp_path / "orig.duckdb"
+    _ingest(orig)
+    copy = tmp_path / "copy" / "trail.duckdb"
+    copy.parent.mkdir()
+    shutil.copy(orig, copy)
+    shutil.copytree(f"{orig}.segments", f"{copy}.segments")
+    want = _usage(orig)
+    assert _usage(copy) == want
+    shutil.rmtree(f"{orig}.segments")  # the copy no longer reads the original's segments
+    assert _usage(copy) == want
+
+
+def test_a_store_without_its_segments_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "trail.duckdb"
+    _ingest(db)
+    moved = tmp_path / "elsewhere.duckdb"
+    shutil.move(str(db), str(moved))  # the file alone
+    result = CliRunner().invoke(cli, ["usage", "--db", str(moved)])
+    assert result.exit_code == 2
+    assert "segments directory" in result.stderr and "move or copy both" in result.stderr
+
+
+def test_store_files_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        db = tmp_path / "trail.duckdb"
+        _ingest(db)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    segments = Path(f"{db}.segments")
+    assert stat.S_IMODE(segments.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in segments.iterdir())
+
+
+def test_segments_left_by_a_killed_writer_are_removed(tmp_path: Path) -> None:
+    db = tmp_path / "trail.duckdb"
+    _ingest(db)
+    segments = Path(f"{db}.segments")
+    kept = sorted(p.name for p in segments.iterdir())
+    (segments / "seg-0000000000000000.parquet").write_bytes(b"half a segment")
+    (segments / "seg-1111111111111111.parquet.tmp").write_bytes(b"half a segment")
+    (segments / "notes.txt").write_text("not ours")
+    with Store(str(db)):
+        pass
+    assert sorted(p.name for p in segments.iterdir()) == sorted([*kept, "notes.txt"])
+
+
+def test_small_segments_are_merged_with_the_same_answer(tmp_path: Path) -> None:
+    db = tmp_path / "trail.duckdb"
+    files = sorted(p for p in Path(sample_dir()).rglob("*.json*") if p.is_file())
+    with Store(str(db)) as store:
+        from keytrail.pipeline import ingest
+
+        for f in files:  # one segment per ingest
+            ingest([LocalSource((str(f),))], store, workers=1)
+        before = sorted(store.query("SELECT * FROM key_use"), key=repr)
+        n = len(store.segment_names())
+        assert n > 1
+        assert store.compact(most=1, target_rows=10**9) == n
+        store.resolve()
+        assert len(store.segment_names()) == 1
+        assert sorted(store.query("SELECT * FROM key_use"), key=repr) == before
+        assert store.query("SELECT DISTINCT segment FROM files WHERE segment IS NOT NULL") == [(store.segment_names()[0],)]
+    assert len([p for p in Path(f"{db}.segments").iterdir()]) == 1
+
+
+def _downgrade_to_v1(db: Path) -> None:
+    """A store as schema version 1 wrote it: every row in the table raw_key_use, no segments."""
+    con = duckdb.connect(str(db))
+    fields = ", ".join(KEY_USE_FIELDS)
+    con.execute(f"CREATE TABLE v1 AS SELECT file_id, rec_index, {fields}, key, who, category, false AS dup FROM raw_key_use")  # noqa: S608
+    con.execute("DROP VIEW key_use")
+    con.execute("DROP VIEW raw_key_use")
+    con.execute("ALTER TABLE v1 RENAME TO raw_key_use")
+    con.execute("DROP TABLE segments")
+    con.execute("DROP TABLE resolution")
+    con.execute("ALTER TABLE files DROP COLUMN segment")
+    con.execute("ALTER TABLE files DROP COLUMN verified")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.execute("DELETE FROM meta WHERE key = 'segments_dir'")
+    con.close()
+    shutil.rmtree(f"{db}.segments")
+
+
+@pytest.mark.parametrize("first", ["usage", "ingest"])
+def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path, first: str) -> None:
+    db = tmp_path / "old.duckdb"
+    _ingest(db)
+    want = _usage(db)
+    _downgrade_to_v1(db)
+    if first == "ingest":  # nothing new to read: the ledger is kept
+        result = CliRunner().invoke(cli, ["ingest", str(sample_dir()), "--db", str(db)])
+        assert result.exit_code == 0 and "0 file(s) read" in result.stderr, result.stderr
+    assert _usage(db) == want
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    con.close()
