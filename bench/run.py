@@ -4,11 +4,13 @@
     python bench/run.py                 # the reference archive (1M events), built if absent
     python bench/run.py --big           # also the 3M archive, for the flat-memory check
     python bench/run.py --reports       # also reports over a 10M-row store
+    python bench/run.py --spark         # also the Spark job (local mode) against the local engine
     python bench/run.py --duckdb        # also the read_json_auto baseline (slow: minutes)
 
-Every command is a whole process, run once to warm the page cache and then timed; peak RSS is
-/usr/bin/time -v's "Maximum resident set size" (the largest process of the command's tree).
-Results: a Markdown table on stdout and in bench/results.md (with the date and the machine).
+Every command is a whole process, run once to warm the page cache and then timed (``measure``:
+wall seconds, CPU seconds of all its processes, peak RSS of its largest process and of all of
+them together). Per-step costs of a worker come from ``steps.py`` (microseconds of CPU per
+record). Results: Markdown on stdout and in bench/results.md (with the date and the machine).
 Archives and stores go to bench/data/ (not committed).
 """
 
@@ -18,13 +20,14 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
-import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from measure import Measured, measure
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -34,6 +37,7 @@ GEN = SHARED / "tools" / "gen_trail.py"
 BASE = SHARED / "bench"
 PY = sys.executable
 KEYTRAIL = [PY, "-m", "keytrail"]
+WORKERS = os.cpu_count() or 1
 
 ARCHIVES = {
     "bench-1m": ["--events", "1000000", "--seed", "11", "--accounts", "4", "--regions", "3", "--per-file", "400"],
@@ -51,129 +55,186 @@ def archive(name: str) -> Path:
     return out
 
 
-def timed(cmd: list[str], stdout: Path | None = None, warm: bool = True, prepare: object = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one run of ``cmd``, after a warm-up run."""
-    runs = 2 if warm else 1
-    for i in range(runs):
-        if callable(prepare):
-            prepare()
-        out = open(stdout, "wb") if stdout else subprocess.DEVNULL
-        t0 = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-v", *cmd], stdout=out, stderr=subprocess.PIPE, text=False)
-        dt = time.perf_counter() - t0
-        if stdout:
-            out.close()  # type: ignore[union-attr]
-        err = p.stderr.decode(errors="replace")
-        if p.returncode not in (0, 3):
-            raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err[-2000:]}")
-        rss = float(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1)) / 1024  # type: ignore[union-attr]
-        if i == runs - 1:
-            return dt, rss
-    raise AssertionError
+def fresh(db: Path) -> None:
+    for p in (db, Path(f"{db}.wal")):
+        p.unlink(missing_ok=True)
+    shutil.rmtree(f"{db}.segments", ignore_errors=True)
+
+
+@dataclass
+class Row:
+    archive: str
+    command: str
+    m: Measured
+
+
+def timed(cmd: list[str], stdout: Path | None = None, before: object = None, warm: bool = True) -> Measured:
+    """One run to warm the page cache (unless ``warm`` is false), then the measured run."""
+    for _ in range(2 if warm else 1):
+        if callable(before):
+            before()
+        m = measure(cmd, stdout=stdout)
+        if m.returncode not in (0, 3):
+            raise SystemExit(f"{' '.join(cmd)} failed ({m.returncode}):\n{m.stderr.decode(errors='replace')[-3000:]}")
+    return m
 
 
 def check_truth(usage_json: Path, truth: Path) -> str:
     p = subprocess.run([PY, str(SHARED / "tools" / "check_truth.py"), str(usage_json), str(truth)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     return p.stdout.strip().splitlines()[-1]
 
 
 def build_big_store(src_db: Path, dst_db: Path, copies: int) -> int:
-    """A store of about copies x the source's key-use rows: shifted copies of every raw row."""
+    """A store of about copies x the source's key-use rows: shifted copies of every segment."""
     import duckdb
 
+    fresh(dst_db)
     shutil.copy(src_db, dst_db)
+    shutil.copytree(f"{src_db}.segments", f"{dst_db}.segments")
+    subprocess.run([*KEYTRAIL, "usage", "--db", str(dst_db), "--format", "json"], check=True,
+                   stdout=subprocess.DEVNULL)  # points the copy's views at its own segments
     con = duckdb.connect(str(dst_db))
-    n = con.execute("SELECT count(*) FROM raw_key_use").fetchone()[0]
-    max_file = con.execute("SELECT max(file_id) FROM raw_key_use").fetchone()[0]
-    cols = [r[0] for r in con.execute("DESCRIBE raw_key_use").fetchall()]
+    max_file = con.execute("SELECT max(file_id) FROM files").fetchone()[0]
+    names = [r[0] for r in con.execute("SELECT name FROM segments").fetchall()]
+    segdir = Path(f"{dst_db}.segments")
     for k in range(1, copies):
-        exprs = []
-        for c in cols:
-            if c == "file_id":
-                exprs.append(f"file_id + {k * (max_file + 1)}")
-            elif c in ("event_id", "shared_event_id"):
-                exprs.append(f"{c} || '-{k}'")
-            elif c == "event_time":
-                exprs.append(f"event_time + {k * 31 * 86400}")
-            else:
-                exprs.append(c)
-        con.execute(f"INSERT INTO raw_key_use SELECT {', '.join(exprs)} FROM raw_key_use WHERE file_id <= {max_file}")  # noqa: S608
+        for name in names:
+            src = segdir / name
+            dst = segdir / f"seg-copy{k:02d}-{name[4:]}"
+            con.execute(
+                f"COPY (SELECT * REPLACE (file_id + {k * (max_file + 1)} AS file_id, "  # noqa: S608
+                f"event_id || '-{k}' AS event_id, shared_event_id || '-{k}' AS shared_event_id, "
+                f"event_time + {k * 31 * 86400} AS event_time, "
+                f"CAST(md5_number_lower(event_id || '-{k}') & 9223372036854775807 AS BIGINT) AS event_key) "
+                f"FROM read_parquet('{src}')) TO '{dst}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            )
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{dst}')").fetchone()[0]  # noqa: S608
+            con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [dst.name, rows])
+        con.execute(
+            f"INSERT INTO files SELECT file_id + {k * (max_file + 1)}, uri || '#{k}', size, version, status, shape, "  # noqa: S608
+            f"records, kms_records, rows, problems, reason, ingest_id, segment, verified FROM files WHERE file_id <= {max_file}"
+        )
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
     con.close()
-    subprocess.run([*KEYTRAIL, "ingest", "--db", str(dst_db), str(DATA / "empty")], check=True,
-                   stderr=subprocess.DEVNULL)
+    (DATA / "empty").mkdir(exist_ok=True)
+    subprocess.run([*KEYTRAIL, "ingest", "--db", str(dst_db), str(DATA / "empty")], check=True, stderr=subprocess.DEVNULL)
     con = duckdb.connect(str(dst_db), read_only=True)
     rows = con.execute("SELECT count(*) FROM key_use").fetchone()[0]
     con.close()
-    return int(rows) if rows else n * copies
+    return int(rows)
+
+
+def records_in(naive: Measured) -> int:
+    return int(naive.stdout.split()[0])
+
+
+def spark(events: int) -> dict[str, object]:
+    p = subprocess.run([PY, str(HERE / "spark_bench.py"), "--events", str(events), "--json"], capture_output=True,
+                       text=True, check=False)
+    if p.returncode != 0:
+        raise SystemExit(f"spark_bench.py failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--big", action="store_true", help="also the 3M-event archive (flat memory)")
     ap.add_argument("--reports", action="store_true", help="also reports over a 10M-row store")
+    ap.add_argument("--spark", action="store_true", help="also the Spark job in local mode")
+    ap.add_argument("--spark-events", type=int, default=200_000, help="events of the Spark archive (default 200000)")
     ap.add_argument("--duckdb", action="store_true", help="also the read_json_auto baseline")
     a = ap.parse_args()
     if not GEN.exists():
         raise SystemExit(f"{GEN} is absent: the benchmark needs ../shared beside the repository")
-    rows: list[tuple[str, str, float, float]] = []
+    rows: list[Row] = []
     notes: list[str] = []
     names = ["bench-1m"] + (["bench-3m"] if a.big else [])
+    n_records: dict[str, int] = {}
     for name in names:
         root = archive(name)
         db = DATA / f"{name}.duckdb"
-
-        def fresh(db: Path = db) -> None:
-            for p in (db, Path(str(db) + ".wal")):
-                p.unlink(missing_ok=True)
-
         if name == "bench-1m":
-            rows.append((name, "decompress_floor.py (ISA-L, 1 core)", *timed([PY, str(BASE / "decompress_floor.py"), str(root)])))
-            rows.append((name, "naive_loop.py (gzip + orjson)", *timed([PY, str(BASE / "naive_loop.py"), str(root)])))
+            rows.append(Row(name, "decompress_floor.py (ISA-L, 1 core)", timed([PY, str(BASE / "decompress_floor.py"), str(root)])))
+            naive = timed([PY, str(BASE / "naive_loop.py"), str(root)])
+            rows.append(Row(name, "naive_loop.py (gzip + orjson, 1 core)", naive))
+            n_records[name] = records_in(naive)
             if a.duckdb:
-                rows.append((name, "duckdb_query.py (read_json_auto)", *timed([PY, str(BASE / "duckdb_query.py"), str(root)], warm=False)))
-        rows.append((name, "keytrail ingest (fresh store)", *timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"], prepare=fresh)))
-        rows.append((name, "keytrail ingest (re-run, nothing new)", *timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"])))
+                rows.append(Row(name, "duckdb_query.py (read_json_auto)", timed([PY, str(BASE / "duckdb_query.py"), str(root)], warm=False)))
+        rows.append(Row(name, "keytrail ingest --workers 1", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q", "--workers", "1"], before=lambda db=db: fresh(db))))
+        rows.append(Row(name, f"keytrail ingest ({WORKERS} workers)", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"], before=lambda db=db: fresh(db))))
+        rows.append(Row(name, "keytrail ingest (re-run, nothing new)", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"])))
         out = DATA / f"{name}-usage.json"
-        rows.append((name, "keytrail usage --format json (one-shot)", *timed([*KEYTRAIL, "usage", str(root), "--format", "json", "-q"], stdout=out)))
+        rows.append(Row(name, "keytrail usage --format json (one-shot)", timed([*KEYTRAIL, "usage", str(root), "--format", "json", "-q"], stdout=out)))
         notes.append(f"{name}: {check_truth(out, root / 'truth.json')}")
+        if name not in n_records:
+            n_records[name] = records_in(measure([PY, str(BASE / "naive_loop.py"), str(root)]))
     if a.reports:
-        (DATA / "empty").mkdir(exist_ok=True)
         big = DATA / "store-10m.duckdb"
         n = build_big_store(DATA / "bench-1m.duckdb", big, 19)
         notes.append(f"report store: {n:,} key-use rows")
         for label, cmd in (
             ("usage --format json", ["usage", "--db", str(big), "--format", "json"]),
             ("keys --format json", ["keys", "--db", str(big), "--format", "json"]),
-            ("who-uses alias/app-data", ["who-uses", "alias/app-data", "--db", str(big), "--format", "json"]),
+            ("who-uses alias/app-data --format json", ["who-uses", "alias/app-data", "--db", str(big), "--format", "json"]),
         ):
-            rows.append(("store-10m", f"keytrail {label}", *timed([*KEYTRAIL, *cmd])))
-    floor = next(t for n, c, t, _ in rows if c.startswith("decompress_floor"))
-    naive = next(t for n, c, t, _ in rows if c.startswith("naive_loop"))
-    ingest = {n: t for n, c, t, _ in rows if c == "keytrail ingest (fresh store)"}
-    lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()} Linux, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, warm page cache, whole processes (`python bench/run.py"
-        f"{' --big' if a.big else ''}{' --reports' if a.reports else ''}`).",
-        "",
-        "| archive | command | seconds | × floor | naive ÷ this | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for n, c, t, rss in rows:
-        lines.append(f"| {n} | {c} | {t:.2f} | {t / floor:.2f} | {naive / t:.1f} | {rss:.0f} |")
-    lines.append("")
-    for n, t in ingest.items():
-        one = next(tt for nn, c, tt, _ in rows if nn == n and c.startswith("keytrail usage"))
-        lines.append(f"- {n}: one-shot usage ÷ ingest = {one / t:.2f}")
-    if "bench-3m" in ingest:
-        r1 = max(r for n, c, _, r in rows if n == "bench-1m" and c == "keytrail ingest (fresh store)")
-        r3 = max(r for n, c, _, r in rows if n == "bench-3m" and c == "keytrail ingest (fresh store)")
-        lines.append(f"- peak RSS of ingest, 3M ÷ 1M = {r3 / r1:.2f}")
-    lines += [f"- {note}" for note in notes]
-    text = "\n".join(lines) + "\n"
+            rows.append(Row("store-10m", f"keytrail {label}", timed([*KEYTRAIL, *cmd])))
+    steps = json.loads(subprocess.run([PY, str(HERE / "steps.py"), str(archive("bench-1m")), "--json"],
+                                      capture_output=True, text=True, check=True).stdout)
+    spark_result = spark(a.spark_events) if a.spark else None
+    text = render(a, rows, notes, n_records, steps, spark_result)
     print(text)
     (HERE / "results.md").write_text(text)
-    (DATA / "results.json").write_text(json.dumps(rows))
+
+
+def render(a: argparse.Namespace, rows: list[Row], notes: list[str], n_records: dict[str, int],
+           steps: dict[str, object], spark_result: dict[str, object] | None) -> str:
+    floor = next(r.m.wall for r in rows if r.command.startswith("decompress_floor"))
+    naive = next(r.m.wall for r in rows if r.command.startswith("naive_loop"))
+    flags = "".join(f" --{f}" for f in ("big", "reports", "spark", "duckdb") if getattr(a, f))
+    basis = rows[0].m.cpu_basis
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()} Linux, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, warm page cache, whole processes (`python bench/run.py{flags}`). "
+        f"CPU seconds: every process of the command ({'its own cgroup' if basis == 'cgroup' else 'the machine, idle otherwise'}).",
+        "",
+        "| archive | command | seconds | CPU s | µs CPU per record | × floor | naive ÷ this | RSS MB (largest / all) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        n = n_records.get(r.archive)
+        per = f"{r.m.cpu / n * 1e6:.1f}" if n and r.archive != "store-10m" else ""
+        lines.append(f"| {r.archive} | {r.command} | {r.m.wall:.2f} | {r.m.cpu:.1f} | {per} | {r.m.wall / floor:.2f} | "
+                     f"{naive / r.m.wall:.2f} | {r.m.rss_max:.0f} / {r.m.rss_sum:.0f} |")
+    lines.append("")
+    for name in n_records:
+        one = next(r.m for r in rows if r.archive == name and r.command == "keytrail ingest --workers 1")
+        alln = next(r.m for r in rows if r.archive == name and r.command.startswith("keytrail ingest (") and "workers)" in r.command)
+        lines.append(f"- {name}: {WORKERS} workers ÷ 1 worker: {one.wall / alln.wall:.2f}× faster; "
+                     f"naive ÷ keytrail: {naive / alln.wall:.2f}× (bench-1m's naive loop); keytrail ÷ floor: {alln.wall / floor:.2f}×")
+        usage = next(r.m for r in rows if r.archive == name and r.command.startswith("keytrail usage"))
+        lines.append(f"- {name}: one-shot usage ÷ ingest = {usage.wall / alln.wall:.2f}")
+    if a.big:
+        r1 = next(r.m.rss_max for r in rows if r.archive == "bench-1m" and r.command.startswith("keytrail ingest ("))
+        r3 = next(r.m.rss_max for r in rows if r.archive == "bench-3m" and r.command.startswith("keytrail ingest ("))
+        lines.append(f"- peak RSS of ingest (largest process), 3M ÷ 1M = {r3 / r1:.2f}")
+    lines += [f"- {note}" for note in notes]
+    lines += ["", f"Where a worker's CPU goes (`python bench/steps.py`: {steps['files']} log files of bench-1m, "
+              f"{steps['records']:,} records, {steps['kms_records']:,} KMS calls, {steps['rows']:,} key-use rows; "
+              "least of three runs):", "", "| step | µs of CPU per record |", "|---|---:|"]
+    for k, v in steps["steps"].items():  # type: ignore[attr-defined]
+        lines.append(f"| {k} | {v:.2f} |")
+    lines.append(f"| **total** | **{steps['total']:.2f}** |")
+    if spark_result is not None:
+        s = spark_result
+        local = s["local_records_per_cpu"]
+        lines += ["", f"Spark (`bench/spark_bench.py --events {a.spark_events}`, local mode): {s['records']:,} records.", "",
+                  "| engine | records per CPU second |", "|---|---:|",
+                  f"| Spark job, marginal (the extra records of the larger archive) | {s['marginal']:,.0f} |",
+                  f"| Spark job, local[1], whole job | {s['whole']:,.0f} |",
+                  f"| local engine, `keytrail ingest --workers 1` | {local:,.0f} |",
+                  "", f"- Spark ÷ local engine, records per CPU second: {s['marginal'] / local:.0%} (marginal)"]  # type: ignore[operator]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

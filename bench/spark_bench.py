@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from measure import measure
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -115,18 +116,19 @@ def spark_run(cores: int, source: Path) -> dict[str, Any]:
 
 
 def local_run(workers: int, source: Path) -> tuple[float, float]:
-    """(seconds, CPU seconds) of ``keytrail ingest`` as a whole process, after a warm-up run."""
+    """(seconds, CPU seconds of all its processes) of ``keytrail ingest``, after a warm-up run."""
     db = DATA / f"spark-bench-local-{workers}.duckdb"
     for _ in range(2):  # the first run warms the page cache
-        db.unlink(missing_ok=True)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "keytrail", "ingest", str(source), "--db", str(db), "-q",
-                        "--workers", str(workers)], check=True, capture_output=True)
-        seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for p in (db, Path(f"{db}.wal")):
+            p.unlink(missing_ok=True)
+        shutil.rmtree(f"{db}.segments", ignore_errors=True)
+        m = measure([sys.executable, "-m", "keytrail", "ingest", str(source), "--db", str(db), "-q", "--workers",
+                     str(workers)])
+        if m.returncode != 0:
+            sys.exit(f"keytrail ingest failed:\n{m.stderr.decode(errors='replace')[-3000:]}")
+    shutil.rmtree(f"{db}.segments", ignore_errors=True)
     db.unlink(missing_ok=True)
-    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return m.wall, m.cpu
 
 
 def hours(seconds: float) -> str:
@@ -137,6 +139,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--child", nargs=3, metavar=("MASTER", "SOURCE", "OUTPUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--json", action="store_true", help="also a JSON summary as the last line (for bench/run.py)")
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -160,10 +163,8 @@ def main() -> None:
     print(f"| Spark job, marginal ({big.name} minus {small.name}) | | | | "
           f"{one['cpu'] - one_small['cpu']:.1f} | {marginal:,.0f} |")
     for workers, (seconds, cpu) in local.items():
-        # worker processes of a pool are a forkserver's children: their CPU time is not counted here
-        cpu_cells = f"{cpu:.1f} | {records / cpu:,.0f}" if workers == 1 else "— | —"
         print(f"| local engine, `keytrail ingest --workers {workers}` | {workers} | {seconds:.1f} | "
-              f"{records / seconds:,.0f} | {cpu_cells} |")
+              f"{records / seconds:,.0f} | {cpu:.1f} | {records / cpu:,.0f} |")
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in one["phases"].items())
     print(f"\nlocal[1] phases: {phases}. local[2] / local[1] wall time: {one['seconds'] / two['seconds']:.2f}x.")
     tb_records = TB / per_record
@@ -171,6 +172,11 @@ def main() -> None:
           f"{marginal:,.0f} records per CPU second per executor core:")
     for cores in CLUSTER_CORES:
         print(f"- {cores} executor cores: {hours(tb_records / (marginal * cores))}")
+    if args.json:
+        print(json.dumps({"records": records, "marginal": marginal, "whole": records / one["cpu"],
+                          "local_records_per_cpu": records / local[1][1], "local_records_per_cpu_2": records / local[2][1],
+                          "spark_seconds": {"1": one["seconds"], "2": two["seconds"]}, "phases": one["phases"],
+                          "bytes_per_record": per_record}))
 
 
 if __name__ == "__main__":
