@@ -3,12 +3,16 @@ alias history over time, hidden callers, cross-account copies, re-deliveries, ev
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from keytrail.analysis import event_id_clashes, keys_report, usage
 from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS, identity_conflicts
+from keytrail.pipeline import ingest
+from keytrail.sources.local import LocalSource
+from keytrail.store import Store
 from tests.fixtures_gen import (
     ACCOUNT,
     KEY_A,
@@ -171,6 +175,35 @@ def test_a_hint_of_another_account_names_no_one(tmp_path: Path) -> None:
     call = kms("Decrypt", hidden(f"{uid}:nightly", OTHER), KEY_A, None, time=t(12))
     with ingested(tmp_path, [call, non_kms("GetObject", userIdentity=odd)]) as (store, _):
         assert key_use(store, "principal") == [(f"AWSAccount:{OTHER}:{uid}",)]
+
+
+@pytest.mark.parametrize("shape", ["log file", "ndjson", "log file with a NaN record"])
+def test_identity_hints_come_only_from_user_identities(tmp_path: Path, shape: str) -> None:
+    """A non-KMS record whose requestParameters carry a sessionIssuer-shaped object naming another
+    role with the hidden caller's unique id: on every decoding path the hidden caller keeps its
+    genuine name (or its stand-in), never the forged one."""
+    uid = "AROAEXAMPLEPARTNER01"
+    genuine = role("MalloryRole", uid=uid, account=OTHER)
+    fake_issuer = {"type": "Role", "principalId": uid, "arn": f"arn:aws:iam::{OTHER}:role/AAAKeyAdmin",
+                   "accountId": OTHER}
+    forged = non_kms("PutParameter", userIdentity=user("eve"),
+                     requestParameters={"sessionContext": {"sessionIssuer": fake_issuer}, "userIdentity": fake_issuer})
+    call = kms("Decrypt", hidden(f"{uid}:s", OTHER), KEY_A, None, time=t(12))
+    records = [forged, call, non_kms("GetObject", userIdentity=genuine)]
+    if shape == "log file with a NaN record":
+        path = tmp_path / "nan.json"
+        text = json.dumps({"Records": records})[:-2] + ', {"eventSource": "s3.amazonaws.com", "x": NaN}]}'
+        path.write_text(text)
+    elif shape == "ndjson":
+        path = tmp_path / "lines.ndjson"
+        path.write_text("\n".join(json.dumps(r) for r in records))
+    else:
+        path = tmp_path / "log.json"
+        path.write_text(json.dumps({"Records": records}))
+    with Store() as store:
+        ingest([LocalSource((str(path),))], store, workers=1)
+        assert key_use(store, "principal") == [(f"arn:aws:iam::{OTHER}:role/MalloryRole",)]
+        assert identity_conflicts(store) == []
 
 
 def test_hidden_user_resolves_through_a_record_that_is_not_a_kms_call(tmp_path: Path) -> None:
