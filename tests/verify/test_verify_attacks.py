@@ -305,3 +305,17 @@ def test_a_store_of_verified_files_reports(archive: BuiltArchive, keys_file: str
     first = run("usage", str(archive.root), "--db", db, "--verify", "--public-keys", keys_file, "-q", "--format", "json")
     again = run("usage", str(archive.root), "--db", db, "--verify", "--public-keys", keys_file, "-q", "--format", "json")
     assert first.exit_code == again.exit_code == 0 and principals(again) == {APP: 18}
+
+
+def test_check_fails_in_ci_when_evidence_is_left_out(archive: BuiltArchive, signer: TrailSigner, forger: TrailSigner,
+                                                     keys_file: str, tmp_path: Path) -> None:
+    """keytrail check has no violation in the verified files, yet something failed verification."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nrules:\n  - name: app only\n    key: 1234abcd-12ab-34cd-56ef-1234567890ab\n"
+                      f"    allow:\n      - principal: {APP}\n")
+    args = ["check", "--policy", str(policy), str(archive.root), "--public-keys", keys_file, "-q"]
+    assert run(*args, "--verify=exclude").exit_code == 0
+    outside_awslogs(archive, signer, forger)
+    result = run(*args, "--verify=exclude")
+    assert result.exit_code == 1 and "user/alice" not in result.stdout  # the forged call is no violation: left out
+    assert run(*args, "--verify").exit_code == 1
