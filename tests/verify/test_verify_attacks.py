@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -319,3 +321,17 @@ def test_check_fails_in_ci_when_evidence_is_left_out(archive: BuiltArchive, sign
     result = run(*args, "--verify=exclude")
     assert result.exit_code == 1 and "user/alice" not in result.stdout  # the forged call is no violation: left out
     assert run(*args, "--verify").exit_code == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a FIFO")
+def test_unreadable_input_is_exit_3(archive: BuiltArchive, keys_file: str) -> None:
+    fifo = archive.logs[0].parent / "pipe.json.gz"
+    os.mkfifo(fifo)
+    result = usage(archive.root, keys_file, "--verify")
+    assert result.exit_code == 3 and result.stdout == ""
+    assert f"keytrail: verification unreadable: {fifo}: not a regular file" in result.stderr
+    assert result.stderr.splitlines()[-1] == ("keytrail: error: --verify: some input could not be read: nothing was "
+                                              "read and no report written (--verify=exclude reports on the verified "
+                                              "log files only)")
+    result = usage(archive.root, keys_file, "--verify=exclude")
+    assert result.exit_code == 3 and principals(result) == {APP: 18}

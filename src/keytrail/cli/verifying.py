@@ -105,13 +105,16 @@ def verify_if_asked(sources: Sequence[str], quiet: bool, *, ingesting: bool = Fa
         _say(f"keytrail: not verified: {f.uri}: {f.reason}")
     if gate.blocked:
         n = len(gate.left_out)
-        what = f"{n} log file{'' if n == 1 else 's'} not verified" if n else "the digest check failed"
+        if n:
+            what = f"{n} log file{'' if n == 1 else 's'} not verified"
+        else:
+            what = "verification failed" if gate.report.failed else "some input could not be read"
         done = "nothing was ingested" if ingesting else "nothing was read and no report written"
         raise VerificationFailed(
             f"--verify: {what}: {done} (--verify=exclude {'ingests' if ingesting else 'reports on'} "
             "the verified log files only)",
             [f.uri for f in gate.left_out],
-            unreadable_only=not gate.report.failed and all(f.status == "unreadable" for f in gate.left_out),
+            unreadable_only=gate.report.unreadable and not gate.report.failed,
         )
     return gate
 
