@@ -7,7 +7,8 @@
     ├── StoreError                     the DuckDB store is unusable
     │   ├── StoreBusyError(path)       another process holds the store
     │   └── SchemaVersionError(path, found, expected)
-    └── PartialInputError(problems)    raised only under --strict: some input was skipped
+    ├── PartialInputError(problems)    raised only under --strict: some input was skipped
+    └── VerificationFailed(files)      --verify could not vouch for the input (keytrail.verify.gate)
 
 The library never prints or exits; the CLI maps these to messages and exit codes.
 """

@@ -76,18 +76,21 @@ def test_a_signed_archive_verifies(archive: BuiltArchive, keys: tuple[PublicKey,
 
 
 def test_offline_the_newest_digest_is_not_verifiable(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
+    """Without its signature nothing vouches for the newest digest: whoever deleted the sidecar
+    could have rewritten it and its log files. A failure, not a warning."""
     drop_sidecars(archive)
     report = run(archive, keys)
-    assert report.ok
-    assert problems(report) == [("warning", "digest-unsigned", archive.digests[2].name)]
-    assert only(report, "digest-unsigned").message.startswith(
+    assert not report.ok and report.failed
+    assert problems(report) == [("failed", "digest-unsigned", archive.digests[2].name)]
+    assert only(report, "digest-unsigned").message == (
         "newest digest of its trail: its signature (S3 object metadata) is not available offline "
-        f"(save it as {archive.digests[2].name}.signature, or verify from s3://); its 2 log file(s) are unverified")
-    assert [r.status for r in report.digests] == ["verified", "verified", "unverified"]
+        f"(save it as {archive.digests[2].name}.signature, or verify from s3://): it and its 2 log file(s) "
+        "are not verified")
+    assert [r.status for r in report.digests] == ["verified", "verified", "failed"]
     assert [r.status for r in report.logs] == ["verified"] * 4 + ["unverified"] * 2
     assert report.summary() == (
-        "OK: 2 of 3 digest files and 4 of 6 log files verified (digests from 2026-01-05T10:00:31Z to "
-        "2026-01-05T13:00:31Z); 1 digest file not verifiable offline (signature not available), "
+        "FAILED: 1 digest file not verifiable offline (signature not available); 2 of 3 digest files and "
+        "4 of 6 log files verified (digests from 2026-01-05T10:00:31Z to 2026-01-05T13:00:31Z); "
         "2 log files covered only by unverified digests")
 
 
@@ -203,16 +206,20 @@ def test_a_deleted_digest_in_the_middle(archive: BuiltArchive, keys: tuple[Publi
 
 
 def test_a_deleted_digest_offline(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
-    """Without sidecars the digest before the gap cannot be checked: a warning, not a second failure."""
+    """Without sidecars nothing signs the digest before the gap, nor the newest one."""
     drop_sidecars(archive)
     archive.digests[1].unlink()
     report = run(archive, keys)
-    assert problems(report, "failed") == [
+    assert problems(report) == [
+        ("failed", "digest-unsigned", archive.digests[0].name),
         ("failed", "digest-missing", archive.digests[1].name),
+        ("failed", "digest-unsigned", archive.digests[2].name),
         ("failed", "log-uncovered", archive.logs[2].name),
         ("failed", "log-uncovered", archive.logs[3].name),
     ]
-    assert ("warning", "digest-unsigned", archive.digests[0].name) in problems(report)
+    assert [f.message for f in report.findings][0] == (
+        "the digest after it is missing: its signature is not available offline")
+    assert not any(r.status == "verified" for r in report.logs)
 
 
 def test_the_oldest_digest_deleted_leaves_its_logs_uncovered(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
@@ -311,21 +318,74 @@ def test_an_extra_log_file_is_not_covered(archive: BuiltArchive, keys: tuple[Pub
     ]
 
 
-def test_logs_newer_than_the_newest_digest_are_pending(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
-    late = write_log(archive.root, "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
-                     "111122223333_CloudTrail_us-east-1_20260105T1305Z_LATELATELATE0000.json.gz", [])
+LOG_DIR = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
+NEWEST_END = START + timedelta(hours=3)  # 2026-01-05T13:00:31Z
+
+
+def late_log(root: Path, name_time: str, *minutes_after_end: float, unique: str = "LATELATELATE0000") -> Path:
+    """A log file no digest lists, named as delivered at ``name_time`` (``YYYYMMDDTHHMM``), with one
+    record at each of ``minutes_after_end`` minutes after the newest digest's end (negative: before)."""
+    records = [log_record("111122223333", "us-east-1", NEWEST_END + timedelta(minutes=m), 900 + i)
+               for i, m in enumerate(minutes_after_end)]
+    return write_log(root, f"{LOG_DIR}111122223333_CloudTrail_us-east-1_{name_time}Z_{unique}.json.gz", records)
+
+
+def test_logs_delivered_after_the_newest_digest_are_pending(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
+    """Named after the newest digest's end, with calls from at most 15 minutes before it: pending."""
+    late = late_log(archive.root, "20260105T1305", -14, 1, 3)
     (archive.root / "README.txt").write_text("downloaded with aws s3 sync\n")
     report = run(archive, keys)
     assert report.ok
     assert problems(report) == [("warning", "log-pending", late.name)]
+    assert only(report, "log-pending").message == (
+        "delivered after the newest digest of its account and Region, and so are its records: "
+        "no digest covers it yet (not verified)")
     assert report.status_of(str(late)) == "pending" and report.other_files == 0  # README.txt is not a log candidate
     assert report.summary().endswith("1 log file newer than the newest digest")
 
 
-def test_files_outside_awslogs_are_counted_not_checked(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
-    (archive.root / "truth.json").write_text("{}")
+def test_named_in_the_newest_digests_last_minute_may_be_pending(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
+    """Names carry minutes: one named 13:00 may have come after the digest that ended 13:00:31."""
+    late = late_log(archive.root, "20260105T1300", 0.1)
+    assert problems(run(archive, keys)) == [("warning", "log-pending", late.name)]
+
+
+@pytest.mark.parametrize(("name_time", "minutes", "why"), [
+    ("20991231T2359", (-140,), "named as delivered at 2099-12-31T23:59Z, after the newest digest (2026-01-05T13:00:31Z), "
+     "but it holds a call from 2026-01-05T10:40:31Z, before 2026-01-05T12:45:31Z: a period the digests cover"),
+    ("20260105T1310", (2, -16), "named as delivered at 2026-01-05T13:10Z, after the newest digest (2026-01-05T13:00:31Z), "
+     "but it holds a call from 2026-01-05T12:44:31Z, before 2026-01-05T12:45:31Z: a period the digests cover"),
+    ("20260105T1310", (), "named as delivered at 2026-01-05T13:10Z, after the newest digest (2026-01-05T13:00:31Z), "
+     "but its records' times cannot be read: it holds no records"),
+])
+def test_a_late_name_does_not_make_a_file_pending(archive: BuiltArchive, keys: tuple[PublicKey, ...],
+                                                  name_time: str, minutes: tuple[float, ...], why: str) -> None:
+    forged = late_log(archive.root, name_time, *minutes)
     report = run(archive, keys)
-    assert report.ok and report.other_files == 1 and report.summary().endswith("; 1 other file not checked")
+    assert problems(report) == [("failed", "log-uncovered", forged.name)]
+    assert only(report, "log-uncovered").message == f"listed by no digest file; {why}"
+    assert report.status_of(str(forged)) == "failed"
+
+
+def test_named_before_the_newest_digest_ended_is_uncovered(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
+    forged = late_log(archive.root, "20260105T1259", 5)
+    report = run(archive, keys)
+    assert problems(report) == [("failed", "log-uncovered", forged.name)]
+    assert only(report, "log-uncovered").message == "listed by no digest file"
+
+
+@pytest.mark.parametrize("where", ["truth.json", "awslogs/111122223333/CloudTrail/us-east-1/2026/01/05/x.json.gz",
+                                   "0-copy/x.json"])
+def test_files_ingest_reads_outside_awslogs_are_not_covered(archive: BuiltArchive, keys: tuple[PublicKey, ...],
+                                                              where: str) -> None:
+    stray = write_log(archive.root, where, [log_record("111122223333", "us-east-1", START, 1)])
+    report = run(archive, keys)
+    assert not report.ok and report.other_files == 0
+    assert problems(report) == [("failed", "log-uncovered", stray.name)]
+    assert only(report, "log-uncovered").message == (
+        "outside AWSLogs/: not where CloudTrail delivers log files, so no digest can cover it "
+        "(give the directory that holds AWSLogs/ as SOURCE)")
+    assert report.summary().startswith("FAILED: 1 log file not covered by any digest;")
 
 
 def test_a_chain_that_restarts(tmp_path: Path, signer: TrailSigner, keys: tuple[PublicKey, ...]) -> None:
@@ -333,11 +393,13 @@ def test_a_chain_that_restarts(tmp_path: Path, signer: TrailSigner, keys: tuple[
     first = build_archive(root, signer, hours=2)
     build_archive(root, signer, hours=2, start=START + timedelta(hours=5), write_signatures=True)
     report = run(root, keys)
-    assert report.ok
     assert problems(report) == [
-        ("warning", "digest-unsigned", first.digests[1].name),
+        ("failed", "digest-unsigned", first.digests[1].name),
         ("note", "chain-restart", first.digests[1].name),
     ]
+    Path(str(first.digests[1]) + SIGNATURE_SUFFIX).write_text(first.signatures[first.digests[1]])
+    report = run(root, keys)
+    assert report.ok and problems(report) == [("note", "chain-restart", first.digests[1].name)]
 
 
 def test_an_invalid_digest_does_not_crash_and_is_named(archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
@@ -448,7 +510,8 @@ def test_gen_trail_placeholder_digests_are_invalid(tmp_path: Path, keys: tuple[P
     assert len(invalid) == len(digests)
     assert invalid[0].message.startswith("not a valid digest file: missing or empty field(s): digestEndTime")
     assert report.failed and not any(r.status == "verified" for r in report.logs)
-    assert report.other_files > 0  # truth.json and the inventory: outside AWSLogs/, not checked
+    outside = [f for f in report.findings if f.kind == "log-uncovered" and f.key is None]
+    assert outside  # truth.json and the inventory: outside AWSLogs/, read by ingest, covered by no digest
 
 
 def test_copies_in_two_places(archive: BuiltArchive, keys: tuple[PublicKey, ...], tmp_path: Path) -> None:

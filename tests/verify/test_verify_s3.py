@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from keytrail.errors import SourceReadError
+from keytrail.sources import FileSource
 from keytrail.verify import PublicKey, verify_archive
-from keytrail.verify.testing import BuiltArchive
+from keytrail.verify.testing import START, BuiltArchive, log_record
 
 moto = pytest.importorskip("moto", reason="moto is needed for the S3 tests (pip install 'keytrail[test]')")
 boto3 = pytest.importorskip("boto3")
@@ -74,3 +78,27 @@ def test_local_and_s3_sources_together(s3: Any, archive: BuiltArchive, keys: tup
     upload(s3, archive)
     report = verify_archive([str(archive.root), "s3://example-trail-bucket/"], keys, s3_client=s3)
     assert report.ok and len(report.digests) == 6 and len(report.logs) == 12
+
+
+def test_the_gate_passes_only_verified_objects(s3: Any, archive: BuiltArchive, keys: tuple[PublicKey, ...]) -> None:
+    from keytrail.sources.s3 import S3Source
+    from keytrail.verify.gate import CHANGED, Gate
+
+    upload(s3, archive)
+    forged = ("AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
+              "111122223333_CloudTrail_us-east-1_20991231T2359Z_FORGEDFORGED0000.json")
+    body = orjson.dumps({"Records": [log_record("111122223333", "us-east-1", START, 7, user="alice")]})
+    s3.put_object(Bucket="example-trail-bucket", Key=forged, Body=body)
+    gate = Gate(verify_archive(["s3://example-trail-bucket/"], keys, s3_client=s3), "exclude")
+    assert [(f.uri, f.status) for f in gate.left_out] == [(f"s3://example-trail-bucket/{forged}", "failed")]
+    (source,) = gate.wrap([S3Source("example-trail-bucket")])
+    assert isinstance(source, FileSource)
+    refs = [r for r in source.files() if r.skip_reason is None]
+    assert len(refs) == 6 and all(r.verified for r in refs) and gate.excluded_at_ingest() == []
+    assert source.read(refs[0]) == archive.logs[0].read_bytes()
+    # replaced after verification (the ETag check aside: the bytes are checked too)
+    s3.put_object(Bucket="example-trail-bucket", Key=refs[1].uri.removeprefix("s3://example-trail-bucket/"),
+                  Body=archive.logs[0].read_bytes())
+    with pytest.raises(SourceReadError) as e:
+        source.read(replace(refs[1], version=""))
+    assert e.value.reason == CHANGED

@@ -10,9 +10,8 @@ import click
 
 from keytrail.analysis.findings.expectations import check_expectations, load_expectations
 from keytrail.cli.common import (
-    EXIT_OK,
-    EXIT_PARTIAL,
     EXIT_VIOLATIONS,
+    exit_code,
     fail,
     loaded_store,
     make_filters,
@@ -74,4 +73,4 @@ def _run(policy: str, kw: dict[str, Any]) -> int:
             )
         if result.violations:
             return EXIT_VIOLATIONS
-        return EXIT_PARTIAL if loaded.report is not None and loaded.report.partial else EXIT_OK
+        return exit_code(loaded)  # 1 when --verify found something that failed, 3 on partial input

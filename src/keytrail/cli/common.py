@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 import click
 
 from keytrail.analysis.filters import Filters, parse_time_bound
+from keytrail.cli.verifying import after_ingest, verify_asked, verify_if_asked, verify_options
 from keytrail.errors import KeytrailError, PartialInputError, UsageError
 from keytrail.pipeline import IngestReport, ingest
 from keytrail.render import FORMATS, Column, render, safe
 from keytrail.sources.registry import SourceOptions, open_sources
 from keytrail.store import Store
+from keytrail.verify.gate import Gate, VerificationFailed
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -29,14 +31,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 PARQUET_META = "keytrail.parquet"
-VERIFY_META = "keytrail.verify"
-
-
-def _remember_verify(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """--verify / --public-keys reach ``verify_if_asked`` through the click context."""
-    if value:
-        ctx.meta.setdefault(VERIFY_META, {})[param.name or ""] = value
-    return value
 
 
 def _remember_parquet(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -55,10 +49,7 @@ def source_options(f: F) -> F:
         click.option("--db", type=click.Path(dir_okay=False), help="Persistent store (DuckDB file); sources given too are ingested into it first."),
         click.option("--parquet", metavar="DIR", default=None, expose_value=False, callback=_remember_parquet,
                      help="Report from a Parquet dataset written by `keytrail spark-ingest` (no SOURCE, no --db)."),
-        click.option("--verify", is_flag=True, expose_value=False, callback=_remember_verify,
-                     help="Check the sources' CloudTrail digest files first (log file validation); the summary states the result."),
-        click.option("--public-keys", multiple=True, expose_value=False, callback=_remember_verify, metavar="FILE",
-                     help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
+        *verify_options(),
         click.option("--strict", is_flag=True, help="Fail (exit 3) before any output if any input could not be read."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr (errors still shown)."),
         click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: every core)."),
@@ -117,28 +108,7 @@ def split_csv(value: str | None) -> tuple[str, ...]:
 class Loaded:
     store: Store
     report: IngestReport | None
-    verification: Any = None  # keytrail.verify.VerificationReport, with --verify
-
-
-def verify_if_asked(sources: Sequence[str], quiet: bool) -> Any:
-    """Run digest verification when the command got --verify; its summary goes to stderr."""
-    ctx = click.get_current_context(silent=True)
-    asked = ctx.meta.get(VERIFY_META, {}) if ctx is not None else {}
-    if not asked.get("verify"):
-        if asked.get("public_keys"):
-            raise UsageError("--public-keys is read with --verify")
-        return None
-    if not sources:
-        raise UsageError("--verify checks the digest files of the SOURCEs given: give SOURCE paths or URLs")
-    from keytrail.verify import load_public_keys, verify_archive
-
-    keys = [k for path in asked.get("public_keys", ()) for k in load_public_keys(path)] or None
-    result = verify_archive(list(sources), keys)
-    click.echo(f"keytrail: verification: {result.summary()}", err=True)
-    if not quiet:
-        for finding in result.of_level("failed")[:20]:
-            click.echo(f"keytrail: verification failed: {safe.escaped(f'{finding.uri}: {finding.message}')}", err=True)
-    return result
+    verification: Gate | None = None  # with --verify: its report, mode and what it left out
 
 
 def progress_bar(quiet: bool) -> Callable[[IngestReport], None] | None:
@@ -217,6 +187,8 @@ def loaded_store(
     if parquet is not None:
         if sources or db:
             raise UsageError("--parquet reads a dataset written by spark-ingest: give it without SOURCE or --db")
+        if verify_asked():
+            raise UsageError("--verify checks the digest files of SOURCEs: a --parquet dataset cannot be verified")
         from keytrail.parquet import open_parquet
 
         with open_parquet(parquet) as parquet_store:
@@ -224,6 +196,7 @@ def loaded_store(
         return
     if not sources and not db:
         raise UsageError("give SOURCE paths or URLs, or --db FILE (see --help)")
+    gate = verify_if_asked(sources, quiet)  # before the store is made: --verify may refuse to read anything
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
     if db:
         store = Store(db, read_only=not sources and os.path.exists(db))
@@ -233,10 +206,11 @@ def loaded_store(
         store = Store(os.path.join(tmpdir.name, "oneshot.duckdb"))
     try:
         report = None
-        verification = verify_if_asked(sources, quiet)
         if sources:
             log_to_stderr(quiet)
             srcs = open_sources(sources, source_opts)
+            if gate is not None:
+                srcs = gate.wrap(srcs)  # only the log files verification vouched for
             report = ingest(srcs, store, workers=workers, progress=progress_bar(quiet), strict=False)
             if strict and report.partial:
                 report_problems(report)
@@ -244,10 +218,15 @@ def loaded_store(
             report_problems(report)
             if not quiet:
                 click.echo(f"keytrail: {summary_line(report)}", err=True)
+            if gate is not None:
+                stored = [uri for uri, e in store.ledger().items() if e.status == "ingested"] if db else None
+                after_ingest(gate, report.errors, stored)
         elif store.needs_resolve() and not store.read_only:
             store.resolve()
-        yield Loaded(store, report, verification)
+        yield Loaded(store, report, gate)
     finally:
+        if gate is not None:
+            gate.close()
         store.close()
         if tmpdir is not None:
             tmpdir.cleanup()
@@ -292,11 +271,13 @@ def write_text(text: str, output: str | None) -> None:
 
 
 def exit_code(loaded: Loaded) -> int:
-    """3 when some input was unreadable, else 1 when --verify found tampering, else 0."""
-    if loaded.report is not None and loaded.report.partial:
-        return EXIT_PARTIAL
-    if loaded.verification is not None and not loaded.verification.ok:
+    """1 when --verify found something that failed verification (whatever else happened), else 3
+    when some input was unreadable, else 0."""
+    gate = loaded.verification
+    if gate is not None and gate.failed:
         return EXIT_VIOLATIONS
+    if (loaded.report is not None and loaded.report.partial) or (gate is not None and gate.unreadable):
+        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -306,4 +287,6 @@ def fail(e: KeytrailError) -> int:
         return EXIT_USAGE
     if isinstance(e, PartialInputError):
         return EXIT_PARTIAL
+    if isinstance(e, VerificationFailed):
+        return EXIT_PARTIAL if e.unreadable_only else EXIT_VIOLATIONS
     return EXIT_USAGE

@@ -17,8 +17,8 @@ from keytrail.cli.common import (
     source_options,
     split_csv,
     summary_line,
-    verify_if_asked,
 )
+from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import KeytrailError, PartialInputError, UsageError
 from keytrail.pipeline import ingest
 from keytrail.sources.registry import SourceOptions, open_sources
@@ -55,19 +55,27 @@ def ingest_command(
         if not sources:
             raise UsageError("ingest needs at least one SOURCE")
         extra = {k: v for k, v in (("workgroup", workgroup), ("athena_output", athena_output)) if v}
-        verification = verify_if_asked(sources, quiet)
+        gate = verify_if_asked(sources, quiet, ingesting=True)  # fail mode: raises before anything is read
         opts = SourceOptions(profile, aws_region, split_csv(accounts), split_csv(regions), since, until, keys, extra)
         log_to_stderr(quiet)
         srcs = open_sources(sources, opts)
-        with Store(db) as store:
-            report = ingest(srcs, store, workers=workers, progress=progress_bar(quiet))
-            report_problems(report)
-            if not quiet:
-                click.echo(f"keytrail: {summary_line(report)}", err=True)
-            if strict and report.partial:
-                raise PartialInputError(report.problems())
-        if report.partial:
-            sys.exit(EXIT_PARTIAL)
-        sys.exit(EXIT_VIOLATIONS if verification is not None and not verification.ok else EXIT_OK)
+        try:
+            if gate is not None:
+                srcs = gate.wrap(srcs)  # only the log files verification vouched for
+            with Store(db) as store:
+                report = ingest(srcs, store, workers=workers, progress=progress_bar(quiet))
+                report_problems(report)
+                if not quiet:
+                    click.echo(f"keytrail: {summary_line(report)}", err=True)
+                if gate is not None:
+                    after_ingest(gate, report.errors, ingesting=True)
+                if strict and report.partial:
+                    raise PartialInputError(report.problems())
+        finally:
+            if gate is not None:
+                gate.close()
+        if gate is not None and gate.failed:
+            sys.exit(EXIT_VIOLATIONS)
+        sys.exit(EXIT_PARTIAL if report.partial or (gate is not None and gate.unreadable) else EXIT_OK)
     except KeytrailError as e:
         sys.exit(fail(e))

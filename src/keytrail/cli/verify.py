@@ -58,12 +58,14 @@ def verify(sources: tuple[str, ...], public_keys: tuple[str, ...], fmt: str, out
     signature and place in the chain of digests is checked, and every log file's SHA-256 against
     the digest that lists it. The newest digest's own signature is S3 object metadata: read from
     s3:// sources, or from a file DIGEST.json.gz.signature beside a local copy (the hex value of
-    `aws s3api head-object ... --query Metadata.signature`); without it that digest is reported as
-    not verifiable offline.
+    `aws s3api head-object ... --query Metadata.signature`); without it that digest and its log
+    files are not verified (a failure). Every file ingest would read must be covered, wherever it
+    lies; log files delivered after the newest digest, with calls from after it, are pending (a
+    warning).
 
     Exit codes: 0 everything verified (warnings allowed), 1 something failed verification
-    (a file modified, missing, not covered, or the chain broken), 2 usage error, 3 some input
-    unreadable.
+    (a file modified, missing or not covered, a digest unsigned or signed by an unknown key, or
+    the chain broken), 2 usage error, 3 some input unreadable.
     """
     try:
         keys = [key for path in public_keys for key in load_public_keys(path)] if public_keys else None

@@ -24,7 +24,7 @@ class FileRef:
     skip_reason: str | None = None  # a known non-log file (digest, Insights): counted, never read
     error: str | None = None  # could not even be enumerated/stat'ed: reported as unreadable
     data: bytes | None = field(default=None, repr=False)  # content already in hand (stdin)
-    verified: bool = False  # covered by a verified CloudTrail digest chain (keytrail.verify)
+    verified: bool = False  # covered by a verified CloudTrail digest chain (set by keytrail.verify's gate)
 
 
 @runtime_checkable

@@ -1,10 +1,12 @@
 """Where the files to verify are: local archives (through ``LocalSource``) and ``s3://`` prefixes.
 
-Every file is classified by its path: a *digest* lies under a ``CloudTrail-Digest`` directory, a
-*log* is any file below ``AWSLogs/`` that ingest would read (so a stray ``.json`` file among the
-logs is a log file no digest covers), everything else (Insights files, files outside
-``AWSLogs/`` such as notes or inventories) is *other*: counted, not checked. A file's *key* is its path from the last ``AWSLogs``
-component onward, which is how local copies are matched to the S3 objects digests name.
+Every file is classified by its path: a *digest* lies under ``AWSLogs/`` in a ``CloudTrail-Digest``
+directory; a *log* is any other file ingest would read, wherever it lies (a stray ``.json`` file
+among the logs, or one outside ``AWSLogs/`` -- ``awslogs/`` included -- is a log file no digest
+covers); everything else (Insights files, digest signature sidecars, files ingest does not read
+such as ``README.txt``) is *other*: counted, not checked. A file's *key* is its path from the last
+``AWSLogs`` component onward (None outside ``AWSLogs/``), which is how local copies are matched to
+the S3 objects digests name.
 
 A digest's own signature is S3 object metadata (``x-amz-meta-signature``). From S3 it comes with
 the object; a local copy can carry it in a sidecar file named like the digest plus
@@ -72,14 +74,17 @@ class Archive(Protocol):
 
 
 def _kind(key: str | None, is_log_candidate: bool) -> Kind:
-    """What a file is, from its key (None: not under ``AWSLogs/``, so not a delivered file)."""
-    if key is None or key.endswith(SIGNATURE_SUFFIX):
-        return "other"
-    parts = key.split("/")
-    if "CloudTrail-Digest" in parts:
-        return "digest"
-    if "CloudTrail-Insight" in parts:
-        return "other"
+    """What a file is, from its key (None: not under ``AWSLogs/``) and whether ingest would read it.
+
+    A file ingest would read is a log file wherever it lies: one outside ``AWSLogs/`` is then a
+    log file no digest can cover (a failure), never a file "not checked" that ingest reads anyway.
+    """
+    parts = key.split("/") if key is not None else []
+    if key is not None and not key.endswith(SIGNATURE_SUFFIX):
+        if "CloudTrail-Digest" in parts:
+            return "digest"
+        if "CloudTrail-Insight" in parts:
+            return "other"
     return "log" if is_log_candidate else "other"
 
 
@@ -258,7 +263,28 @@ def gunzip(data: bytes) -> bytes:
 
 def content_sha256(stream: IO[bytes]) -> str:
     """Hex SHA-256 of a file's uncompressed content, streamed (a plain file is hashed as it is)."""
-    h = hashlib.sha256()
-    for piece in _inflated(iter(lambda: stream.read(_CHUNK), b"")):
-        h.update(piece)
-    return h.hexdigest()
+    return content_and_stored_sha256(stream)[0]
+
+
+def content_and_stored_sha256(stream: IO[bytes]) -> tuple[str, str]:
+    """Hex SHA-256 of a file's uncompressed content (what digests record) and of its bytes as
+    stored (what ``--verify`` checks again when ingest reads the file), in one pass."""
+    content, stored = hashlib.sha256(), hashlib.sha256()
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            stored.update(chunk)
+            yield chunk
+
+    for piece in _inflated(chunks()):
+        content.update(piece)
+    return content.hexdigest(), stored.hexdigest()
+
+
+def read_content(archive: Archive, entry: Entry) -> bytes:
+    """A file's uncompressed content. Raises ``SourceReadError`` or ``NotGzip``."""
+    try:
+        with archive.open(entry) as stream:
+            return b"".join(_inflated(iter(lambda: stream.read(_CHUNK), b"")))
+    except OSError as e:
+        raise SourceReadError(entry.uri, f"cannot read: {e.strerror or e}") from e

@@ -8,14 +8,19 @@ validation", done offline):
 2. Its signature is checked against the public key its ``digestPublicKeyFingerprint`` names: the
    signature is the next digest's ``previousDigestSignature`` (which also records the digest's
    SHA-256) or, for the newest digest of a trail, the S3 object metadata (an ``s3://`` source or
-   a ``.signature`` sidecar file); without either it is "not verifiable offline".
+   a ``.signature`` sidecar file). A digest with no signature to check ("not verifiable
+   offline"), or naming a key fingerprint that matches none of the public keys given (a
+   ``_backfill`` digest's all-zero one included), fails: nothing vouches for it.
 3. The chain: digests of one trail ordered by time must each be named as previous by the next
    one; a named previous digest that is absent is missing (except before the oldest digest in
    the archive: that is where the archive starts), a digest no later one names is a break, one
    named by two is a fork. A starting digest (no previous) begins a new chain.
 4. Every log file a digest lists must be in the archive with the SHA-256 (of its uncompressed
-   content) the digest records; every log file in the archive must be listed by some digest,
-   except those newer than the newest digest of their account and Region (pending).
+   content) the digest records; every log file in the archive (wherever it lies: ingest reads
+   it) must be listed by some digest, except a *pending* one (``keytrail.verify.pending``: named
+   as delivered after the newest digest of its account and Region, and holding only records
+   from after it). A log file is *verified* when its hash matches a digest whose signature
+   verified and which failed no check.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from keytrail.verify.archive import (
     Archive,
     Entry,
     NotGzip,
-    content_sha256,
+    content_and_stored_sha256,
     gunzip,
     open_archives,
+    read_content,
 )
 from keytrail.verify.digest import (
     Digest,
@@ -52,6 +58,7 @@ from keytrail.verify.digest import (
     parse_digest,
 )
 from keytrail.verify.keys import PublicKey, check_signature
+from keytrail.verify.pending import named_after, not_pending_because
 from keytrail.verify.report import LEVELS, FileResult, Finding, Level, Status, VerificationReport
 
 T = TypeVar("T")
@@ -237,8 +244,10 @@ class _Verification:
             if is_backfill(key):
                 for d in copies:
                     if d.digest is not None and not successors.get(key) and d.own_signature is None:
-                        self.find("warning", "digest-unsigned", d.entry.uri, d.key,
-                                  "backfill digest: its signature (S3 object metadata) is not available offline", on=d)
+                        self.find("failed", "digest-unsigned", d.entry.uri, d.key,
+                                  "backfill digest: its signature (S3 object metadata) is not available offline "
+                                  f"(save it as {_name(d.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
+                                  "it and the log files only it lists are not verified", on=d)
 
     def check_location(self, d: _DigestFile) -> None:
         assert d.digest is not None
@@ -270,6 +279,12 @@ class _Verification:
         """Each (signature, origin) over ``d``; one finding per problem, naming every origin."""
         assert d.digest is not None
         if self.keys is None:
+            return
+        if not signatures:
+            if not any(k.fingerprint == d.digest.fingerprint for k in self.keys):
+                self.find("failed", "digest-key", d.entry.uri, d.entry.key,
+                          f"names a signing key (fingerprint {d.digest.fingerprint}) that matches none of the "
+                          "public keys given", on=d)
             return
         problems: dict[tuple[Level, str, str], list[str]] = defaultdict(list)
         for signature, origin in signatures:
@@ -320,27 +335,28 @@ class _Verification:
         unsigned = [c for c in copies if c.digest is not None and c.own_signature is None]
         if i == len(keys) - 1:
             for c in unsigned:
-                self.find("warning", "digest-unsigned", c.entry.uri, c.key,
+                self.find("failed", "digest-unsigned", c.entry.uri, c.key,
                           "newest digest of its trail: its signature (S3 object metadata) is not available offline "
-                          f"(save it as {_name(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://); "
-                          f"its {len(c.digest.log_files) if c.digest else 0} log file(s) are unverified", on=c)
+                          f"(save it as {_name(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
+                          f"it and its {len(c.digest.log_files) if c.digest else 0} log file(s) are not verified", on=c)
             return
         nxt = by_key[keys[i + 1]]
         following = next((c.digest for c in nxt if c.digest is not None), None)
         if following is None:
             for c in unsigned:
-                self.find("warning", "digest-unsigned", c.entry.uri, c.key,
+                self.find("failed", "digest-unsigned", c.entry.uri, c.key,
                           f"cannot be linked: the next digest {_name(keys[i + 1])} could not be read as a digest", on=c)
         elif following.previous is None:
             for c in copies:
                 self.find("note", "chain-restart", c.entry.uri, c.key,
                           f"the chain restarts at {_name(keys[i + 1])} (log file validation or logging was stopped)", on=c)
             for c in unsigned:
-                self.find("warning", "digest-unsigned", c.entry.uri, c.key,
-                          "last digest before the chain restarts: its signature is not available offline", on=c)
+                self.find("failed", "digest-unsigned", c.entry.uri, c.key,
+                          "last digest before the chain restarts: its signature is not available offline "
+                          f"(save it as {_name(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://)", on=c)
         elif following.previous.key is not None and following.previous.key not in present:
             for c in unsigned:
-                self.find("warning", "digest-unsigned", c.entry.uri, c.key,
+                self.find("failed", "digest-unsigned", c.entry.uri, c.key,
                           "the digest after it is missing: its signature is not available offline", on=c)
         else:
             for c in copies:
@@ -352,7 +368,7 @@ class _Verification:
 
     def check_logs(self, digests: list[_DigestFile], logs: list[tuple[Archive, Entry]]) -> None:
         expected: dict[str, list[tuple[_DigestFile, LogRef]]] = defaultdict(list)
-        newest_start: dict[tuple[str, str], datetime] = {}
+        newest_end: dict[tuple[str, str], datetime] = {}
         for d in digests:
             if d.digest is None:
                 continue
@@ -360,22 +376,32 @@ class _Verification:
                 expected[match_key(ref.key or ref.s3_uri)].append((d, ref))
             area = area_of(d.key)
             if area is not None and not is_backfill(d.key):
-                start = d.digest.start
-                if area not in newest_start or start > newest_start[area]:
-                    newest_start[area] = start
+                if area not in newest_end or d.digest.end > newest_end[area]:
+                    newest_end[area] = d.digest.end
 
         seen: set[str] = set()
         to_hash: list[tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]]]] = []
+        maybe_pending: list[tuple[Archive, Entry, datetime, datetime]] = []
         for archive, entry in logs:
             refs = expected.get(match_key(entry.key)) if entry.key else None
             if refs:
                 seen.add(match_key(entry.key or ""))
                 to_hash.append((archive, entry, refs))
+                continue
+            delivered, end = self.delivery(entry, newest_end)
+            if delivered is not None and end is not None and named_after(delivered, end):
+                maybe_pending.append((archive, entry, delivered, end))
             else:
-                self.report.logs.append(FileResult(entry.uri, entry.key, self.uncovered(entry, newest_start)))
+                self.uncovered(entry)
+
+        for entry, why in _pmap(self.workers, _pending_check, maybe_pending):
+            self.report.logs.append(FileResult(entry.uri, entry.key, self.judge_pending(entry, why)))
 
         for _archive, entry, refs, outcome in _pmap(self.workers, _hash_log, to_hash):
-            self.report.logs.append(FileResult(entry.uri, entry.key, self.judge_log(entry, refs, outcome)))
+            status = self.judge_log(entry, refs, outcome)
+            if status == "verified" and isinstance(outcome, tuple):
+                self.report.stored_sha256[entry.uri] = outcome[1]
+            self.report.logs.append(FileResult(entry.uri, entry.key, status))
 
         for mk, refs in expected.items():
             if mk in seen:
@@ -384,22 +410,40 @@ class _Verification:
             self.find("failed", "log-missing", ref.s3_uri, ref.key,
                       f"listed in digest {_name(d.key)}, not in the archive")
 
-    def uncovered(self, entry: Entry, newest_start: dict[tuple[str, str], datetime]) -> Status:
+    @staticmethod
+    def delivery(entry: Entry, newest_end: dict[tuple[str, str], datetime]) -> tuple[datetime | None, datetime | None]:
+        """The delivery time a log file's name claims, and the end of the newest digest of its
+        account and Region (None: not where CloudTrail delivers, no such digest, no such name)."""
         area = area_of(entry.key) if entry.key else None
-        when = log_time(entry.key) if entry.key else None
-        start = newest_start.get(area) if area else None
-        if when is not None and start is not None and when >= start:
-            self.find("warning", "log-pending", entry.uri, entry.key,
-                      "delivered after the newest digest of its account and Region began: no digest covers it yet")
-            return "pending"
-        if area is None:
+        if area is None or entry.key is None:
+            return None, None
+        return log_time(entry.key), newest_end.get(area)
+
+    def uncovered(self, entry: Entry) -> None:
+        if entry.key is None:
+            why = ("outside AWSLogs/: not where CloudTrail delivers log files, so no digest can cover it "
+                   "(give the directory that holds AWSLogs/ as SOURCE)")
+        elif area_of(entry.key) is None:
             why = "not where CloudTrail delivers log files (AWSLogs/ACCOUNT/CloudTrail/REGION/...)"
         else:
             why = "listed by no digest file"
         self.find("failed", "log-uncovered", entry.uri, entry.key, why)
+        self.report.logs.append(FileResult(entry.uri, entry.key, "failed"))
+
+    def judge_pending(self, entry: Entry, why: str | Exception | None) -> Status:
+        if isinstance(why, SourceReadError):
+            self.find("unreadable", "unreadable", entry.uri, entry.key, why.reason)
+            return "unreadable"
+        if why is None:
+            self.find("warning", "log-pending", entry.uri, entry.key,
+                      "delivered after the newest digest of its account and Region, and so are its records: "
+                      "no digest covers it yet (not verified)")
+            return "pending"
+        self.find("failed", "log-uncovered", entry.uri, entry.key, f"listed by no digest file; {why}")
         return "failed"
 
-    def judge_log(self, entry: Entry, refs: list[tuple[_DigestFile, LogRef]], outcome: str | Exception) -> Status:
+    def judge_log(self, entry: Entry, refs: list[tuple[_DigestFile, LogRef]],
+                  outcome: tuple[str, str] | Exception) -> Status:
         if isinstance(outcome, SourceReadError):
             self.find("unreadable", "unreadable", entry.uri, entry.key, outcome.reason)
             return "unreadable"
@@ -409,7 +453,7 @@ class _Verification:
             return "failed"
         status: Status = "unverified"
         for d, ref in refs:
-            if ref.hash_value != outcome:
+            if ref.hash_value != outcome[0]:
                 self.find("failed", "log-modified", entry.uri, entry.key,
                           f"content differs from the SHA-256 digest {_name(d.key)} records")
                 status = "failed"
@@ -418,12 +462,30 @@ class _Verification:
         return status
 
 
+def _pending_check(item: tuple[Archive, Entry, datetime, datetime]) -> tuple[Entry, str | Exception | None]:
+    """Whether a log file named as delivered after the newest digest is pending by its records:
+    None if so, else why not (a ``SourceReadError`` when it cannot be read)."""
+    archive, entry, delivered, end = item
+
+    def content() -> bytes:
+        try:
+            return read_content(archive, entry)
+        except NotGzip as e:
+            raise ValueError(str(e)) from e
+
+    try:
+        return entry, not_pending_because(content, delivered, end)
+    except SourceReadError as e:
+        return entry, e
+
+
 def _hash_log(item: tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]]]
-              ) -> tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]], str | Exception]:
+              ) -> tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]], tuple[str, str] | Exception]:
+    """The SHA-256 of a log file's content (what digests record) and of its stored bytes."""
     archive, entry, refs = item
     try:
         with archive.open(entry) as stream:
-            return archive, entry, refs, content_sha256(stream)
+            return archive, entry, refs, content_and_stored_sha256(stream)
     except (SourceReadError, NotGzip) as e:
         return archive, entry, refs, e
     except OSError as e:

@@ -242,10 +242,18 @@ def is_backfill(key: str) -> bool:
 def key_time(key: str) -> datetime | None:
     """The timestamp in a digest's file name (its end time), or None."""
     m = _STAMP.search(key)
-    return datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if m else None
+    return _strptime(m.group(1), "%Y%m%dT%H%M%SZ") if m else None
 
 
 def log_time(key: str) -> datetime | None:
     """The timestamp in a log file's name (``..._YYYYMMDDTHHMMZ_UNIQUE.json.gz``), or None."""
     m = _LOG_STAMP.search(key)
-    return datetime.strptime(m.group(1), "%Y%m%dT%H%M").replace(tzinfo=UTC) if m else None
+    return _strptime(m.group(1), "%Y%m%dT%H%M") if m else None
+
+
+def _strptime(text: str, fmt: str) -> datetime | None:
+    """A UTC time from a file name, or None when the digits are no date (``20991399T9999``)."""
+    try:
+        return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -2,19 +2,22 @@
 
 Finding levels:
 
-* ``failed``: evidence of tampering or loss -- a log file modified, missing or covered by no
-  digest; a digest invalid, moved, modified, missing, signed by an unknown key, or a break or
-  fork in the chain of digests.
+* ``failed``: evidence of tampering or loss, or nothing that vouches for a file -- a log file
+  modified, missing or covered by no digest (one outside ``AWSLogs/`` included); a digest
+  invalid, moved, modified, missing, whose signature is not available (the newest digest of a
+  local copy without its ``.signature`` file, a backfill digest), or naming a key none of the
+  public keys given has; a break or fork in the chain of digests.
 * ``unreadable``: a file or source could not be read, so it was not verified.
-* ``warning``: not verifiable here, not evidence of tampering -- the newest digest of a trail
-  whose signature is not available offline, no public keys given, log files delivered after the
-  newest digest, a key used outside the validity period it is listed with.
+* ``warning``: not evidence of tampering -- no public keys given (nothing can be verified), log
+  files pending (delivered after the newest digest, see ``keytrail.verify.pending``), a key used
+  outside the validity period it is listed with.
 * ``note``: context -- where a chain starts in the archive, where it restarts.
 
 File statuses: ``verified`` (a log whose hash matches a digest whose signature verified; a
 digest whose signature verified), ``failed``, ``unverified`` (nothing contradicts it, but no
-verified signature vouches for it), ``pending`` (a log newer than every digest of its account
-and Region), ``unreadable``.
+verified signature vouches for it), ``pending`` (a log file delivered, and holding records, after
+the newest digest of its account and Region), ``unreadable``. Only ``verified`` log files are read
+by ``--verify``.
 """
 
 from __future__ import annotations
@@ -101,6 +104,9 @@ class VerificationReport:
     other_files: int = 0  # neither digest nor log (Insights files, notes): not verified
     first_digest: str | None = None  # digestStartTime of the oldest digest read
     last_digest: str | None = None  # digestEndTime of the newest digest read
+    # uri -> SHA-256 (hex) of the bytes of each verified log file as read: ingest under --verify
+    # reads only these bytes (keytrail.verify.gate)
+    stored_sha256: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def failed(self) -> bool:

@@ -83,12 +83,13 @@ class BuiltArchive:
     signatures: dict[Path, str] = field(default_factory=dict)  # x-amz-meta-signature of each digest
 
 
-def log_record(account: str, region: str, when: datetime, n: int) -> dict[str, object]:
-    """A small KMS Decrypt record."""
+def log_record(account: str, region: str, when: datetime, n: int, user: str = "app") -> dict[str, object]:
+    """A small KMS Decrypt record, called by IAM user ``user``."""
+    principal = "AIDAEXAMPLE0000000001" if user == "app" else "AIDA" + hashlib.sha256(user.encode()).hexdigest()[:17].upper()
     return {
         "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE0000000001", "accountId": account,
-                         "arn": f"arn:aws:iam::{account}:user/app", "userName": "app"},
+        "userIdentity": {"type": "IAMUser", "principalId": principal, "accountId": account,
+                         "arn": f"arn:aws:iam::{account}:user/{user}", "userName": user},
         "eventTime": _stamp(when),
         "eventSource": "kms.amazonaws.com",
         "eventName": "Decrypt",
@@ -197,4 +198,40 @@ def write_log(root: Path, key: str, records: Sequence[dict[str, object]]) -> Pat
     path = root / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_gz(content) if key.endswith(".gz") else content)
+    return path
+
+
+def write_digest(
+    root: Path,
+    key: str,
+    logs: Sequence[Path],
+    *,
+    start: datetime,
+    end: datetime,
+    fingerprint: str,
+    bucket: str = "example-trail-bucket",
+    signer: TrailSigner | None = None,
+) -> Path:
+    """A starting digest at ``root/key`` listing ``logs`` (files below ``root``), as a forger writes
+    one: signed by ``signer`` (the signature in a ``.signature`` file beside it) or not at all."""
+    entries = []
+    for log in logs:
+        data = log.read_bytes()
+        content = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        entries.append({"s3Bucket": bucket, "s3Object": log.relative_to(root).as_posix(),
+                        "hashValue": hashlib.sha256(content).hexdigest(), "hashAlgorithm": "SHA-256"})
+    content = orjson.dumps({
+        "awsAccountId": key.split("/")[1], "digestStartTime": _stamp(start), "digestEndTime": _stamp(end),
+        "digestS3Bucket": bucket, "digestS3Object": key, "digestPublicKeyFingerprint": fingerprint,
+        "digestSignatureAlgorithm": "SHA256withRSA", "previousDigestS3Bucket": None, "previousDigestS3Object": None,
+        "previousDigestHashValue": None, "previousDigestHashAlgorithm": None, "previousDigestSignature": None,
+        "logFiles": entries,
+    })
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_gz(content))
+    if signer is not None:
+        sha = hashlib.sha256(content).hexdigest()
+        signature = signer.sign(f"{_stamp(end)}\n{bucket}/{key}\n{sha}\nnull".encode())
+        Path(str(path) + SIGNATURE_SUFFIX).write_text(signature + "\n")
     return path

@@ -1,0 +1,148 @@
+"""``--verify[=fail|exclude]`` and ``--public-keys`` on ingest and the reports: the options, the
+verification run before anything is read, and what it says on stderr.
+
+    keytrail: verification: SUMMARY                      always
+    keytrail: verification failed: FILE: MESSAGE         each problem not about one log file
+    keytrail: not verified: FILE: REASON                 each log file left out
+    keytrail: error: --verify: ...                       fail mode: nothing read, exit 1
+    keytrail: warning: --verify=exclude: N log file(s) left out ...   exclude mode
+
+Exit codes (``exit_code`` in ``keytrail.cli.common``): 1 when anything failed verification (in
+``fail`` mode: when anything was not verified), else 3 when some input could not be read, else 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from keytrail.errors import UsageError
+from keytrail.render import safe
+from keytrail.verify.gate import MODES, Gate, Mode, VerificationFailed
+
+VERIFY_META = "keytrail.verify"
+
+if TYPE_CHECKING:
+    _Choice = click.Choice[str]
+else:  # click.Choice is generic from click 8.2 on
+    _Choice = click.Choice
+
+
+class VerifyMode(_Choice):
+    """``fail`` or ``exclude``; a bare ``--verify`` means ``fail``."""
+
+    def __init__(self) -> None:
+        super().__init__(MODES)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in MODES:
+            return value
+        self.fail(f"{value!r} is not a verification mode ({', '.join(MODES)}). Give the mode after '=' "
+                  "(--verify=exclude), or put a bare --verify after the SOURCEs", param, ctx)
+
+
+def remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--verify / --public-keys reach ``verify_if_asked`` through the click context."""
+    if value:
+        ctx.meta.setdefault(VERIFY_META, {})[param.name or ""] = value
+    return value
+
+
+def verify_options() -> list[Any]:
+    return [
+        click.option("--verify", type=VerifyMode(), is_flag=False, flag_value="fail", default=None,
+                     expose_value=False, callback=remember, metavar="[=fail|exclude]",
+                     help="Check the sources' CloudTrail digest files first and read only the log files they "
+                          "verify: --verify (=fail) exits 1 without a report if any file is not verified; "
+                          "--verify=exclude leaves those files out and names them."),
+        click.option("--public-keys", multiple=True, expose_value=False, callback=remember, metavar="FILE",
+                     help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
+    ]
+
+
+def _say(line: str) -> None:
+    click.echo(safe.escaped(line), err=True)  # file names and messages may quote log data
+
+
+def _asked() -> dict[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    asked: dict[str, Any] = ctx.meta.get(VERIFY_META, {}) if ctx is not None else {}
+    return asked
+
+
+def verify_asked() -> bool:
+    """The command line has --verify or --public-keys."""
+    return bool(_asked())
+
+
+def verify_if_asked(sources: Sequence[str], quiet: bool, *, ingesting: bool = False) -> Gate | None:
+    """Run digest verification when the command got --verify, and say what it found on stderr
+    (even with --quiet: these are errors and warnings). Raises ``VerificationFailed`` when
+    ``fail`` mode finds anything not verified, before anything is read."""
+    asked = _asked()
+    mode: Mode | None = asked.get("verify")
+    if not mode:
+        if asked.get("public_keys"):
+            raise UsageError("--public-keys is read with --verify")
+        return None
+    if not sources:
+        raise UsageError("--verify checks the digest files of the SOURCEs given: give SOURCE paths or URLs")
+    if not asked.get("public_keys"):
+        raise UsageError("--verify needs --public-keys FILE (the output of `aws cloudtrail list-public-keys` "
+                         "for the archive's Regions and time range): without them no digest can be verified")
+    from keytrail.verify import load_public_keys, verify_archive
+
+    keys = [k for path in asked["public_keys"] for k in load_public_keys(path)]
+    gate = Gate(verify_archive(list(sources), keys), mode)
+    click.echo(f"keytrail: verification: {gate.report.summary()}", err=True)
+    left = {f.uri for f in gate.left_out}
+    for finding in gate.report.findings:
+        if finding.level != "note" and finding.uri not in left:
+            _say(f"keytrail: verification {finding.level}: {finding.uri or '-'}: {finding.message}")
+    for f in gate.left_out:
+        _say(f"keytrail: not verified: {f.uri}: {f.reason}")
+    if gate.blocked:
+        n = len(gate.left_out)
+        if n:
+            what = f"{n} log file{'' if n == 1 else 's'} not verified"
+        else:
+            what = "verification failed" if gate.report.failed else "some input could not be read"
+        done = "nothing was ingested" if ingesting else "nothing was read and no report written"
+        raise VerificationFailed(
+            f"--verify: {what}: {done} (--verify=exclude {'ingests' if ingesting else 'reports on'} "
+            "the verified log files only)",
+            [f.uri for f in gate.left_out],
+            unreadable_only=gate.report.unreadable and not gate.report.failed,
+        )
+    return gate
+
+
+def after_ingest(gate: Gate, errors: Sequence[str], ledger: Iterable[str] | None = None, *,
+                 ingesting: bool = False) -> None:
+    """What the verified ingest left out, on stderr. ``errors`` are the ingest's unreadable-file
+    lines; ``ledger`` the URIs a persistent store holds (a report reads them all). Raises
+    ``VerificationFailed`` when the result would count a file this run did not verify."""
+    for uri in gate.note_ingest(errors):
+        _say(f"keytrail: not verified: {uri}: changed after the digest check read it: not read")
+    for uri in gate.excluded_at_ingest():
+        _say(f"keytrail: not verified: {uri}: the source lists it, the digest check did not find it: not read")
+    foreign = gate.foreign(ledger) if ledger is not None else []
+    if foreign:
+        for uri in foreign[:20]:
+            _say(f"keytrail: not verified: {uri}: in the store from an earlier ingest, not verified by this run")
+        more = " (the first 20 named)" if len(foreign) > 20 else ""
+        raise VerificationFailed(
+            f"--verify: the store holds {len(foreign)} file(s) this run did not verify{more}, which a report "
+            "from it would count: no report written (report from the SOURCEs without --db, or ingest them "
+            "into a new --db)", foreign)
+    if gate.mode == "fail" and gate.failed:
+        done = "not ingested" if ingesting else "not read, and no report written"
+        raise VerificationFailed(f"--verify: log files changed or appeared after the digest check: they were {done}",
+                                 gate.changed + gate.excluded_at_ingest())
+    n = gate.left_out_count
+    if gate.mode == "exclude" and n:
+        v = gate.verified_logs
+        click.echo(f"keytrail: warning: --verify=exclude: {n} log file{'' if n == 1 else 's'} left out (not "
+                   f"verified), {v} verified log file{'' if v == 1 else 's'} kept", err=True)
