@@ -4,13 +4,16 @@ alias history over time, hidden callers, cross-account copies, re-deliveries, ev
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from keytrail.analysis import event_id_clashes, keys_report, usage
 from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS, identity_conflicts
+from keytrail.analysis.findings import FindingOptions, run_findings
 from keytrail.pipeline import ingest
+from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
 from tests.fixtures_gen import (
@@ -25,9 +28,11 @@ from tests.fixtures_gen import (
     ingested,
     key_use,
     kms,
+    log_file,
     non_kms,
     role,
     user,
+    write,
 )
 
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
@@ -274,7 +279,39 @@ def test_copies_that_disagree_on_the_outcome_count_once_and_are_reported(tmp_pat
     with ingested(tmp_path, [ok, failed]) as (store, _):
         assert len(key_use(store)) == 1
         (clash,) = event_id_clashes(store)
+        (finding,) = run_findings(store, FindingOptions(kinds=("conflicting-copies",)))
     assert (clash.kind, clash.records, clash.calls) == (CONFLICTING_COPIES, 2, 1)
+    assert finding.details["event_id"] == eid and finding.severity == "medium"
+
+
+def test_a_verified_copy_wins_over_an_unverified_one(tmp_path: Path) -> None:
+    """A copy of a signed record with the caller changed, in a file read first: the copy from the
+    file covered by a verified digest chain is the one counted."""
+    eid = "0e1d2c3b-0000-4000-8000-000000000001"
+    genuine = kms("Decrypt", user("bob"), KEY_A, None, time=t(1), eid=eid)
+    forged = kms("Decrypt", user("alice"), KEY_A, None, time=t(1), eid=eid)
+    first = write(tmp_path / "a-forged.json", log_file([forged]))
+    signed = write(tmp_path / "b-signed.json", log_file([genuine]))
+    with Store() as store:
+        ingest([_Refs([FileRef(str(first), first.stat().st_size, "1"),
+                       FileRef(str(signed), signed.stat().st_size, "1", verified=True)])], store, workers=1)
+        assert key_use(store, "principal") == [(ALICE.replace("alice", "bob"),)]
+        assert [f.kind for f in run_findings(store, FindingOptions(kinds=("conflicting-copies",)))] == ["conflicting-copies"]
+
+
+class _Refs:
+    """A file source over given FileRefs (as the verification gate hands them on)."""
+
+    description = "refs"
+
+    def __init__(self, refs: list[FileRef]) -> None:
+        self.refs = refs
+
+    def files(self) -> Iterator[FileRef]:
+        return iter(self.refs)
+
+    def read(self, ref: FileRef) -> bytes:
+        return Path(ref.uri).read_bytes()
 
 
 def test_records_without_event_id_are_never_merged(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from keytrail.analysis.findings import access, denied, exposure, key_state, new_principals, unused
+from keytrail.analysis.findings import access, conflicts, denied, exposure, key_state, new_principals, unused
 from keytrail.analysis.findings.base import SEVERITIES, Context, Finding, FindingOptions
 from keytrail.errors import UsageError
 from keytrail.store import Store
@@ -18,6 +18,7 @@ _MODULES: tuple[tuple[tuple[str, ...], Callable[[Context], list[Finding]]], ...]
     (new_principals.KINDS, new_principals.find),
     (exposure.KINDS, exposure.find),
     (access.KINDS, access.find),
+    (conflicts.KINDS, conflicts.find),
 )
 
 KINDS: tuple[str, ...] = tuple(k for kinds, _ in _MODULES for k in kinds)
