@@ -109,6 +109,13 @@ def output_options(f: F) -> F:
     return f
 
 
+PRINCIPAL_HELP = (
+    "Only this principal: its ARN, its name (AppRole, role/AppRole, role/service-role/AppRole, "
+    "user/test-user), a service (cloudtrail.amazonaws.com), or a glob where * is any characters "
+    "('arn:aws:iam::111122223333:role/*'). Whole principals only, case-sensitive."
+)
+
+
 def split_csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
