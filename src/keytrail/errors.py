@@ -2,6 +2,7 @@
 
     KeytrailError                      root; every error keytrail raises on purpose
     ├── UsageError                     bad arguments or configuration (CLI exit code 2)
+    │   └── OutputError(path, what, reason)   a report or chart could not be written to its file
     ├── SourceError                    a source could not be enumerated or read as a whole
     │   └── SourceReadError(uri, reason, retryable)   one file or object could not be read
     ├── StoreError                     the DuckDB store is unusable
@@ -38,6 +39,16 @@ class SourceReadError(SourceError):
         self.uri = uri
         self.reason = reason
         self.retryable = retryable
+
+
+class OutputError(UsageError):
+    """A report or chart could not be written to its file (the file is left as it was)."""
+
+    def __init__(self, path: str, what: str, reason: str) -> None:
+        super().__init__(f"{path}: cannot write {what}: {reason}")
+        self.path = path
+        self.what = what
+        self.reason = reason
 
 
 class StoreError(KeytrailError):

@@ -30,7 +30,8 @@ def test_report_writes_the_file_and_says_so(tmp_path: Path) -> None:
     data = _data(html)
     assert [k["key"] for k in data["keys"]] == [KEY_ARN]  # type: ignore[index]
     assert data["summary"]["ingest"]["files_ingested"] == 1  # type: ignore[index]
-    assert not list(tmp_path.glob("report.html.tmp-*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "trail"]  # no temporary file left
+    assert out.stat().st_mode & 0o777 == 0o600  # reports hold access key ids and source IPs
 
 
 def test_report_to_stdout_with_a_title_and_filters(tmp_path: Path) -> None:

@@ -204,6 +204,13 @@ def test_markdown_output_holds_no_html_and_keeps_its_columns(hostile: Path, comm
             continue
         widths = {len(re.findall(r"(?<!\\)\|", ln)) for ln in lines}
         assert len(widths) == 1, f"a cell broke out of its column: {widths}"
+    # rendered as GitHub-like Markdown with linkify (bare URLs, domains, e-mail addresses): no link,
+    # image or HTML at all (the exact rendering is checked in tests/render/test_markdown.py)
+    markdown_it = pytest.importorskip("markdown_it")
+    pytest.importorskip("linkify_it")
+    html = markdown_it.MarkdownIt("gfm-like").render(text)
+    tags = set(re.findall(r"<([a-zA-Z0-9]+)", html))
+    assert tags <= {"h3", "table", "thead", "tbody", "tr", "th", "td"}, tags
 
 
 def test_the_html_report_escapes_every_payload(hostile: Path, tmp_path: Path) -> None:

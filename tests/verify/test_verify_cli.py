@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from keytrail.cli.verify import verify
+from keytrail.render.safe import markdown
 from keytrail.verify.testing import BuiltArchive, TrailSigner, build_archive, public_keys_json
 
 MISSING = ("s3://example-trail-bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
@@ -62,8 +63,11 @@ def test_markdown(two_hours: BuiltArchive) -> None:
         "### Log file integrity\n\n"
         "| status | file | problem |\n"
         "| --- | --- | --- |\n"
-        f"| FAILED | {MISSING} | {PROBLEM} |\n\n"
-        f"**{SUMMARY}**\n"), "")
+        f"| FAILED | {markdown(MISSING)} | {markdown(PROBLEM)} |\n\n"
+        f"**{markdown(SUMMARY)}**\n"), "")
+    # escaped so that no renderer turns the S3 URI into a link or the underscores into emphasis
+    assert markdown(MISSING) == ("s3:/\\/example-trail-bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
+                                 "111122223333\\_CloudTrail\\_us-east-1\\_20260105T1020Z\\_cad33780ed1a7c08\\.json\\.gz")
 
 
 def test_json(two_hours: BuiltArchive) -> None:

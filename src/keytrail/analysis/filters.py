@@ -1,7 +1,8 @@
-"""Filters shared by every report, and matching a key as the user names it."""
+"""Filters shared by every report, and matching a key or a principal as the user names it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -48,8 +49,9 @@ class Filters:
             conds.append(f"{p}key IN (SELECT unnest(?::VARCHAR[]))")
             params.append(matched)
         if self.principal:
-            conds.append(f"({p}principal = ? OR {p}principal ILIKE ?)")
-            params += [self.principal, f"%{self.principal}%"]
+            who, who_params = principal_condition(self.principal, f"{p}principal")
+            conds.append(who)
+            params += who_params
         if self.since is not None:
             conds.append(f"{p}event_time >= ?")
             params.append(self.since)
@@ -66,6 +68,71 @@ class Filters:
             conds.append(cond)
             params.extend(values)
         return " AND ".join(conds), params
+
+
+# A principal's short forms (see ``principal_forms``), as SQL over a column (``{c}``): code only.
+_RESOURCE_SQL = "regexp_extract({c}, '(?s)^arn:[^:]*:[^:]*:[^:]*:[^:]*:(.+)$', 1)"
+_NAME_SQL = "regexp_extract(" + _RESOURCE_SQL + ", '(?s)([^/]*)$', 1)"
+_TYPE_NAME_SQL = (
+    "CASE WHEN contains(" + _RESOURCE_SQL + ", '/') "
+    "THEN split_part(" + _RESOURCE_SQL + ", '/', 1) || '/' || " + _NAME_SQL + " END"
+)
+_FORMS_SQL = ("{c}", _RESOURCE_SQL, _NAME_SQL, _TYPE_NAME_SQL)
+
+
+def principal_forms(principal: str) -> tuple[str, ...]:
+    """The names a principal answers to with ``--principal``: the canonical principal itself and,
+    for an ARN (``arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE``), its resource
+    (``role/service-role/AppRole``, ``user/test-user``, ``root``), its type and name
+    (``role/AppRole``) and its name, the resource's last path component (``AppRole``)."""
+    forms = [principal]
+    parts = principal.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[5]:
+        resource = parts[5]
+        name = resource.rsplit("/", 1)[-1]
+        forms += [resource, name]
+        if "/" in resource:
+            forms.append(f"{resource.split('/', 1)[0]}/{name}")
+    return tuple(dict.fromkeys(f for f in forms if f))
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def principal_matches(pattern: str, principal: str) -> bool:
+    """Whether ``--principal PATTERN`` selects ``principal``: PATTERN equals the principal or one of
+    its ``principal_forms`` -- or, when it holds ``*`` (any characters, ``/`` and ``:`` included),
+    matches one of them whole. Case-sensitive; every other character, ``%``, ``_``, ``?`` and
+    ``[`` included, stands for itself. Leading and trailing spaces of PATTERN are ignored."""
+    pattern = pattern.strip()
+    forms = principal_forms(principal)
+    if "*" not in pattern:
+        return pattern in forms
+    regex = _glob_regex(pattern)
+    return any(regex.fullmatch(f) for f in forms)
+
+
+def _like_pattern(pattern: str) -> str:
+    """A glob with ``*`` as a LIKE pattern (escape ``\\``): every other character literal."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+def principal_condition(pattern: str, column: str = "principal") -> tuple[str, list[object]]:
+    """``principal_matches`` as a SQL condition over ``column`` (a column name of keytrail's own)
+    and its bound parameters: the pattern is only ever a parameter, never SQL text."""
+    pattern = pattern.strip()
+    if not pattern:
+        raise UsageError("an empty principal")
+    forms = [f.format(c=column) for f in _FORMS_SQL]
+    if "*" in pattern:
+        like = _like_pattern(pattern)
+        return "(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in forms) + ")", [like] * len(forms)
+    # every form of a principal ends with its name, so the name is a cheap first test
+    last = pattern.rsplit("/", 1)[-1]
+    cond = f"(ends_with({column}, ?) AND (" + " OR ".join(f"{f} = ?" for f in forms) + "))"
+    return cond, [last, *([pattern] * len(forms))]
 
 
 def match_keys(store: Store, spec: str, account: str | None = None, region: str | None = None) -> list[str]:

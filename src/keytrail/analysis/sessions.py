@@ -1,19 +1,27 @@
 """Session -> person: the human or system behind a role session.
 
-A role session's principal is the role; who ran it is found, in order, from
+A role session's principal is the role; who ran it is found, strongest evidence first, from
 
 1. ``onBehalfOf`` (Identity Center with trusted identity propagation, and ``IdentityCenterUser``
-   identities): the Identity Center user id -- ``identitycenter-user:ID``;
+   identities), written by AWS: the Identity Center user id -- ``identitycenter-user:ID``, basis
+   ``identity-center``;
 2. the AssumeRole chain: the session's ``userIdentity.accessKeyId`` is the
    ``responseElements.credentials.accessKeyId`` of the STS call that created it (the store's
    ``credentials`` table); that call's caller is the person (an IAM user, a SAML or web identity
-   user, the root user), a service (``lambda.amazonaws.com``, ``ec2.amazonaws.com``), or another
+   user, the root user: ``assumed-by``), a service (``lambda.amazonaws.com``: ``service``; EC2
+   obtaining an instance profile's credentials names the instance: ``ec2-instance``), or another
    role session, followed the same way (chained roles, up to ``MAX_CHAIN`` hops);
-3. the session name of an Identity Center role (``AWSReservedSSO_*``): the user's name;
-4. an EC2 instance id as session name (instance profile credentials): the instance.
+3. the session name of an Identity Center role (``sso-session``) -- only for a role under the path
+   ``/aws-reserved/sso.amazonaws.com/`` (optionally followed by a Region), which only AWS can
+   create; a role merely *named* ``AWSReservedSSO_*`` elsewhere is not one, and its session name
+   (chosen by whoever called AssumeRole) names nobody;
+4. a session named like an EC2 instance id with no AssumeRole record to show it: the instance,
+   as a guess (``ec2-instance-guess``) -- anyone allowed to assume the role may choose that name.
 
 Principals that are not role sessions (IAM users, root, federated, SAML and web identity users)
-are their own person; AWS services are their own system. Everything else is ``unattributed``.
+are their own person (``principal``); AWS services are their own system (``service``); a caller
+another account hides is ``hidden``. Everything else is ``unattributed``, person None: a session
+name is never taken for a person otherwise.
 """
 
 from __future__ import annotations
@@ -34,12 +42,23 @@ IDENTITY_CENTER = "identity-center"
 ASSUMED_BY = "assumed-by"
 SSO_SESSION = "sso-session"
 EC2_INSTANCE = "ec2-instance"
+EC2_INSTANCE_GUESS = "ec2-instance-guess"
 SERVICE = "service"
 PRINCIPAL = "principal"
 HIDDEN = "hidden"
 UNATTRIBUTED = "unattributed"
+# bases that rest on a name the caller chose, not on a record AWS wrote
+GUESSES = frozenset({EC2_INSTANCE_GUESS})
+BASES = (IDENTITY_CENTER, ASSUMED_BY, EC2_INSTANCE, SERVICE, PRINCIPAL, SSO_SESSION, HIDDEN, EC2_INSTANCE_GUESS,
+         UNATTRIBUTED)
 
 _EC2 = re.compile(r"i-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
+_EC2_SERVICE = "ec2.amazonaws.com"
+# an Identity Center permission set's role: created by AWS under a path no one else may use
+_SSO_ROLE = re.compile(
+    r"arn:aws[a-z-]*:iam::[0-9]{12}:role/aws-reserved/sso\.amazonaws\.com/(?:[a-z]{2}(?:-[a-z]+)+-[0-9]+/)?"
+    r"AWSReservedSSO_[A-Za-z0-9+=,.@_-]+\Z"  # the characters of an IAM role name
+)
 _DIRECT_TYPES = ("IAMUser", "Root", "FederatedUser", "SAMLUser", "WebIdentityUser", "IdentityCenterUser")
 
 
@@ -70,12 +89,15 @@ def identity_center_person(user_id: str) -> str:
     return f"identitycenter-user:{user_id}"
 
 
-def _role_name(arn: str | None) -> str:
-    return arn.rsplit("/", 1)[-1] if arn else ""
+def is_guess(basis: str) -> bool:
+    """Whether a person found on ``basis`` is a guess from a name the caller chose."""
+    return basis in GUESSES
 
 
-def _is_sso_role(arn: str | None) -> bool:
-    return _role_name(arn).startswith("AWSReservedSSO_")
+def is_sso_role(arn: str | None) -> bool:
+    """Whether ``arn`` is an Identity Center role: ``AWSReservedSSO_*`` under the reserved path
+    ``/aws-reserved/sso.amazonaws.com/[REGION/]`` (the name alone proves nothing)."""
+    return bool(arn) and _SSO_ROLE.match(arn or "") is not None
 
 
 class SessionResolver:
@@ -130,7 +152,10 @@ class SessionResolver:
         if c.caller_type in _DIRECT_TYPES:
             return Attribution(c.caller, ASSUMED_BY, ((c.caller,) if c.caller else ()) + here, ev)
         if c.caller_type == "AWSService":
-            return Attribution(c.caller, SERVICE, ((c.caller,) if c.caller else ()) + here, ev)
+            chain = ((c.caller,) if c.caller else ()) + here
+            if c.caller == _EC2_SERVICE and c.session_name and _EC2.match(c.session_name):
+                return Attribution(c.session_name, EC2_INSTANCE, chain, ev)  # EC2 named the session
+            return Attribution(c.caller, SERVICE, chain, ev)
         return Attribution(c.caller, HIDDEN if c.caller else UNATTRIBUTED, here, ev)
 
     def attribute(
@@ -157,10 +182,11 @@ class SessionResolver:
 
 
 def _by_session(role: str | None, session: str | None) -> Attribution:
-    if session and _is_sso_role(role):
+    """The person a session's name shows, where no record AWS wrote does (see the module docstring)."""
+    if session and is_sso_role(role):
         return Attribution(session, SSO_SESSION)
     if session and _EC2.match(session):
-        return Attribution(session, EC2_INSTANCE)
+        return Attribution(session, EC2_INSTANCE_GUESS)
     return Attribution(None, UNATTRIBUTED)
 
 
@@ -274,7 +300,10 @@ def who_uses_by_person(store: Store, key: str, filters: Filters = NO_FILTERS) ->
 
 __all__ = [
     "ASSUMED_BY",
+    "BASES",
     "EC2_INSTANCE",
+    "EC2_INSTANCE_GUESS",
+    "GUESSES",
     "HIDDEN",
     "IDENTITY_CENTER",
     "MAX_CHAIN",
@@ -286,6 +315,8 @@ __all__ = [
     "PersonRow",
     "SessionResolver",
     "identity_center_person",
+    "is_guess",
+    "is_sso_role",
     "people",
     "who_uses_by_person",
 ]

@@ -100,6 +100,13 @@ def output_options(f: F) -> F:
     return f
 
 
+PRINCIPAL_HELP = (
+    "Only this principal: its ARN, its name (AppRole, role/AppRole, role/service-role/AppRole, "
+    "user/test-user), a service (cloudtrail.amazonaws.com), or a glob where * is any characters "
+    "('arn:aws:iam::111122223333:role/*'). Whole principals only, case-sensitive."
+)
+
+
 def split_csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
@@ -254,18 +261,14 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, ou
     write_text(render(rows, columns, fmt, title), output)
 
 
-def write_text(text: str, output: str | None) -> None:
-    """To stdout, or atomically to a file (never a half-written report)."""
+def write_text(text: str, output: str | None, what: str = "the report") -> None:
+    """To stdout, or to a file through ``render.output.write_output``: atomically, never through a
+    planted link, created 0600 (reports hold encryption contexts, access key ids and source IPs)."""
     if output:
-        tmp = f"{output}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            os.replace(tmp, output)
-        except OSError as e:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise UsageError(f"{output}: cannot write the report: {e.strerror or e}") from e
+        from keytrail.render.output import write_output
+
+        # a value no UTF-8 can hold (a lone surrogate) is written as its escape, as controls are
+        write_output(output, text.encode("utf-8", "backslashreplace"), what)
     else:
         click.echo(text, nl=False)
 

@@ -12,6 +12,7 @@ import click
 from keytrail.analysis.filters import Filters
 from keytrail.analysis.report import ReportData, build_report_data
 from keytrail.cli.common import (
+    PRINCIPAL_HELP,
     Loaded,
     exit_code,
     fail,
@@ -63,7 +64,7 @@ def run(body: Callable[[], int]) -> None:
 
 
 def report_options(f: Any) -> Any:
-    f = click.option("--principal", default=None, help="Only this principal (exact ARN or a case-insensitive part of it).")(f)
+    f = click.option("--principal", default=None, help=PRINCIPAL_HELP)(f)
     f = click.option("--key", "keys", multiple=True, help="Only this key (id, ARN, alias name or alias ARN); repeatable.")(f)
     return f
 

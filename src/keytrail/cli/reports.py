@@ -11,6 +11,7 @@ import click
 from keytrail.analysis import keys_report, principals_report, usage, who_uses
 from keytrail.analysis.usage import as_dicts
 from keytrail.cli.common import (
+    PRINCIPAL_HELP,
     emit,
     exit_code,
     fail,
@@ -111,7 +112,7 @@ def _filters(kw: dict[str, Any], keys: tuple[str, ...] = ()) -> Any:
 @source_options
 @filter_options
 @click.option("--key", "keys", multiple=True, help="Only this key (id, ARN, alias name or alias ARN); repeatable.")
-@click.option("--principal", default=None, help="Only this principal (exact ARN or a case-insensitive part of it).")
+@click.option("--principal", default=None, help=PRINCIPAL_HELP)
 @output_options
 def usage_command(**kw: Any) -> None:
     """One row per (key, principal): encrypt, decrypt, sign, admin and denied calls, first/last seen."""
@@ -130,7 +131,7 @@ def usage_command(**kw: Any) -> None:
 @click.argument("key", callback=key_name)
 @source_options
 @filter_options
-@click.option("--principal", default=None, help="Only this principal (exact ARN or a case-insensitive part of it).")
+@click.option("--principal", default=None, help=PRINCIPAL_HELP)
 @click.option("--by", type=click.Choice(["principal", "person"]), default="principal", show_default=True,
               help="One row per principal, or per person behind the role sessions (Identity Center, AssumeRole chains).")
 @output_options

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from keytrail.errors import KeytrailError, UsageError
+from keytrail.render.output import write_output
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
@@ -36,7 +37,8 @@ def default_chromium() -> str:
 
 def chart_png(html: str, chart: str, output: str, chromium: str | None = None, theme: str = "light",
               scale: float = 2.0) -> None:
-    """Screenshot chart ``chart`` of report ``html`` into the PNG file ``output``."""
+    """Screenshot chart ``chart`` of report ``html`` into the PNG file ``output`` (written as every
+    report is: ``render.output.write_output``)."""
     if not CHART_NAME.match(chart):
         raise UsageError(f"no such chart: {chart!r}")
     exe = chromium or default_chromium()
@@ -85,7 +87,4 @@ def chart_png(html: str, chart: str, output: str, chromium: str | None = None, t
                 raise KeytrailError(f"Chromium could not draw the chart: {e}") from e
             finally:
                 browser.close()
-    tmp_png = f"{output}.tmp-{os.getpid()}"
-    with open(tmp_png, "wb") as f:
-        f.write(png)
-    os.replace(tmp_png, output)
+    write_output(output, png, "the chart")

@@ -51,8 +51,28 @@ def csv_cell(text: str) -> str:
     return text
 
 
+# Markdown (CommonMark, GitHub Flavored Markdown, markdown-it with linkify): backslash-escaped is every
+# ASCII punctuation character that can start or close syntax inside a table cell or heading -- code
+# spans, emphasis, strikethrough, links, images and footnotes, table pipes, a heading's closing #s,
+# GitHub's math ($) -- and what the autolink extensions look for: the "." of a domain (www.x.com,
+# x.com), the "@" of an e-mail address, and the second "/" of every "//", which breaks both "http://"
+# and scheme-relative "//host" links (so ":" can stay as it is, and ARNs and times stay readable).
+# "<", ">" and "&" become entities: the raw text holds no tag even for a renderer that ignores
+# backslashes. A backslash before ASCII punctuation is that character, literally, in CommonMark.
+_MD_ESCAPED = str.maketrans({c: "\\" + c for c in "\\`*_[]()#!|~.@$"} | {"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_SLASHES = re.compile(r"(?<=/)/")
+# shown escaped besides the controls: line separators (a line break to some readers) and the BOM
+_MD_INVISIBLE = re.compile(r"[\u2028\u2029\ufeff]")
+
+
+def markdown_text(text: str) -> str:
+    """What a Markdown renderer shows for ``markdown(text)``: ``text`` with every control character,
+    bidirectional override, line separator and BOM shown as \\xNN / \\uNNNN (nothing removed), and
+    without leading or trailing whitespace (which a table cell would drop)."""
+    return _MD_INVISIBLE.sub(_escape, escaped(text)).strip()
+
+
 def markdown(text: str) -> str:
-    """For a Markdown table cell: HTML and table syntax escaped, controls and newlines removed."""
-    text = terminal(text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("`", "\\`").replace("[", "\\[").replace("]", "\\]")
+    """For a Markdown table cell or heading: renders as ``markdown_text(text)``, exactly -- never as a
+    link, image, autolink, HTML, code, emphasis or an extra table cell, on one line."""
+    return _MD_SLASHES.sub(r"\\/", markdown_text(text).translate(_MD_ESCAPED))

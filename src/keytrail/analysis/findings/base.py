@@ -206,8 +206,9 @@ class Context:
         return str(rows[0][0]) if rows else None
 
     def people_of(self, where: str, params: Sequence[object], limit: int = 3) -> dict[tuple[str, str], list[str]]:
-        """The people behind each (key, principal) of the key_use rows matching ``where``, most calls first."""
-        from keytrail.analysis.sessions import SessionResolver
+        """The people behind each (key, principal) of the key_use rows matching ``where``, most calls
+        first; a guess (``sessions.GUESSES``) is named with its basis."""
+        from keytrail.analysis.sessions import SessionResolver, is_guess
 
         rows = self.store.query(
             f"""SELECT key, principal, principal_type, session_name, on_behalf_of, access_key_id, count(*)
@@ -220,8 +221,10 @@ class Context:
         for key, principal, ptype, session, obo, akid, n in rows:
             a = resolver.attribute(principal, ptype, session, obo, akid)
             if a.person and a.person != principal:
+                # a person guessed from a name the caller chose says so (``i-0abc... (ec2-instance-guess)``)
+                person = f"{a.person} ({a.basis})" if is_guess(a.basis) else a.person
                 bucket = counts.setdefault((key, principal), {})
-                bucket[a.person] = bucket.get(a.person, 0) + int(n)
+                bucket[person] = bucket.get(person, 0) + int(n)
         return {
             k: [p for p, _ in sorted(v.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]] for k, v in counts.items()
         }
