@@ -168,8 +168,10 @@ RESOLVE_COLUMNS = (
 )
 """The columns the group rules read (with ``file_order``, the log order of the row's file)."""
 
+_CANDIDATE_COLUMNS = ", ".join(f"r.{c}" for c in RESOLVE_COLUMNS)
+
 CANDIDATES = f"""
-SELECT {", ".join(f"r.{c}" for c in RESOLVE_COLUMNS)},
+SELECT {_CANDIDATE_COLUMNS},
        {{'unverified': NOT coalesce(f.verified, false), 'id': r.file_id}} AS file_order
 FROM {{rows}} r LEFT JOIN {{files}} f USING (file_id)
 WHERE open OR event_key IN (

@@ -290,7 +290,7 @@ REVIEWED_SQL_PARTS = {
     "DENIED", "_copy_order('r.')", "_copy_order()", "', '.join(RESOLVE_COLUMNS)", "', '.join(ctes)", "prev", "rows",
     "settled_cols", "resolved", "kind", "raw_cols", "self._segments_sql(clean)", "self._segments_sql(names)",
     "self._segments_sql(sorted(touched))", "key_use_select(f'({union})')", "self._segments_sql([name])", "query",
-    "CRYPTO_SQL", "fields", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
+    "CRYPTO_SQL", "_CANDIDATE_COLUMNS", "fields", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
 }
 
 
