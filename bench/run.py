@@ -75,7 +75,9 @@ def timed(cmd: list[str], stdout: Path | None = None, before: object = None, war
             before()
         m = measure(cmd, stdout=stdout)
         if m.returncode not in (0, 3):
-            raise SystemExit(f"{' '.join(cmd)} failed ({m.returncode}):\n{m.stderr.decode(errors='replace')[-3000:]}")
+            print(f"{' '.join(cmd)} failed ({m.returncode}):\n{m.stderr.decode(errors='replace')[-3000:]}", file=sys.stderr)
+            return m
+    print(f"{' '.join(cmd[2:])[:90]}: {m.wall:.2f} s, {m.cpu:.1f} CPU s", file=sys.stderr)
     return m
 
 
@@ -96,7 +98,7 @@ def build_big_store(src_db: Path, dst_db: Path, copies: int) -> int:
                    stdout=subprocess.DEVNULL)  # points the copy's views at its own segments
     con = duckdb.connect(str(dst_db))
     max_file = con.execute("SELECT max(file_id) FROM files").fetchone()[0]
-    names = [r[0] for r in con.execute("SELECT name FROM segments").fetchall()]
+    names = [r[0] for r in con.execute("SELECT name FROM segments WHERE kind = 'rows'").fetchall()]
     segdir = Path(f"{dst_db}.segments")
     for k in range(1, copies):
         for name in names:
@@ -110,7 +112,7 @@ def build_big_store(src_db: Path, dst_db: Path, copies: int) -> int:
                 f"FROM read_parquet('{src}')) TO '{dst}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
             )
             rows = con.execute(f"SELECT count(*) FROM read_parquet('{dst}')").fetchone()[0]  # noqa: S608
-            con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [dst.name, rows])
+            con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'rows')", [dst.name, rows])
         con.execute(
             f"INSERT INTO files SELECT file_id + {k * (max_file + 1)}, uri || '#{k}', size, version, status, shape, "  # noqa: S608
             f"records, kms_records, rows, problems, reason, ingest_id, segment, verified FROM files WHERE file_id <= {max_file}"
@@ -204,7 +206,8 @@ def render(a: argparse.Namespace, rows: list[Row], notes: list[str], n_records: 
     for r in rows:
         n = n_records.get(r.archive)
         per = f"{r.m.cpu / n * 1e6:.1f}" if n and r.archive != "store-10m" else ""
-        lines.append(f"| {r.archive} | {r.command} | {r.m.wall:.2f} | {r.m.cpu:.1f} | {per} | {r.m.wall / floor:.2f} | "
+        failed = " **(failed)**" if r.m.returncode not in (0, 3) else ""
+        lines.append(f"| {r.archive} | {r.command}{failed} | {r.m.wall:.2f} | {r.m.cpu:.1f} | {per} | {r.m.wall / floor:.2f} | "
                      f"{naive / r.m.wall:.2f} | {r.m.rss_max:.0f} / {r.m.rss_sum:.0f} |")
     lines.append("")
     for name in n_records:

@@ -53,7 +53,7 @@ def migrate_v1(store: Store) -> None:
         con.execute("ALTER TABLE files ADD COLUMN verified BOOLEAN NOT NULL DEFAULT false")
         con.execute(SCHEMA)  # the tables version 1 did not have
         if count and count[0]:
-            con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [name, int(count[0])])
+            con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'rows')", [name, int(count[0])])
             con.execute("UPDATE files SET segment = ? WHERE rows > 0", [name])
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
         con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")

@@ -137,6 +137,15 @@ LEFT JOIN (
 """
 
 STAGES = (REDELIVERIES, HISTORIES, COPIES, REPEATS)
+STAGE_A = (REDELIVERIES, HISTORIES)
+"""The rules that need every record of an eventID together (and the histories)."""
+STAGE_B = (COPIES, REPEATS)
+"""The rules that need every record of a sharedEventID together (records stay whole)."""
+
+EVENT_GROUP = "coalesce(event_key, hash(file_id, rec_index))"
+"""SQL (DuckDB): a number shared by every row of an eventID (a row without one: its record's)."""
+COPY_GROUP = "hash(coalesce(shared_event_id, CAST(file_id AS VARCHAR) || ':' || CAST(rec_index AS VARCHAR)))"
+"""SQL (DuckDB): a number shared by every row of a sharedEventID (a row without one: its record's)."""
 
 GROUP_RULE_COLUMNS = ("redelivered", "copy_dup", "dup")
 """Columns the group rules add (``dup``: another row already counts this call)."""
@@ -170,18 +179,22 @@ RESOLVE_COLUMNS = (
 
 _CANDIDATE_COLUMNS = ", ".join(f"r.{c}" for c in RESOLVE_COLUMNS)
 
+SHARED_EVENT_KEYS = """
+SELECT event_key FROM {rows} WHERE event_key IS NOT NULL GROUP BY event_key HAVING count(*) > max(record_rows)
+"""
+"""Digests of the eventIDs more than one record may carry (their digest has more rows than one
+record gives)."""
+
 CANDIDATES = f"""
 SELECT {_CANDIDATE_COLUMNS},
        {{'unverified': NOT coalesce(f.verified, false), 'id': r.file_id}} AS file_order
 FROM {{rows}} r LEFT JOIN {{files}} f USING (file_id)
-WHERE open OR event_key IN (
-    SELECT event_key FROM {{rows}} WHERE event_key IS NOT NULL
-    GROUP BY event_key HAVING count(*) > max(record_rows))
+WHERE (open OR event_key IN (SELECT event_key FROM {{shared_keys}})) AND {{bucket}}
 """  # noqa: S608 - constant column names
-"""The local engine's rows that need other records: the open ones, and every record whose eventID
-another record may carry (a re-delivery or a clash: its digest has more rows than one record
-gives). Log order: files covered by a verified digest chain first (a verified copy of a call wins
-over an unverified one), then the order files were read (``file_id``)."""
+"""The local engine's rows that need other records (those of one bucket: ``{bucket}``): the open
+ones, and every record whose eventID another record may carry (``SHARED_EVENT_KEYS``). Log order:
+files covered by a verified digest chain first (a verified copy of a call wins over an unverified
+one), then the order files were read (``file_id``)."""
 
 ALIASES_LOCAL = "(SELECT *, file_id AS file_order FROM alias_history)"
 

@@ -21,6 +21,7 @@ that opens it in the new place points the views there (README, "The store").
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -35,7 +36,12 @@ from keytrail.errors import SchemaVersionError, StoreBusyError, StoreError
 from keytrail.resolve import (
     ALIASES_LOCAL,
     CANDIDATES,
+    COPY_GROUP,
+    EVENT_GROUP,
     ROW_RULE_COLUMNS,
+    SHARED_EVENT_KEYS,
+    STAGE_A,
+    STAGE_B,
     STAGES,
     compose,
     fill,
@@ -48,6 +54,7 @@ SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 SEGMENTS_SUFFIX = ".segments"
 RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "256MB")
+RESOLVE_BUCKET_ROWS = 400_000  # candidate rows the resolver takes at a time
 COMPACT_AT = 64  # segments before small ones are merged
 COMPACT_ROWS = 1_000_000  # rows a merged segment aims at
 
@@ -79,7 +86,8 @@ CREATE TABLE IF NOT EXISTS ingests (
 CREATE TABLE IF NOT EXISTS segments (
     name VARCHAR PRIMARY KEY,
     rows BIGINT NOT NULL,
-    ingest_id BIGINT
+    ingest_id BIGINT,
+    kind VARCHAR NOT NULL DEFAULT 'rows'  -- rows: as the workers wrote them | resolved: see Store.resolve
 );
 -- the rows that need other records (see keytrail.resolve), as resolved
 CREATE TABLE IF NOT EXISTS resolution (
@@ -212,13 +220,17 @@ def to_arrow(table: str, rows: Sequence[Sequence[Any]]) -> Any:
     return pa.Table.from_arrays(arrays, names=list(names))
 
 
-def _duckdb_config() -> dict[str, str | bool | int | float | list[str]]:
+def _duckdb_config(spill: str | None = None) -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB's memory is capped so that ingest stays flat whatever the archive's size
-    (``KEYTRAIL_MEMORY_LIMIT``, default 128MB; DuckDB spills to disk beyond it)."""
-    return {
+    (``KEYTRAIL_MEMORY_LIMIT``, default 128MB; DuckDB spills to disk beyond it, into ``spill``:
+    inside the store's private segments directory)."""
+    config: dict[str, str | bool | int | float | list[str]] = {
         "memory_limit": os.environ.get("KEYTRAIL_MEMORY_LIMIT", "128MB"),
         "preserve_insertion_order": "false",
     }
+    if spill is not None:
+        config["temp_directory"] = spill
+    return config
 
 
 _OPEN_TRIES = 20  # 50 ms apart
@@ -282,6 +294,18 @@ def _no_rows() -> str:
     return f"(SELECT {cols} WHERE false)"  # noqa: S608 - constant column names
 
 
+def _decisions(stages: str) -> str:
+    """What the resolution table keeps of the stages' rows: key and principal only where the group
+    rules changed them (NULL: as the row says), the duplicate flag, and whether the row alone had
+    looked settled."""
+    return (
+        "SELECT file_id, rec_index, row_no, "  # noqa: S608 - keytrail's own texts
+        "CASE WHEN key IS DISTINCT FROM (CASE WHEN ref_kind = 'key' THEN key_ref END) THEN key END AS key, "
+        "CASE WHEN who IS DISTINCT FROM principal THEN who END AS who, dup, NOT open AS reopened "
+        f"FROM ({stages})"
+    )
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     uri: str
@@ -328,8 +352,9 @@ class Store:
                 # checked before DuckDB sees it (it reads some other files, e.g. JSON, as databases)
                 raise StoreError(f"{self.path}: not a keytrail store (not a DuckDB database file); give --db a new file name")
             try:
+                spill = None if self.path == MEMORY else os.path.join(self.segments_dir, ".spill")
                 with private_files():
-                    return duckdb.connect(self.path, read_only=read_only, config=_duckdb_config())
+                    return duckdb.connect(self.path, read_only=read_only, config=_duckdb_config(spill))
             except duckdb.IOException as e:
                 if "lock" in str(e).lower():
                     raise StoreBusyError(self.path) from e
@@ -414,11 +439,13 @@ class Store:
         """Segment files no committed registration names: left by a killed ingest or compaction."""
         if not os.path.isdir(self.segments_dir):
             return
-        known = set(self.segment_names())
+        known = {r[0] for r in self.con.execute("SELECT name FROM segments").fetchall()}
         for name in os.listdir(self.segments_dir):
             if name.startswith("seg-") and name not in known and (name.endswith(SEGMENT_SUFFIX) or name.endswith(".tmp")):
                 with suppress(OSError):
                     os.unlink(os.path.join(self.segments_dir, name))
+            elif name.startswith(".resolve-") or name == ".spill":  # a resolution's work files, DuckDB's spill
+                shutil.rmtree(os.path.join(self.segments_dir, name), ignore_errors=True)
 
     def _close(self) -> None:
         with suppress(duckdb.Error):
@@ -481,8 +508,9 @@ class Store:
                 os.unlink(os.path.join(self.segments_dir, name))
 
     # ---- segments --------------------------------------------------------------------------
-    def segment_names(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT name FROM segments ORDER BY name").fetchall()]
+    def segment_names(self, kind: str = "rows") -> list[str]:
+        """Registered segments: the rows as written (``rows``) or as resolved (``resolved``)."""
+        return [r[0] for r in self.con.execute("SELECT name FROM segments WHERE kind = ? ORDER BY name", [kind]).fetchall()]
 
     def segment_path(self, name: str) -> str:
         return os.path.join(self.segments_dir, name)
@@ -511,15 +539,12 @@ class Store:
         if touched:
             parts.append(
                 f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open AND NOT EXISTS ("  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
-                "SELECT 1 FROM resolution x WHERE x.file_id = s.file_id AND x.rec_index = s.rec_index "
+                "SELECT 1 FROM resolution x WHERE x.reopened AND x.file_id = s.file_id AND x.rec_index = s.rec_index "
                 "AND x.row_no = s.row_no)"
             )
-        resolved = ", ".join(f"x.{c}" if c in ("key", "who") else f"s.{c}" for c in _ROW_COLUMNS)
-        parts.append(
-            f"SELECT {resolved} FROM {self._segments_sql(names)} s "  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
-            "JOIN resolution x ON x.file_id = s.file_id AND x.rec_index = s.rec_index AND x.row_no = s.row_no "
-            "WHERE NOT x.dup"
-        )
+        resolved = self.segment_names("resolved")
+        if resolved:
+            parts.append(f"SELECT {settled_cols} FROM {self._segments_sql(resolved)}")  # noqa: S608 - paths quoted by _sql_text
         kind = "TEMP VIEW" if temp else "VIEW"
         self.con.execute(
             f"CREATE OR REPLACE {kind} raw_key_use AS SELECT {raw_cols}, key, who, category FROM {self._segments_sql(names)}"  # noqa: S608
@@ -562,7 +587,7 @@ class Store:
             con.unregister("_chunk_ids")
         ingest = con.execute("SELECT max(ingest_id) FROM ingests").fetchone()
         for seg in segments:
-            con.execute("INSERT INTO segments VALUES (?, ?, ?)", [seg.name, seg.rows, ingest[0] if ingest else None])
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, 'rows')", [seg.name, seg.rows, ingest[0] if ingest else None])
         if segments or replaced:
             self.write_views()
         con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
@@ -604,7 +629,7 @@ class Store:
         os.replace(path + ".tmp", path)
         row = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
         self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [list(old)])
-        self.con.execute("INSERT INTO segments VALUES (?, ?, NULL)", [name, int(row[0]) if row else 0])
+        self.con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'rows')", [name, int(row[0]) if row else 0])
         self.con.execute("UPDATE files SET segment = ? WHERE segment IN (SELECT unnest(?::VARCHAR[]))", [name, list(old)])
         self._garbage.extend(old)
 
@@ -628,7 +653,7 @@ class Store:
 
         Segments under ``target_rows`` rows are merged, smallest first, into segments of about
         ``target_rows``; in one transaction each (the old files are removed after it commits)."""
-        sizes = self.con.execute("SELECT name, rows FROM segments ORDER BY rows, name").fetchall()
+        sizes = self.con.execute("SELECT name, rows FROM segments WHERE kind = 'rows' ORDER BY rows, name").fetchall()
         if len(sizes) <= most:
             return 0
         small = [(n, r) for n, r in sizes if r < target_rows]
@@ -656,25 +681,105 @@ class Store:
         return self.get_meta("needs_resolve") == "1"
 
     def resolve(self) -> None:
-        """Resolve the rows that need other records (``keytrail.resolve``), in one transaction.
+        """Resolve the rows that need other records (``keytrail.resolve``).
 
-        The group rules join and group the rows several times over: DuckDB gets at least
-        ``RESOLVE_MEMORY`` for them (they run after the ingest workers have finished)."""
+        As the Spark job does, in two passes over hash buckets of the candidates, so that memory
+        stays bounded whatever the store's size: stage A over buckets of whole eventIDs (each
+        bucket's result written to a work file), stage B over buckets of whole sharedEventIDs
+        (about ``RESOLVE_BUCKET_ROWS`` candidate rows a bucket). The decisions are collected in
+        ``resolution_next``, committed bucket by bucket; the last transaction swaps them in,
+        writes the resolved rows as a segment, and clears ``needs_resolve`` -- a resolution
+        interrupted before it leaves the store marked for resolution, as it was. DuckDB gets at
+        least ``RESOLVE_MEMORY`` (the ingest workers have finished by then)."""
         rows = self._segments_sql(self.segment_names())
-        query = compose(STAGES, f"({fill(CANDIDATES, rows=rows, files='files')})", aliases=ALIASES_LOCAL)
         limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
         self.con.execute(f"SET memory_limit = '{RESOLVE_MEMORY}'")
+        work = os.path.join(self.segments_dir, f".resolve-{secrets.token_hex(6)}")
+        os.makedirs(work, mode=0o700)
         try:
+            self._decide(rows, work)
             with self.transaction():
-                self.con.execute(
-                    f"CREATE OR REPLACE TABLE resolution AS SELECT file_id, rec_index, row_no, key, who, dup, "  # noqa: S608
-                    f"NOT open AS reopened FROM ({query})"
-                )
+                self.con.execute("DROP TABLE IF EXISTS resolution")
+                self.con.execute("ALTER TABLE resolution_next RENAME TO resolution")
+            with self.transaction():
+                self._write_resolved(rows)
                 self.write_views()
                 self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
         finally:
+            shutil.rmtree(work, ignore_errors=True)
             if limit:
                 self.con.execute(f"SET memory_limit = '{limit[0]}'")
+
+    def _decide(self, rows: str, work: str) -> None:
+        """The group rules' decisions into ``resolution_next``. Up to ``RESOLVE_BUCKET_ROWS``
+        candidate rows in one query; more, bucket by bucket (work files hold the candidates and
+        stage A's rows between the passes)."""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_keys AS {fill(SHARED_EVENT_KEYS, rows=rows)}")
+        candidates = fill(CANDIDATES, rows=rows, files="files", shared_keys="_shared_keys", bucket="true")
+        counted = con.execute(f"SELECT count(*) FROM ({candidates})").fetchone()  # noqa: S608
+        n = max(1, -(-int(counted[0] if counted else 0) // RESOLVE_BUCKET_ROWS))
+        con.execute("DROP TABLE IF EXISTS resolution_next")
+        if n == 1:
+            with self.transaction():
+                con.execute(f"CREATE TABLE resolution_next AS {_decisions(compose(STAGES, f'({candidates})', aliases=ALIASES_LOCAL))}")
+        else:
+            everything = sql_text(os.path.join(work, "candidates.parquet"))
+            with private_files():
+                con.execute(f"COPY ({candidates}) TO {everything} (FORMAT parquet)")  # noqa: S608
+            for b in range(n):
+                part = self._bucket(f"SELECT * FROM read_parquet({everything}) WHERE {EVENT_GROUP} % {n} = {b}")  # noqa: S608
+                target = sql_text(os.path.join(work, f"a-{b:05d}.parquet"))
+                with private_files():
+                    con.execute(f"COPY ({compose(STAGE_A, part, aliases=ALIASES_LOCAL)}) TO {target} (FORMAT parquet)")  # noqa: S608
+            staged = sql_text(os.path.join(work, "a-*.parquet"))
+            for b in range(n):
+                part = self._bucket(f"SELECT * FROM read_parquet({staged}) WHERE {COPY_GROUP} % {n} = {b}")  # noqa: S608
+                with self.transaction():
+                    verb = "CREATE TABLE resolution_next AS" if b == 0 else "INSERT INTO resolution_next"
+                    con.execute(f"{verb} {_decisions(compose(STAGE_B, part))}")
+            con.execute("DROP TABLE _bucket_rows")
+        con.execute("DROP TABLE _shared_keys")
+
+    def _bucket(self, query: str) -> str:
+        """One bucket's rows in a temporary table (read whole by the stages)."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _bucket_rows AS {query}")
+        return "_bucket_rows"
+
+    def _write_resolved(self, rows: str) -> None:
+        """The rows the group rules decided, as counted (duplicates left out, key and principal as
+        resolved), written as segments of kind ``resolved`` that replace the previous ones:
+        reports read them like any settled row, with no join (inside the caller's transaction).
+        One segment per ``RESOLVE_BUCKET_ROWS`` rows, so that the join's memory stays bounded."""
+        old = self.segment_names("resolved")
+        cols = ", ".join(f"coalesce(x.{c}, s.{c}) AS {c}" if c in ("key", "who") else f"s.{c}" for c in _ROW_COLUMNS)
+        counted = self.con.execute("SELECT count(*) FROM resolution WHERE NOT dup").fetchone()
+        m = max(1, -(-int(counted[0] if counted else 0) // RESOLVE_BUCKET_ROWS))
+        # ranges of file ids, so that each pass reads only the segments (and row groups) that hold them
+        bounds = [r[0] for r in self.con.execute(
+            f"SELECT DISTINCT quantile_disc(file_id, [{', '.join(str(i / m) for i in range(1, m))}]) "  # noqa: S608 - numbers
+            "FROM resolution WHERE NOT dup"
+        ).fetchall()] if m > 1 else []
+        edges = [None, *(sorted(set(bounds[0])) if bounds else []), None]
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            where = " AND ".join(
+                [*([f"file_id > {int(lo)}"] if lo is not None else []), *([f"file_id <= {int(hi)}"] if hi is not None else [])]
+            ) or "true"
+            name = new_segment_name()
+            path = self.segment_path(name)
+            with private_files():
+                self.con.execute(
+                    f"COPY (SELECT {cols} FROM (SELECT * FROM {rows} WHERE {where}) s "  # noqa: S608 - keytrail's own names, numbers
+                    f"JOIN (SELECT file_id, rec_index, row_no, key, who FROM resolution WHERE NOT dup AND {where}) x "
+                    "ON x.file_id = s.file_id AND x.rec_index = s.rec_index AND x.row_no = s.row_no) "
+                    f"TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
+                )
+            os.replace(path + ".tmp", path)
+            count = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
+            self.con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'resolved')", [name, int(count[0]) if count else 0])
+        if old:
+            self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [old])
+            self._garbage.extend(old)
 
     def query(self, sql: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()

@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from keytrail.resolve import COPIES, HISTORIES, REDELIVERIES, REPEATS, compose, key_use_select
+from keytrail.resolve import STAGE_A, STAGE_B, compose, key_use_select
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-STAGE_A = (REDELIVERIES, HISTORIES)
-STAGE_B = (COPIES, REPEATS)
 
 event_partition = "coalesce(event_id, concat('file:', CAST(file_id AS STRING), ':', CAST(rec_index AS STRING)))"
 """Spark SQL: rows of one eventID together (a row without one: its record alone)."""
