@@ -72,7 +72,7 @@ def main() -> None:
         tables = finish_rows(files, ex)
         timed("Arrow columns (and the long-value check)", t)
         t = time.process_time()
-        stored = with_row_rules(tables.rows, ex.rows.record_rows)
+        stored = with_row_rules(tables.rows)
         timed("row rules (DuckDB)", t)
         t = time.process_time()
         with private_file(os.path.join(out_dir, f"s{time.time_ns()}.parquet")) as f:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from keytrail.sources import FileRef, FileSource, RecordBatch, RecordSource
 from keytrail.store import Store, to_arrow
 
 CHUNK_BYTES = 16 << 20  # bytes of files per worker task (one segment)
-CHUNK_FILES = 128
+CHUNK_FILES = 64
 IN_FLIGHT = 3  # chunks queued per worker (within 2 * CHUNK_BYTES of files): work while the parent commits
 
 
@@ -185,6 +184,8 @@ def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted |
     out.records = fr.total
     out.problems = list(fr.problems)
     normalize_records(file_id, fr, out, ex)
+    del fr
+    ex.rows.flush()
     return out, ex
 
 
@@ -266,7 +267,7 @@ def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict
     ex.rows.drop(set(long))
     ex.aliases = [a for a in ex.aliases if (a[-2], a[-1]) not in long]
     ex.credentials = [c for c in ex.credentials if (c[-2], c[-1]) not in long]
-    rows = Counter(ex.rows.file_ids)
+    rows = ex.rows.rows_per_file()
     outcomes = dict(files)
     for (file_id, index), what in sorted(long.items()):
         o = outcomes[file_id]
@@ -275,7 +276,7 @@ def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict
             o.kms_records -= 1
         o.unattributed = [u for u in o.unattributed if u[0] != index]
         o.problems.sort()
-        o.rows = rows[file_id]
+        o.rows = rows.get(file_id, 0)
 
 
 def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segments_dir: str) -> Chunk:
@@ -301,7 +302,7 @@ def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segm
 
 def _chunk(files: list[tuple[int, FileOutcome]], ex: Extracted, segments_dir: str) -> Chunk:
     tables = finish_rows(files, ex)
-    segment = write_segment(tables.rows, ex.rows.record_rows, segments_dir) if tables.rows is not None else None
+    segment = write_segment(tables.rows, segments_dir) if tables.rows is not None else None
     return Chunk(files, segment, tables.aliases, ex.identities, tables.credentials)
 
 

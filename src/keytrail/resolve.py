@@ -245,8 +245,21 @@ _COMPUTED = {
 }
 
 
-def key_use_select(rows: str) -> str:
+_SETTLED = {
+    **_COMPUTED,
+    # a row its record alone decides names its key by ARN: key is never NULL there, and a filter on
+    # it reaches the Parquet scan as it is
+    "key": "key",
+    "key_resolved": "true",
+    "key_account": "split_part(key, ':', 5)",
+    "key_region": "split_part(key, ':', 4)",
+}
+
+
+def key_use_select(rows: str, settled: bool = False) -> str:
     """The key_use columns of resolved rows (``rows``: a relation with the raw columns, the row
-    rules' ``key``, ``who`` and ``category``, as resolved)."""
-    cols = ", ".join(f"{_COMPUTED[c]} AS {c}" if c in _COMPUTED else c for c in KEY_USE_COLUMNS)
+    rules' ``key``, ``who`` and ``category``, as resolved); ``settled``: rows their record alone
+    decides (a key ARN, a named principal)."""
+    computed = _SETTLED if settled else _COMPUTED
+    cols = ", ".join(f"{computed[c]} AS {c}" if c in computed else c for c in KEY_USE_COLUMNS)
     return f"SELECT {cols} FROM {rows}"  # noqa: S608 - relation names are keytrail's own

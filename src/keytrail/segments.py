@@ -49,9 +49,14 @@ def arrow_type(name: str) -> Any:
 
 
 class RowBuffer:
-    """The key-use rows of some files, gathered for one segment."""
+    """The key-use rows of some files, gathered for one segment.
 
-    __slots__ = ("file_ids", "indexes", "row_nos", "record_rows", "rows")
+    The rows of the file being read are kept as Python objects (``add``); ``flush`` turns them
+    into Arrow columns when the file is done, so that the many small objects a file's records
+    decode into are freed together, and the columns are built while their strings are still
+    in the CPU's caches."""
+
+    __slots__ = ("file_ids", "indexes", "row_nos", "record_rows", "rows", "tables", "flushed")
 
     def __init__(self) -> None:
         self.file_ids: list[int] = []
@@ -59,9 +64,11 @@ class RowBuffer:
         self.row_nos: list[int] = []
         self.record_rows: list[int] = []  # how many rows the row's record gave (for the row rules)
         self.rows: list[KeyUse] = []
+        self.tables: list[pa.Table] = []  # flushed rows: RAW_COLUMNS and record_rows
+        self.flushed = 0
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.flushed + len(self.rows)
 
     def add(self, file_id: int, index: int, rows: Sequence[KeyUse]) -> None:
         n = len(rows)
@@ -78,15 +85,10 @@ class RowBuffer:
         self.record_rows.extend([n] * n)
         self.rows.extend(rows)
 
-    def drop(self, records: set[tuple[int, int]]) -> None:
-        """Remove the rows of these (file_id, rec_index) records."""
-        keep = [i for i, key in enumerate(zip(self.file_ids, self.indexes, strict=True)) if key not in records]
-        for name in self.__slots__:
-            values = getattr(self, name)
-            setattr(self, name, [values[i] for i in keep])
-
-    def table(self) -> pa.Table:
-        """The rows as Arrow columns (``RAW_COLUMNS``), column by column: no per-row tuples."""
+    def flush(self) -> None:
+        """The rows added so far as Arrow columns (``RAW_COLUMNS`` and ``record_rows``)."""
+        if not self.rows:
+            return
         import pyarrow as pa
 
         arrays = [
@@ -96,7 +98,36 @@ class RowBuffer:
         ]
         for name, column in zip(KEY_USE_FIELDS, zip(*self.rows, strict=True), strict=True):
             arrays.append(pa.array(column, arrow_type(name)))
-        return pa.Table.from_arrays(arrays, names=list(RAW_COLUMNS))
+        arrays.append(pa.array(self.record_rows, pa.int64()))
+        self.tables.append(pa.Table.from_arrays(arrays, names=[*RAW_COLUMNS, "record_rows"]))
+        self.flushed += len(self.rows)
+        self.file_ids, self.indexes, self.row_nos, self.record_rows, self.rows = [], [], [], [], []
+
+    def table(self) -> pa.Table:
+        """Every row as one Arrow table: ``RAW_COLUMNS`` and ``record_rows``."""
+        import pyarrow as pa
+
+        self.flush()
+        table = pa.concat_tables(self.tables) if len(self.tables) != 1 else self.tables[0]
+        self.tables = [table]
+        return table
+
+    def drop(self, records: set[tuple[int, int]]) -> None:
+        """Remove the rows of these (file_id, rec_index) records."""
+        import pyarrow as pa
+
+        table = self.table()
+        keep = [
+            (f, i) not in records
+            for f, i in zip(table.column("file_id").to_pylist(), table.column("rec_index").to_pylist(), strict=True)
+        ]
+        table = table.filter(pa.array(keep, pa.bool_()))
+        self.tables, self.flushed = [table], table.num_rows
+
+    def rows_per_file(self) -> dict[int, int]:
+        from collections import Counter
+
+        return dict(Counter(self.table().column("file_id").to_pylist()))
 
 
 _con: duckdb.DuckDBPyConnection | None = None
@@ -112,16 +143,16 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return _con
 
 
-def with_row_rules(table: pa.Table, record_rows: Sequence[int]) -> pa.Table:
-    """``ROW_RULES``' columns appended to the normaliser's rows (``RAW_COLUMNS``)."""
-    import pyarrow as pa
-
+def with_row_rules(table: pa.Table) -> pa.Table:
+    """The normaliser's rows (``RAW_COLUMNS`` and ``record_rows``, as ``RowBuffer.table`` gives
+    them) with ``ROW_RULES``' columns: a segment's columns."""
     con = _connection()
-    con.register("_rows", table.append_column("record_rows", pa.array(record_rows, pa.int64())))
+    con.register("_rows", table)
     try:
         rules = con.sql(fill(ROW_RULES, rows="_rows")).to_arrow_table()
     finally:
         con.unregister("_rows")
+    table = table.drop_columns(["record_rows"])
     for name in rules.column_names:
         table = table.append_column(name, rules.column(name))
     return table
@@ -139,11 +170,11 @@ def new_segment_name() -> str:
     return f"seg-{secrets.token_hex(8)}{SEGMENT_SUFFIX}"
 
 
-def write_segment(table: pa.Table, record_rows: Sequence[int], directory: str) -> Segment:
-    """``table`` (raw rows) with the row rules, as a new Parquet segment in ``directory``."""
+def write_segment(table: pa.Table, directory: str) -> Segment:
+    """``table`` (``RowBuffer.table``) with the row rules, as a new Parquet segment in ``directory``."""
     import pyarrow.parquet as pq
 
-    stored = with_row_rules(table, record_rows)
+    stored = with_row_rules(table)
     name = new_segment_name()
     path = os.path.join(directory, name)
     with private_file(f"{path}.tmp") as f:

@@ -535,22 +535,23 @@ class Store:
         clean = [n for n in names if n not in touched]
         raw_cols = ", ".join(RAW_COLUMNS)
         settled_cols = ", ".join(_ROW_COLUMNS)
-        parts = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open"]  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
+        settled = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open"]  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
         if touched:
-            parts.append(
-                f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open AND NOT EXISTS ("  # noqa: S608 - paths quoted by _sql_text, names are keytrail's own
+            settled.append(
+                f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open AND NOT EXISTS ("  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
                 "SELECT 1 FROM resolution x WHERE x.reopened AND x.file_id = s.file_id AND x.rec_index = s.rec_index "
                 "AND x.row_no = s.row_no)"
             )
+        parts = [key_use_select(f"({p})", settled=True) for p in settled]
         resolved = self.segment_names("resolved")
         if resolved:
-            parts.append(f"SELECT {settled_cols} FROM {self._segments_sql(resolved)}")  # noqa: S608 - paths quoted by _sql_text
+            parts.append(key_use_select(f"(SELECT {settled_cols} FROM {self._segments_sql(resolved)})"))  # noqa: S608 - paths quoted by sql_text
         kind = "TEMP VIEW" if temp else "VIEW"
         self.con.execute(
             f"CREATE OR REPLACE {kind} raw_key_use AS SELECT {raw_cols}, key, who, category FROM {self._segments_sql(names)}"  # noqa: S608
         )
         union = " UNION ALL ".join(f"({p})" for p in parts)
-        self.con.execute(f"CREATE OR REPLACE {kind} key_use AS {key_use_select(f'({union})')}")
+        self.con.execute(f"CREATE OR REPLACE {kind} key_use AS {union}")
         if not temp:
             self.set_meta("segments_dir", self.segments_dir)
 

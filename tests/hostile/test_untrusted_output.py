@@ -290,7 +290,13 @@ REVIEWED_SQL_PARTS = {
     "DENIED", "_copy_order('r.')", "_copy_order()", "', '.join(RESOLVE_COLUMNS)", "', '.join(ctes)", "prev", "rows",
     "settled_cols", "resolved", "kind", "raw_cols", "self._segments_sql(clean)", "self._segments_sql(names)",
     "self._segments_sql(sorted(touched))", "key_use_select(f'({union})')", "self._segments_sql([name])", "query",
-    "CRYPTO_SQL", "_CANDIDATE_COLUMNS", "fields", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
+    "CRYPTO_SQL", "_CANDIDATE_COLUMNS", "fields",
+    # the resolver's buckets and the store's resolved segments: numbers, keytrail's own texts, quoted paths
+    "', '.join((str(i / m) for i in range(1, m)))", "COPY_GROUP", "EVENT_GROUP", "ROW_GROUP", "b", "n", "candidates",
+    "everything", "fill(SHARED_EVENT_KEYS, rows=rows)", "_decisions(compose(STAGES, f'({candidates})', aliases=ALIASES_LOCAL))",
+    "self._segments_sql(resolved)", "sql_text(path + '.tmp')", "stages", "union",
+    # top_details: grouping sets, names and expressions of analysis.usage.DETAILS
+    "sets", "values", "which", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
 }
 
 

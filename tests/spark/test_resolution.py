@@ -86,7 +86,7 @@ def partitioned_engine(paths: Sequence[str], partitions: int = 3) -> list[tuple[
         out, _ = process_file(source, file_id, FileRef(path), ex)
         files.append((file_id, out))
         orders[file_id] = file_order_key(0, path)
-    rows = with_row_rules(finish_rows(files, ex).rows, ex.rows.record_rows)
+    rows = with_row_rules(finish_rows(files, ex).rows)
     rows = rows.append_column("file_order", pa.array([orders[f] for f in rows.column("file_id").to_pylist()]))
     rows = S.conform(rows, S.ROW_FIELDS)
     aliases = to_arrow("alias_history", ex.aliases)

@@ -142,24 +142,31 @@ def top_details(
 ) -> dict[tuple[str, str], dict[str, list[str]]]:
     """Per (key, principal), the ``top`` most frequent values of each detail (ties by value).
 
-    One pass over the matching rows: they are read once, then each detail is counted on its own
-    columns (formatted only per distinct value, not per row)."""
+    One pass over the matching rows: one aggregation with a grouping set per detail (formatted
+    only per distinct value, not per row); an aggregation spills to disk when memory runs short."""
+    names = list(details)
+    sets = ", ".join(f"(key, principal, {', '.join(d.columns)})" for d in details.values())
     columns = sorted({c for d in details.values() for c in d.columns})
-    counted = " UNION ALL ".join(  # names and expressions are this module's constants, never log data
-        f"""SELECT key, principal, '{name}' AS name, {d.expr} AS v, n FROM (
-                SELECT key, principal, {", ".join(d.columns)}, count(*) AS n FROM matching
-                WHERE {d.expr} IS NOT NULL GROUP BY ALL)"""  # noqa: S608
-        for name, d in details.items()
+    # which grouping set a row belongs to: the detail whose columns are all grouped
+    which = " ".join(
+        f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in d.columns)} THEN '{name}'" for name, d in details.items()
     )
+    values = " ".join(f"WHEN '{name}' THEN {d.expr}" for name, d in details.items())
     rows = store.query(
-        f"""WITH matching AS MATERIALIZED (SELECT key, principal, {", ".join(columns)} FROM key_use WHERE {where}),
-                 counted AS ({counted})
-            SELECT key, principal, name, list(v ORDER BY n DESC, v)[1:{int(top)}] FROM counted GROUP BY ALL""",  # noqa: S608
+        f"""WITH counted AS (
+                SELECT key, principal, CASE {which} END AS name, {", ".join(columns)}, count(*) AS n
+                FROM key_use WHERE {where} GROUP BY GROUPING SETS ({sets})
+            ), formatted AS (
+                SELECT key, principal, name, CASE name {values} END AS v, n FROM counted
+            )
+            SELECT key, principal, name, list(v ORDER BY n DESC, v)[1:{int(top)}] FROM formatted
+            WHERE v IS NOT NULL GROUP BY ALL""",  # noqa: S608 - names and expressions are this module's constants
         params,
     )
+    del names
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
-    for k, p, name, values in rows:
-        out.setdefault((k, p), {})[name] = list(values)
+    for k, p, name, values_ in rows:
+        out.setdefault((k, p), {})[name] = list(values_)
     return out
 
 

@@ -249,7 +249,7 @@ def normalise_batch(inputs: Inputs, batch: Any) -> list[Any]:
     rows = finished.rows
     tables = []
     if rows is not None:
-        rows = with_row_rules(rows, ex.rows.record_rows)
+        rows = with_row_rules(rows)
         order = pa.array([orders[f] for f in rows.column("file_id").to_pylist()], pa.string())
         tables.append(_kind_table("row", rows.append_column("file_order", order)))
     for fid, o in files:
