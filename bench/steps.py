@@ -35,9 +35,9 @@ def main() -> None:
 
     import pyarrow.parquet as pq
 
-    from keytrail.formats import gunzip_if_needed, read_records
-    from keytrail.pipeline import Extracted, FileOutcome, finish_rows, normalize_records
-    from keytrail.segments import COMPRESSION, ROW_GROUP, private_file, with_row_rules
+    from keytrail.decode import gunzip_if_needed, read_records
+    from keytrail.pipeline.worker import Extracted, FileOutcome, finish_rows, normalize_records
+    from keytrail.store.segments import COMPRESSION, ROW_GROUP, private_file, with_row_rules
 
     paths = log_files(a.archive, a.files)
     out_dir = tempfile.mkdtemp(prefix="keytrail-steps-")

@@ -20,9 +20,9 @@ import pytest
 
 from keytrail.analysis import event_id_clashes, usage
 from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS
-from keytrail.formats import NotCloudTrail, read_records
+from keytrail.decode import NotCloudTrail, read_records
+from keytrail.decode.record import Record
 from keytrail.pipeline import IngestReport, ingest
-from keytrail.record import Record
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
 from tests.conftest import CORPUS, need_shared

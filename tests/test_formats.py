@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from keytrail.decode import FileRecords, NotCloudTrail, read_records
+from keytrail.decode.record import Record
 from keytrail.errors import SourceReadError
-from keytrail.formats import FileRecords, NotCloudTrail, read_records
-from keytrail.record import Record
 from tests import fixtures_gen as fx
 from tests.fixtures_gen import KEY_A, kms, non_kms, user
 

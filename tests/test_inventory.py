@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from keytrail.analysis.inventory_report import inventory_rows
 from keytrail.cli.main import cli
 from keytrail.errors import UsageError
-from keytrail.inventory import import_inventory, inventory_region, inventory_rows, take_inventory
+from keytrail.pipeline import import_inventory, take_inventory
 from keytrail.sources.aws import AwsConfig
+from keytrail.sources.inventory import inventory_region
 from keytrail.store import Store
 from tests.aws_server import (
     DEFAULT_ACCOUNT,
@@ -115,7 +117,7 @@ def test_accounts_list_and_a_region_refused(aws: EmulatorServer, tmp_path: Path)
 
 def test_usage_errors(aws: EmulatorServer) -> None:
     with Store() as store:
-        with pytest.raises(UsageError, match="--accounts needs --org-role"):
+        with pytest.raises(UsageError, match="accounts needs org_role"):
             take_inventory(store, AwsConfig(), accounts=("111122223333",))
         with pytest.raises(UsageError, match="not a Region"):
             take_inventory(store, AwsConfig(), regions=("atlantis",))

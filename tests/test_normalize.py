@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from keytrail.model import REF_ALIAS, REF_KEY, REF_REENCRYPT_SOURCE, AliasChange, KeyUse
 from keytrail.normalize import normalize
-from keytrail.rules import parse_event_time
+from keytrail.normalize.model import REF_ALIAS, REF_KEY, REF_REENCRYPT_SOURCE, AliasChange, KeyUse
+from keytrail.normalize.rules import parse_event_time
 from tests.fixtures_gen import (
     ACCOUNT,
     KEY_A,

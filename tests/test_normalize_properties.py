@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from keytrail.decode import NotCloudTrail, read_records
 from keytrail.errors import SourceReadError
-from keytrail.formats import NotCloudTrail, read_records
 from keytrail.normalize import normalize
 from tests.fixtures_gen import (
     KEY_A,

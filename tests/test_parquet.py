@@ -13,9 +13,9 @@ import pytest
 
 from keytrail.analysis import usage
 from keytrail.errors import StoreError
-from keytrail.parquet import open_parquet
 from keytrail.spark.commit import FORMAT, FORMAT_VERSION
 from keytrail.store import KEY_USE_COLUMNS
+from keytrail.store import open_dataset as open_parquet
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1111aaaa-1111-4111-8111-111111111111"
 ROLE = "arn:aws:iam::111122223333:role/App"

@@ -1,5 +1,5 @@
-"""The attribution rules, one by one: principals (every userIdentity type of DOMAIN.md's table),
-key references, encryption-context resources, operation classes, event times."""
+"""The attribution rules, one by one: principals (every userIdentity type of the README's
+"How calls are counted"), key references, encryption-context resources, operation classes, event times."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from keytrail.rules import (
+from keytrail.normalize.operations import operation_class
+from keytrail.normalize.rules import (
     context_resource,
     identity_of,
     key_reference,
-    operation_class,
     parse_event_time,
     partition_of,
 )

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from keytrail.model import KEY_USE_FIELDS
-from keytrail.sample import sample_dir
+from keytrail.normalize.model import KEY_USE_FIELDS
 from keytrail.sources.local import LocalSource
+from keytrail.sources.sample import sample_dir
 from keytrail.store import SCHEMA_VERSION, Store
 
 

@@ -331,7 +331,7 @@ def load_inventory_dir(store: Any, root: Path, taken_at: str = "2026-12-01 00:00
     ``import_inventory`` (what ``keytrail inventory --from DIR`` runs) where this keytrail has it,
     else straight into the inventory tables. Returns the number of keys loaded."""
     try:
-        from keytrail.inventory import import_inventory
+        from keytrail.pipeline import import_inventory
     except ImportError:
         return _load_inventory_tables(store, root, taken_at)
     run = import_inventory(store, str(root), datetime.fromisoformat(taken_at))

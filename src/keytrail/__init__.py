@@ -12,11 +12,12 @@ The small public API::
 
 from typing import TYPE_CHECKING, Any
 
+from keytrail._version import __version__
+
 if TYPE_CHECKING:
     from keytrail.analysis import Filters, keys_report, principals_report, usage, who_uses
     from keytrail.errors import KeytrailError
-    from keytrail.model import KeyUse
-    from keytrail.normalize import normalize
+    from keytrail.normalize import KeyUse, normalize
     from keytrail.pipeline import IngestReport, ingest
     from keytrail.sources.local import LocalSource
     from keytrail.store import Store
@@ -29,7 +30,7 @@ _EXPORTS = {
     "usage": "keytrail.analysis",
     "who_uses": "keytrail.analysis",
     "KeytrailError": "keytrail.errors",
-    "KeyUse": "keytrail.model",
+    "KeyUse": "keytrail.normalize",
     "normalize": "keytrail.normalize",
     "IngestReport": "keytrail.pipeline",
     "ingest": "keytrail.pipeline",
@@ -46,8 +47,6 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(module), name)
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Filters",

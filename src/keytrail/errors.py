@@ -2,25 +2,108 @@
 
     KeytrailError                      root; every error keytrail raises on purpose
     ├── UsageError                     bad arguments or configuration (CLI exit code 2)
-    │   └── OutputError(path, what, reason)   a report or chart could not be written to its file
+    │   ├── OutputError(path, what, reason)   a report or chart could not be written to its file
+    │   └── SparkUnavailableError      pyspark is not installed, or Spark could not start
     ├── SourceError                    a source could not be enumerated or read as a whole
-    │   └── SourceReadError(uri, reason, retryable)   one file or object could not be read
-    ├── StoreError                     the DuckDB store is unusable
+    │   ├── SourceReadError(uri, reason, retryable)   one file or object could not be read
+    │   ├── RegionDenied(region, reason)   an API source may not read one Region (the others are read)
+    │   ├── PublicKeysError(path, reason)  a public keys file is not ``list-public-keys`` output
+    │   ├── DigestFormatError          bytes that are not a digest file (a verification finding)
+    │   └── NotGzip                    gzipped content that does not inflate (a verification finding)
+    ├── NotCloudTrail(reason)          a readable file that holds no CloudTrail: ingest counts it
+    │                                  as skipped (``decode.read_records`` raises it)
+    ├── StoreError                     the DuckDB store (or a Parquet dataset) is unusable
     │   ├── StoreBusyError(path)       another process holds the store
     │   └── SchemaVersionError(path, found, expected)
-    ├── PartialInputError(problems)    raised only under --strict: some input was skipped
-    └── VerificationFailed(files)      --verify could not vouch for the input (keytrail.verify.gate)
+    ├── PolicyError(key, reason)       a key policy document that is not a policy
+    ├── PartialInputError(problems)    raised only when asked to be strict: some input was skipped
+    └── VerificationFailed(files)      digest verification could not vouch for the input
+
+Messages speak the library's words. Where a message names a setting or a remedy that a caller
+words its own way -- the command line names its options -- the message holds a ``Term``: its
+``word`` is the library's wording (``str(error)``), and ``KeytrailError.worded`` lets the caller
+put its own words in its place (``keytrail.cli.exits`` does, with the options' names).
 
 The library never prints or exits; the CLI maps these to messages and exit codes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+
+class Term(NamedTuple):
+    """A name in an error message that callers may word their own way.
+
+    ``key`` identifies it (``since``, ``accounts``...), ``word`` is how the library says it (a
+    parameter name or a phrase, possibly empty), ``value`` a value the caller's wording may show."""
+
+    key: str
+    word: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        return self.word
+
+
+# The terms messages use, in the library's words.
+SINCE = Term("since", "since")
+UNTIL = Term("until", "until")
+BASELINE_SINCE = Term("baseline_since", "baseline_since")
+BASELINE_UNTIL = Term("baseline_until", "baseline_until")
+ACCOUNTS = Term("accounts", "accounts")
+REGIONS = Term("regions", "regions")
+REGIONS_LIST = Term("regions_list", "regions")  # where a list of Regions is asked for
+REGION = Term("region", "region")
+PROFILE = Term("profile", "an AWS profile")
+ORG_ROLE = Term("org_role", "org_role")
+ORG_ROLE_NAMED = Term("org_role_named", "org_role")  # where a role name is asked for
+REGION_CHOICE = Term("region_choice", ": give region or regions")
+WORKGROUP = Term("workgroup", "workgroup")
+ATHENA_OUTPUT = Term("athena_output", "athena_output")
+LOOKUP_KEY = Term("lookup_key", "key")
+INVENTORY_DIR = Term("inventory_dir", "inventory directory")
+ALLOWED_NETWORKS = Term("allowed_networks", "allowed_networks")
+EXPECTATIONS = Term("expectations", "expectations file")
+VERIFY = Term("verify", "verification")
+STRICT = Term("strict", "strict")
+STORE = Term("store", "the store")
+NEW_STORE = Term("new_store", "")  # how to name a new store
+COPY_EXAMPLE = Term("copy_example", "")  # how to open a copy of a store
+CHART = Term("chart", "drawing a chart")
+CHROMIUM = Term("chromium", "chromium")
+
+TERMS: tuple[Term, ...] = (
+    SINCE, UNTIL, BASELINE_SINCE, BASELINE_UNTIL, ACCOUNTS, REGIONS, REGIONS_LIST, REGION, PROFILE, ORG_ROLE,
+    ORG_ROLE_NAMED, REGION_CHOICE, WORKGROUP, ATHENA_OUTPUT, LOOKUP_KEY, INVENTORY_DIR, ALLOWED_NETWORKS, EXPECTATIONS,
+    VERIFY, STRICT, STORE, NEW_STORE, COPY_EXAMPLE, CHART, CHROMIUM,
+)
+"""Every term a message may hold (a value-carrying term is one of these with ``value`` set)."""
+
+
+def finish_commit(root: str) -> Term:
+    """How to finish a dataset's interrupted commit (the dataset at ``root``)."""
+    return Term("finish_commit", "a spark-ingest run with no sources", root)
+
+
+Part = str | Term
+
 
 class KeytrailError(Exception):
-    """Root of every error keytrail raises on purpose."""
+    """Root of every error keytrail raises on purpose.
+
+    Built from parts: text and ``Term``s (``str(error)`` says the terms in the library's words)."""
 
     retryable: bool = False
+
+    def __init__(self, *parts: Part) -> None:
+        super().__init__("".join(str(p) for p in parts))
+        self.parts: tuple[Part, ...] = parts
+
+    def worded(self, word: Callable[[Term], str]) -> str:
+        """The message with each term in the caller's words."""
+        return "".join(word(p) if isinstance(p, Term) else p for p in self.parts)
 
 
 class UsageError(KeytrailError):
@@ -41,6 +124,42 @@ class SourceReadError(SourceError):
         self.retryable = retryable
 
 
+class RegionDenied(SourceError):
+    """An API source may not read one Region (access denied, Region not enabled): named, the
+    other Regions are read."""
+
+    def __init__(self, region: str, reason: str) -> None:
+        super().__init__(reason)
+        self.region = region
+        self.reason = reason
+
+
+class PublicKeysError(SourceError):
+    """The public keys file cannot be read or is not ``list-public-keys`` output."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class DigestFormatError(SourceError):
+    """The bytes are not a digest file keytrail can check (a verification finding, never raised
+    to callers of the verification)."""
+
+
+class NotGzip(SourceError):
+    """A gzipped file whose content does not inflate (a verification finding)."""
+
+
+class NotCloudTrail(KeytrailError):
+    """The file is readable but holds no CloudTrail records (skipped and counted, not an error)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class OutputError(UsageError):
     """A report or chart could not be written to its file (the file is left as it was)."""
 
@@ -49,6 +168,10 @@ class OutputError(UsageError):
         self.path = path
         self.what = what
         self.reason = reason
+
+
+class SparkUnavailableError(UsageError):
+    """pyspark is not installed, or Spark could not start (no Java)."""
 
 
 class StoreError(KeytrailError):
@@ -71,18 +194,40 @@ class SchemaVersionError(StoreError):
     def __init__(self, path: str, found: int, expected: int) -> None:
         super().__init__(
             f"{path}: store schema version {found}, this keytrail reads version {expected}; "
-            "re-ingest into a new store (--db NEW_FILE)"
+            "re-ingest into a new store", NEW_STORE,
         )
         self.path = path
         self.found = found
         self.expected = expected
 
 
+class PolicyError(KeytrailError):
+    """A key policy document that is not a policy (bad JSON or shape)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: key policy cannot be read: {reason}")
+        self.key = key
+        self.reason = reason
+
+
 class PartialInputError(KeytrailError):
-    """Some input that should have been CloudTrail was skipped (only raised under --strict)."""
+    """Some input that should have been CloudTrail was skipped (only raised when asked to be strict)."""
 
     def __init__(self, problems: list[str]) -> None:
         head = "; ".join(problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(f"--strict: {len(problems)} input problem(s): {head}{more}")
+        super().__init__(STRICT, f": {len(problems)} input problem(s): {head}{more}")
         self.problems = problems
+
+
+class VerificationFailed(KeytrailError):
+    """Digest verification could not vouch for the input: nothing unverified was read, no report made.
+
+    ``files`` names the files at fault; ``unreadable_only`` is true when nothing failed
+    verification and some files could only not be read (the CLI's partial-input exit code).
+    """
+
+    def __init__(self, message: str, files: Sequence[str] = (), unreadable_only: bool = False) -> None:
+        super().__init__(message)
+        self.files = list(files)
+        self.unreadable_only = unreadable_only

@@ -267,7 +267,7 @@ def test_evidence_limit(scenario: Store) -> None:
 def test_bad_options(scenario: Store) -> None:
     with pytest.raises(UsageError, match="unknown finding kind"):
         run_findings(scenario, FindingOptions(kinds=("nope",)))
-    with pytest.raises(UsageError, match="--allowed-ips"):
+    with pytest.raises(UsageError, match="allowed_networks"):
         parse_networks(["10.0.0.0/33"])
     with pytest.raises(UsageError, match="severity"):
         run_findings(scenario, FindingOptions(min_severity="urgent"))

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from keytrail.analysis.findings import FindingOptions, run_findings
+from keytrail.normalize.rules import identity_of
 from keytrail.pipeline import ingest
-from keytrail.rules import identity_of
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
 from tests import trailgen as tg

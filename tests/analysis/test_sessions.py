@@ -253,7 +253,8 @@ def test_attacks_from_a_trail(tmp_path: Path) -> None:
 
 
 def test_findings_name_a_guessed_person_as_a_guess(scenario: Store) -> None:
-    from keytrail.analysis.findings.base import Context, FindingOptions
+    from keytrail.analysis.findings import FindingOptions
+    from keytrail.analysis.findings.context import Context
 
     people = Context(scenario, FindingOptions()).people_of("key = ?", [tg.K_AWS])
     assert people == {(tg.K_AWS, tg.APP_ROLE): ["i-0a1b2c3d4e5f67890 (ec2-instance-guess)"]}

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from keytrail import sample
 from keytrail.cli.main import cli
+from keytrail.sources import sample
 from tests import fixtures_gen as fx
 from tests.fixtures_gen import ACCOUNT, OTHER, alias_event, key_arn, kms, user
 
@@ -111,7 +111,7 @@ def test_a_summary_on_stderr_unless_quiet() -> None:
 def test_bundled_sample_is_what_sample_files_generates() -> None:
     root = sample.sample_dir()
     on_disk = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-    assert on_disk == sample.files(), "regenerate with: python -m keytrail.sample"
+    assert on_disk == sample.files(), "regenerate with: python -m keytrail.sources.sample"
 
 
 # ---- time windows ----------------------------------------------------------------------------

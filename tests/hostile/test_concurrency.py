@@ -23,7 +23,7 @@ BUSY = "keytrail: error: store is busy: {db} is locked by another keytrail proce
 _SLOW_WRITER = """
 import os, sys, time
 if __name__ == "__main__":
-    import keytrail.pipeline as p
+    import keytrail.pipeline.engine as p
     from keytrail.store import Store
     p.CHUNK_FILES = 4
     marker, release = sys.argv[1], sys.argv[2]

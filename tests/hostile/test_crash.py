@@ -37,7 +37,7 @@ CHUNK_FILES = 4  # files per chunk: a transaction ends only between chunks
 _INGEST = """
 import os, sys
 if __name__ == "__main__":
-    import keytrail.pipeline as p
+    import keytrail.pipeline.engine as p
     p.COMMIT_ROWS, p.CHUNK_FILES = int(sys.argv[1]), int(sys.argv[2])
     mark = os.environ.get("KEYTRAIL_TEST_RESOLVE_MARK")
     if mark:  # tells the test when resolution starts, so that a kill can aim at it
@@ -215,7 +215,7 @@ def test_an_ingest_killed_anywhere_then_rerun_equals_an_uninterrupted_one(archiv
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from keytrail.sample import sample_dir
+    from keytrail.sources.sample import sample_dir
 
     db = tmp_path_factory.mktemp("stores") / "sample.duckdb"
     result = CliRunner().invoke(cli, ["ingest", str(sample_dir()), "--db", str(db), "-q", "--workers", "1"])
@@ -251,7 +251,7 @@ def _meta(db: Path) -> list[tuple[Any, ...]]:
 def test_a_store_of_another_schema_version_is_refused(small_store: Path, tmp_path: Path, statement: str,
                                                       found: int) -> None:
     from keytrail.errors import SchemaVersionError
-    from keytrail.sample import sample_dir
+    from keytrail.sources.sample import sample_dir
     from keytrail.store import SCHEMA_VERSION, Store
 
     db = _copy_with(small_store, tmp_path, statement)
@@ -276,7 +276,7 @@ def test_a_store_of_another_schema_version_is_refused(small_store: Path, tmp_pat
     (lambda p: duckdb.connect(str(p)).execute("CREATE TABLE t (a INT)").close(), "a DuckDB database, but not a keytrail store"),
 ])
 def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path: Path, make: Any, message: str) -> None:
-    from keytrail.sample import sample_dir
+    from keytrail.sources.sample import sample_dir
 
     db = tmp_path / "not-a-store.json"
     make(db)

@@ -24,12 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keytrail import sample
+from keytrail.decode import FileRecords, NotCloudTrail, read_records
+from keytrail.decode.tolerant import read_tolerant as _generic
 from keytrail.errors import SourceReadError
-from keytrail.formats import FileRecords, NotCloudTrail, _generic, read_records
 from keytrail.normalize import normalize
 from keytrail.pipeline import process_chunk
-from keytrail.sources import FileRef
+from keytrail.sources import FileRef, sample
 from keytrail.store import TABLE_COLUMNS, Store, to_arrow
 from tests.conftest import CORPUS
 

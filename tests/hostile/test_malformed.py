@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from keytrail.formats import read_records
+from keytrail.decode import read_records
 from keytrail.normalize import normalize
 from keytrail.pipeline import process_file
 from keytrail.sources.local import LocalSource
@@ -366,7 +366,7 @@ def test_file_names_that_are_not_utf8_are_read_named_and_remembered(tmp_path: Pa
 
 def test_a_record_with_a_value_too_long_to_store_is_rejected_alone(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import keytrail.pipeline as pipeline
+    import keytrail.pipeline.worker as pipeline
 
     monkeypatch.setattr(pipeline, "MAX_TEXT", 300)  # stands for 1,000,000 bytes
     long = "x" * 301

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keytrail.render import safe
-from keytrail.render.formats import Column, _rich_table, _unwrapped_table, render
+from keytrail.render.text import Column, _rich_table, _unwrapped_table, render
 
 COLUMNS = (Column("key", "key"), Column("who", "principal"), Column("n", "calls", numeric=True))
 

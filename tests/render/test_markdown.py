@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keytrail.render import safe
-from keytrail.render.formats import Column, render_md
+from keytrail.render.text import Column, render_md
 
 markdown_it = pytest.importorskip("markdown_it")
 pytest.importorskip("linkify_it", reason="the linkify test needs linkify-it-py (pip install -e '.[test]')")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from keytrail.cli.common import write_text
 from keytrail.cli.main import cli
+from keytrail.cli.writing import write_text
 from keytrail.errors import OutputError, UsageError
 from keytrail.render import output
 from keytrail.render.output import write_output
-from keytrail.sample import sample_dir
+from keytrail.sources.sample import sample_dir
 
 
 def mode(path: Path) -> int:

@@ -18,9 +18,10 @@ from keytrail.cli.main import cli
 from keytrail.errors import SourceError, UsageError
 from keytrail.pipeline import ingest
 from keytrail.sources import lookup as lookup_module
-from keytrail.sources.aws import AwsConfig, completed_bases, plan_slices
+from keytrail.sources.aws import AwsConfig
 from keytrail.sources.lookup import LookupSource, open_lookup
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.slices import completed_bases, plan_slices
 from keytrail.store import Store
 from tests.aws_server import DEFAULT_ACCOUNT, HISTORY, EmulatorServer
 from tests.conftest import CHECK_TRUTH, gen_trail

@@ -364,7 +364,7 @@ def test_unknown_profile_and_missing_bucket_are_usage_errors(aws: EmulatorServer
         ("s3://bucket/", SourceOptions(accounts=("12345",)), "not a 12-digit account id"),
         ("s3://bucket/", SourceOptions(regions=("moon-1",)), "not a Region name"),
         ("s3://bucket/", SourceOptions(since="yesterday"), "not an ISO-8601"),
-        ("s3://bucket/", SourceOptions(since="2026-10-02", until="2026-10-01"), "--until must be after --since"),
+        ("s3://bucket/", SourceOptions(since="2026-10-02", until="2026-10-01"), "until must be after since"),
     ],
 )
 def test_bad_s3_options_are_usage_errors(spec: str, options: SourceOptions, message: str) -> None:

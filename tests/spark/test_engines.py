@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import CORPUS, gen_trail, need_shared
 
 from keytrail import LocalSource, Store, ingest
-from keytrail.parquet import open_parquet
 from keytrail.store import KEY_USE_COLUMNS
+from keytrail.store import open_dataset as open_parquet
 
 pytestmark = pytest.mark.spark
 

@@ -16,8 +16,8 @@ from tests.conftest import CHECK_TRUTH, need_shared
 from tests.spark.conftest import BAD_RECORD, BROKEN_GZIP, Dataset, Local
 
 from keytrail.cli.main import cli
-from keytrail.parquet import open_parquet
 from keytrail.store import KEY_USE_COLUMNS, Store
+from keytrail.store import open_dataset as open_parquet
 
 pytestmark = pytest.mark.spark
 

@@ -37,13 +37,13 @@ from tests.fixtures_gen import (
 )
 
 from keytrail.pipeline import Extracted, finish_rows, process_file
-from keytrail.segments import with_row_rules
 from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
 from keytrail.spark import schema as S
 from keytrail.spark import stages
 from keytrail.spark.stages import file_order_key
 from keytrail.store import KEY_USE_COLUMNS, to_arrow
+from keytrail.store.segments import with_row_rules
 
 T0 = datetime(2026, 10, 1, 12, 0, 0)
 KEYS = (KEY_A, KEY_B, KEY_C)

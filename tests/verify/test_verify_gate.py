@@ -93,7 +93,7 @@ def test_record_sources_cannot_pass(archive: BuiltArchive, keys: tuple[PublicKey
         def batches(self, known: dict[str, str]) -> list[object]:
             return []
 
-    with pytest.raises(UsageError, match="--verify reads local paths and s3:// URLs only"):
+    with pytest.raises(UsageError, match="verification reads local paths and s3:// URLs only"):
         gate(archive, keys).wrap([Lookup()])  # type: ignore[list-item]
 
 

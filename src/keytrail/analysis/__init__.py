@@ -5,7 +5,7 @@ already happened at ingest, so these are aggregations over ``key_use``.
 """
 
 from keytrail.analysis.clashes import EventIdClash, event_id_clashes
-from keytrail.analysis.filters import Filters, match_keys, parse_time_bound
+from keytrail.analysis.filters import Filters, match_keys
 from keytrail.analysis.usage import (
     KeyRow,
     PrincipalRow,
@@ -25,7 +25,6 @@ __all__ = [
     "event_id_clashes",
     "keys_report",
     "match_keys",
-    "parse_time_bound",
     "principals_report",
     "usage",
     "who_uses",

@@ -10,9 +10,9 @@ listed too: they are counted once, as the rules say, but one of them cannot be a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from keytrail.store import Store
+from keytrail.times import iso_of_epoch
 
 DIFFERENT_EVENTS = "different events"
 CONFLICTING_COPIES = "conflicting copies"
@@ -25,10 +25,6 @@ class EventIdClash:
     records: int  # records that carry the id (re-deliveries included)
     calls: int  # calls they are counted as: distinct (eventName, eventTime)
     events: list[str]  # "eventName eventTime", sorted
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def event_id_clashes(store: Store) -> list[EventIdClash]:
@@ -49,7 +45,7 @@ def event_id_clashes(store: Store) -> list[EventIdClash]:
     )
     out = []
     for event_id, records, calls, _variants, events in rows:
-        names = sorted(f"{name} {_iso(int(when))}" for name, when in events)
+        names = sorted(f"{name} {iso_of_epoch(int(when))}" for name, when in events)
         kind = DIFFERENT_EVENTS if calls > 1 else CONFLICTING_COPIES
         out.append(EventIdClash(event_id, kind, records, calls, names))
     return out

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 
 from keytrail.errors import UsageError
-from keytrail.rules import alias_arn_parts, is_key_arn
+from keytrail.normalize.rules import alias_arn_parts, is_key_arn
 from keytrail.store import Store
-
-
-def parse_time_bound(value: str | None, option: str) -> datetime | None:
-    """An ISO-8601 date or date-time; UTC unless it carries an offset. Returned naive, in UTC."""
-    if value is None or value == "":
-        return None
-    try:
-        if len(value) == 10:
-            d = date.fromisoformat(value)
-            return datetime(d.year, d.month, d.day)
-        dt = datetime.fromisoformat(value)
-    except ValueError as e:
-        raise UsageError(f"{option}: {value!r} is not an ISO-8601 date or date-time") from e
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
 
 
 @dataclass(frozen=True)

@@ -9,26 +9,41 @@ text reports (``usage``, ``keys_report``, ``principals_report``), so the page sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from keytrail._version import __version__
 from keytrail.analysis.filters import NO_FILTERS, Filters
+from keytrail.analysis.report_model import (
+    REPORT_SCHEMA,
+    Axis,
+    Count,
+    IngestCounts,
+    IngestSummary,
+    KeySection,
+    KeyState,
+    PrincipalEntry,
+    ReportData,
+    Series,
+    SkipGroup,
+    Summary,
+    Timeline,
+    TopPrincipal,
+)
 from keytrail.analysis.usage import (
     DETAILS,
     Detail,
     KeyRow,
-    iso,
+    UsageRow,
     keys_report,
     principals_report,
     top_details,
     usage,
 )
-from keytrail.operations import CATEGORIES as OPERATION_CATEGORIES
-from keytrail.pipeline import IngestReport
+from keytrail.normalize.operations import CATEGORIES as OPERATION_CATEGORIES
 from keytrail.store import Store
+from keytrail.times import maybe_iso as iso
 
-REPORT_SCHEMA = 1
 CATEGORIES = OPERATION_CATEGORIES
 TOP_DETAILS = 5  # sessions, resources, source IPs, user agents, services shown per principal
 TOP_RESOURCES = 25  # resources listed per key
@@ -47,189 +62,16 @@ _UNITS: tuple[tuple[str, timedelta | None, timedelta], ...] = (
 _REPORT_DETAILS = {**DETAILS, "user_agents": Detail(("user_agent",), "user_agent")}
 
 
-@dataclass(frozen=True)
-class Count:
-    name: str
-    calls: int
-
-
-@dataclass(frozen=True)
-class SkipGroup:
-    """Files the store's ledger holds as skipped (not CloudTrail) or unreadable, by reason."""
-
-    status: str
-    reason: str
-    files: int
-    examples: list[str]
-
-
-@dataclass(frozen=True)
-class IngestSummary:
-    """What the ingest of this run read (when the report read sources itself)."""
-
-    files_seen: int
-    files_ingested: int
-    files_unchanged: int
-    files_skipped: int
-    files_error: int
-    records: int
-    kms_records: int
-    rows: int
-    records_rejected: int
-    records_unattributed: int
-    skip_reasons: list[Count]
-    errors: list[str]
-    record_problems: list[str]
-
-
-@dataclass(frozen=True)
-class Summary:
-    window_start: str | None  # first and last call in the report
-    window_end: str | None
-    since: str | None  # the window asked for
-    until: str | None
-    filters: list[str]
-    accounts: list[str]  # accounts whose logs show calls, and accounts owning the keys
-    regions: list[str]
-    files_read: int  # the store's ledger (every ingest into it)
-    files_skipped: int
-    files_error: int
-    records_read: int
-    kms_records: int
-    record_problems: list[Count]  # rejected / unattributed records, by kind
-    skipped: list[SkipGroup]
-    calls: int  # key-use rows (a call per key and operation) in the report
-    keys: int
-    principals: int
-    ingest: IngestSummary | None
-    verification: str | None
-
-
-@dataclass(frozen=True)
-class KeyState:
-    """The key as the latest inventory saw it."""
-
-    state: str | None
-    enabled: bool | None
-    description: str | None
-    key_usage: str | None
-    key_spec: str | None
-    multi_region: bool | None
-    creation_date: str | None
-    deletion_date: str | None
-    taken_at: str | None
-
-
-@dataclass(frozen=True)
-class PrincipalEntry:
-    principal: str
-    principal_type: str
-    encrypt: int
-    decrypt: int
-    sign: int
-    admin: int
-    denied: int
-    total: int
-    first_seen: str | None
-    last_seen: str | None
-    operations: list[Count]
-    via: list[str]
-    sessions: list[str]
-    resources: list[str]
-    source_ips: list[str]
-    user_agents: list[str]
-
-
-@dataclass(frozen=True)
-class Series:
-    """One stacked series of a timeline: (bucket index, calls) for the buckets that have calls."""
-
-    name: str
-    total: int
-    points: list[tuple[int, int]]
-    other: bool = False  # the sum of the principals not drawn on their own (``name`` is then OTHER)
-
-
-@dataclass(frozen=True)
-class Timeline:
-    by_operation: list[Series]
-    by_principal: list[Series]
-
-
-@dataclass(frozen=True)
-class Axis:
-    """The timeline buckets shared by every key: ``unit`` long, starting at each of ``buckets``."""
-
-    unit: str
-    buckets: list[str]
-
-
-@dataclass(frozen=True)
-class KeySection:
-    anchor: str  # an id made here (never from log data) for links within the page
-    key: str
-    key_resolved: bool
-    account: str
-    region: str
-    manager: str
-    aliases: list[str]
-    state: KeyState | None
-    calls: int
-    crypto_calls: int
-    encrypt: int
-    decrypt: int
-    sign: int
-    admin: int
-    denied: int
-    principals: int
-    first_seen: str | None
-    last_seen: str | None
-    first_use: str | None
-    last_use: str | None
-    principal_rows: list[PrincipalEntry]
-    operations: list[Count]
-    resources: list[Count]
-    resources_total: int
-    via: list[Count]
-    timeline: Timeline
-
-
-@dataclass(frozen=True)
-class TopPrincipal:
-    principal: str
-    principal_type: str
-    keys: int
-    encrypt: int
-    decrypt: int
-    sign: int
-    admin: int
-    denied: int
-    total: int
-
-
-@dataclass(frozen=True)
-class ReportData:
-    summary: Summary
-    axis: Axis
-    keys: list[KeySection]
-    top_principals: list[TopPrincipal]
-    findings: list[dict[str, Any]] | None = None
-    generated_at: str | None = None
-    tool_version: str = ""
-    schema: int = REPORT_SCHEMA
-
-
-def build_report_data(
+def build_report_data(  # long: the page's parts, gathered in the order the page shows them
     store: Store,
     filters: Filters = NO_FILTERS,
-    ingest_report: IngestReport | None = None,
+    ingest_report: IngestCounts | None = None,
     findings: list[dict[str, Any]] | None = None,
     verification: str | None = None,
     generated_at: datetime | None = None,
 ) -> ReportData:
-    """Everything the HTML report shows, for the calls ``filters`` selects."""
-    from keytrail import __version__
-
+    """Everything the HTML report shows, for the calls ``filters`` selects (``ingest_report``: what
+    this run's ingest read, e.g. a ``pipeline.IngestReport``)."""
     where, params = filters.where(store)
     first, last = store.query(f"SELECT min(event_time), max(event_time) FROM key_use WHERE {where}", params)[0]  # noqa: S608
     axis = _axis(first, last)
@@ -244,18 +86,7 @@ def build_report_data(
     trail_aliases = _trail_aliases(store)
     by_op, by_principal = _timelines(store, where, params, axis, first)
 
-    per_key: dict[str, list[PrincipalEntry]] = {}
-    for u in usage_rows:
-        d = details.get((u.key, u.principal), {})
-        per_key.setdefault(u.key, []).append(
-            PrincipalEntry(
-                u.principal, u.principal_type, u.encrypt, u.decrypt, u.sign, u.admin, u.denied,
-                u.encrypt + u.decrypt + u.sign + u.admin + u.denied, u.first_seen, u.last_seen,
-                [Count(n, c) for n, c in ops.get((u.key, u.principal), [])],
-                d.get("via", []), d.get("sessions", []), d.get("resources", []),
-                d.get("source_ips", []), d.get("user_agents", []),
-            )
-        )
+    per_key = _principal_entries(usage_rows, details, ops)
     sections = []
     for i, k in enumerate(key_rows, 1):
         rows = per_key.get(k.key, [])
@@ -294,13 +125,7 @@ def build_report_data(
                 timeline=Timeline(by_op.get(k.key, []), by_principal.get(k.key, [])),
             )
         )
-    top = []
-    for pr in principals_report(store, filters):
-        total = pr.encrypt + pr.decrypt + pr.sign + pr.admin + pr.denied
-        top.append(TopPrincipal(pr.principal, pr.principal_type, pr.keys, pr.encrypt, pr.decrypt, pr.sign, pr.admin,
-                                pr.denied, total))
-    top.sort(key=lambda t: (-t.total, t.principal))
-
+    top = _top_principals(store, filters)
     summary = _summary(store, filters, where, params, first, last, key_rows, len(top), ingest_report, verification)
     return ReportData(
         summary=summary,
@@ -311,6 +136,37 @@ def build_report_data(
         generated_at=iso(generated_at),
         tool_version=__version__,
     )
+
+
+def _principal_entries(
+    usage_rows: list[UsageRow], details: dict[tuple[str, str], dict[str, list[str]]],
+    ops: dict[tuple[str, str], list[tuple[str, int]]],
+) -> dict[str, list[PrincipalEntry]]:
+    """Per key, its principals' rows with their operations and top details."""
+    per_key: dict[str, list[PrincipalEntry]] = {}
+    for u in usage_rows:
+        d = details.get((u.key, u.principal), {})
+        per_key.setdefault(u.key, []).append(
+            PrincipalEntry(
+                u.principal, u.principal_type, u.encrypt, u.decrypt, u.sign, u.admin, u.denied,
+                u.encrypt + u.decrypt + u.sign + u.admin + u.denied, u.first_seen, u.last_seen,
+                [Count(n, c) for n, c in ops.get((u.key, u.principal), [])],
+                d.get("via", []), d.get("sessions", []), d.get("resources", []),
+                d.get("source_ips", []), d.get("user_agents", []),
+            )
+        )
+    return per_key
+
+
+def _top_principals(store: Store, filters: Filters) -> list[TopPrincipal]:
+    """Every principal across keys, most calls first."""
+    top = []
+    for pr in principals_report(store, filters):
+        total = pr.encrypt + pr.decrypt + pr.sign + pr.admin + pr.denied
+        top.append(TopPrincipal(pr.principal, pr.principal_type, pr.keys, pr.encrypt, pr.decrypt, pr.sign, pr.admin,
+                                pr.denied, total))
+    top.sort(key=lambda t: (-t.total, t.principal))
+    return top
 
 
 def _unit(first: datetime | None, last: datetime | None) -> tuple[str, timedelta]:
@@ -471,7 +327,7 @@ def _describe(filters: Filters) -> list[str]:
     return out
 
 
-def _summary(
+def _summary(  # long: one query per part of the summary, in the order the page shows them
     store: Store,
     filters: Filters,
     where: str,
@@ -480,7 +336,7 @@ def _summary(
     last: datetime | None,
     key_rows: list[KeyRow],
     principals: int,
-    report: IngestReport | None,
+    report: IngestCounts | None,
     verification: str | None,
 ) -> Summary:
     accounts = store.query(
@@ -538,3 +394,10 @@ def _summary(
         ingest=ingest,
         verification=verification,
     )
+
+
+__all__ = [
+    "CATEGORIES", "OTHER", "REPORT_SCHEMA", "TOP_DETAILS", "TOP_PRINCIPALS", "TOP_RESOURCES", "TOP_SERIES", "Axis",
+    "Count", "IngestCounts", "IngestSummary", "KeySection", "KeyState", "PrincipalEntry", "ReportData", "Series",
+    "SkipGroup", "Summary", "Timeline", "TopPrincipal", "build_report_data",
+]

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from keytrail.analysis.filters import NO_FILTERS, Filters
-from keytrail.analysis.usage import iso
 from keytrail.store import Store
+from keytrail.times import maybe_iso as iso
 
 MAX_CHAIN = 10
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from keytrail.analysis.filters import NO_FILTERS, Filters
-from keytrail.operations import CRYPTO_SQL
+from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
+from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.store import Store
+from keytrail.times import maybe_iso as iso
 
 _COUNTS = """
     count(*) FILTER (WHERE category = 'encrypt') AS encrypt,
@@ -22,10 +22,6 @@ _COUNTS = """
 
 # the type a principal is best known by: a resolved hidden caller keeps its full identity's type
 _TYPE = "coalesce(min(principal_type) FILTER (WHERE principal_type <> 'AWSAccount'), min(principal_type))"
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -232,8 +228,6 @@ def _inventory_facts(store: Store, filters: Filters) -> dict[str, dict[str, Any]
     """State, description, tags and aliases of the inventoried keys the filters cover."""
     if not _has_table(store, "inventory_keys"):
         return {}
-    from keytrail.analysis.filters import match_keys
-
     wanted: set[str] | None = None
     if filters.keys:
         wanted = {k for spec in filters.keys for k in match_keys(store, spec, filters.account, filters.region)}

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from keytrail.analysis.report import build_report_data
-from keytrail.cli.common import exit_code, filter_options, make_filters, source_options
-from keytrail.cli.report import open_store, report_options, run
+from keytrail.cli.exits import command
+from keytrail.cli.loading import exit_code, loaded_store
+from keytrail.cli.options import Inputs, Scope, Window, filter_options, input_options
+from keytrail.cli.report import report_options
 from keytrail.errors import UsageError
 
 CHARTS = ("operation", "principal", "principals", "top-principals")
 
 
-@click.command("chart")
-@source_options
+@command("chart")
+@input_options
 @filter_options
 @report_options
 @click.option("--by", "by", type=click.Choice(CHARTS), default="operation", show_default=True,
@@ -25,7 +25,8 @@ CHARTS = ("operation", "principal", "principals", "top-principals")
               help="Draw the chart in the report's light or dark colours.")
 @click.option("--chromium", default=None, help="The Chromium executable (default: $KEYTRAIL_CHROMIUM or /usr/bin/chromium).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), required=True, help="The PNG file to write.")
-def chart_command(**kw: Any) -> None:
+def chart_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str, ...], principal: str | None, by: str,
+                  theme: str, chromium: str | None, output: str) -> int:
     """One chart as a PNG image: a key's calls over time (--by operation | principal), its top
     principals (--by principals), or the top principals of every key (--by top-principals).
 
@@ -35,24 +36,20 @@ def chart_command(**kw: Any) -> None:
     from keytrail.render.chart import chart_png
     from keytrail.render.html import render_html
 
-    def body() -> int:
-        with open_store(kw) as loaded:
-            filters = make_filters(kw["keys"], kw["principal"], kw["since"], kw["until"], kw["account"], kw["key_region"])
-            data = build_report_data(loaded.store, filters)
-            if kw["by"] == "top-principals":
-                if not data.top_principals:
-                    raise UsageError("no calls match: nothing to draw")
-                name = "top-principals"
-            else:
-                if not kw["keys"]:
-                    raise UsageError(f"--by {kw['by']} draws one key: name it with --key")
-                if len(data.keys) != 1:
-                    found = ", ".join(k.key for k in data.keys) or "none with calls"
-                    raise UsageError(f"--key must mean exactly one key with calls; it means: {found}")
-                name = f"{data.keys[0].anchor}:{kw['by']}"
-            chart_png(render_html(data), name, kw["output"], kw["chromium"], kw["theme"])
-            if not kw["quiet"]:
-                click.echo(f"keytrail: wrote {kw['output']}", err=True)
-            return exit_code(loaded)
-
-    run(body)
+    with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
+        data = build_report_data(loaded.store, scope.filters(window, keys, principal))
+        if by == "top-principals":
+            if not data.top_principals:
+                raise UsageError("no calls match: nothing to draw")
+            name = "top-principals"
+        else:
+            if not keys:
+                raise UsageError(f"--by {by} draws one key: name it with --key")
+            if len(data.keys) != 1:
+                found = ", ".join(k.key for k in data.keys) or "none with calls"
+                raise UsageError(f"--key must mean exactly one key with calls; it means: {found}")
+            name = f"{data.keys[0].anchor}:{by}"
+        chart_png(render_html(data), name, output, chromium, theme)
+        if not inputs.quiet:
+            click.echo(f"keytrail: wrote {output}", err=True)
+        return exit_code(loaded)

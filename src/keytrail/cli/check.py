@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from typing import Any
 
 import click
 
 from keytrail.analysis.findings.expectations import check_expectations, load_expectations
-from keytrail.cli.common import (
-    EXIT_VIOLATIONS,
-    exit_code,
-    fail,
-    loaded_store,
-    make_filters,
-    output_options,
-    source_options,
-    split_csv,
-    write_text,
-)
-from keytrail.errors import KeytrailError
+from keytrail.cli.exits import EXIT_VIOLATIONS, command
+from keytrail.cli.loading import exit_code, loaded_store
+from keytrail.cli.options import Inputs, Output, Scope, Window, input_options, output_options, window_options
+from keytrail.cli.writing import write_text
 from keytrail.render import Column, render
-from keytrail.sources.registry import SourceOptions
 
 VIOLATION_COLUMNS = [
     Column("rule", "rule"),
@@ -37,35 +26,24 @@ VIOLATION_COLUMNS = [
 ]
 
 
-@click.command("check")
+@command("check")
 @click.option("--policy", "policy", required=True, type=click.Path(dir_okay=False), help="Expectations file (YAML; see README).")
-@source_options
-@click.option("--since", default=None, help="From this ISO-8601 date or date-time, inclusive.")
-@click.option("--until", default=None, help="Up to this ISO-8601 date or date-time, exclusive.")
+@input_options
+@window_options("From this ISO-8601 date or date-time, inclusive.", "Up to this ISO-8601 date or date-time, exclusive.",
+                checked=False)
 @output_options
-def check_command(policy: str, **kw: Any) -> None:
+def check_command(policy: str, inputs: Inputs, window: Window, output: Output) -> int:
     """Check who used each key against --policy: prints the violations; exit 1 when there are
     any, 0 when clean, 2 on errors (3 when some input could not be read and nothing was violated)."""
-    try:
-        code = _run(policy, kw)
-    except KeytrailError as e:
-        code = fail(e)
-    sys.exit(code)
-
-
-def _run(policy: str, kw: dict[str, Any]) -> int:
     expectations = load_expectations(policy)
-    filters = make_filters((), None, kw["since"], kw["until"])
-    src = SourceOptions(
-        kw["profile"], kw["aws_region"], split_csv(kw["accounts"]), split_csv(kw["regions"]), kw["since"], kw["until"]
-    )
-    with loaded_store(kw["sources"], kw["db"], kw["strict"], kw["quiet"], kw["workers"], src) as loaded:
+    filters = Scope().filters(window)
+    with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         result = check_expectations(loaded.store, expectations, filters)
         rows = [dataclasses.asdict(v) for v in result.violations]
-        write_text(render(rows, VIOLATION_COLUMNS, kw["fmt"], None if kw["fmt"] == "json" else "violations"), kw["output"])
+        write_text(render(rows, VIOLATION_COLUMNS, output.fmt, None if output.fmt == "json" else "violations"), output.path)
         for w in result.warnings:
             click.echo(f"keytrail: warning: {w}", err=True)
-        if not kw["quiet"]:
+        if not inputs.quiet:
             n = len(result.violations)
             click.echo(
                 f"keytrail: {n} violation(s) of {len(expectations.rules)} rule(s) on {result.keys_checked} key(s)",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 import orjson
 
-from keytrail.analysis.filters import parse_time_bound
 from keytrail.analysis.findings import (
     KINDS,
     SEVERITIES,
@@ -17,20 +15,23 @@ from keytrail.analysis.findings import (
     findings_report,
     parse_networks,
 )
-from keytrail.cli.common import (
-    exit_code,
-    fail,
+from keytrail.cli.exits import command
+from keytrail.cli.loading import exit_code, loaded_store
+from keytrail.cli.options import (
+    KEY_HELP,
+    Inputs,
+    Output,
+    Scope,
+    Window,
     filter_options,
-    loaded_store,
-    make_filters,
+    input_options,
     output_options,
-    source_options,
     split_csv,
-    write_text,
 )
-from keytrail.errors import KeytrailError, UsageError
+from keytrail.cli.writing import write_text
+from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, UsageError
 from keytrail.render import Column, render
-from keytrail.sources.registry import SourceOptions
+from keytrail.times import parse_time_bound
 
 # the table and Markdown: the summary names the key and principal
 FINDING_COLUMNS = [
@@ -78,10 +79,10 @@ def _kinds(values: tuple[str, ...]) -> tuple[str, ...]:
     return kinds
 
 
-@click.command("findings")
-@source_options
+@command("findings")
+@input_options
 @filter_options
-@click.option("--key", "keys", multiple=True, help="Only this key (id, ARN, alias name or alias ARN); repeatable.")
+@click.option("--key", "keys", multiple=True, help=KEY_HELP)
 @click.option("--baseline-since", default=None,
               help="new-principal: the baseline starts here (default: the store's start; remote sources are read from here).")
 @click.option("--baseline-until", default=None, help="new-principal: the baseline ends here, exclusive (default: --since).")
@@ -91,47 +92,48 @@ def _kinds(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="info", show_default=True, help="Leave out less severe findings.")
 @click.option("--evidence", "evidence_limit", type=click.IntRange(0, 1000), default=5, show_default=True, help="Calls listed per finding.")
 @output_options
-def findings_command(**kw: Any) -> None:
+def findings_command(
+    inputs: Inputs,
+    window: Window,
+    scope: Scope,
+    keys: tuple[str, ...],
+    baseline_since: str | None,
+    baseline_until: str | None,
+    allowed_ips: str | None,
+    allowed_vpce: str | None,
+    kinds: tuple[str, ...],
+    min_severity: str,
+    evidence_limit: int,
+    output: Output,
+) -> int:
     """Findings over the window: unused keys (or "no evidence"), keys still called while disabled or
     pending deletion, denied attempts, new principals, cross-account and root use, use from
     unexpected networks, and who can (key policy, grants) vs who did. Exit 0 (3 on partial input)."""
-    try:
-        code = _run(kw)
-    except KeytrailError as e:
-        code = fail(e)
-    sys.exit(code)
-
-
-def _run(kw: dict[str, Any]) -> int:
-    kinds = _kinds(kw["kinds"])
+    wanted = _kinds(kinds)
     options = FindingOptions(
-        filters=make_filters(kw["keys"], None, kw["since"], kw["until"], kw["account"], kw["key_region"]),
-        baseline_since=parse_time_bound(kw["baseline_since"], "--baseline-since"),
-        baseline_until=parse_time_bound(kw["baseline_until"], "--baseline-until"),
-        allowed_networks=parse_networks(split_csv(kw["allowed_ips"])),
-        allowed_vpce=split_csv(kw["allowed_vpce"]),
-        kinds=kinds,
-        min_severity=kw["min_severity"],
-        evidence_limit=kw["evidence_limit"],
+        filters=scope.filters(window, keys),
+        baseline_since=parse_time_bound(baseline_since, BASELINE_SINCE),
+        baseline_until=parse_time_bound(baseline_until, BASELINE_UNTIL),
+        allowed_networks=parse_networks(split_csv(allowed_ips)),
+        allowed_vpce=split_csv(allowed_vpce),
+        kinds=wanted,
+        min_severity=min_severity,
+        evidence_limit=evidence_limit,
     )
     # remote sources must also deliver the baseline new principals are compared with
-    wants_baseline = not kinds or "new-principal" in kinds
-    read_since = kw["baseline_since"] if wants_baseline else kw["since"]
-    src = SourceOptions(
-        kw["profile"], kw["aws_region"], split_csv(kw["accounts"]), split_csv(kw["regions"]), read_since, kw["until"]
-    )
-    with loaded_store(kw["sources"], kw["db"], kw["strict"], kw["quiet"], kw["workers"], src) as loaded:
+    wants_baseline = not wanted or "new-principal" in wanted
+    read_since = baseline_since if wants_baseline else window.since
+    with loaded_store(inputs, inputs.source_options(read_since, window.until)) as loaded:
         report = findings_report(loaded.store, options)
         data = findings_as_dicts(report.findings)
-        fmt = kw["fmt"]
-        if fmt == "json":
+        if output.fmt == "json":
             text = render(data, FINDING_COLUMNS, "json")
-        elif fmt == "csv":
+        elif output.fmt == "csv":
             text = render(table_rows(data, with_details=True), CSV_COLUMNS, "csv")
         else:
-            text = render(table_rows(data), FINDING_COLUMNS, fmt, "findings")
-        write_text(text, kw["output"])
-        if not kw["quiet"]:
+            text = render(table_rows(data), FINDING_COLUMNS, output.fmt, "findings")
+        write_text(text, output.path)
+        if not inputs.quiet:
             for note in report.notes:
                 click.echo(f"keytrail: note: {note}", err=True)
             by_sev = {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITIES}

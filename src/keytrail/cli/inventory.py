@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from keytrail.cli.common import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    emit,
-    fail,
-    log_to_stderr,
-    output_options,
-    split_csv,
-)
+from keytrail.analysis.inventory_report import inventory_rows
+from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, command, message
+from keytrail.cli.options import Output, output_options, split_csv
+from keytrail.cli.stderr import log_to_stderr
+from keytrail.cli.writing import emit
 from keytrail.errors import KeytrailError, UsageError
-from keytrail.inventory import import_inventory, inventory_rows, take_inventory
+from keytrail.pipeline import InventoryRun, import_inventory, take_inventory
 from keytrail.render import Column
 from keytrail.render.safe import escaped
 from keytrail.sources.aws import AwsConfig
 from keytrail.store import Store
+from keytrail.times import iso
 
 INVENTORY_COLUMNS = [
     Column("key", "key"),
@@ -34,7 +29,7 @@ INVENTORY_COLUMNS = [
 ]
 
 
-@click.command("inventory")
+@command("inventory")
 @click.option("--db", type=click.Path(dir_okay=False), required=True, help="The store (DuckDB file) to keep it in.")
 @click.option("--from", "from_dir", type=click.Path(file_okay=False), default=None,
               help="Import AWS CLI output saved as ACCOUNT/REGION/{list-aliases.json, describe-key/, get-key-policy/} "
@@ -55,9 +50,8 @@ def inventory_command(
     org_role: str | None,
     accounts: str | None,
     quiet: bool,
-    fmt: str,
-    output: str | None,
-) -> None:
+    output: Output,
+) -> int:
     """Take the KMS key inventory (keys, state, aliases, policies, grants, tags) into --db and show it.
 
     Without --from it calls AWS (ListKeys, DescribeKey, ListAliases, GetKeyPolicy, ListGrants,
@@ -65,41 +59,37 @@ def inventory_command(
     account of the organisation with --org-role. An account or Region that fails is named and
     the rest is taken (exit code 3). The aliases also resolve alias references in reports.
     """
-    try:
-        log_to_stderr(quiet)
-        if from_dir and (profile or org_role or accounts or regions):
-            raise UsageError("--from reads files: --profile, --regions, --org-role and --accounts do not apply")
-        with Store(db) as store:
-            if from_dir:
-                run = import_inventory(store, from_dir)
-            else:
+    log_to_stderr(quiet)
+    if from_dir and (profile or org_role or accounts or regions):
+        raise UsageError("--from reads files: --profile, --regions, --org-role and --accounts do not apply")
+    with Store(db) as store:
+        if from_dir:
+            run = import_inventory(store, from_dir)
+        else:
 
-                def progress(where: str) -> None:
-                    if not quiet:
-                        click.echo(f"keytrail: inventory of {where}", err=True)
+            def progress(where: str) -> None:
+                if not quiet:
+                    click.echo(f"keytrail: inventory of {where}", err=True)
 
-                run = take_inventory(
-                    store,
-                    AwsConfig(profile, aws_region),
-                    regions=split_csv(regions),
-                    accounts=split_csv(accounts),
-                    org_role=org_role,
-                    progress=progress,
-                )
-            for account, region, message in run.failures:
-                where = f"{account} {region}" if region else account
-                click.echo(f"keytrail: error: {escaped(where)}: {escaped(message)}", err=True)
-            if not quiet:
-                for note in run.notes()[:20]:
-                    click.echo(f"keytrail: warning: {escaped(note)}", err=True)
-                taken = run.taken_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-                places = len(run.regions)
-                summary = (f"keytrail: inventory taken {taken}: {run.keys} key(s), {run.aliases} alias(es) "
-                           f"from {places} account and Region pair(s)")  # fmt: skip
-                if run.failures:
-                    summary += f"; {len(run.failures)} failed"
-                click.echo(summary, err=True)
-            emit(inventory_rows(store), INVENTORY_COLUMNS, fmt, output)
-        sys.exit(EXIT_PARTIAL if run.partial else EXIT_OK)
-    except KeytrailError as e:
-        sys.exit(fail(e))
+            run = take_inventory(store, AwsConfig(profile, aws_region), regions=split_csv(regions),
+                                 accounts=split_csv(accounts), org_role=org_role, progress=progress)
+        _say(run, quiet)
+        emit(inventory_rows(store), INVENTORY_COLUMNS, output)
+    return EXIT_PARTIAL if run.partial else EXIT_OK
+
+
+def _say(run: InventoryRun, quiet: bool) -> None:
+    """What failed, what was refused for single keys, and what was taken, on stderr."""
+    for account, region, failure in run.failures:
+        where = f"{account} {region}" if region else account
+        text = message(failure) if isinstance(failure, KeytrailError) else failure
+        click.echo(f"keytrail: error: {escaped(where)}: {escaped(text)}", err=True)
+    if quiet:
+        return
+    for note in run.notes()[:20]:
+        click.echo(f"keytrail: warning: {escaped(note)}", err=True)
+    summary = (f"keytrail: inventory taken {iso(run.taken_at)}: {run.keys} key(s), {run.aliases} alias(es) "
+               f"from {len(run.regions)} account and Region pair(s)")  # fmt: skip
+    if run.failures:
+        summary += f"; {len(run.failures)} failed"
+    click.echo(summary, err=True)

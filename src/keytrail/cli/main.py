@@ -1,4 +1,5 @@
-"""keytrail's entry point: registers the commands, turns library errors into exit codes.
+"""keytrail's entry point: registers the commands (each in its own module; errors become messages
+and exit codes in ``keytrail.cli.exits``).
 
 Commands are imported when they run (``LazyGroup``), so ``keytrail ingest`` does not pay for
 the imports of ``report`` or ``spark-ingest``.
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from keytrail import __version__
+from keytrail._version import __version__
 
 # command name -> "module:attribute"; the order is the order of --help
 COMMANDS: dict[str, str] = {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
 
 import click
 
-from keytrail.cli.common import EXIT_OK, EXIT_PARTIAL, fail, report_problems, summary_line
-from keytrail.errors import KeytrailError, UsageError
+from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, command
+from keytrail.cli.stderr import report_problems, summary_line
+from keytrail.errors import UsageError
+
+PROG = "keytrail.spark"
 
 
 def _day(value: str | None, option: str) -> str | None:
@@ -36,7 +39,7 @@ def _conf(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.command("spark-ingest")
+@command("spark-ingest")
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
 @click.option("--output", "-o", required=True, metavar="DIR",
               help="The Parquet dataset to write (local path, s3a://, hdfs://, ...).")
@@ -59,47 +62,64 @@ def spark_ingest_command(
     conf: tuple[str, ...],
     strict: bool,
     quiet: bool,
-) -> None:
+) -> int:
     """Normalise SOURCEs (files or directories: local, s3a://, hdfs://) on Apache Spark into the
     Parquet dataset DIR, partitioned by date and key account; report from it with --parquet DIR.
 
     Alias and identity history come from all the SOURCEs; --since/--until limit which date
     partitions are rewritten. Without SOURCEs, finishes an interrupted commit of DIR.
     """
-    try:
-        from keytrail.spark.commit import Window
+    from keytrail.spark.commit import Window
 
-        window = Window(_day(since, "--since"), _day(until, "--until"))
-        if window.since and window.until and window.since >= window.until:
-            raise UsageError("--since must be before --until")
-        settings = _conf(conf)
-        if quiet:
-            settings.setdefault("spark.ui.showConsoleProgress", "false")
-        from keytrail.spark.session import spark_session
+    window = Window(_day(since, "--since"), _day(until, "--until"))
+    if window.since and window.until and window.since >= window.until:
+        raise UsageError("--since must be before --until")
+    settings = _conf(conf)
+    if quiet:
+        settings.setdefault("spark.ui.showConsoleProgress", "false")
+    from keytrail.spark.session import spark_session
 
-        spark = spark_session(master, settings, app_name="keytrail spark-ingest")
-        from keytrail.spark.job import JobOptions, run
+    spark = spark_session(master, settings, app_name="keytrail spark-ingest")
+    from keytrail.spark.job import JobOptions
+    from keytrail.spark.job import run as run_job
 
-        result = run(spark, JobOptions(sources, output, window, strict))
-        report_problems(result.report)
-        if not quiet:
-            if result.recovered:
-                click.echo(f"keytrail: finished an interrupted commit of {result.output}", err=True)
-            if sources:
-                click.echo(f"keytrail: {summary_line(result.report)}", err=True)
-                dates = ", ".join(_span(result.replaced)) or "none"
-                dropped = f"; {len(result.dropped)} date(s) without rows removed" if result.dropped else ""
-                click.echo(
-                    f"keytrail: wrote {result.rows_written} key-use row(s) in {result.partitions} partition(s) "
-                    f"(dates {dates}{dropped}) to {result.output} in {result.seconds:.1f} s",
-                    err=True,
-                )
-        sys.exit(EXIT_PARTIAL if result.report.partial else EXIT_OK)
-    except KeytrailError as e:
-        sys.exit(fail(e))
+    result = run_job(spark, JobOptions(sources, output, window, strict))
+    report_problems(result.report)
+    if not quiet:
+        if result.recovered:
+            click.echo(f"keytrail: finished an interrupted commit of {result.output}", err=True)
+        if sources:
+            click.echo(f"keytrail: {summary_line(result.report)}", err=True)
+            dates = ", ".join(_span(result.replaced)) or "none"
+            dropped = f"; {len(result.dropped)} date(s) without rows removed" if result.dropped else ""
+            click.echo(
+                f"keytrail: wrote {result.rows_written} key-use row(s) in {result.partitions} partition(s) "
+                f"(dates {dates}{dropped}) to {result.output} in {result.seconds:.1f} s",
+                err=True,
+            )
+    return EXIT_PARTIAL if result.report.partial else EXIT_OK
 
 
 def _span(days: list[str]) -> list[str]:
     if len(days) <= 2:
         return days
     return [f"{days[0]} .. {days[-1]}"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m keytrail.spark``, ``keytrail-spark``, ``spark-submit keytrail_spark.py``: exits with
+    the command's exit code."""
+    spark_ingest_command.main(args=list(argv) if argv is not None else None, prog_name=PROG)
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run spark-ingest with these arguments; its exit code (0 ok, 2 usage or error, 3 partial input),
+    for job scripts on platforms that treat any ``SystemExit`` as a failure."""
+    try:
+        spark_ingest_command.main(args=list(argv), prog_name=PROG, standalone_mode=False)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    except click.ClickException as e:  # bad options: shown as the command line shows them
+        e.show()
+        return e.exit_code
+    return 0

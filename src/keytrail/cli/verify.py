@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import click
 import orjson
 
-from keytrail.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_VIOLATIONS, write_text
-from keytrail.errors import KeytrailError, UsageError
+from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, PartialOnErrorCommand, command
+from keytrail.cli.writing import write_text
 from keytrail.render import Column, render
 from keytrail.render.safe import markdown, terminal
 from keytrail.verify import VerificationReport, load_public_keys, verify_archive
@@ -40,7 +39,7 @@ def format_report(report: VerificationReport, fmt: str) -> str:
     return table + terminal(report.summary()) + "\n"
 
 
-@click.command("verify")
+@command("verify", cls=PartialOnErrorCommand)
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--public-keys", "public_keys", type=click.Path(dir_okay=False), multiple=True,
               help="The output of `aws cloudtrail list-public-keys` for the archive's time range "
@@ -49,7 +48,7 @@ def format_report(report: VerificationReport, fmt: str) -> str:
               help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of stdout.")
-def verify(sources: tuple[str, ...], public_keys: tuple[str, ...], fmt: str, output: str | None) -> None:
+def verify(sources: tuple[str, ...], public_keys: tuple[str, ...], fmt: str, output: str | None) -> int:
     """Check that CloudTrail log files were not altered, using the trail's digest files.
 
     SOURCE is the archive: directories laid out as in S3
@@ -67,14 +66,7 @@ def verify(sources: tuple[str, ...], public_keys: tuple[str, ...], fmt: str, out
     (a file modified, missing or not covered, a digest unsigned or signed by an unknown key, or
     the chain broken), 2 usage error, 3 some input unreadable.
     """
-    try:
-        keys = [key for path in public_keys for key in load_public_keys(path)] if public_keys else None
-        report = verify_archive(sources, keys)
-        write_text(format_report(report, fmt), output)
-    except UsageError as e:
-        click.echo(f"keytrail: error: {e}", err=True)
-        sys.exit(EXIT_USAGE)
-    except KeytrailError as e:
-        click.echo(f"keytrail: error: {e}", err=True)
-        sys.exit(EXIT_PARTIAL)
-    sys.exit(EXIT_VIOLATIONS if report.failed else EXIT_PARTIAL if report.unreadable else EXIT_OK)
+    keys = [key for path in public_keys for key in load_public_keys(path)] if public_keys else None
+    report = verify_archive(sources, keys)
+    write_text(format_report(report, fmt), output)
+    return EXIT_VIOLATIONS if report.failed else EXIT_PARTIAL if report.unreadable else EXIT_OK

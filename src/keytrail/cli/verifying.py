@@ -7,94 +7,43 @@ verification run before anything is read, and what it says on stderr.
     keytrail: error: --verify: ...                       fail mode: nothing read, exit 1
     keytrail: warning: --verify=exclude: N log file(s) left out ...   exclude mode
 
-Exit codes (``exit_code`` in ``keytrail.cli.common``): 1 when anything failed verification (in
+Exit codes (``exit_code`` in ``keytrail.cli.loading``): 1 when anything failed verification (in
 ``fail`` mode: when anything was not verified), else 3 when some input could not be read, else 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
 import click
 
-from keytrail.errors import UsageError
+from keytrail.cli.options import VerifyOptions
+from keytrail.errors import UsageError, VerificationFailed
 from keytrail.render import safe
-from keytrail.verify.gate import MODES, Gate, Mode, VerificationFailed
-
-VERIFY_META = "keytrail.verify"
-
-if TYPE_CHECKING:
-    _Choice = click.Choice[str]
-else:  # click.Choice is generic from click 8.2 on
-    _Choice = click.Choice
-
-
-class VerifyMode(_Choice):
-    """``fail`` or ``exclude``; a bare ``--verify`` means ``fail``."""
-
-    def __init__(self) -> None:
-        super().__init__(MODES)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value in MODES:
-            return value
-        self.fail(f"{value!r} is not a verification mode ({', '.join(MODES)}). Give the mode after '=' "
-                  "(--verify=exclude), or put a bare --verify after the SOURCEs", param, ctx)
-
-
-def remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """--verify / --public-keys reach ``verify_if_asked`` through the click context."""
-    if value:
-        ctx.meta.setdefault(VERIFY_META, {})[param.name or ""] = value
-    return value
-
-
-def verify_options() -> list[Any]:
-    return [
-        click.option("--verify", type=VerifyMode(), is_flag=False, flag_value="fail", default=None,
-                     expose_value=False, callback=remember, metavar="[=fail|exclude]",
-                     help="Check the sources' CloudTrail digest files first and read only the log files they "
-                          "verify: --verify (=fail) exits 1 without a report if any file is not verified; "
-                          "--verify=exclude leaves those files out and names them."),
-        click.option("--public-keys", multiple=True, expose_value=False, callback=remember, metavar="FILE",
-                     help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
-    ]
+from keytrail.verify.gate import Gate
 
 
 def _say(line: str) -> None:
     click.echo(safe.escaped(line), err=True)  # file names and messages may quote log data
 
 
-def _asked() -> dict[str, Any]:
-    ctx = click.get_current_context(silent=True)
-    asked: dict[str, Any] = ctx.meta.get(VERIFY_META, {}) if ctx is not None else {}
-    return asked
-
-
-def verify_asked() -> bool:
-    """The command line has --verify or --public-keys."""
-    return bool(_asked())
-
-
-def verify_if_asked(sources: Sequence[str], quiet: bool, *, ingesting: bool = False) -> Gate | None:
+def verify_if_asked(sources: Sequence[str], asked: VerifyOptions, *, ingesting: bool = False) -> Gate | None:
     """Run digest verification when the command got --verify, and say what it found on stderr
     (even with --quiet: these are errors and warnings). Raises ``VerificationFailed`` when
     ``fail`` mode finds anything not verified, before anything is read."""
-    asked = _asked()
-    mode: Mode | None = asked.get("verify")
+    mode = asked.mode
     if not mode:
-        if asked.get("public_keys"):
+        if asked.public_keys:
             raise UsageError("--public-keys is read with --verify")
         return None
     if not sources:
         raise UsageError("--verify checks the digest files of the SOURCEs given: give SOURCE paths or URLs")
-    if not asked.get("public_keys"):
+    if not asked.public_keys:
         raise UsageError("--verify needs --public-keys FILE (the output of `aws cloudtrail list-public-keys` "
                          "for the archive's Regions and time range): without them no digest can be verified")
     from keytrail.verify import load_public_keys, verify_archive
 
-    keys = [k for path in asked["public_keys"] for k in load_public_keys(path)]
+    keys = [k for path in asked.public_keys for k in load_public_keys(path)]
     gate = Gate(verify_archive(list(sources), keys), mode)
     click.echo(f"keytrail: verification: {gate.report.summary()}", err=True)
     left = {f.uri for f in gate.left_out}

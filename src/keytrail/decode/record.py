@@ -2,7 +2,7 @@
 
 ``Record`` is the normaliser's input. It is built two ways that give one answer:
 
-* the fast path (``formats``) decodes a log file's records with msgspec straight into these
+* the fast path (``decode.shapes``) decodes a log file's records with msgspec straight into these
   Structs -- only the fields named here, only for the records that can be KMS calls or STS
   credential hand-outs; every other byte of the file is skipped by the decoder;
 * ``record_from_dict`` takes a record already parsed into Python values (other file shapes,
@@ -19,9 +19,24 @@ rejects the record (``Rejected``); a nested object of the wrong type (``sessionC
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+
+KMS_SOURCE = "kms.amazonaws.com"
+STS_SOURCE = "sts.amazonaws.com"
+CREDENTIAL_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
+"""The STS calls that hand out role credentials (who is behind a role session)."""
+
+
+def is_read(event_source: object, event_name: object) -> bool:
+    """Whether the normaliser reads a record with this eventSource and eventName -- a KMS call, or an
+    STS credential hand-out (who is behind a role session) -- and so whether it is decoded into a
+    ``Record``. Every other record only gives identity hints (``decode.hints``)."""
+    return event_source == KMS_SOURCE or (
+        event_source == STS_SOURCE and type(event_name) is str and event_name in CREDENTIAL_EVENTS
+    )
 
 
 class SessionIssuer(msgspec.Struct, gc=False):
@@ -172,3 +187,26 @@ def record_from_dict(value: dict[str, Any]) -> tuple[Record, str | None]:
         responseElements=as_struct(value.get("responseElements"), ResponseElements),
     )
     return record, problem
+
+
+@dataclass
+class FileRecords:
+    """What one file holds: counts, the records to normalise, per-record problems.
+
+    The fast path decodes the records the normaliser reads into typed ``Record``s (``records``)
+    and takes the identity hints of every other record from its userIdentity (``hints``); the
+    tolerant path hands over every record as parsed (``parsed``) and the normaliser takes both
+    from each.
+    """
+
+    shape: str
+    total: int = 0
+    records: list[tuple[int, Record]] = field(default_factory=list)
+    parsed: list[tuple[int, object]] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    hints: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def candidates(self) -> list[tuple[int, Record | object]]:
+        """Every record handed to the normaliser, typed or parsed, in file order."""
+        return sorted([*self.records, *self.parsed], key=lambda item: item[0])

@@ -11,9 +11,6 @@ from typing import NamedTuple
 
 import msgspec
 
-# Operation classes and categories live in keytrail.operations (re-exported here for the model's readers).
-from keytrail.operations import ADMIN, DECRYPT, DENIED, ENCRYPT, SIGN  # noqa: F401
-
 # How a row names its key.
 REF_KEY = "key"  # a key ARN
 REF_ALIAS = "alias"  # an alias ARN, resolved through the alias history
@@ -21,7 +18,7 @@ REF_REENCRYPT_SOURCE = "reencrypt-source"  # the resources[] key that is not the
 
 
 class KeyUse(NamedTuple):
-    """One key named by one KMS call, with raw references (see ``resolve`` for the final form).
+    """One key named by one KMS call, with raw references (see ``keytrail.resolve`` for the final form).
 
     A tuple: the pipeline turns many of them into Arrow columns with one ``zip``."""
 

@@ -4,7 +4,7 @@ A pure, total function: any record in, a ``Normalized`` out, never an exception.
 other records (alias history, hidden callers, duplicate copies) belong to ``resolve``.
 
 ``normalize(record)`` takes a record parsed into Python values (a dict); ``normalize_record``
-takes the typed ``Record`` the fast path decodes (``keytrail.record``). Both are this one
+takes the typed ``Record`` the fast path decodes (``keytrail.decode.record``). Both are this one
 function: ``normalize`` converts the dict and calls ``normalize_record``.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import orjson
 
-from keytrail.model import (
+from keytrail.decode.record import Record, RequestParameters, UserIdentity, as_struct, record_from_dict
+from keytrail.normalize.model import (
     NOT_KMS,
     REF_ALIAS,
     REF_KEY,
@@ -24,7 +25,7 @@ from keytrail.model import (
     Normalized,
     new_key_use,
 )
-from keytrail.operations import (
+from keytrail.normalize.operations import (
     ALIAS_EVENTS,
     DECRYPT,
     ENCRYPT,
@@ -33,8 +34,14 @@ from keytrail.operations import (
     is_read,
     operation_class,
 )
-from keytrail.record import Record, RequestParameters, UserIdentity, as_struct, record_from_dict
-from keytrail.rules import context_resource, hint_of, identity_of, is_key_arn, key_reference, parse_event_time
+from keytrail.normalize.rules import (
+    context_resource,
+    hint_of,
+    identity_of,
+    is_key_arn,
+    key_reference,
+    parse_event_time,
+)
 
 
 def _s(value: object) -> str | None:
@@ -79,7 +86,7 @@ def _hints_only(ui: UserIdentity | None) -> Normalized:
     return Normalized(identities=(IdentityHint(*hint),)) if hint else NOT_KMS
 
 
-def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalized:
+def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalized:  # long: the hot path, inline
     """Key-use rows for one typed record of a KMS call or an STS credential hand-out.
 
     ``shape_problem`` is what ``record_from_dict`` found wrong with the record's objects.

@@ -7,13 +7,14 @@ The *cryptographic* categories are encrypt, decrypt and sign: "use" of a key. Th
 "How calls are counted" states the whole set of counting rules.
 
 Every module that needs these names imports them from here, Python and SQL alike
-(``CRYPTO_SQL`` for a ``category IN (...)`` test).
+(``CRYPTO_SQL`` for a ``category IN (...)`` test). Which records are read at all -- KMS calls and
+STS credential hand-outs (``is_read``) -- is decided where records are decoded
+(``keytrail.decode.record``) and named here too.
 """
 
 from __future__ import annotations
 
-KMS_SOURCE = "kms.amazonaws.com"
-STS_SOURCE = "sts.amazonaws.com"
+from keytrail.decode.record import CREDENTIAL_EVENTS, KMS_SOURCE, STS_SOURCE, is_read
 
 ENCRYPT = "encrypt"
 DECRYPT = "decrypt"
@@ -42,7 +43,6 @@ DECRYPT_EVENTS = frozenset({"Decrypt"})
 SIGN_EVENTS = frozenset({"Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret"})
 REENCRYPT = "ReEncrypt"  # one decrypt on the source key and one encrypt on the destination key
 ALIAS_EVENTS = frozenset({"CreateAlias", "UpdateAlias", "DeleteAlias"})
-CREDENTIAL_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
 
 CRYPTO_EVENT_NAMES = tuple(sorted(ENCRYPT_EVENTS | DECRYPT_EVENTS | SIGN_EVENTS | {REENCRYPT}))
 """Every cryptographic KMS event name (the actions a key policy grants for use)."""
@@ -55,15 +55,6 @@ def operation_class(event_name: str) -> str:
     return _CLASS.get(event_name, ADMIN)
 
 
-def is_read(event_source: object, event_name: object) -> bool:
-    """Whether the normaliser reads a record with this eventSource and eventName: a KMS call, or an
-    STS credential hand-out (who is behind a role session). Every other record only gives identity
-    hints."""
-    return event_source == KMS_SOURCE or (
-        event_source == STS_SOURCE and type(event_name) is str and event_name in CREDENTIAL_EVENTS
-    )
-
-
 def sql_list(values: tuple[str, ...]) -> str:
     """``('a', 'b')``: constant names (never user input) as a SQL list."""
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
@@ -71,3 +62,9 @@ def sql_list(values: tuple[str, ...]) -> str:
 
 CRYPTO_SQL = sql_list(CRYPTO)
 """``('encrypt', 'decrypt', 'sign')`` for ``category IN {CRYPTO_SQL}``."""
+
+__all__ = [
+    "ADMIN", "ALIAS_EVENTS", "CATEGORIES", "CREDENTIAL_EVENTS", "CRYPTO", "CRYPTO_EVENT_NAMES", "CRYPTO_SET",
+    "CRYPTO_SQL", "DECRYPT", "DECRYPT_EVENTS", "DENIED", "ENCRYPT", "ENCRYPT_EVENTS", "KMS_SOURCE", "OPERATIONS",
+    "REENCRYPT", "SIGN", "SIGN_EVENTS", "STS_SOURCE", "is_read", "operation_class", "sql_list",
+]

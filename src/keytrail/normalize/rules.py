@@ -1,8 +1,9 @@
-"""The attribution rules: operation classes, ARN forms, encryption-context resources, principals.
+"""The attribution rules: ARN forms, event times, encryption-context resources, principals.
 
 Everything here is pure and total: any JSON value in, an answer (possibly None) out, never an
-exception. The normaliser composes these; the resolver (``resolve``) applies the rules that need
-other records.
+exception. The normaliser composes these; the resolver (``keytrail.resolve``) applies the rules
+that need other records. Identity hints are read from every record, so their rule lives where
+records are decoded (``keytrail.decode.hints``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,8 @@ from typing import Any
 
 import msgspec
 
-from keytrail.operations import (  # noqa: F401 - re-exported: the event classes live in keytrail.operations
-    ALIAS_EVENTS,
-    CREDENTIAL_EVENTS,
-    DECRYPT_EVENTS,
-    ENCRYPT_EVENTS,
-    KMS_SOURCE,
-    SIGN_EVENTS,
-    STS_SOURCE,
-    operation_class,
-)
-from keytrail.record import UserIdentity, as_struct
+from keytrail.decode.hints import hint_of, identity_hint
+from keytrail.decode.record import UserIdentity, as_struct
 
 _KEY_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key/(\S+)\Z")
 _ALIAS_ARN = re.compile(r"arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(alias/\S+)\Z")
@@ -195,34 +187,9 @@ def _s(value: object) -> str | None:
 
 
 _ROLE_FROM_STS = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.*)\Z")
-_IAM_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(role|user)/[^\s\"\\]{1,512}\Z")
-_UNIQUE_ID = re.compile(r"A(ROA|IDA)[A-Z0-9]{8,}\Z")
-_hints: dict[tuple[str, str, str], tuple[str, str] | None] = {}
 
 
-def identity_hint(unique_id: object, arn: object, account: object) -> tuple[str, str] | None:
-    """(unique id, ARN) when a userIdentity shows a role's or user's unique id beside its ARN.
-
-    Only as CloudTrail writes it: a role's id (AROA...) with a role ARN, a user's (AIDA...) with a
-    user ARN, both of the account the identity belongs to. The resolver names hidden callers
-    (AWSAccount identities) with these; one who could place an id beside another ARN could make
-    his calls look like someone else's.
-    """
-    if type(unique_id) is not str or type(arn) is not str or type(account) is not str:
-        return None
-    key = (unique_id, arn, account)
-    if key in _hints:
-        return _hints[key]
-    u = _UNIQUE_ID.match(unique_id)
-    m = _IAM_ARN.match(arn)
-    hint = None if u is None or m is None or m[1] != account or (u[1] == "ROA") != (m[2] == "role") else (unique_id, arn)
-    if len(_hints) > 100_000:
-        _hints.clear()
-    _hints[key] = hint
-    return hint
-
-
-def identity_of(ui: UserIdentity | dict[str, Any]) -> Identity:
+def identity_of(ui: UserIdentity | dict[str, Any]) -> Identity:  # long: one branch per userIdentity type, the hot path
     """Canonical principal of a userIdentity, typed or parsed (README, *How calls are counted*).
 
     The hot path of the normaliser: values are tested inline (``type(v) is str and v``) rather
@@ -327,14 +294,7 @@ def identity_of(ui: UserIdentity | dict[str, Any]) -> Identity:
     return Identity(t, principal, uid, account, session, on_behalf_of, akid, via, hint_of(ui), problem)
 
 
-def hint_of(ui: UserIdentity) -> tuple[str, str] | None:
-    """The identity hint a userIdentity gives: a role session's sessionIssuer, or an IAM user
-    (the same as ``identity_of(ui).hint``, without the rest)."""
-    t = ui.type
-    if t == "AssumedRole":
-        ctx = ui.sessionContext
-        issuer = ctx.sessionIssuer if ctx is not None else None
-        return None if issuer is None else identity_hint(issuer.principalId, issuer.arn, ui.accountId)
-    if t == "IAMUser":
-        return identity_hint(ui.principalId, ui.arn, ui.accountId)
-    return None
+__all__ = [
+    "CONTEXT_RESOURCES", "Identity", "alias_arn_parts", "context_resource", "hint_of", "identity_hint",
+    "identity_of", "is_account", "is_key_arn", "key_arn_parts", "key_reference", "parse_event_time", "partition_of",
+]

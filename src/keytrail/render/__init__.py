@@ -1,4 +1,4 @@
-"""Rendering report rows: table (rich), json, csv, md (and html in ``render.html``).
+"""Rendering report rows: table (rich), json, csv, md (``render.text``; html in ``render.html``).
 
 Every value shown may come from an attacker-controlled log field. The table strips control
 characters and ANSI escapes (a userAgent cannot repaint the terminal) and never parses rich
@@ -7,6 +7,6 @@ link, image, autolink, HTML or another cell; JSON is plain data. See ``render.sa
 written by ``render.output``.
 """
 
-from keytrail.render.formats import FORMATS, Column, render
+from keytrail.render.text import FORMATS, Column, render
 
 __all__ = ["FORMATS", "Column", "render"]

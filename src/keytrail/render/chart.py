@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from keytrail.errors import KeytrailError, UsageError
+from keytrail.errors import CHART, KeytrailError, UsageError
+from keytrail.errors import CHROMIUM as CHROMIUM_OPTION
 from keytrail.render.output import write_output
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,14 +45,14 @@ def chart_png(html: str, chart: str, output: str, chromium: str | None = None, t
     exe = chromium or default_chromium()
     if not os.path.exists(exe):
         raise UsageError(
-            f"keytrail chart needs Chromium and found none at {exe}: install it (apt-get install chromium) "
-            "or name it with --chromium / KEYTRAIL_CHROMIUM"
+            CHART, f" needs Chromium and found none at {exe}: install it (apt-get install chromium) "
+            "or name it with ", CHROMIUM_OPTION, " / KEYTRAIL_CHROMIUM"
         )
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError as e:
-        raise UsageError("keytrail chart needs Playwright's Python package: pip install playwright") from e
+        raise UsageError(CHART, " needs Playwright's Python package: pip install playwright") from e
 
     with tempfile.TemporaryDirectory(prefix="keytrail-chart-") as tmp:
         page_path = Path(tmp) / "report.html"

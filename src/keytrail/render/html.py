@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from keytrail.analysis.report import ReportData
+from keytrail.analysis.report_model import ReportData
 from keytrail.render import safe
 
 TEMPLATE = "report.html.j2"

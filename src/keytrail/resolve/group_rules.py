@@ -1,68 +1,11 @@
-"""The resolver: every rule that turns the normaliser's rows into counted calls, written once as
-SQL that DuckDB runs -- in the local engine over the store, and inside Spark's executors over
-Arrow batches (``keytrail.spark``). Both engines run these texts; neither restates a rule.
-
-Row rules (``ROW_RULES``), decided by a row alone and applied where rows are made (each ingest
-worker, each Spark task) before they are stored:
-
-* ``category``: ``denied`` for a call with an errorCode, else its operation class;
-* ``key``: the key ARN when the call named one (NULL while an alias reference is unresolved);
-* ``who``: the canonical principal (NULL while a hidden caller is unresolved);
-* ``open``: the row needs other records -- an alias reference, a hidden caller, a cross-account
-  copy (sharedEventID), or a record with several rows.
-
-Group rules (``STAGES``), over the rows that need other records, with the alias history and the
-identity map:
-
-1. Re-deliveries: records with the same eventID, eventName and eventTime are one call; the first
-   in log order is kept (``file_order``, then the record's index in its file; locally a file
-   covered by a verified digest chain comes first).
-2. Aliases: an alias reference resolves through the alias history of its account and Region as
-   it stood at the call's time (a change takes effect at its own eventTime; a call in the same
-   second counts as after it; several changes in one second: the last one in log order; trail
-   events win over an inventory's alias list at the same instant). Hidden callers: an
-   ``AWSAccount`` identity's unique id resolves to the ARN it has wherever the archive (or
-   inventory) shows it with its full identity, in the caller's account; an id shown with several
-   ARNs (a conflict: ``analysis.clashes.identity_conflicts`` names it) and an id never shown
-   leave the caller named ``AWSAccount:ACCOUNT:UNIQUEID``.
-3. Cross-account copies: records sharing a sharedEventID are one call; the copy with the full
-   identity (not ``AWSAccount``) is kept, then by eventID, then log order.
-4. Once per call per distinct key and category (ReEncrypt on one key is one decrypt and one
-   encrypt; a failed call is one "denied" per distinct key).
-
-Each stage names what it needs together: stage 1 every record of an eventID, stage 3 every record
-of a sharedEventID, stage 4 every row of a record; stage 2 needs the histories. The local engine
-runs them in one query over every row that needs other records (``CANDIDATES``); Spark
-repartitions by eventID for stages 1-2 and by sharedEventID for stages 3-4. Every tie is broken by
-values of the records themselves, so the answer does not depend on the order files were read.
-
-``KEY_USE_COLUMNS`` / ``key_use_select``: the resolved rows as every report reads them (the
-store's ``key_use`` view and Spark's Parquet dataset).
+"""The group rules: what a key-use row needs other records for (re-deliveries, aliases as they
+stood, hidden callers, cross-account copies, once per call), each a ``SELECT`` over the previous
+stage's rows (``{rows}``). The rules themselves are described in ``keytrail.resolve``.
 """
 
 from __future__ import annotations
 
-from keytrail.operations import DENIED
-
-ROW_RULE_EXPRESSIONS = f"""
-    CASE WHEN ref_kind = 'key' THEN key_ref END AS key,
-    principal AS who,
-    CASE WHEN error_code IS NOT NULL THEN '{DENIED}' ELSE op END AS category,
-    (ref_kind <> 'key' OR principal IS NULL OR shared_event_id IS NOT NULL OR record_rows > 1) AS open,
-    record_rows,
-    CAST(md5_number_lower(event_id) & 9223372036854775807 AS BIGINT) AS event_key
-"""
-"""The columns a row alone decides, over the normaliser's rows with ``record_rows``: how many rows
-the row's record gave. ``event_key`` is a stable 63-bit digest of the eventID (MD5): records that
-may be re-deliveries of each other are found by it without reading the eventIDs themselves (a
-digest shared by different eventIDs only adds candidates; the rules compare the eventIDs)."""
-
-ROW_RULES = f"SELECT {ROW_RULE_EXPRESSIONS} FROM {{rows}}"  # noqa: S608 - {rows} is a relation of keytrail's own
-"""The row rules' columns, in the order of ``{rows}``."""
-
-ROW_RULE_COLUMNS = ("key", "who", "category", "open", "record_rows", "event_key")
-
-# ---- group rules: each a SELECT over the previous stage ({rows}) --------------------------------
+from keytrail.resolve.row_rules import fill
 
 REDELIVERIES = """
 SELECT r.*, f.first IS NOT NULL AND f.first <> {'o': r.file_order, 'i': r.rec_index} AS redelivered
@@ -151,14 +94,6 @@ GROUP_RULE_COLUMNS = ("redelivered", "copy_dup", "dup")
 """Columns the group rules add (``dup``: another row already counts this call)."""
 
 
-def fill(template: str, **relations: str) -> str:
-    """``template`` with each ``{name}`` replaced by a relation (SQL struct literals use braces too,
-    so this is not str.format)."""
-    for name, relation in relations.items():
-        template = template.replace("{" + name + "}", relation)
-    return template
-
-
 def compose(stages: tuple[str, ...], rows: str, aliases: str = "alias_history", identities: str = "identity_map") -> str:
     """The stages as one query over ``rows`` (SQL: a relation -- a table, or a query in parentheses)."""
     ctes = [f"_input AS (SELECT * FROM {rows})"]  # noqa: S608 - keytrail's own relations
@@ -197,69 +132,3 @@ files covered by a verified digest chain first (a verified copy of a call wins o
 one), then the order files were read (``file_id``)."""
 
 ALIASES_LOCAL = "(SELECT *, file_id AS file_order FROM alias_history)"
-
-# ---- what reports read ---------------------------------------------------------------------------
-
-KEY_USE_COLUMNS: tuple[str, ...] = (
-    "key",
-    "key_resolved",
-    "key_account",
-    "key_region",
-    "principal",
-    "principal_type",
-    "category",
-    "op",
-    "event_name",
-    "event_time",
-    "event_id",
-    "shared_event_id",
-    "region",
-    "recipient_account",
-    "error_code",
-    "error_message",
-    "via",
-    "session_name",
-    "on_behalf_of",
-    "access_key_id",
-    "identity_account",
-    "source_ip",
-    "user_agent",
-    "vpc_endpoint",
-    "resource_kind",
-    "resource_id",
-    "encryption_context",
-    "key_ref",
-    "file_id",
-    "rec_index",
-)
-"""The resolved table every report reads (documented in the README, "The store")."""
-
-_COMPUTED = {
-    "key": "coalesce(key, key_ref)",
-    "key_resolved": "key IS NOT NULL",
-    "key_account": "split_part(coalesce(key, key_ref), ':', 5)",
-    "key_region": "split_part(coalesce(key, key_ref), ':', 4)",
-    "principal": "who",
-    "principal_type": "coalesce(identity_type, 'unknown')",
-    "event_time": "make_timestamp(event_time * 1000000)",
-}
-
-
-_SETTLED = {
-    **_COMPUTED,
-    # a row its record alone decides names its key by ARN: key is never NULL there, and a filter on
-    # it reaches the Parquet scan as it is
-    "key": "key",
-    "key_resolved": "true",
-    "key_account": "split_part(key, ':', 5)",
-    "key_region": "split_part(key, ':', 4)",
-}
-
-
-def key_use_select(rows: str, settled: bool = False) -> str:
-    """The key_use columns of resolved rows (``rows``: a relation with the raw columns, the row
-    rules' ``key``, ``who`` and ``category``, as resolved); ``settled``: rows their record alone
-    decides (a key ARN, a named principal)."""
-    computed = _SETTLED if settled else _COMPUTED
-    cols = ", ".join(f"{computed[c]} AS {c}" if c in computed else c for c in KEY_USE_COLUMNS)
-    return f"SELECT {cols} FROM {rows}"  # noqa: S608 - relation names are keytrail's own

@@ -1,7 +1,7 @@
 """KMS calls from an Athena table over CloudTrail: ``athena://DATABASE.TABLE``.
 
 keytrail runs one query (the text ships with keytrail: ``sources/athena_query.sql``, also shown
-by ``keytrail ingest --help``'s README section) that selects only KMS events of the time window,
+by the README's section on Athena) that selects only KMS events of the time window,
 narrowed by the table's partition columns when it has them, then turns each result row back
 into a CloudTrail record and reads it with the same normaliser as log files.
 
@@ -29,22 +29,19 @@ from typing import Any
 
 import orjson
 
-from keytrail.errors import SourceError, UsageError
+from keytrail.errors import ATHENA_OUTPUT, SINCE, WORKGROUP, SourceError, UsageError
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
     AwsConfig,
-    SliceCollector,
     botocore_errors,
     check_scope,
-    completed_bases,
     describe_error,
-    iso,
-    plan_slices,
     time_window,
     translate,
-    utcnow,
 )
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.slices import SliceCollector, completed_bases, plan_slices
+from keytrail.times import iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +231,7 @@ class AthenaSource:
         since = self.since
         if since is None:
             since = (now - DEFAULT_WINDOW).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
-            log.warning("athena://: no --since: reading the last 90 days (from %s)", iso(since))
+            log.warning("athena://: no %s: reading the last 90 days (from %s)", SINCE, iso(since))
         until_is_now = self.until is None or self.until >= now
         until = now if until_is_now else self.until
         assert until is not None
@@ -370,9 +367,9 @@ def open_athena(spec: str, options: SourceOptions) -> AthenaSource:
     workgroup = options.extra.get("workgroup") or query.get("workgroup")
     output = options.extra.get("athena_output") or query.get("output")
     if workgroup is not None and not _NAME.match(workgroup):
-        raise UsageError(f"--workgroup: {workgroup!r} is not a workgroup name")
+        raise UsageError(WORKGROUP, f": {workgroup!r} is not a workgroup name")
     if output is not None and not _S3_URL.match(output):
-        raise UsageError(f"--athena-output: {output!r} is not an s3:// URL")
+        raise UsageError(ATHENA_OUTPUT, f": {output!r} is not an s3:// URL")
     check_scope(options.accounts, options.regions)
     regions = tuple(r for r in options.regions if r.lower() != "all")
     since, until = time_window(options.since, options.until)

@@ -1,5 +1,5 @@
-"""What the AWS sources and the inventory share: boto3 sessions and clients, errors, pacing,
-and the time slices that make API sources resumable.
+"""What the AWS sources and the inventory share: boto3 sessions and clients, errors, pacing (the
+time slices that make API sources resumable are ``sources.slices``).
 
 boto3 is optional (``pip install 'keytrail[aws]'``) and imported here only, when a client is
 first needed. Credentials come from boto3's standard chain (environment, ``--profile``, SSO,
@@ -18,12 +18,25 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from keytrail.errors import SourceError, UsageError
+from keytrail._version import __version__
+from keytrail.errors import (
+    ACCOUNTS,
+    PROFILE,
+    REGION,
+    REGIONS,
+    REGIONS_LIST,
+    SINCE,
+    UNTIL,
+    Part,
+    SourceError,
+    UsageError,
+)
+from keytrail.times import parse_time_bound
 
 INSTALL_HINT = "pip install 'keytrail[aws]'"
 MAX_ATTEMPTS = 10  # botocore attempts per call (adaptive retries) before an error reaches keytrail
@@ -75,8 +88,6 @@ def boto3_module() -> ModuleType:
 def client_config(max_attempts: int = MAX_ATTEMPTS, mode: str = "adaptive") -> Any:
     from botocore.config import Config
 
-    from keytrail import __version__
-
     return Config(
         retries={"mode": mode, "total_max_attempts": max_attempts},
         user_agent_extra=f"keytrail/{__version__}",
@@ -116,23 +127,24 @@ def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING
 
 
-def translate(exc: BaseException, what: str) -> Exception:
-    """A keytrail error for a botocore failure that stops a whole source (not one object)."""
+def translate(exc: BaseException, *what: Part) -> Exception:
+    """A keytrail error for a botocore failure that stops a whole source (not one object); ``what``
+    says what failed (text, and terms the caller words)."""
     try:
         import botocore.exceptions as bex
     except ImportError:  # pragma: no cover
-        return SourceError(f"{what}: {exc}")
+        return SourceError(*what, f": {exc}")
     if isinstance(exc, bex.ProfileNotFound):
         return UsageError(f"AWS profile not found: {getattr(exc, 'kwargs', {}).get('profile', '?')}")
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return UsageError(f"{what}: no usable AWS credentials (set them up for boto3, or give --profile)")
+        return UsageError(*what, ": no usable AWS credentials (set them up for boto3, or give ", PROFILE, ")")
     if isinstance(exc, bex.NoRegionError):
-        return UsageError(f"{what}: no AWS Region: give --region or set AWS_REGION")
+        return UsageError(*what, ": no AWS Region: give ", REGION, " or set AWS_REGION")
     if isinstance(exc, bex.ClientError):
-        return SourceError(f"{what}: {describe_error(exc)}")
+        return SourceError(*what, f": {describe_error(exc)}")
     if isinstance(exc, bex.BotoCoreError):
-        return SourceError(f"{what}: {exc}")
-    return SourceError(f"{what}: {describe_error(exc)}")
+        return SourceError(*what, f": {exc}")
+    return SourceError(*what, f": {describe_error(exc)}")
 
 
 def botocore_errors() -> tuple[type[BaseException], ...]:
@@ -152,22 +164,20 @@ REGION_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 def check_scope(accounts: Iterable[str] = (), regions: Iterable[str] = ()) -> None:
-    """--accounts must be account ids, --regions Region names or 'all'."""
+    """Accounts must be account ids, Regions Region names or 'all'."""
     for account in accounts:
         if not ACCOUNT_ID.match(account):
-            raise UsageError(f"--accounts: {account!r} is not a 12-digit account id")
+            raise UsageError(ACCOUNTS, f": {account!r} is not a 12-digit account id")
     for region in regions:
         if region.lower() != "all" and not REGION_NAME.match(region):
-            raise UsageError(f"--regions: {region!r} is not a Region name (e.g. us-east-1) or 'all'")
+            raise UsageError(REGIONS, f": {region!r} is not a Region name (e.g. us-east-1) or 'all'")
 
 
 def time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    """--since / --until as UTC bounds; until must come after since."""
-    from keytrail.analysis.filters import parse_time_bound
-
-    start, end = parse_time_bound(since, "--since"), parse_time_bound(until, "--until")
+    """``since`` / ``until`` as UTC bounds; until must come after since."""
+    start, end = parse_time_bound(since, SINCE), parse_time_bound(until, UNTIL)
     if start and end and end <= start:
-        raise UsageError("--until must be after --since")
+        raise UsageError(UNTIL, " must be after ", SINCE)
     return start, end
 
 
@@ -254,7 +264,7 @@ def enabled_regions(session_or_config: Any, region: str | None = None) -> list[s
     except UsageError:
         raise
     except Exception as e:
-        raise translate(e, "listing enabled Regions (ec2:DescribeRegions; give --regions R1,R2 instead)") from e
+        raise translate(e, "listing enabled Regions (ec2:DescribeRegions; give ", REGIONS_LIST, " instead)") from e
     return sorted(r["RegionName"] for r in regions if r.get("OptInStatus") != "not-opted-in")
 
 
@@ -287,152 +297,3 @@ def backoff_delays(attempts: int, base: float = 1.0, cap: float = 30.0) -> Itera
     """Exponential backoff delays (full jitter would hide test timing; this is deterministic)."""
     for i in range(attempts):
         yield min(cap, base * (2**i))
-
-
-# ---- time slices: resumable, idempotent batches for API sources --------------------------------
-
-SETTLE = timedelta(hours=1)  # events may appear this long after they happened
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class TimeSlice:
-    """Events in [start, end) (naive UTC). ``base`` keys the ledger; ``closed`` when no more can come."""
-
-    start: datetime
-    end: datetime
-    base: str
-    closed: bool
-
-
-def plan_slices(
-    prefix: str,
-    since: datetime,
-    until: datetime,
-    step: timedelta,
-    now: datetime,
-    until_is_now: bool,
-) -> list[TimeSlice]:
-    """Slices of ``step`` (an hour or a day) aligned on UTC boundaries covering [since, until).
-
-    A whole slice is named by its start (``PREFIX/2026-10-01T05Z``); one cut by --since/--until by
-    its bounds (``PREFIX/2026-10-01T05:30:00Z..2026-10-01T06:00:00Z``), so different cuts never
-    replace each other's records (overlaps are removed by the resolver). A slice is *closed* when
-    it is whole and ended more than ``SETTLE`` ago: a later run skips it. Open slices (the current
-    hour) are fetched again by the next run and replace their earlier copy.
-    """
-    out: list[TimeSlice] = []
-    if until <= since:
-        return out
-    epoch = datetime(1970, 1, 1)
-    steps = (since - epoch) // step
-    cursor = epoch + steps * step
-    fmt = "%Y-%m-%dT%HZ" if step < timedelta(days=1) else "%Y-%m-%d"
-    while cursor < until:
-        nominal_end = cursor + step
-        start = max(cursor, since)
-        end = min(nominal_end, until)
-        whole = start == cursor and (end == nominal_end or until_is_now)
-        if whole:
-            base = f"{prefix}/{cursor.strftime(fmt)}"
-        else:
-            base = f"{prefix}/{iso(start)}..{iso(end)}"
-        closed = start == cursor and end == nominal_end and nominal_end <= now - SETTLE
-        out.append(TimeSlice(start, end, base, closed))
-        cursor = nominal_end
-    return out
-
-
-def completed_bases(known: Mapping[str, str]) -> set[str]:
-    """Slice names whose every part is in the ledger and whose last part says the slice is closed."""
-    parts: dict[str, dict[int, str]] = {}
-    for uri, version in known.items():
-        base, sep, part = uri.rpartition("#")
-        if sep and part.isdigit():
-            parts.setdefault(base, {})[int(part)] = version
-    done = set()
-    for base, by_part in parts.items():
-        for n, version in by_part.items():
-            if version == "closed:end" and all(i in by_part for i in range(1, n)):
-                done.add(base)
-                break
-    return done
-
-
-def contiguous(slices: list[TimeSlice]) -> list[list[TimeSlice]]:
-    """Runs of consecutive slices (each run is fetched with one query)."""
-    runs: list[list[TimeSlice]] = []
-    for s in slices:
-        if runs and runs[-1][-1].end == s.start:
-            runs[-1].append(s)
-        else:
-            runs.append([s])
-    return runs
-
-
-@dataclass
-class SliceCollector:
-    """Cuts a time-ordered stream of records into ledger batches, one or more parts per slice.
-
-    ``slices`` are in the order the stream visits them (oldest first for Athena, newest first for
-    LookupEvents). A part holds at most ``part_size`` records (bounded memory); the last part of
-    a slice is versioned ``closed:end`` (or ``open ...:end``), so a killed run leaves the slice
-    incomplete in the ledger and the next run fetches it again, replacing the parts it had.
-    """
-
-    slices: list[TimeSlice]
-    descending: bool
-    part_size: int
-    stamp: str  # e.g. the fetch time, for open slices' versions
-    skip: frozenset[str] = frozenset()
-    shape: str = "api"
-    _index: int = 0
-    _buffer: list[object] = field(default_factory=list)
-    _part: int = 0
-
-    def _version(self, s: TimeSlice, end: bool) -> str:
-        state = "closed" if s.closed else f"open {self.stamp}"
-        return f"{state}:end" if end else f"{state}:part"
-
-    def _flush(self, end: bool) -> Iterator[Any]:
-        from keytrail.sources import RecordBatch
-
-        s = self.slices[self._index]
-        if s.base in self.skip:
-            self._buffer = []
-            return
-        self._part += 1
-        yield RecordBatch(f"{s.base}#{self._part}", self._version(s, end), self._buffer, self.shape)
-        self._buffer = []
-
-    def _beyond(self, t: datetime, s: TimeSlice) -> bool:
-        return t < s.start if self.descending else t >= s.end
-
-    def add(self, t: datetime | None, record: object) -> Iterator[Any]:
-        """Add one record (``t`` its event time; None keeps it in the current slice)."""
-        while (
-            t is not None
-            and self._index < len(self.slices) - 1
-            and self._beyond(t, self.slices[self._index])
-        ):
-            yield from self._finish_current()
-        self._buffer.append(record)
-        if len(self._buffer) >= self.part_size:
-            yield from self._flush(end=False)
-
-    def _finish_current(self) -> Iterator[Any]:
-        yield from self._flush(end=True)
-        self._index += 1
-        self._part = 0
-
-    def finish(self) -> Iterator[Any]:
-        """Close every remaining slice (those without records get an empty final part)."""
-        while self._index < len(self.slices):
-            yield from self._finish_current()

@@ -18,7 +18,14 @@ _CANDIDATE = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?($|@)", re.IGNORECASE)
 _NON_LOG_DIRS = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
 
 
-def _non_log_reason(path: str) -> str | None:
+def is_log_name(name: str) -> bool:
+    """Whether a file found in a directory may hold CloudTrail logs: .json/.jsonl/.ndjson, optionally
+    gzipped (files named explicitly are read whatever their name)."""
+    return _CANDIDATE.search(name) is not None
+
+
+def non_log_reason(path: str) -> str | None:
+    """Why a file under CloudTrail's layout is not a log file (digests, Insights), or None."""
     for part in path.split(os.sep):
         reason = _NON_LOG_DIRS.get(part)
         if reason:
@@ -71,7 +78,7 @@ class LocalSource:
                     is_dir = False
                 if is_dir:
                     yield from self._walk(child, seen)
-                elif _CANDIDATE.search(entry.name):
+                elif is_log_name(entry.name):
                     yield from self._walk(child, seen)
             return
         if not stat.S_ISREG(st.st_mode):
@@ -81,7 +88,7 @@ class LocalSource:
         if ident in seen:
             return  # the same file again (named twice, linked, or also under a directory given): read once
         seen.add(ident)
-        reason = _non_log_reason(path)
+        reason = non_log_reason(path)
         yield FileRef(path, size=st.st_size, version=str(st.st_mtime_ns), skip_reason=reason)
 
     def read(self, ref: FileRef) -> bytes:

@@ -28,30 +28,35 @@ from typing import Any
 
 import orjson
 
-from keytrail.errors import SourceError, UsageError
+from keytrail.errors import (
+    LOOKUP_KEY,
+    REGION,
+    REGIONS,
+    REGIONS_LIST,
+    SINCE,
+    RegionDenied,
+    SourceError,
+    UsageError,
+)
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
     REGION_NAME,
     AwsConfig,
     RateLimiter,
-    SliceCollector,
     backoff_delays,
     botocore_errors,
     caller_account,
     check_scope,
-    completed_bases,
-    contiguous,
     describe_error,
     enabled_regions,
     is_access_denied,
     is_throttling,
-    iso,
-    plan_slices,
     time_window,
     translate,
-    utcnow,
 )
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.slices import SliceCollector, completed_bases, contiguous, plan_slices
+from keytrail.times import iso, naive_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +72,6 @@ NOTICE = (
     "older calls are not in it (read the trail's S3 bucket or Athena table for those)"
 )
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
-
-
-class RegionDenied(Exception):
-    """LookupEvents refused in one Region (access denied, Region not enabled)."""
-
-
-def _naive_utc(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,8 @@ class LookupSource:
                 assert m is not None  # checked by open_lookup
                 region = m[1]
                 if self.regions and self.regions != ("all",) and region not in self.regions:
-                    log.warning("lookup://: --key %s is in %s, not in %s: not looked up", arn, region, ",".join(self.regions))
+                    log.warning("lookup://: %s %s is in %s, not in %s: not looked up", LOOKUP_KEY, arn, region,
+                                ",".join(self.regions))
                     continue
                 out.append(Lookup(region, "ResourceName", arn))
             return out
@@ -124,7 +122,7 @@ class LookupSource:
         else:
             default = self.aws.region_name()
             if not default:
-                raise UsageError("lookup://: no Region: give lookup://REGION, --regions R1,R2 or --region")
+                raise UsageError("lookup://: no Region: give lookup://REGION, ", REGIONS_LIST, " or ", REGION)
             regions = [default]
         return [Lookup(r, "EventSource", "kms.amazonaws.com") for r in regions]
 
@@ -134,7 +132,7 @@ class LookupSource:
         since = self.since or oldest
         if since < oldest:
             log.warning(
-                "lookup://: --since %s is more than 90 days ago: Event history starts at %s", iso(since), iso(oldest)
+                "lookup://: %s %s is more than 90 days ago: Event history starts at %s", SINCE, iso(since), iso(oldest)
             )
             since = oldest
         until_is_now = self.until is None or self.until >= now
@@ -185,7 +183,7 @@ class LookupSource:
         pages = events = 0
         last_report = time.monotonic()
         while True:
-            page = self._page(client, limiter, kwargs, what)
+            page = self._page(client, limiter, kwargs, what, q.region)
             pages += 1
             for ev in page.get("Events", []) or []:
                 events += 1
@@ -197,7 +195,7 @@ class LookupSource:
                         record = orjson.loads(raw)
                     except orjson.JSONDecodeError:
                         record = raw  # counted as a rejected record by the pipeline
-                yield (_naive_utc(t) if isinstance(t, datetime) else start), record
+                yield (naive_utc(t) if isinstance(t, datetime) else start), record
             if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 last_report = time.monotonic()
                 log.info("%s: %d page(s), %d event(s) so far (from %s back to %s)", what, pages, events, iso(end), iso(start))
@@ -207,7 +205,7 @@ class LookupSource:
             kwargs["NextToken"] = token
         log.info("%s: %d event(s) in %d page(s) from %s to %s", what, events, pages, iso(start), iso(end))
 
-    def _page(self, client: Any, limiter: RateLimiter, kwargs: Mapping[str, Any], what: str) -> dict[str, Any]:
+    def _page(self, client: Any, limiter: RateLimiter, kwargs: Mapping[str, Any], what: str, region: str) -> dict[str, Any]:
         delays = backoff_delays(EXTRA_RETRIES)
         while True:
             limiter.wait()
@@ -215,7 +213,7 @@ class LookupSource:
                 return client.lookup_events(**kwargs)  # type: ignore[no-any-return]
             except botocore_errors() as e:
                 if is_access_denied(e):
-                    raise RegionDenied(describe_error(e)) from e
+                    raise RegionDenied(region, describe_error(e)) from e
                 if not is_throttling(e):
                     raise translate(e, f"{what}: cloudtrail:LookupEvents") from e
                 delay = next(delays, None)
@@ -234,7 +232,7 @@ def open_lookup(spec: str, options: SourceOptions) -> LookupSource:
     rest = spec.split("://", 1)[1].strip("/")
     if rest:
         if not REGION_NAME.match(rest):
-            raise UsageError(f"{spec}: not a Region (lookup://us-east-1, or lookup:// with --regions)")
+            raise UsageError(f"{spec}: not a Region (lookup://us-east-1, or lookup:// with ", REGIONS, ")")
         regions: tuple[str, ...] = (rest,)
     elif any(r.lower() == "all" for r in options.regions):
         regions = ("all",)
@@ -244,7 +242,7 @@ def open_lookup(spec: str, options: SourceOptions) -> LookupSource:
     for key in options.keys:
         if not _KEY_ARN.match(key):
             raise UsageError(
-                f"--key {key!r}: lookup:// finds a key's events by its key ARN "
+                LOOKUP_KEY, f" {key!r}: lookup:// finds a key's events by its key ARN "
                 "(arn:aws:kms:REGION:ACCOUNT:key/ID); aliases and bare ids are resolved later, from the records"
             )
     since, until = time_window(options.since, options.until)

@@ -37,9 +37,9 @@ from keytrail.sources.aws import (
     is_access_denied,
     time_window,
     translate,
-    utcnow,
 )
 from keytrail.sources.registry import SourceOptions
+from keytrail.times import utcnow
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")

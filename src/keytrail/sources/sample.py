@@ -4,8 +4,8 @@ An IAM user ``test-user`` uploads to and downloads from the SSE-KMS bucket
 ``test-s3-kms-for-blog`` (S3 calls GenerateDataKey and Decrypt on the user's behalf, invokedBy
 "AWS Internal"); an application role, a CloudTrail service principal, a cross-account caller
 (logged in both accounts, one sharedEventID) and a denied attempt through an alias use the same
-or other keys. ``python -m keytrail.sample DIR`` writes it; the package ships the result under
-``keytrail/data/sample-trail`` and a test checks that the two agree.
+or other keys. ``python -m keytrail.sources.sample DIR`` writes it; the package ships the result
+under ``keytrail/data/sample-trail`` and a test checks that the two agree.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def files() -> dict[str, bytes]:
 
 def sample_dir() -> Path:
     """Where the bundled sample lives inside the installed package."""
-    return Path(__file__).resolve().parent / "data" / "sample-trail"
+    return Path(__file__).resolve().parents[1] / "data" / "sample-trail"
 
 
 def write(root: Path) -> None:

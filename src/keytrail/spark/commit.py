@@ -18,7 +18,7 @@ removes: the dataset is unchanged. On success the commit
 
 Every step can be repeated, so a commit interrupted in step 2 is finished by the next job (or
 ``keytrail spark-ingest -o DIR`` without sources); until then keytrail refuses to read the
-dataset (``keytrail.parquet``) instead of reporting a mix of old and new partitions.
+dataset (``keytrail.store.dataset``) instead of reporting a mix of old and new partitions.
 
 The file-system operations go through ``FileSystem``: ``LocalFileSystem`` here, a Hadoop
 FileSystem (s3a://, hdfs://, file:) in ``keytrail.spark.job``.
@@ -34,13 +34,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keytrail.errors import StoreError
+from keytrail.store.dataset import DATASET_DIR, FORMAT, FORMAT_VERSION, JOURNAL, META_DIR, STAGING_PREFIX
 
-META_DIR = "_keytrail"
-DATASET_DIR = f"{META_DIR}/dataset"
-JOURNAL = f"{META_DIR}/commit.json"
-STAGING_PREFIX = "_staging-"
-FORMAT = "keytrail-parquet"
-FORMAT_VERSION = 1
+__all__ = ["DATASET_DIR", "FORMAT", "FORMAT_VERSION", "JOURNAL", "META_DIR", "STAGING_PREFIX"]
 
 
 class FileSystem(Protocol):

@@ -5,8 +5,8 @@ JVM and Python one at a time, and no rule is written again for Spark.
 
 1. **Normalise** (the one full read of the input). Spark lists the input (``binaryFile``, any
    Hadoop file system: s3a://, hdfs://, file:) and hands each task whole files; the task runs the
-   local pipeline's own ``process_file`` (``formats.read_records`` + ``normalize.normalize``) and
-   row rules (``keytrail.segments``), and stages what it returns -- key-use rows, alias changes,
+   local pipeline's own ``process_file`` (``decode.read_records`` + ``normalize.normalize``) and
+   row rules (``store.segments``), and stages what it returns -- key-use rows, alias changes,
    identity hints, STS credentials, the file's outcome, rejected records -- as Parquet under the
    staging directory.
 2. **Histories**: the alias changes and identity hints of *all* the input are collected on the
@@ -24,26 +24,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from keytrail import __version__
-from keytrail.errors import PartialInputError, SourceError, StoreError, UsageError
-from keytrail.pipeline import MAX_LISTED, Extracted, FileOutcome, IngestReport, finish_rows, process_file
-from keytrail.segments import with_row_rules
-from keytrail.sources import FileRef
-from keytrail.sources.local import _CANDIDATE, _non_log_reason
+from keytrail._version import __version__
+from keytrail.errors import PartialInputError
+from keytrail.pipeline.engine import MAX_LISTED, IngestReport
 from keytrail.spark import commit as cm
 from keytrail.spark import schema as S
 from keytrail.spark import stages
-from keytrail.spark.stages import file_order_key
-from keytrail.store import to_arrow
+from keytrail.spark.hadoop import HadoopFileSystem, resolve_inputs
+from keytrail.spark.tasks import FILES_PER_BATCH, normalize_files, resolve_copies, resolve_events
+from keytrail.times import epoch_of_day
 
 OPEN_COST_BYTES = 256 << 10
 """How Spark weighs opening a file when it packs files into read tasks (its default, 4 MB, puts
@@ -74,248 +71,21 @@ class JobResult:
     identities: int = 0
     recovered: bool = False  # an interrupted commit was finished first
     seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: normalise, histories, resolve, commit
-
-
-# ---- the file system (Hadoop's, through the JVM: every scheme Spark reads) ---------------------
-
-
-class HadoopFileSystem:
-    """``commit.FileSystem`` over the Hadoop FileSystem of one path (s3a://, hdfs://, file:, ...)."""
-
-    def __init__(self, spark: SparkSession, uri: str) -> None:
-        sc = spark.sparkContext
-        self._Path = sc._jvm.org.apache.hadoop.fs.Path  # type: ignore[union-attr]
-        try:
-            self._fs = self._Path(uri).getFileSystem(sc._jsc.hadoopConfiguration())  # type: ignore[union-attr]
-        except Exception as e:  # py4j's Py4JJavaError: no file system for the scheme, bad bucket, ...
-            raise SourceError(f"{uri}: {_java_message(e)}") from e
-
-    def qualify(self, path: str) -> str:
-        return str(self._fs.makeQualified(self._Path(path)).toString())
-
-    def exists(self, path: str) -> bool:
-        return bool(self._fs.exists(self._Path(path)))
-
-    def is_file(self, path: str) -> bool:
-        return bool(self._fs.getFileStatus(self._Path(path)).isFile())
-
-    def list_names(self, path: str) -> list[str]:
-        p = self._Path(path)
-        if not self._fs.exists(p):
-            return []
-        return sorted(str(s.getPath().getName()) for s in self._fs.listStatus(p))
-
-    def rename(self, src: str, dst: str) -> None:
-        target = self._Path(dst)
-        self._fs.mkdirs(target.getParent())
-        if not self._fs.rename(self._Path(src), target):
-            raise StoreError(f"cannot move {src} to {dst}")
-
-    def delete(self, path: str) -> None:
-        self._fs.delete(self._Path(path), True)
-
-    def write_text(self, path: str, text: str) -> None:
-        # written whole to a new name, then renamed: readers never see a part of it
-        tmp = f"{path}.tmp-{time.time_ns()}"
-        out = self._fs.create(self._Path(tmp), True)
-        try:
-            out.write(bytearray(text.encode("utf-8")))
-        finally:
-            out.close()
-        self.delete(path)
-        self.rename(tmp, path)
-
-    def read_text(self, path: str) -> str | None:
-        p = self._Path(path)
-        if not self._fs.exists(p):
-            return None
-        stream = self._fs.open(p)
-        try:
-            return bytes(stream.readAllBytes()).decode("utf-8")
-        finally:
-            stream.close()
-
-
-def _java_message(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    for line in text:
-        if "Exception:" in line:
-            return line.split("Exception:", 1)[1].strip() or line
-    return text[0] if text else type(e).__name__
-
-
-# ---- inputs -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """The inputs as given, qualified: their order (log order), which are files, what Spark reads."""
-
-    roots: dict[str, int]  # qualified input -> its position on the command line
-    explicit: frozenset[str]  # inputs that are files: read whatever their name
-    read: tuple[str, ...]  # what Spark lists (inputs inside another input left out)
-
-    def index_of(self, path: str) -> int:
-        """The first input ``path`` lies under (as the local engine walks the inputs in order)."""
-        best: int | None = None
-        p = path
-        while True:
-            i = self.roots.get(p)
-            if i is not None and (best is None or i < best):
-                best = i
-            cut = p.rfind("/")
-            if cut <= 0:
-                break
-            p = p[:cut]
-        return best if best is not None else 0
-
-
-def resolve_inputs(spark: SparkSession, sources: Iterable[str]) -> Inputs:
-    roots: dict[str, int] = {}
-    explicit: set[str] = set()
-    for i, src in enumerate(sources):
-        if src == "-":
-            raise UsageError("spark-ingest reads files and directories, not standard input ('-')")
-        fs = HadoopFileSystem(spark, src)
-        try:
-            q = fs.qualify(src)
-            found = fs.exists(q)
-            is_file = found and fs.is_file(q)
-        except Exception as e:
-            raise SourceError(f"{src}: {_java_message(e)}") from e
-        if not found:
-            # a missing input would drop its partitions from the dataset: stop before reading anything
-            raise SourceError(f"{src}: no such file or directory")
-        roots.setdefault(q, i)
-        if is_file:
-            explicit.add(q)
-    dirs = [r for r in roots if r not in explicit]
-    read = tuple(r for r in roots if not any(r != d and r.startswith(d.rstrip("/") + "/") for d in dirs))
-    return Inputs(roots, frozenset(explicit), read)
-
-
-# ---- 1. normalise (runs on the executors) -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _InHand:
-    """A FileSource over bytes Spark has already read (``FileRef.data``)."""
-
-    description: str = "spark"
-
-    def files(self) -> Iterator[FileRef]:
-        return iter(())
-
-    def read(self, ref: FileRef) -> bytes:
-        return ref.data if ref.data is not None else b""
-
-
-FILES_PER_BATCH = 16
-"""Files per Arrow batch handed to a normalising task (each file whole, in memory)."""
-
-
-def _kind_table(kind: str, table: Any) -> Any:
-    """One kind of staged output in the staging schema (the other kinds' columns null)."""
-    import pyarrow as pa
-
-    wide = S.conform(table, S.STAGE_COLUMNS[1:])
-    return wide.add_column(0, S.STAGE_KIND, pa.array([kind] * wide.num_rows, pa.string()))
-
-
-def normalise_batch(inputs: Inputs, batch: Any) -> list[Any]:
-    """Executor side: one Arrow batch of (path, modificationTime, length, content) -> staged tables."""
-    import pyarrow as pa
-
-    source = _InHand()
-    ex = Extracted()
-    files: list[tuple[int, FileOutcome]] = []
-    outcomes: list[tuple[Any, ...]] = []
-    orders: dict[int, str] = {}
-    for path, mtime, length, content in zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True):
-        explicit = path in inputs.explicit
-        if not explicit and not _CANDIDATE.search(path.rsplit("/", 1)[-1]):
-            continue  # not a log file name (the local engine does not look at these either)
-        fid = S.file_id_of(path)
-        version = str(int(mtime.timestamp() * 1000)) if mtime is not None else ""
-        skip = _non_log_reason(path)
-        if skip is not None:
-            outcomes.append((fid, path, length, version, "skipped", None, 0, 0, 0, 0, skip, None))
-            continue
-        out, _ = process_file(source, fid, FileRef(path, length, version, data=bytes(content or b"")), ex)
-        files.append((fid, out))
-        orders[fid] = file_order_key(inputs.index_of(path), path)
-    finished = finish_rows(files, ex)
-    rows = finished.rows
-    tables = []
-    if rows is not None:
-        rows = with_row_rules(rows)
-        order = pa.array([orders[f] for f in rows.column("file_id").to_pylist()], pa.string())
-        tables.append(_kind_table("row", rows.append_column("file_order", order)))
-    for fid, o in files:
-        outcomes.append((fid, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
-                         len(o.problems), o.reason, None))  # fmt: skip
-    if outcomes:
-        tables.append(_kind_table("file", pa.Table.from_pylist([dict(zip(S.FILE_FIELDS, o, strict=True)) for o in outcomes])))
-    if finished.aliases.num_rows:
-        aliases = finished.aliases
-        order = pa.array([orders[f] for f in aliases.column("file_id").to_pylist()], pa.string())
-        tables.append(_kind_table("alias", aliases.append_column("file_order", order)))
-    if finished.credentials.num_rows:
-        tables.append(_kind_table("credential", finished.credentials))
-    if ex.identities:
-        ids = to_arrow("identity_map", sorted(ex.identities))
-        tables.append(_kind_table("identity", ids.append_column("source", pa.array(["trail"] * ids.num_rows))))
-    problems = [(fid, i, kind, m, o.uri) for fid, o in files
-                for kind, found in (("rejected", o.problems), ("unattributed", o.unattributed)) for i, m in found]
-    if problems:
-        tables.append(_kind_table("problem", pa.Table.from_pylist(
-            [dict(zip((*S.PROBLEM_FIELDS, "uri"), p, strict=True)) for p in problems])))
-    return tables
-
-
-def normalise_files(inputs: Inputs, batches: Iterable[Any]) -> Iterator[Any]:
-    """``mapInArrow`` body of the normalising pass."""
-    for batch in batches:
-        for table in normalise_batch(inputs, batch):
-            yield from table.to_batches()
-
-
-# ---- 3. resolve ---------------------------------------------------------------------------------
-
-
-def _events(histories: Any, batches: Iterator[Any]) -> Iterator[Any]:
-    for batch in stages.map_events(histories.value, batches):
-        yield from S.conform(batch_table(batch), S.STAGE_A_COLUMNS).to_batches()
-
-
-def _copies(window: tuple[int | None, int | None], batches: Iterator[Any]) -> Iterator[Any]:
-    for batch in stages.map_copies(window, batches):
-        yield from S.conform(batch_table(batch), S.OUTPUT_COLUMNS, timestamps=True).to_batches()
-
-
-def batch_table(batch: Any) -> Any:
-    import pyarrow as pa
-
-    return pa.Table.from_batches([batch])
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: normalize, histories, resolve, commit
 
 
 def resolve(rows: DataFrame, histories: Any, window: cm.Window) -> DataFrame:
     """Stage A by eventID, stage B by sharedEventID (``keytrail.spark.stages``), then the rows of
     each (date, account) partition together for the write."""
-    since = _epoch(window.since) if window.since is not None else None
-    until = _epoch(window.until) if window.until is not None else None
+    since = epoch_of_day(window.since) if window.since is not None else None
+    until = epoch_of_day(window.until) if window.until is not None else None
     events = rows.repartition(F.expr(stages.event_partition)).mapInArrow(
-        partial(_events, histories), S.struct(S.STAGE_A_COLUMNS)
+        partial(resolve_events, histories), S.struct(S.STAGE_A_COLUMNS)
     )
     counted = events.repartition(F.expr(stages.copy_partition)).mapInArrow(
-        partial(_copies, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True)
+        partial(resolve_copies, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True)
     )
     return counted.repartition(*S.PARTITION_COLUMNS)
-
-
-def _epoch(day: str) -> int:
-    return int(datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp())
 
 
 # ---- 4. write -------------------------------------------------------------------------------------
@@ -385,7 +155,7 @@ def _write_dataset(kinds: dict[str, DataFrame], path: str) -> None:
 # ---- the job --------------------------------------------------------------------------------------
 
 
-def run(spark: SparkSession, options: JobOptions) -> JobResult:
+def run(spark: SparkSession, options: JobOptions) -> JobResult:  # long: the job's steps in order, with the staging cleanup around them
     """Normalise ``options.sources`` into the dataset at ``options.output`` (see the module docstring).
 
     Raises ``SourceError`` for a missing input, ``PartialInputError`` under ``strict`` when a
@@ -414,11 +184,11 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:
             .load(list(inputs.read))
         )
         stage = files.select("path", "modificationTime", "length", "content").mapInArrow(
-            partial(normalise_files, inputs), S.struct(S.STAGE_COLUMNS)
+            partial(normalize_files, inputs), S.struct(S.STAGE_COLUMNS)
         )
         stage.write.partitionBy(S.STAGE_KIND).mode("errorifexists").parquet(cm.join(stage_dir, "stage"))
         _set_conf(spark, saved)  # the rows are exchanged in Spark's usual batches from here on
-        mark = _phase(result, "normalise", started)
+        mark = _phase(result, "normalize", started)
         staged = spark.read.schema(S.struct(S.STAGE_COLUMNS)).parquet(cm.join(stage_dir, "stage"))
         kinds = {k: staged.where(F.col(S.STAGE_KIND) == k).select(*cols) for k, cols in S.KINDS.items()}
 

@@ -6,7 +6,7 @@ CloudTrail objects (``requestParameters``, the encryption context) never become 
 the encryption context is kept as compact JSON text, as in the DuckDB store.
 
 The output dataset (``DIR/date=YYYY-MM-DD/account=ACCOUNT/*.parquet``) has the columns of the
-store's ``key_use`` table (``keytrail.store.KEY_USE_COLUMNS``), with these types:
+store's ``key_use`` table (``keytrail.resolve.KEY_USE_COLUMNS``), with these types:
 
 * ``key_resolved``: boolean; ``event_time``: timestamp without time zone (UTC);
   ``file_id``, ``rec_index``: 64-bit integers; every other column: string.
@@ -19,8 +19,9 @@ Beside it, ``DIR/_keytrail/dataset/`` holds ``manifest.json`` and the tables a r
 besides ``key_use``, with the store's columns: ``alias_history``, ``identity_map``,
 ``credentials``, ``files`` and ``record_problems``.
 
-Column lists follow the model (``keytrail.model``) and the store, so a field added there flows
-through; only the types of non-string columns are named here.
+Column lists follow the model (``keytrail.normalize.model``) and the store's row types
+(``keytrail.store.tables``), so a field added there flows through; only the types of non-string
+columns are named here.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from keytrail.model import CredentialIssue
+from keytrail.normalize.model import IdentityHint
 from keytrail.resolve import GROUP_RULE_COLUMNS, KEY_USE_COLUMNS, ROW_RULE_COLUMNS
-from keytrail.segments import RAW_COLUMNS
 from keytrail.spark.stages import PARTITION_COLUMNS, UNKNOWN_ACCOUNT
+from keytrail.store.segments import RAW_COLUMNS
+from keytrail.store.tables import AliasRow, CredentialRow, FileEntry, ProblemRow
 
 LONG = frozenset({"file_id", "rec_index", "row_no", "record_rows", "event_key", "event_time", "size", "records", "kms_records", "rows", "problems",
                   "ingest_id"})
@@ -41,15 +43,12 @@ TIMESTAMP = frozenset({"event_time"})  # in key_use only; epoch seconds (long) e
 
 __all__ = ["PARTITION_COLUMNS", "UNKNOWN_ACCOUNT"]
 
-# what a worker stages per file, one table per kind (tuples as pipeline.normalize_records makes them)
-ALIAS_FIELDS = ("alias_arn", "event_time", "target_key", "event_id", "event_name", "source", "file_id", "rec_index")
-CREDENTIAL_FIELDS = (*CredentialIssue.__struct_fields__, "file_id", "rec_index")
-IDENTITY_FIELDS = ("unique_id", "arn", "source")
-FILE_FIELDS = (
-    "file_id", "uri", "size", "version", "status", "shape", "records", "kms_records", "rows", "problems", "reason",
-    "ingest_id",
-)
-PROBLEM_FIELDS = ("file_id", "rec_index", "kind", "message")
+# what a worker stages per file, one table per kind: the store's row types (``store.tables``)
+ALIAS_FIELDS: tuple[str, ...] = AliasRow.__struct_fields__
+CREDENTIAL_FIELDS: tuple[str, ...] = CredentialRow.__struct_fields__
+IDENTITY_FIELDS: tuple[str, ...] = (*IdentityHint.__struct_fields__, "source")
+FILE_FIELDS: tuple[str, ...] = tuple(f for f in FileEntry.__struct_fields__ if f not in ("segment", "verified"))
+PROBLEM_FIELDS: tuple[str, ...] = ProblemRow.__struct_fields__
 
 ROW_FIELDS: tuple[str, ...] = ("file_order", *RAW_COLUMNS, *(c for c in ROW_RULE_COLUMNS if c not in ("key", "who")))
 """A key-use row as the resolver's stages read it: the normaliser's columns, its file's log order,

@@ -8,13 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from keytrail.errors import UsageError
+from keytrail.errors import SparkUnavailableError
 
 INSTALL_HINT = "pip install 'keytrail[spark]'"
-
-
-class SparkUnavailableError(UsageError):
-    """pyspark is not installed, or Spark could not start (no Java)."""
 
 
 def require_pyspark() -> None:

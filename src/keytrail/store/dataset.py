@@ -1,27 +1,38 @@
-"""A store over a Parquet dataset written by ``keytrail spark-ingest``: reports on one machine over
-what a cluster normalised.
+"""A Parquet dataset written by the Spark job: its layout, and reading it as a store.
 
-``open_parquet(DIR)`` returns an in-memory ``Store`` whose ``key_use`` is a DuckDB view over
-``DIR/date=*/account=*/*.parquet`` and whose history tables (alias_history, identity_map,
-credentials, files, record_problems) are views over ``DIR/_keytrail/dataset/``; every report
-runs on it unchanged. Each view has the store table's columns and types, so a dataset written
-before a column was added reads with that column empty. The dataset is never written to.
+Layout of a dataset directory (written by ``keytrail.spark``; its commit protocol is
+``keytrail.spark.commit``)::
 
-A dataset whose last commit was interrupted (``_keytrail/commit.json`` present) is refused until
-``keytrail spark-ingest -o DIR`` finishes it: readers never see a mix of old and new partitions.
+    DIR/date=YYYY-MM-DD/account=ACCOUNT/part-*.parquet   the resolved key_use rows
+    DIR/_keytrail/dataset/                                manifest.json and the history tables
+    DIR/_keytrail/commit.json                             only while a commit is in progress
+    DIR/_staging-ID/                                      only while a job runs
+
+``attach_dataset`` turns an in-memory store (``Store(dataset=DIR)``) into one whose ``key_use`` is
+a DuckDB view over ``DIR/date=*/account=*/*.parquet`` and whose history tables (alias_history,
+identity_map, credentials, files, record_problems) are views over ``DIR/_keytrail/dataset/``;
+every report runs on it unchanged. Each view has the store table's columns and types, so a
+dataset written before a column was added reads with that column empty. The dataset is never
+written to.
+
+A dataset whose last commit was interrupted (``_keytrail/commit.json`` present) is refused until a
+Spark run finishes it: readers never see a mix of old and new partitions.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import duckdb
 
-from keytrail.errors import StoreError
-from keytrail.spark.commit import DATASET_DIR, FORMAT, FORMAT_VERSION, JOURNAL
-from keytrail.store import Store
+from keytrail.errors import StoreError, finish_commit
 
+META_DIR = "_keytrail"
+DATASET_DIR = f"{META_DIR}/dataset"
+JOURNAL = f"{META_DIR}/commit.json"
+STAGING_PREFIX = "_staging-"
+FORMAT = "keytrail-parquet"
+FORMAT_VERSION = 1
 KEY_USE_GLOB = "date=*/account=*/*.parquet"
 
 
@@ -29,32 +40,18 @@ def _join(root: str, rel: str) -> str:
     return f"{root.rstrip('/')}/{rel}"
 
 
-def open_parquet(path: str) -> Store:
-    """A read-only store over the dataset at ``path`` (a directory, or a URL DuckDB reads)."""
-    if "://" not in path and not os.path.isdir(path):
-        raise StoreError(f"{path}: no such directory (expected a dataset written by keytrail spark-ingest)")
-    store = Store()
-    try:
-        _attach(store, path)
-    except BaseException:
-        store.close()
-        raise
-    store.read_only = True
-    return store
-
-
 def _files(con: duckdb.DuckDBPyConnection, pattern: str) -> int:
     row = con.execute("SELECT count(*) FROM glob(?)", [pattern]).fetchone()
     return int(row[0]) if row else 0
 
 
-def _attach(store: Store, root: str) -> None:
-    con = store.con
+def attach_dataset(con: duckdb.DuckDBPyConnection, root: str) -> None:
+    """The store tables of ``con`` replaced by views over the dataset at ``root``."""
     try:
         if _files(con, _join(root, JOURNAL)):
             raise StoreError(
-                f"{root}: its last spark-ingest commit was interrupted; finish it with "
-                f"`keytrail spark-ingest -o {root}` (no SOURCE) before reading"
+                f"{root}: its last spark-ingest commit was interrupted; finish it with ", finish_commit(root),
+                " before reading"
             )
         manifest_path = _join(root, f"{DATASET_DIR}/manifest.json")
         if not _files(con, manifest_path):

@@ -11,22 +11,37 @@ is removed by the next writer).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Protocol
 
-from keytrail.model import KEY_USE_FIELDS
+import duckdb
+
+from keytrail.normalize.model import KEY_USE_FIELDS
 from keytrail.resolve import ROW_RULE_EXPRESSIONS
-from keytrail.segments import new_segment_name
-
-if TYPE_CHECKING:
-    from keytrail.store import Store
+from keytrail.store.connection import private_files, sql_text
+from keytrail.store.segments import new_segment_name
+from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
 
 FROM_VERSION = 1
 
 
-def migrate_v1(store: Store) -> None:
-    """Schema version 1 -> the current one (``store``: opened for writing)."""
-    from keytrail.store import SCHEMA, SCHEMA_VERSION, private_files, sql_text
+class Upgradable(Protocol):
+    """What an upgrade needs of a store (``Store`` has it)."""
 
+    con: duckdb.DuckDBPyConnection
+    segments_dir: str
+
+    def segment_path(self, name: str) -> str: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def write_views(self, temp: bool = False) -> None: ...
+
+    def resolve(self) -> None: ...
+
+
+def migrate_v1(store: Upgradable) -> None:
+    """Schema version 1 -> the current one (``store``: opened for writing)."""
     con = store.con
     os.makedirs(store.segments_dir, exist_ok=True)
     name = new_segment_name()

@@ -3,7 +3,7 @@ written as one Parquet *segment* by the process that made them.
 
 Every ingest worker (and every Spark task) writes its own segments, so the store's biggest write
 -- compressing every key-use row -- runs on every core; the process that owns the DuckDB store
-only registers finished segments (``keytrail.store``). A segment is written under a temporary
+only registers finished segments (``store.segment_tables``). A segment is written under a temporary
 name and renamed when complete: a segment file either holds all of its rows or does not exist
 under its final name.
 """
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from keytrail.model import KEY_USE_FIELDS, KeyUse
-from keytrail.resolve import ROW_RULES, fill
+from keytrail.normalize.model import KEY_USE_FIELDS, KeyUse
+from keytrail.resolve import ROW_RULE_COLUMNS, ROW_RULES, fill
 
 if TYPE_CHECKING:
     import duckdb
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 RAW_COLUMNS: tuple[str, ...] = ("file_id", "rec_index", "row_no", *KEY_USE_FIELDS)
 """The normaliser's rows as stored, before the row rules add ``key``, ``who``, ``category``, ``open``."""
+
+STORED_COLUMNS: tuple[str, ...] = (*RAW_COLUMNS, *ROW_RULE_COLUMNS)
+"""A segment's columns: the normaliser's rows and the row rules."""
+VIEW_COLUMNS = tuple(c for c in STORED_COLUMNS if c not in ("open", "record_rows", "event_key"))
+"""What the views read of a segment row."""
 
 INT_COLUMNS = frozenset({"file_id", "rec_index", "row_no", "event_time"})
 LIST_COLUMNS = frozenset({"alt_keys"})

@@ -17,18 +17,19 @@ that the pipeline sees only verified log files (``--verify`` on ingest and the r
 Modules: ``digest`` (the digest format and signing string), ``keys`` (``list-public-keys``
 output, signature checks), ``archive`` (local and ``s3://`` archives, content hashes),
 ``check`` (the verification), ``pending`` (when a log file no digest lists yet may be new),
-``report`` (results), ``gate`` (verified files only, to the pipeline), ``testing`` (signed
-archives for tests). Errors: ``PublicKeysError`` (a ``SourceError``) for an unusable public keys
-file; ``UsageError`` for a source that cannot be verified; ``VerificationFailed`` (a
-``KeytrailError``) when ``--verify`` refuses to read. Problems inside the archive are findings,
+``results`` (the report), ``gate`` (verified files only, to the pipeline), ``testing`` (signed
+archives for tests). Errors (``keytrail.errors``): ``PublicKeysError`` (a ``SourceError``) for an
+unusable public keys file; ``UsageError`` for a source that cannot be verified;
+``VerificationFailed`` (a ``KeytrailError``) when the command line's ``--verify`` refuses to read. Problems inside the archive are findings,
 never raised.
 """
 
+from keytrail.errors import PublicKeysError, VerificationFailed
 from keytrail.verify.archive import SIGNATURE_SUFFIX
 from keytrail.verify.check import verify_archive, verify_archives
-from keytrail.verify.gate import MODES, Gate, LeftOut, VerificationFailed, VerifiedSource
-from keytrail.verify.keys import PublicKey, PublicKeysError, load_public_keys, parse_public_keys
-from keytrail.verify.report import FileResult, Finding, VerificationReport
+from keytrail.verify.gate import MODES, Gate, LeftOut, VerifiedSource
+from keytrail.verify.keys import PublicKey, load_public_keys, parse_public_keys
+from keytrail.verify.results import FileResult, Finding, VerificationReport
 
 __all__ = [
     "MODES",

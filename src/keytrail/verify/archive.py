@@ -25,7 +25,7 @@ from typing import IO, Any, Literal, Protocol, cast
 
 import orjson
 
-from keytrail.errors import SourceReadError, UsageError
+from keytrail.errors import NotGzip, SourceReadError, UsageError
 from keytrail.sources.local import LocalSource
 from keytrail.verify.digest import archive_key
 
@@ -221,10 +221,6 @@ def open_archives(specs: Sequence[str], s3_client: Any = None) -> list[Archive]:
 
 
 # ---- content hashes -------------------------------------------------------------------------------
-
-
-class NotGzip(ValueError):
-    """A gzipped file whose content does not inflate."""
 
 
 def _inflated(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -27,42 +27,21 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from keytrail.errors import SourceReadError
-from keytrail.verify.archive import (
-    SIGNATURE_SUFFIX,
-    Archive,
-    Entry,
-    NotGzip,
-    content_and_stored_sha256,
-    gunzip,
-    open_archives,
-    read_content,
-)
+from keytrail.errors import DigestFormatError, NotGzip, SourceReadError
+from keytrail.verify.archive import SIGNATURE_SUFFIX, Archive, Entry, gunzip, open_archives
 from keytrail.verify.digest import (
-    Digest,
-    DigestFormatError,
-    LogRef,
     archive_key,
-    area_of,
     chain_of,
     is_backfill,
-    key_time,
-    log_time,
-    match_key,
     parse_digest,
 )
 from keytrail.verify.keys import PublicKey, check_signature
-from keytrail.verify.pending import named_after, not_pending_because
-from keytrail.verify.report import LEVELS, FileResult, Finding, Level, Status, VerificationReport
-
-T = TypeVar("T")
-R = TypeVar("R")
+from keytrail.verify.log_check import DigestFile, LogChecks, name_of, pmap
+from keytrail.verify.results import LEVELS, FileResult, Level, Status, VerificationReport
 
 
 def default_workers() -> int:
@@ -95,56 +74,13 @@ def verify_archives(
     return _Verification(sources, public_keys, workers or default_workers()).run(archives)
 
 
-@dataclass
-class _DigestFile:
-    """One digest file found in the archive (copies of one key are separate files)."""
-
-    archive: Archive
-    entry: Entry
-    digest: Digest | None = None  # None when unreadable or invalid
-    own_signature: str | None = None
-    own_origin: str = ""
-    levels: set[Level] = field(default_factory=set)
-    signed: bool = False  # some signature over it verified
-
-    @property
-    def key(self) -> str:
-        return self.entry.key or self.entry.uri
-
-    @property
-    def time(self) -> datetime | None:
-        return key_time(self.key) or (self.digest.end if self.digest else None)
-
-
-def _name(key: str) -> str:
-    """A digest named in a message: its file name (account, Region, trail and time are in it)."""
-    return key.rsplit("/", 1)[-1]
-
-
-def _pmap(workers: int, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    items = list(items)
-    if workers <= 1 or len(items) < 2:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
-
-
-class _Verification:
-    def __init__(self, sources: tuple[str, ...], keys: Sequence[PublicKey] | None, workers: int) -> None:
-        self.keys = keys
-        self.workers = workers
-        self.report = VerificationReport(sources)
-
-    def find(self, level: Level, kind: str, uri: str, key: str | None, message: str,
-             on: _DigestFile | None = None) -> None:
-        self.report.findings.append(Finding(level, kind, uri, key, message))
-        if on is not None:
-            on.levels.add(level)
+class _Verification(LogChecks):
+    """One verification: every digest, its signatures and chain, then every log file."""
 
     # ---- 1. enumerate -----------------------------------------------------------------------------
 
     def run(self, archives: Sequence[Archive]) -> VerificationReport:
-        digests: list[_DigestFile] = []
+        digests: list[DigestFile] = []
         logs: list[tuple[Archive, Entry]] = []
         for archive in archives:
             found = errors = n_digests = n_logs = 0
@@ -156,7 +92,7 @@ class _Verification:
                         self.find("unreadable", "unreadable", entry.uri, None, entry.error)
                     elif entry.kind == "digest":
                         n_digests += 1
-                        digests.append(_DigestFile(archive, entry))
+                        digests.append(DigestFile(archive, entry))
                     elif entry.kind == "log":
                         n_logs += 1
                         logs.append((archive, entry))
@@ -173,7 +109,7 @@ class _Verification:
             self.find("warning", "no-public-keys", "", None,
                       "no public keys given: digest signatures were not checked, only hashes and the chain")
 
-        _pmap(self.workers, self.read_digest, digests)
+        pmap(self.workers, self.read_digest, digests)
         self.check_digests(digests)
         self.check_logs(digests, logs)
 
@@ -190,7 +126,7 @@ class _Verification:
         return self.report
 
     @staticmethod
-    def digest_status(d: _DigestFile) -> Status:
+    def digest_status(d: DigestFile) -> Status:
         if "unreadable" in d.levels:
             return "unreadable"
         if "failed" in d.levels:
@@ -199,7 +135,7 @@ class _Verification:
 
     # ---- 2. digests -------------------------------------------------------------------------------
 
-    def read_digest(self, d: _DigestFile) -> None:
+    def read_digest(self, d: DigestFile) -> None:
         try:
             data, signature = d.archive.read_digest(d.entry)
         except SourceReadError as e:
@@ -214,12 +150,12 @@ class _Verification:
             d.own_signature = signature
             d.own_origin = "its S3 object metadata" if d.entry.uri.startswith("s3://") else "its .signature file"
 
-    def check_digests(self, digests: list[_DigestFile]) -> None:
-        by_key: dict[str, list[_DigestFile]] = defaultdict(list)
+    def check_digests(self, digests: list[DigestFile]) -> None:
+        by_key: dict[str, list[DigestFile]] = defaultdict(list)
         for d in digests:
             by_key[d.key].append(d)
         # successors: digest key -> the digests (by key) that name it as their previous digest
-        successors: dict[str, dict[str, _DigestFile]] = defaultdict(dict)
+        successors: dict[str, dict[str, DigestFile]] = defaultdict(dict)
         for d in digests:
             if d.digest is not None and d.digest.previous is not None and d.digest.previous.key is not None:
                 successors[d.digest.previous.key].setdefault(d.key, d)
@@ -246,10 +182,10 @@ class _Verification:
                     if d.digest is not None and not successors.get(key) and d.own_signature is None:
                         self.find("failed", "digest-unsigned", d.entry.uri, d.key,
                                   "backfill digest: its signature (S3 object metadata) is not available offline "
-                                  f"(save it as {_name(d.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
+                                  f"(save it as {name_of(d.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
                                   "it and the log files only it lists are not verified", on=d)
 
-    def check_location(self, d: _DigestFile) -> None:
+    def check_location(self, d: DigestFile) -> None:
         assert d.digest is not None
         recorded = d.digest.s3_uri
         if d.entry.uri.startswith("s3://"):
@@ -260,22 +196,22 @@ class _Verification:
             self.find("failed", "digest-moved", d.entry.uri, d.entry.key,
                       f"records its own location as {recorded}: renamed, moved or swapped with another digest", on=d)
 
-    def check_link(self, d: _DigestFile, successor: _DigestFile) -> tuple[str, str] | None:
+    def check_link(self, d: DigestFile, successor: DigestFile) -> tuple[str, str] | None:
         """``successor`` names ``d`` as its previous digest: the bucket and hash it records must be
         ``d``'s; then the signature it records is one to check (returned with where it came from)."""
         assert d.digest is not None and successor.digest is not None and successor.digest.previous is not None
         link = successor.digest.previous
         if link.bucket != d.digest.bucket:
             self.find("failed", "digest-modified", d.entry.uri, d.entry.key,
-                      f"records bucket {d.digest.bucket}, the next digest {_name(successor.key)} names bucket {link.bucket}", on=d)
+                      f"records bucket {d.digest.bucket}, the next digest {name_of(successor.key)} names bucket {link.bucket}", on=d)
             return None
         if link.hash_value != d.digest.sha256:
             self.find("failed", "digest-modified", d.entry.uri, d.entry.key,
-                      f"content differs from the SHA-256 the next digest {_name(successor.key)} records for it", on=d)
+                      f"content differs from the SHA-256 the next digest {name_of(successor.key)} records for it", on=d)
             return None
-        return link.signature, f"the next digest {_name(successor.key)}"
+        return link.signature, f"the next digest {name_of(successor.key)}"
 
-    def check_signatures(self, d: _DigestFile, signatures: list[tuple[str, str]]) -> None:
+    def check_signatures(self, d: DigestFile, signatures: list[tuple[str, str]]) -> None:
         """Each (signature, origin) over ``d``; one finding per problem, naming every origin."""
         assert d.digest is not None
         if self.keys is None:
@@ -300,8 +236,8 @@ class _Verification:
                 message += f" (signature from {' and '.join(origins)})"
             self.find(level, kind, d.entry.uri, d.entry.key, message, on=d)
 
-    def check_chain(self, keys: list[str], by_key: dict[str, list[_DigestFile]],
-                    successors: dict[str, dict[str, _DigestFile]]) -> None:
+    def check_chain(self, keys: list[str], by_key: dict[str, list[DigestFile]],
+                    successors: dict[str, dict[str, DigestFile]]) -> None:
         """One trail's digests, oldest first."""
         present = set(by_key)
         for i, key in enumerate(keys):
@@ -311,7 +247,7 @@ class _Verification:
             if len(named_by) > 1:
                 for c in copies:
                     self.find("failed", "digest-fork", c.entry.uri, key,
-                              f"{len(named_by)} digests name it as their previous digest: {', '.join(_name(k) for k in sorted(named_by))}", on=c)
+                              f"{len(named_by)} digests name it as their previous digest: {', '.join(name_of(k) for k in sorted(named_by))}", on=c)
             if not named_by:
                 self.check_chain_end(keys, i, by_key, present)
             digest = first.digest
@@ -327,9 +263,9 @@ class _Verification:
                               on=c)
             else:
                 self.find("failed", "digest-missing", previous.s3_uri, previous.key,
-                          f"named as previous digest by {_name(key)}, not in the archive")
+                          f"named as previous digest by {name_of(key)}, not in the archive")
 
-    def check_chain_end(self, keys: list[str], i: int, by_key: dict[str, list[_DigestFile]], present: set[str]) -> None:
+    def check_chain_end(self, keys: list[str], i: int, by_key: dict[str, list[DigestFile]], present: set[str]) -> None:
         """``keys[i]`` is named by no later digest: the newest, a restart, or a break."""
         copies = by_key[keys[i]]
         unsigned = [c for c in copies if c.digest is not None and c.own_signature is None]
@@ -337,7 +273,7 @@ class _Verification:
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
                           "newest digest of its trail: its signature (S3 object metadata) is not available offline "
-                          f"(save it as {_name(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
+                          f"(save it as {name_of(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
                           f"it and its {len(c.digest.log_files) if c.digest else 0} log file(s) are not verified", on=c)
             return
         nxt = by_key[keys[i + 1]]
@@ -345,15 +281,15 @@ class _Verification:
         if following is None:
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
-                          f"cannot be linked: the next digest {_name(keys[i + 1])} could not be read as a digest", on=c)
+                          f"cannot be linked: the next digest {name_of(keys[i + 1])} could not be read as a digest", on=c)
         elif following.previous is None:
             for c in copies:
                 self.find("note", "chain-restart", c.entry.uri, c.key,
-                          f"the chain restarts at {_name(keys[i + 1])} (log file validation or logging was stopped)", on=c)
+                          f"the chain restarts at {name_of(keys[i + 1])} (log file validation or logging was stopped)", on=c)
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
                           "last digest before the chain restarts: its signature is not available offline "
-                          f"(save it as {_name(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://)", on=c)
+                          f"(save it as {name_of(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://)", on=c)
         elif following.previous.key is not None and following.previous.key not in present:
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
@@ -361,132 +297,5 @@ class _Verification:
         else:
             for c in copies:
                 self.find("failed", "digest-unlinked", c.entry.uri, c.key,
-                          f"no later digest names it as previous: the next digest {_name(keys[i + 1])} names "
-                          f"{_name(following.previous.key or following.previous.s3_uri)}", on=c)
-
-    # ---- 3. log files -----------------------------------------------------------------------------
-
-    def check_logs(self, digests: list[_DigestFile], logs: list[tuple[Archive, Entry]]) -> None:
-        expected: dict[str, list[tuple[_DigestFile, LogRef]]] = defaultdict(list)
-        newest_end: dict[tuple[str, str], datetime] = {}
-        for d in digests:
-            if d.digest is None:
-                continue
-            for ref in d.digest.log_files:
-                expected[match_key(ref.key or ref.s3_uri)].append((d, ref))
-            area = area_of(d.key)
-            if area is not None and not is_backfill(d.key):
-                if area not in newest_end or d.digest.end > newest_end[area]:
-                    newest_end[area] = d.digest.end
-
-        seen: set[str] = set()
-        to_hash: list[tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]]]] = []
-        maybe_pending: list[tuple[Archive, Entry, datetime, datetime]] = []
-        for archive, entry in logs:
-            refs = expected.get(match_key(entry.key)) if entry.key else None
-            if refs:
-                seen.add(match_key(entry.key or ""))
-                to_hash.append((archive, entry, refs))
-                continue
-            delivered, end = self.delivery(entry, newest_end)
-            if delivered is not None and end is not None and named_after(delivered, end):
-                maybe_pending.append((archive, entry, delivered, end))
-            else:
-                self.uncovered(entry)
-
-        for entry, why in _pmap(self.workers, _pending_check, maybe_pending):
-            self.report.logs.append(FileResult(entry.uri, entry.key, self.judge_pending(entry, why)))
-
-        for _archive, entry, refs, outcome in _pmap(self.workers, _hash_log, to_hash):
-            status = self.judge_log(entry, refs, outcome)
-            if status == "verified" and isinstance(outcome, tuple):
-                self.report.stored_sha256[entry.uri] = outcome[1]
-            self.report.logs.append(FileResult(entry.uri, entry.key, status))
-
-        for mk, refs in expected.items():
-            if mk in seen:
-                continue
-            d, ref = refs[0]
-            self.find("failed", "log-missing", ref.s3_uri, ref.key,
-                      f"listed in digest {_name(d.key)}, not in the archive")
-
-    @staticmethod
-    def delivery(entry: Entry, newest_end: dict[tuple[str, str], datetime]) -> tuple[datetime | None, datetime | None]:
-        """The delivery time a log file's name claims, and the end of the newest digest of its
-        account and Region (None: not where CloudTrail delivers, no such digest, no such name)."""
-        area = area_of(entry.key) if entry.key else None
-        if area is None or entry.key is None:
-            return None, None
-        return log_time(entry.key), newest_end.get(area)
-
-    def uncovered(self, entry: Entry) -> None:
-        if entry.key is None:
-            why = ("outside AWSLogs/: not where CloudTrail delivers log files, so no digest can cover it "
-                   "(give the directory that holds AWSLogs/ as SOURCE)")
-        elif area_of(entry.key) is None:
-            why = "not where CloudTrail delivers log files (AWSLogs/ACCOUNT/CloudTrail/REGION/...)"
-        else:
-            why = "listed by no digest file"
-        self.find("failed", "log-uncovered", entry.uri, entry.key, why)
-        self.report.logs.append(FileResult(entry.uri, entry.key, "failed"))
-
-    def judge_pending(self, entry: Entry, why: str | Exception | None) -> Status:
-        if isinstance(why, SourceReadError):
-            self.find("unreadable", "unreadable", entry.uri, entry.key, why.reason)
-            return "unreadable"
-        if why is None:
-            self.find("warning", "log-pending", entry.uri, entry.key,
-                      "delivered after the newest digest of its account and Region, and so are its records: "
-                      "no digest covers it yet (not verified)")
-            return "pending"
-        self.find("failed", "log-uncovered", entry.uri, entry.key, f"listed by no digest file; {why}")
-        return "failed"
-
-    def judge_log(self, entry: Entry, refs: list[tuple[_DigestFile, LogRef]],
-                  outcome: tuple[str, str] | Exception) -> Status:
-        if isinstance(outcome, SourceReadError):
-            self.find("unreadable", "unreadable", entry.uri, entry.key, outcome.reason)
-            return "unreadable"
-        if isinstance(outcome, Exception):
-            self.find("failed", "log-modified", entry.uri, entry.key,
-                      f"cannot be read ({outcome}): modified or damaged; listed in digest {_name(refs[0][0].key)}")
-            return "failed"
-        status: Status = "unverified"
-        for d, ref in refs:
-            if ref.hash_value != outcome[0]:
-                self.find("failed", "log-modified", entry.uri, entry.key,
-                          f"content differs from the SHA-256 digest {_name(d.key)} records")
-                status = "failed"
-            elif status != "failed" and d.signed and "failed" not in d.levels:
-                status = "verified"
-        return status
-
-
-def _pending_check(item: tuple[Archive, Entry, datetime, datetime]) -> tuple[Entry, str | Exception | None]:
-    """Whether a log file named as delivered after the newest digest is pending by its records:
-    None if so, else why not (a ``SourceReadError`` when it cannot be read)."""
-    archive, entry, delivered, end = item
-
-    def content() -> bytes:
-        try:
-            return read_content(archive, entry)
-        except NotGzip as e:
-            raise ValueError(str(e)) from e
-
-    try:
-        return entry, not_pending_because(content, delivered, end)
-    except SourceReadError as e:
-        return entry, e
-
-
-def _hash_log(item: tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]]]
-              ) -> tuple[Archive, Entry, list[tuple[_DigestFile, LogRef]], tuple[str, str] | Exception]:
-    """The SHA-256 of a log file's content (what digests record) and of its stored bytes."""
-    archive, entry, refs = item
-    try:
-        with archive.open(entry) as stream:
-            return archive, entry, refs, content_and_stored_sha256(stream)
-    except (SourceReadError, NotGzip) as e:
-        return archive, entry, refs, e
-    except OSError as e:
-        return archive, entry, refs, SourceReadError(entry.uri, f"cannot read: {e.strerror or e}")
+                          f"no later digest names it as previous: the next digest {name_of(keys[i + 1])} names "
+                          f"{name_of(following.previous.key or following.previous.s3_uri)}", on=c)

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from keytrail.errors import DigestFormatError
+
 SIGNATURE_ALGORITHM = "SHA256withRSA"
 HASH_ALGORITHM = "SHA-256"
 
@@ -48,10 +50,6 @@ _REQUIRED = (
 )
 _STAMP = re.compile(r"_(\d{8}T\d{6}Z)(_backfill)?\.json\.gz$")
 _LOG_STAMP = re.compile(r"_(\d{8}T\d{4})Z_[^/]*$")
-
-
-class DigestFormatError(ValueError):
-    """The bytes are not a digest file keytrail can check (reported, never raised to callers)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +125,7 @@ def _string(obj: dict[str, Any], name: str, problems: list[str]) -> str:
     return ""
 
 
-def parse_digest(content: bytes) -> Digest:
+def parse_digest(content: bytes) -> Digest:  # long: the digest format's fields, checked in the order AWS documents them
     """A digest from its uncompressed bytes; raises ``DigestFormatError`` naming what is wrong."""
     try:
         obj = orjson.loads(content)

@@ -28,34 +28,22 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
 
-from keytrail.errors import KeytrailError, SourceReadError, UsageError
+from keytrail.errors import VERIFY, SourceReadError, UsageError
 from keytrail.sources import FileRef, FileSource, RecordSource
-from keytrail.verify.report import Status, VerificationReport
+from keytrail.store.tables import storable
+from keytrail.verify.results import Status, VerificationReport
 
 Mode = Literal["fail", "exclude"]
 MODES: tuple[Mode, ...] = ("fail", "exclude")
 
 CHANGED = "changed since it was verified (its bytes differ from the ones the digest check read): not read"
 _UNVERIFIED = "listed only by digests that are not verified (see the digest problems)"
-
-
-class VerificationFailed(KeytrailError):
-    """``--verify`` could not vouch for the input: nothing unverified was read, no report made.
-
-    ``files`` names the files at fault; ``unreadable_only`` is true when nothing failed
-    verification and some files could only not be read (the CLI's partial-input exit code).
-    """
-
-    def __init__(self, message: str, files: Sequence[str] = (), unreadable_only: bool = False) -> None:
-        super().__init__(message)
-        self.files = list(files)
-        self.unreadable_only = unreadable_only
 
 
 @dataclass(frozen=True)
@@ -80,7 +68,7 @@ class Gate:
 
     def __init__(self, report: VerificationReport, mode: Mode) -> None:
         if mode not in MODES:
-            raise UsageError(f"--verify={mode}: the modes are {', '.join(MODES)}")
+            raise UsageError(f"verification mode {mode!r}: the modes are {', '.join(MODES)}")
         self.report = report
         self.mode = mode
         self.left_out = _left_out(report)
@@ -112,7 +100,7 @@ class Gate:
         out: list[FileSource | RecordSource] = []
         for source in sources:
             if not isinstance(source, FileSource):
-                raise UsageError(f"{source.description}: --verify reads local paths and s3:// URLs only")
+                raise UsageError(f"{source.description}: ", VERIFY, " reads local paths and s3:// URLs only")
             wrapped = VerifiedSource(source, self.report.stored_sha256)
             self.sources.append(wrapped)
             out.append(wrapped)
@@ -135,9 +123,7 @@ class Gate:
     def foreign(self, stored: Iterable[str]) -> list[str]:
         """Of the file URIs a store holds (its ledger), those this verification did not verify:
         a report from that store would count them."""
-        from keytrail.pipeline import storable  # the ledger's spelling of a URI
-
-        verified = {storable(uri) for uri in self.report.stored_sha256}
+        verified = {storable(uri) for uri in self.report.stored_sha256}  # the ledger's spelling of a URI
         return sorted(uri for uri in stored if uri not in verified)
 
     def summary(self) -> str:

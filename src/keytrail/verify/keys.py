@@ -22,16 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from keytrail.errors import SourceError
-
-
-class PublicKeysError(SourceError):
-    """The public keys file cannot be read or is not ``list-public-keys`` output."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
+from keytrail.errors import PublicKeysError
 
 
 @dataclass(frozen=True)

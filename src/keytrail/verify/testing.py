@@ -109,7 +109,7 @@ def log_record(account: str, region: str, when: datetime, n: int, user: str = "a
     }
 
 
-def build_archive(
+def build_archive(  # long: a signed test archive, its digest chain built day by day
     root: Path,
     signer: TrailSigner,
     *,

@@ -21,17 +21,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from keytrail.analysis.findings.base import (
-    CRYPTO,
-    HIGH,
-    INFO,
-    LOW,
-    Context,
-    Evidence,
-    Finding,
-    key_label,
-    plural,
-)
+from keytrail.analysis.findings.base import CRYPTO, HIGH, INFO, LOW, Evidence, Finding, key_label, plural
+from keytrail.analysis.findings.context import Context
 from keytrail.analysis.policy import (
     ALLOW,
     CRYPTO_ACTIONS,
@@ -51,7 +42,7 @@ from keytrail.analysis.policy import (
     parse_policy,
     policy_account,
 )
-from keytrail.analysis.usage import iso
+from keytrail.times import maybe_iso as iso
 
 KINDS = ("permission-never-used", "grant-never-used", "permission-used", "use-via-iam-delegation", "use-not-explained")
 
@@ -158,7 +149,7 @@ def _hidden_callers(obs: dict[str, Observed], account: str | None) -> int:
     return sum(o.calls for o in obs.values() if o.principal.startswith(f"AWSAccount:{account}:"))
 
 
-def _never_used(
+def _never_used(  # long: one pass over who can, each permission checked against who did
     ctx: Context, key: str, policy: KeyPolicy, key_grants: list[Grant], obs: dict[str, Observed]
 ) -> list[Finding]:
     out: list[Finding] = []
@@ -231,7 +222,7 @@ def _never_used(
     return out
 
 
-def _explain(
+def _explain(  # long: one pass over the calls, each explained by a statement, a grant or IAM
     ctx: Context,
     key: str,
     policy: KeyPolicy,

@@ -14,7 +14,8 @@ the rules allow and says so here.
 from __future__ import annotations
 
 from keytrail.analysis.clashes import CONFLICTING_COPIES, event_id_clashes, identity_conflicts
-from keytrail.analysis.findings.base import LOW, MEDIUM, Context, Evidence, Finding, plural
+from keytrail.analysis.findings.base import LOW, MEDIUM, Evidence, Finding, plural
+from keytrail.analysis.findings.context import Context
 
 KINDS = ("conflicting-copies", "identity-conflict")
 

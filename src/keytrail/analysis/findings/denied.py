@@ -5,9 +5,10 @@ Failures that only say the key is disabled or pending deletion are the ``key_sta
 
 from __future__ import annotations
 
-from keytrail.analysis.findings.base import KEY_STATE_SQL, LOW, MEDIUM, Context, Finding, key_label, plural
+from keytrail.analysis.findings.base import KEY_STATE_SQL, LOW, MEDIUM, Finding, key_label, plural
+from keytrail.analysis.findings.context import Context
 from keytrail.analysis.policy import account_of
-from keytrail.analysis.usage import iso
+from keytrail.times import maybe_iso as iso
 
 KINDS = ("denied-attempts",)
 

@@ -35,10 +35,10 @@ import yaml
 
 from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
 from keytrail.analysis.policy import account_of
-from keytrail.analysis.usage import iso
-from keytrail.errors import UsageError
-from keytrail.operations import CRYPTO, OPERATIONS
+from keytrail.errors import EXPECTATIONS, UsageError
+from keytrail.normalize.operations import CRYPTO, OPERATIONS
 from keytrail.store import Store
+from keytrail.times import maybe_iso as iso
 
 CLASSES = OPERATIONS
 DEFAULT_CHECK = CRYPTO
@@ -280,5 +280,5 @@ def load_expectations(path: str) -> Expectations:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise UsageError(f"--policy {path}: cannot read: {e.strerror or e}") from e
+        raise UsageError(EXPECTATIONS, f" {path}: cannot read: {e.strerror or e}") from e
     return parse_expectations(text, path)

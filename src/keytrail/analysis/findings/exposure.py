@@ -13,9 +13,10 @@ import ipaddress
 from collections import defaultdict
 from datetime import datetime
 
-from keytrail.analysis.findings.base import CRYPTO, HIGH, MEDIUM, Context, Finding, key_label, plural
-from keytrail.analysis.usage import iso
-from keytrail.operations import CRYPTO_SQL
+from keytrail.analysis.findings.base import CRYPTO, HIGH, MEDIUM, Finding, key_label, plural
+from keytrail.analysis.findings.context import Context
+from keytrail.normalize.operations import CRYPTO_SQL
+from keytrail.times import maybe_iso as iso
 
 KINDS = ("cross-account-use", "root-use", "unexpected-network")
 
@@ -137,7 +138,7 @@ def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         return None
 
 
-def _network(ctx: Context) -> list[Finding]:
+def _network(ctx: Context) -> list[Finding]:  # long: the network finding's query and its per-principal evidence, together
     o = ctx.options
     if not o.allowed_networks and not o.allowed_vpce:
         return []

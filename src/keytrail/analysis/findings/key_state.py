@@ -17,12 +17,12 @@ from keytrail.analysis.findings.base import (
     KEY_STATE_SQL,
     LOW,
     MEDIUM,
-    Context,
     Finding,
     key_label,
     plural,
 )
-from keytrail.analysis.usage import iso
+from keytrail.analysis.findings.context import Context
+from keytrail.times import maybe_iso as iso
 
 KINDS = ("key-pending-deletion", "pending-deletion-use", "key-disabled", "disabled-key-use")
 
@@ -38,7 +38,7 @@ _STATE_KIND = {"PendingDeletion": "key-pending-deletion", "PendingReplicaDeletio
 _STATE_EVENTS = ("ScheduleKeyDeletion", "DisableKey", "CancelKeyDeletion")
 
 
-def _per_key(ctx: Context) -> list[Finding]:
+def _per_key(ctx: Context) -> list[Finding]:  # long: one finding per key state, with who still calls it
     keys = {k: f for k, f in ctx.catalogue.items() if f.state in _STATE_KIND}
     if not keys:
         return []

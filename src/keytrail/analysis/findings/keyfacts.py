@@ -11,12 +11,14 @@ DisabledException), unless the inventory was taken later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from keytrail.analysis.findings.base import CRYPTO, KEY_STATE_SQL, Context
-from keytrail.analysis.usage import iso
-from keytrail.rules import key_arn_parts
+from keytrail.analysis.findings.base import CRYPTO, KEY_STATE_SQL
+from keytrail.normalize.rules import key_arn_parts
+from keytrail.store import Store
+from keytrail.times import maybe_iso as iso
 
 CUSTOMER = "customer"
 AWS = "aws"
@@ -71,16 +73,15 @@ class KeyFacts:
     last_seen: str | None = None
 
 
-def key_catalogue(ctx: Context) -> dict[str, KeyFacts]:
+def key_catalogue(store: Store, in_scope: Callable[[str], bool]) -> dict[str, KeyFacts]:  # long: one query per source of facts, in order of precedence
     """Every key the store knows (archive and inventory), in scope of the run's filters."""
-    store = ctx.store
     out: dict[str, KeyFacts] = {}
 
     def facts(key: str) -> KeyFacts | None:
         f = out.get(key)
         if f is None:
             parts = key_arn_parts(key)
-            if parts is None or not ctx.in_scope(key):
+            if parts is None or not in_scope(key):
                 return None
             f = out[key] = KeyFacts(key, parts[2], parts[1])
         return f
@@ -167,9 +168,3 @@ def key_catalogue(ctx: Context) -> dict[str, KeyFacts]:
     for f in out.values():
         f.aliases.sort()
     return out
-
-
-def inventory_regions(ctx: Context) -> set[tuple[str, str]]:
-    """(account, Region) pairs an inventory covers: there, keys the archive never names are known too."""
-    rows = ctx.store.query("SELECT DISTINCT account, region FROM inventory_keys")
-    return {(r[0], r[1]) for r in rows}

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from keytrail.analysis.findings.base import HIGH, MEDIUM, Context, Finding, key_label
+from keytrail.analysis.findings.base import HIGH, MEDIUM, Finding, key_label
+from keytrail.analysis.findings.context import Context
 from keytrail.analysis.policy import account_of
-from keytrail.analysis.usage import iso
-from keytrail.operations import CRYPTO_SQL
+from keytrail.normalize.operations import CRYPTO_SQL
+from keytrail.times import maybe_iso as iso
 
 KINDS = ("new-principal",)
 
 
-def find(ctx: Context) -> list[Finding]:
+def find(ctx: Context) -> list[Finding]:  # long: the baseline and the window, compared in one place
     o = ctx.options
     since = o.filters.since if o.filters.since is not None else o.baseline_until
     base_until = o.baseline_until if o.baseline_until is not None else since

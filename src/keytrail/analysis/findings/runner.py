@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keytrail.analysis.findings import access, conflicts, denied, exposure, key_state, new_principals, unused
-from keytrail.analysis.findings.base import SEVERITIES, Context, Finding, FindingOptions
+from keytrail.analysis.findings.base import SEVERITIES, Finding, FindingOptions
+from keytrail.analysis.findings.context import Context
 from keytrail.errors import UsageError
 from keytrail.store import Store
 

@@ -8,13 +8,14 @@ or read-only events, or not cover the window, and the finding is ``no-evidence``
 
 from __future__ import annotations
 
-from keytrail.analysis.findings.base import CRYPTO, INFO, LOW, MEDIUM, Context, Finding, key_label
+from keytrail.analysis.findings.base import CRYPTO, INFO, LOW, MEDIUM, Finding, key_label
+from keytrail.analysis.findings.context import Context
 from keytrail.analysis.findings.keyfacts import CUSTOMER, KeyFacts
 
 KINDS = ("unused-key", "no-evidence")
 
 
-def find(ctx: Context) -> list[Finding]:
+def find(ctx: Context) -> list[Finding]:  # long: the unused and no-evidence findings decided together, key by key
     catalogue = ctx.catalogue
     where, params = ctx.window()
     used = {r[0] for r in ctx.store.query(f"SELECT DISTINCT key FROM key_use WHERE {where} AND category IN {CRYPTO}", params)}  # noqa: S608

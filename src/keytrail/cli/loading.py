@@ -1,0 +1,97 @@
+"""The store a command reads: ``--db`` (after ingesting any SOURCEs), a temporary one for SOURCEs
+alone, or a ``--parquet`` dataset; verification first when ``--verify`` asks for it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import click
+
+from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS
+from keytrail.cli.options import Inputs
+from keytrail.cli.stderr import log_to_stderr, progress_bar, report_problems, summary_line
+from keytrail.cli.verifying import after_ingest, verify_if_asked
+from keytrail.errors import PartialInputError, UsageError
+from keytrail.pipeline import IngestReport, ingest
+from keytrail.sources.registry import SourceOptions, open_sources
+from keytrail.store import Store, open_dataset
+from keytrail.verify.gate import Gate
+
+
+@dataclass
+class Loaded:
+    store: Store
+    report: IngestReport | None
+    verification: Gate | None = None  # with --verify: its report, mode and what it left out
+
+
+@contextmanager
+def loaded_store(inputs: Inputs, source_options: SourceOptions | None = None) -> Iterator[Loaded]:
+    """The store a report reads: ``--db`` (after ingesting any sources), a temporary one, or a
+    Parquet dataset (``--parquet``). ``source_options``: what remote sources read."""
+    if inputs.parquet is not None:
+        if inputs.sources or inputs.db:
+            raise UsageError("--parquet reads a dataset written by spark-ingest: give it without SOURCE or --db")
+        if inputs.verify.asked:
+            raise UsageError("--verify checks the digest files of SOURCEs: a --parquet dataset cannot be verified")
+        with open_dataset(inputs.parquet) as dataset:
+            yield Loaded(dataset, None)
+        return
+    if not inputs.sources and not inputs.db:
+        raise UsageError("give SOURCE paths or URLs, or --db FILE (see --help)")
+    gate = verify_if_asked(inputs.sources, inputs.verify)  # before the store is made: --verify may refuse to read
+    tmpdir: tempfile.TemporaryDirectory[str] | None = None
+    if inputs.db:
+        store = Store(inputs.db, read_only=not inputs.sources and os.path.exists(inputs.db))
+    else:
+        # one-shot runs use a temporary on-disk store so memory stays flat on large archives
+        tmpdir = tempfile.TemporaryDirectory(prefix="keytrail-")
+        store = Store(os.path.join(tmpdir.name, "oneshot.duckdb"))
+    try:
+        report = None
+        if inputs.sources:
+            report = _ingest(inputs, source_options, store, gate)
+        elif store.needs_resolve() and not store.read_only:
+            store.resolve()
+        yield Loaded(store, report, gate)
+    finally:
+        if gate is not None:
+            gate.close()
+        store.close()
+        if tmpdir is not None:
+            tmpdir.cleanup()
+
+
+def _ingest(inputs: Inputs, source_options: SourceOptions | None, store: Store, gate: Gate | None) -> IngestReport:
+    """The SOURCEs into the store a report reads, what was skipped said on stderr."""
+    quiet = inputs.quiet
+    log_to_stderr(quiet)
+    sources = open_sources(inputs.sources, source_options)
+    if gate is not None:
+        sources = gate.wrap(sources)  # only the log files verification vouched for
+    report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(quiet), strict=False)
+    if inputs.strict and report.partial:
+        report_problems(report)
+        raise PartialInputError(report.problems())
+    report_problems(report)
+    if not quiet:
+        click.echo(f"keytrail: {summary_line(report)}", err=True)
+    if gate is not None:
+        stored = [uri for uri, e in store.ledger().items() if e.status == "ingested"] if inputs.db else None
+        after_ingest(gate, report.errors, stored)
+    return report
+
+
+def exit_code(loaded: Loaded) -> int:
+    """1 when --verify found something that failed verification (whatever else happened), else 3
+    when some input was unreadable, else 0."""
+    gate = loaded.verification
+    if gate is not None and gate.failed:
+        return EXIT_VIOLATIONS
+    if (loaded.report is not None and loaded.report.partial) or (gate is not None and gate.unreadable):
+        return EXIT_PARTIAL
+    return EXIT_OK

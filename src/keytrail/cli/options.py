@@ -1,0 +1,254 @@
+"""The options commands share, each group read once into a typed value a command takes.
+
+    @input_options    SOURCE..., --db, --parquet, --verify, --public-keys, --strict, --quiet, --workers,
+                      --profile, --region, --accounts, --regions   ->  inputs: Inputs
+    @filter_options   --since, --until, --account, --key-region    ->  window: Window, scope: Scope
+    @output_options   --format, --output                           ->  output: Output
+
+A command's body gets plain typed arguments (never click's namespace) and passes the library
+typed values (``Filters``, ``SourceOptions``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from keytrail.analysis.filters import Filters
+from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, SINCE, UNTIL, Term, UsageError
+from keytrail.render import FORMATS
+from keytrail.sources.registry import SourceOptions
+from keytrail.times import parse_time_bound
+from keytrail.verify.gate import MODES, Mode
+
+R = TypeVar("R")
+Command = Callable[..., R]
+
+if TYPE_CHECKING:
+    _Choice = click.Choice[str]
+else:  # click.Choice is generic from click 8.2 on
+    _Choice = click.Choice
+
+TIME_TERMS: dict[str, Term] = {"since": SINCE, "until": UNTIL, "baseline_since": BASELINE_SINCE,
+                               "baseline_until": BASELINE_UNTIL}
+
+
+def split_csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _options(f: Command[R], options: list[Callable[[Any], Any]]) -> Command[R]:
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """How to reach AWS for remote sources."""
+
+    profile: str | None = None
+    region: str | None = None
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """``--verify[=MODE]`` and ``--public-keys``."""
+
+    mode: Mode | None = None
+    public_keys: tuple[str, ...] = ()
+
+    @property
+    def asked(self) -> bool:
+        return self.mode is not None or bool(self.public_keys)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a report or an ingest reads: SOURCEs, a store (``--db``) or a dataset (``--parquet``)."""
+
+    sources: tuple[str, ...] = ()
+    db: str | None = None
+    parquet: str | None = None
+    verify: VerifyOptions = field(default_factory=VerifyOptions)
+    strict: bool = False
+    quiet: bool = False
+    workers: int | None = None
+    aws: AwsOptions = field(default_factory=AwsOptions)
+
+    def source_options(self, since: str | None, until: str | None, keys: tuple[str, ...] = (),
+                       extra: dict[str, str] | None = None) -> SourceOptions:
+        """What remote sources take: these options and the window (``since``, ``until``) to read."""
+        aws = self.aws
+        return SourceOptions(aws.profile, aws.region, aws.accounts, aws.regions, since, until, keys, extra or {})
+
+
+class VerifyMode(_Choice):
+    """``fail`` or ``exclude``; a bare ``--verify`` means ``fail``."""
+
+    def __init__(self) -> None:
+        super().__init__(MODES)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in MODES:
+            return value
+        self.fail(f"{value!r} is not a verification mode ({', '.join(MODES)}). Give the mode after '=' "
+                  "(--verify=exclude), or put a bare --verify after the SOURCEs", param, ctx)
+
+
+def _reports_only(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--parquet is for reports: refused on ingest as the command line is read."""
+    if value is not None and ctx.command.name == "ingest":
+        raise click.UsageError("--parquet is read by reports; ingest writes a --db store (see spark-ingest)")
+    return value
+
+
+_INPUT_OPTIONS = [
+    click.argument("sources", nargs=-1, metavar="[SOURCE]..."),
+    click.option("--db", type=click.Path(dir_okay=False), help="Persistent store (DuckDB file); sources given too are ingested into it first."),
+    click.option("--parquet", metavar="DIR", default=None, callback=_reports_only,
+                 help="Report from a Parquet dataset written by `keytrail spark-ingest` (no SOURCE, no --db)."),
+    click.option("--verify", type=VerifyMode(), is_flag=False, flag_value="fail", default=None,
+                 metavar="[=fail|exclude]",
+                 help="Check the sources' CloudTrail digest files first and read only the log files they "
+                      "verify: --verify (=fail) exits 1 without a report if any file is not verified; "
+                      "--verify=exclude leaves those files out and names them."),
+    click.option("--public-keys", multiple=True, metavar="FILE",
+                 help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
+    click.option("--strict", is_flag=True, help="Fail (exit 3) before any output if any input could not be read."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr (errors still shown)."),
+    click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: every core)."),
+    click.option("--profile", default=None, help="AWS profile for s3://, lookup:// and athena:// sources."),
+    click.option("--region", "aws_region", default=None, help="AWS Region for API calls."),
+    click.option("--accounts", default=None, help="Comma-separated account ids to read (S3 sources)."),
+    click.option("--regions", default=None, help="Comma-separated Regions to read, or 'all' (S3, lookup sources)."),
+]
+
+
+def input_options(f: Command[R]) -> Command[R]:
+    """SOURCE... arguments and the options that say how to read them, as ``inputs: Inputs``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, sources: tuple[str, ...], db: str | None, parquet: str | None, verify: Mode | None,
+                public_keys: tuple[str, ...], strict: bool, quiet: bool, workers: int | None, profile: str | None,
+                aws_region: str | None, accounts: str | None, regions: str | None, **kwargs: Any) -> R:
+        aws = AwsOptions(profile, aws_region, split_csv(accounts), split_csv(regions))
+        inputs = Inputs(sources, db, parquet, VerifyOptions(verify, public_keys), strict, quiet, workers, aws)
+        return f(*args, inputs=inputs, **kwargs)
+
+    return _options(wrapper, _INPUT_OPTIONS)
+
+
+# ---- the window and the keys ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """``--since`` (inclusive) and ``--until`` (exclusive) as given; ``bounds`` as UTC times."""
+
+    since: str | None = None
+    until: str | None = None
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        return parse_time_bound(self.since, SINCE), parse_time_bound(self.until, UNTIL)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which keys a report covers: ``--account``, ``--key-region`` (and a command's ``--key``)."""
+
+    account: str | None = None
+    key_region: str | None = None
+
+    def filters(self, window: Window, keys: tuple[str, ...] = (), principal: str | None = None) -> Filters:
+        since, until = window.bounds()
+        return Filters(keys=tuple(keys), principal=principal, since=since, until=until, account=self.account,
+                       region=self.key_region)
+
+
+def checked_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A time option checked as the command line is read: a typo fails before any ingest."""
+    parse_time_bound(value, TIME_TERMS[param.name or ""])
+    return value
+
+
+def window_options(since_help: str, until_help: str, checked: bool = True) -> Callable[[Command[R]], Command[R]]:
+    """--since and --until, as ``window: Window`` (``checked``: refused as the command line is read)."""
+    callback = checked_time if checked else None
+
+    def decorate(f: Command[R]) -> Command[R]:
+        @functools.wraps(f)
+        def wrapper(*args: Any, since: str | None, until: str | None, **kwargs: Any) -> R:
+            return f(*args, window=Window(since, until), **kwargs)
+
+        return _options(wrapper, [
+            click.option("--since", default=None, callback=callback, help=since_help),
+            click.option("--until", default=None, callback=callback, help=until_help),
+        ])
+
+    return decorate
+
+
+_FILTER_SINCE = "From this ISO-8601 date or date-time (UTC unless an offset is given), inclusive."
+_FILTER_UNTIL = "Up to this ISO-8601 date or date-time, exclusive."
+
+
+def filter_options(f: Command[R]) -> Command[R]:
+    """--since, --until, --account, --key-region, as ``window: Window`` and ``scope: Scope``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, account: str | None, key_region: str | None, **kwargs: Any) -> R:
+        return f(*args, scope=Scope(account, key_region), **kwargs)
+
+    scoped = _options(wrapper, [
+        click.option("--account", default=None, help="Only keys owned by this account."),
+        click.option("--key-region", "key_region", default=None, help="Only keys in this Region."),
+    ])
+    return window_options(_FILTER_SINCE, _FILTER_UNTIL)(scoped)
+
+
+def key_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A KEY argument checked as the command line is read (an empty name fails before any ingest)."""
+    if not value.strip():
+        raise UsageError("an empty key name")
+    return value
+
+
+KEY_HELP = "Only this key (id, ARN, alias name or alias ARN); repeatable."
+PRINCIPAL_HELP = (
+    "Only this principal: its ARN, its name (AppRole, role/AppRole, role/service-role/AppRole, "
+    "user/test-user), a service (cloudtrail.amazonaws.com), or a glob where * is any characters "
+    "('arn:aws:iam::111122223333:role/*'). Whole principals only, case-sensitive."
+)
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Output:
+    """``--format`` and ``--output`` (None: standard output)."""
+
+    fmt: str = "table"
+    path: str | None = None
+
+
+def output_options(f: Command[R]) -> Command[R]:
+    """--format and --output, as ``output: Output``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, fmt: str, output: str | None, **kwargs: Any) -> R:
+        return f(*args, output=Output(fmt, output), **kwargs)
+
+    written = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the report to FILE instead of stdout.")(wrapper)
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(written)

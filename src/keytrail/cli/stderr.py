@@ -1,0 +1,75 @@
+"""What commands say on stderr besides errors: the progress bar, the ingest summary, skipped input,
+and the library's notices (remote sources' caveats, progress) through ``logging``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+import click
+
+from keytrail.cli.exits import log_args
+from keytrail.pipeline import IngestReport
+from keytrail.render import safe
+
+
+def progress_bar(quiet: bool) -> Callable[[IngestReport], None] | None:
+    if quiet or not sys.stderr.isatty():
+        return None
+    from keytrail.cli.progress import ProgressBar
+
+    return ProgressBar()
+
+
+def summary_line(r: IngestReport) -> str:
+    parts = [f"{r.files_ingested} file(s) read"]
+    if r.files_unchanged:
+        parts.append(f"{r.files_unchanged} unchanged since the last ingest")
+    if r.files_skipped:
+        reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
+        parts.append(f"{r.files_skipped} skipped ({safe.escaped(reasons)})")  # reasons may quote JSON keys
+    if r.files_error:
+        parts.append(f"{r.files_error} unreadable")
+    text = ", ".join(parts)
+    text += f"; {r.records} record(s), {r.kms_records} KMS call(s), {r.rows} key-use row(s)"
+    if r.records_rejected:
+        text += f", {r.records_rejected} record(s) rejected"
+    if r.records_unattributed:
+        text += f", {r.records_unattributed} KMS call(s) unattributable"
+    mb = r.bytes_read / 1e6
+    if r.seconds > 0 and mb:
+        text += f" in {r.seconds:.1f} s ({mb / r.seconds:.0f} MB/s)"
+    return text
+
+
+def report_problems(r: IngestReport) -> None:
+    # file names and reasons may quote log data: shown escaped, never as terminal controls
+    for line in r.errors:
+        click.echo(f"keytrail: error: {safe.escaped(line)}", err=True)
+    for line in r.record_problems:
+        click.echo(f"keytrail: skipped record: {safe.escaped(line)}", err=True)
+    if r.records_rejected > len(r.record_problems):
+        click.echo(f"keytrail: ... and {r.records_rejected - len(r.record_problems)} more rejected record(s)", err=True)
+
+
+class _StderrLog(logging.Handler):
+    """keytrail's library notices on stderr ("keytrail: warning: ..."), through click; the settings
+    they name (``errors.Term`` arguments) in the command line's words."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        if isinstance(record.args, tuple):
+            record.args = log_args(record.args)
+        click.echo(f"keytrail: {level}{safe.escaped(record.getMessage())}", err=True)
+
+
+_STDERR_LOG = _StderrLog()
+
+
+def log_to_stderr(quiet: bool) -> None:
+    """Show the library's notices (remote sources' caveats, progress) on stderr; --quiet keeps warnings."""
+    logger = logging.getLogger("keytrail")
+    if _STDERR_LOG not in logger.handlers:
+        logger.addHandler(_STDERR_LOG)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)

@@ -1,0 +1,257 @@
+"""The worker side of ingest: read, decode and normalise files, and write their rows as a segment.
+
+``process_chunk`` runs in a worker process (the pipeline's pool, or inline for one worker): it
+reads some files, decodes them (``keytrail.decode``), normalises their records
+(``keytrail.normalize``) and writes the key-use rows as one Parquet segment of the store
+(``store.segments``); it returns a ``Chunk``: each file's outcome, the segment, and the side
+tables as typed rows made Arrow (alias changes, identity hints, STS credentials). The Spark job's
+normalising tasks run ``process_file`` and ``finish_rows`` too.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keytrail.decode import FileRecords, gunzip_if_needed, read_records
+from keytrail.errors import KeytrailError, NotCloudTrail, SourceReadError
+from keytrail.normalize import Normalized, normalize, normalize_record
+from keytrail.sources import FileRef, FileSource, RecordBatch
+from keytrail.store.segments import RowBuffer, Segment, write_segment
+from keytrail.store.tables import AliasRow, CredentialRow, arrow_table, storable, to_arrow
+
+
+@dataclass
+class FileOutcome:
+    uri: str
+    size: int
+    version: str
+    status: str  # ingested | skipped | error
+    shape: str | None = None
+    records: int = 0
+    kms_records: int = 0
+    rows: int = 0
+    reason: str | None = None
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (record index, message)
+    unattributed: list[tuple[int, str]] = field(default_factory=list)
+    verified: bool = False  # the file is covered by a verified digest chain
+
+
+@dataclass
+class Chunk:
+    """A worker's answer for some files (all picklable): the segment it wrote holds their rows."""
+
+    files: list[tuple[int, FileOutcome]]
+    segment: Segment | None
+    aliases: Any  # Arrow, AliasRow's schema
+    identities: set[tuple[str, str]]
+    credentials: Any  # Arrow, CredentialRow's schema
+
+
+@dataclass
+class Extracted:
+    """What the normaliser made of some records, ready for the store."""
+
+    rows: RowBuffer = field(default_factory=RowBuffer)
+    aliases: list[AliasRow] = field(default_factory=list)
+    identities: set[tuple[str, str]] = field(default_factory=set)  # (unique id, ARN): IdentityHint's fields
+    credentials: list[CredentialRow] = field(default_factory=list)
+
+
+def normalize_records(file_id: int, fr: FileRecords, out: FileOutcome, ex: Extracted | None = None) -> Extracted:
+    """The one normaliser over one file's (or batch's) records."""
+    ex = ex if ex is not None else Extracted()
+    rows = ex.rows
+    before = len(rows)
+    # the hot path: a KMS call's one row taken inline; anything else through _take
+    add_file, add_index, add_no, add_count, add_row = (
+        rows.file_ids.append, rows.indexes.append, rows.row_nos.append, rows.record_rows.append, rows.rows.append
+    )
+    add_hint = ex.identities.add
+    kms = 0
+    for index, rec in fr.records:
+        n = normalize_record(rec)
+        if n.kms and len(n.rows) == 1 and n.problem is None and n.unattributed is None and n.alias_change is None:
+            kms += 1
+            add_file(file_id)
+            add_index(index)
+            add_no(0)
+            add_count(1)
+            add_row(n.rows[0])
+            for h in n.identities:
+                add_hint((h.unique_id, h.arn))
+        else:
+            _take(file_id, index, n, out, ex)
+    out.kms_records += kms
+    for index, value in fr.parsed:
+        _take(file_id, index, normalize(value), out, ex)
+    ex.identities |= fr.hints
+    out.rows = len(rows) - before
+    out.problems.sort()
+    return ex
+
+
+def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extracted) -> None:
+    if n.problem:
+        out.problems.append((index, n.problem))
+        return
+    for h in n.identities:
+        ex.identities.add((h.unique_id, h.arn))
+    c = n.credential
+    if c is not None:
+        ex.credentials.append(
+            CredentialRow(c.access_key_id, c.event_time, c.event_id, c.event_name, c.role_arn, c.session_name,
+                          c.caller, c.caller_type, c.caller_access_key_id, c.caller_session, c.on_behalf_of,
+                          file_id, index)
+        )  # fmt: skip
+    if not n.kms:
+        return
+    out.kms_records += 1
+    if n.rows:
+        ex.rows.add(file_id, index, n.rows)
+    if n.unattributed:
+        out.unattributed.append((index, n.unattributed))
+    a = n.alias_change
+    if a is not None:
+        ex.aliases.append(AliasRow(a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
+
+
+def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted | None = None) -> tuple[FileOutcome, Extracted]:
+    """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
+    ex = ex if ex is not None else Extracted()
+    out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested", verified=ref.verified)
+    try:
+        data = gunzip_if_needed(source.read(ref), ref.uri)
+        fr = read_records(data, ref.uri)
+    except NotCloudTrail as e:
+        out.status, out.reason = "skipped", storable(e.reason)
+        return out, ex
+    except KeytrailError as e:
+        out.status, out.reason = "error", storable(e.reason if isinstance(e, SourceReadError) else str(e))
+        return out, ex
+    except MemoryError:
+        out.status, out.reason = "error", "file too large to decode in memory"
+        return out, ex
+    del data
+    out.shape = fr.shape
+    out.records = fr.total
+    out.problems = list(fr.problems)
+    normalize_records(file_id, fr, out, ex)
+    del fr
+    ex.rows.flush()
+    return out, ex
+
+
+MAX_TEXT = 1_000_000  # bytes (UTF-8) in one text value: far beyond any field CloudTrail writes
+
+
+@dataclass
+class Tables:
+    """A chunk's output as Arrow tables (built where it was normalised: a worker, a Spark task)."""
+
+    rows: Any  # raw key-use rows (segments.RAW_COLUMNS), None when there are none
+    aliases: Any  # AliasRow's schema
+    credentials: Any  # CredentialRow's schema
+
+
+def finish_rows(files: list[tuple[int, FileOutcome]], ex: Extracted) -> Tables:
+    """The chunk's rows, alias changes and credentials as Arrow tables, records holding a text
+    value longer than MAX_TEXT rejected (named) rather than stored: a forged file could otherwise
+    exhaust the store's memory. Checked column by column on the Arrow tables, so it costs nothing
+    per row unless some value is that long."""
+    if any(_long(u) or _long(a) for u, a in ex.identities):
+        ex.identities = {(u, a) for u, a in ex.identities if not _long(u) and not _long(a)}
+    tables = _tables(ex)
+    long = {k: "alias change" for k in _long_values(tables.aliases)}
+    long.update({k: "credentials" for k in _long_values(tables.credentials)})
+    if tables.rows is not None:
+        long.update(_long_values(tables.rows))
+    if long:
+        _reject_long(files, ex, long)
+        tables = _tables(ex)
+    return tables
+
+
+def _tables(ex: Extracted) -> Tables:
+    return Tables(
+        ex.rows.table() if len(ex.rows) else None, arrow_table(AliasRow, ex.aliases), arrow_table(CredentialRow, ex.credentials)
+    )
+
+
+def _long(text: str) -> bool:
+    # a string of fewer than MAX_TEXT / 4 characters cannot be MAX_TEXT bytes long: only longer ones are encoded
+    return len(text) > MAX_TEXT // 4 and len(text.encode("utf-8", errors="replace")) > MAX_TEXT
+
+
+def _long_values(table: Any) -> dict[tuple[int, int], str]:
+    """(file_id, rec_index) of the rows holding a text value longer than MAX_TEXT, with its column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found: dict[tuple[int, int], str] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if not pa.types.is_string(column.type):
+            continue
+        lengths = pc.binary_length(column)  # from the offsets: no pass over the text
+        if (pc.max(lengths).as_py() or 0) <= MAX_TEXT:
+            continue
+        for i in pc.indices_nonzero(pc.fill_null(pc.greater(lengths, MAX_TEXT), False)).to_pylist():
+            found.setdefault((table.column("file_id")[i].as_py(), table.column("rec_index")[i].as_py()), name)
+    return found
+
+
+def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict[tuple[int, int], str]) -> None:
+    ex.rows.drop(set(long))
+    ex.aliases = [a for a in ex.aliases if (a.file_id, a.rec_index) not in long]
+    ex.credentials = [c for c in ex.credentials if (c.file_id, c.rec_index) not in long]
+    rows = ex.rows.rows_per_file()
+    outcomes = dict(files)
+    for (file_id, index), what in sorted(long.items()):
+        o = outcomes[file_id]
+        o.problems.append((index, f"{what} holds a value longer than {MAX_TEXT:,} bytes: not a field CloudTrail writes"))
+        if what != "credentials":  # an STS record is not counted as a KMS call
+            o.kms_records -= 1
+        o.unattributed = [u for u in o.unattributed if u[0] != index]
+        o.problems.sort()
+        o.rows = rows.get(file_id, 0)
+
+
+def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segments_dir: str) -> Chunk:
+    """Worker entry point: read, decode and normalise some files; write their rows as one segment.
+
+    The cycle collector is paused for the chunk: decoded records hold no reference cycles, yet
+    the collector would walk them over and over as they pile up (a tenth of the worker's time);
+    whatever cycles a chunk leaves are collected when it ends.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        files: list[tuple[int, FileOutcome]] = []
+        ex = Extracted()
+        for file_id, ref in items:
+            outcome, _ = process_file(source, file_id, ref, ex)
+            files.append((file_id, outcome))
+        return _chunk(files, ex, segments_dir)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _chunk(files: list[tuple[int, FileOutcome]], ex: Extracted, segments_dir: str) -> Chunk:
+    tables = finish_rows(files, ex)
+    segment = write_segment(tables.rows, segments_dir) if tables.rows is not None else None
+    return Chunk(files, segment, tables.aliases, ex.identities, tables.credentials)
+
+
+def process_batch(file_id: int, batch: RecordBatch, segments_dir: str) -> Chunk:
+    """A record source's batch through the same normaliser."""
+    out = FileOutcome(batch.uri, 0, batch.version, "ingested", shape=batch.shape, records=len(batch.records))
+    fr = FileRecords(batch.shape, total=len(batch.records), parsed=list(enumerate(batch.records)))
+    ex = normalize_records(file_id, fr, out)
+    return _chunk([(file_id, out)], ex, segments_dir)
+
+
+__all__ = ["Chunk", "Extracted", "FileOutcome", "Tables", "finish_rows", "process_batch", "process_chunk", "process_file", "to_arrow"]

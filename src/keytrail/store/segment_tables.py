@@ -1,0 +1,217 @@
+"""The key-use rows of a store: its Parquet segments, the views over them, and their upkeep.
+
+A chunk's ledger entries, side tables and segments are registered in one transaction
+(``write_chunk``); the views ``raw_key_use`` and ``key_use`` name the registered segments by
+absolute path (``write_views``); small segments are merged (``compact``); the rows that need other
+records are resolved by the group rules (``store.resolution``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from typing import Any
+
+import duckdb
+
+from keytrail.errors import StoreError
+from keytrail.resolve import key_use_select
+from keytrail.store.connection import Database, private_files, sql_text
+from keytrail.store.segments import (
+    RAW_COLUMNS,
+    ROW_GROUP,
+    STORED_COLUMNS,
+    VIEW_COLUMNS,
+    Segment,
+    arrow_type,
+    new_segment_name,
+)
+
+COMPACT_AT = 64  # segments before small ones are merged
+COMPACT_ROWS = 1_000_000  # rows a merged segment aims at
+
+
+def _sql_type(name: str) -> str:
+    import pyarrow as pa
+
+    t = arrow_type(name)
+    if t == pa.int64():
+        return "BIGINT"
+    if t == pa.bool_():
+        return "BOOLEAN"
+    if pa.types.is_list(t):
+        return "VARCHAR[]"
+    return "VARCHAR"
+
+
+def _no_rows() -> str:
+    """A relation with a segment's columns and no rows (a store without segments)."""
+    cols = ", ".join(f"CAST(NULL AS {_sql_type(c)}) AS {c}" for c in STORED_COLUMNS)
+    return f"(SELECT {cols} WHERE false)"  # noqa: S608 - constant column names
+
+
+class SegmentTables(Database):
+    """A store's segments and the views over them (the base of ``Store``)."""
+
+    def _segments_sql(self, names: Sequence[str]) -> str:
+        """The rows of these segments as a relation (the typed empty relation for none)."""
+        if not names:
+            return _no_rows()
+        paths = ", ".join(sql_text(self.segment_path(n)) for n in names)
+        return f"read_parquet([{paths}])"
+
+    def write_views(self, temp: bool = False) -> None:
+        """(Re)create ``raw_key_use`` and ``key_use`` over the registered segments (inside the
+        caller's transaction unless ``temp``)."""
+        names = self.segment_names()
+        touched = {
+            r[0]
+            for r in self.con.execute(
+                "SELECT DISTINCT f.segment FROM resolution r JOIN files f USING (file_id) WHERE r.reopened"
+            ).fetchall()
+        } & set(names)
+        clean = [n for n in names if n not in touched]
+        raw_cols = ", ".join(RAW_COLUMNS)
+        settled_cols = ", ".join(VIEW_COLUMNS)
+        settled = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open"]  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
+        if touched:
+            settled.append(
+                f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open AND NOT EXISTS ("  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
+                "SELECT 1 FROM resolution x WHERE x.reopened AND x.file_id = s.file_id AND x.rec_index = s.rec_index "
+                "AND x.row_no = s.row_no)"
+            )
+        parts = [key_use_select(f"({p})", settled=True) for p in settled]
+        resolved = self.segment_names("resolved")
+        if resolved:
+            parts.append(key_use_select(f"(SELECT {settled_cols} FROM {self._segments_sql(resolved)})"))  # noqa: S608 - paths quoted by sql_text
+        kind = "TEMP VIEW" if temp else "VIEW"
+        self.con.execute(
+            f"CREATE OR REPLACE {kind} raw_key_use AS SELECT {raw_cols}, key, who, category FROM {self._segments_sql(names)}"  # noqa: S608
+        )
+        union = " UNION ALL ".join(f"({p})" for p in parts)
+        self.con.execute(f"CREATE OR REPLACE {kind} key_use AS {union}")
+        if not temp:
+            self.set_meta("segments_dir", self.segments_dir)
+
+    def write_chunk(
+        self, files: Any, replaced_uris: Iterable[str], tables: dict[str, Any], segments: Sequence[Segment] = ()
+    ) -> None:
+        """Ledger entries, the chunk's side tables (Arrow tables named like the store's) and its
+        segments, inside the caller's transaction: the ledger and the rows commit together.
+
+        ``tables`` may hold alias_history, credentials, record_problems (appended) and
+        identity_map (unique id, arn; added where new). Files in ``replaced_uris`` (changed since
+        they were read) lose their old rows first.
+        """
+        con = self.con
+        replaced = list(replaced_uris)
+        if replaced:
+            gone = [
+                r[0]
+                for r in con.execute(
+                    "SELECT file_id FROM files WHERE uri IN (SELECT unnest(?::VARCHAR[]))", [replaced]
+                ).fetchall()
+            ]
+            self._drop_files(gone)
+        self._append("files", files)
+        for name in ("alias_history", "credentials", "record_problems"):
+            self._append(name, tables.get(name))
+        ids = tables.get("identity_map")
+        if ids is not None and ids.num_rows:
+            con.register("_chunk_ids", ids)
+            con.execute(
+                "INSERT INTO identity_map SELECT DISTINCT c.unique_id, c.arn, 'trail' FROM _chunk_ids c "
+                "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
+            )
+            con.unregister("_chunk_ids")
+        ingest = con.execute("SELECT max(ingest_id) FROM ingests").fetchone()
+        for seg in segments:
+            con.execute("INSERT INTO segments VALUES (?, ?, ?, 'rows')", [seg.name, seg.rows, ingest[0] if ingest else None])
+        if segments or replaced:
+            self.write_views()
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+
+    def _drop_files(self, file_ids: Sequence[int]) -> None:
+        """Remove every row of these files: the side tables' rows, and the segments that hold
+        some are rewritten without them."""
+        if not file_ids:
+            return
+        con = self.con
+        ids = list(file_ids)
+        holding = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT segment FROM files WHERE segment IS NOT NULL AND file_id IN (SELECT unnest(?::BIGINT[]))",
+                [ids],
+            ).fetchall()
+        ]
+        for table in ("alias_history", "record_problems", "credentials"):
+            con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])  # noqa: S608
+        con.execute("DELETE FROM files WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])
+        for name in holding:
+            self._rewrite(
+                [name],
+                f"SELECT * FROM {self._segments_sql([name])} WHERE file_id NOT IN (SELECT unnest(?::BIGINT[]))",  # noqa: S608
+                [ids],
+            )
+
+    def _rewrite(self, old: Sequence[str], query: str, params: Sequence[object] = ()) -> None:
+        """Replace segments ``old`` by one holding ``query``'s rows (inside the caller's transaction)."""
+        name = new_segment_name()
+        path = self.segment_path(name)
+        with private_files():
+            self.con.execute(
+                f"COPY ({query}) TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd, "  # noqa: S608
+                f"ROW_GROUP_SIZE {ROW_GROUP})",
+                list(params),
+            )
+        os.replace(path + ".tmp", path)
+        row = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
+        self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [list(old)])
+        self.con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'rows')", [name, int(row[0]) if row else 0])
+        self.con.execute("UPDATE files SET segment = ? WHERE segment IN (SELECT unnest(?::VARCHAR[]))", [name, list(old)])
+        self._garbage.extend(old)
+
+    def _append(self, table: str, data: Any) -> None:
+        if data is None or not data.num_rows:
+            return
+        view = f"_chunk_{table}"
+        self.con.register(view, data)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {view}")  # noqa: S608
+        except duckdb.Error as e:
+            # the transaction is aborted (the caller rolls it back): say why, not what failed after
+            with suppress(duckdb.Error):
+                self.con.unregister(view)
+            raise StoreError(f"{self.path}: cannot write {table}: {e}") from e
+        self.con.unregister(view)
+
+    def compact(self, most: int = COMPACT_AT, target_rows: int = COMPACT_ROWS) -> int:
+        """Merge small segments when there are more than ``most``: many small files slow every
+        report a little (each is opened and its footer read). Returns how many were merged.
+
+        Segments under ``target_rows`` rows are merged, smallest first, into segments of about
+        ``target_rows``; in one transaction each (the old files are removed after it commits)."""
+        sizes = self.con.execute("SELECT name, rows FROM segments WHERE kind = 'rows' ORDER BY rows, name").fetchall()
+        if len(sizes) <= most:
+            return 0
+        small = [(n, r) for n, r in sizes if r < target_rows]
+        merged = 0
+        group: list[str] = []
+        rows = 0
+        for name, count in small:
+            group.append(name)
+            rows += count
+            if rows >= target_rows:
+                merged += self._merge(group)
+                group, rows = [], 0
+        if len(group) > 1:
+            merged += self._merge(group)
+        return merged
+
+    def _merge(self, names: list[str]) -> int:
+        with self.transaction():
+            self._rewrite(names, f"SELECT * FROM {self._segments_sql(names)}")  # noqa: S608
+            self.write_views()
+        return len(names)
