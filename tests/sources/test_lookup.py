@@ -284,7 +284,7 @@ def test_since_older_than_90_days_is_clipped_with_a_warning(caplog: pytest.LogCa
         ("lookup://moon", SourceOptions(), "not a Region"),
         ("lookup://", SourceOptions(regions=("nowhere",)), "not a Region name"),
         ("lookup://", SourceOptions(keys=("alias/app-data",)), "key ARN"),
-        ("lookup://", SourceOptions(since="2026-10-02", until="2026-10-01"), "--until must be after"),
+        ("lookup://", SourceOptions(since="2026-10-02", until="2026-10-01"), "until must be after"),
         ("lookup://", SourceOptions(extra={"lookup_rate": "fast"}), "not a number"),
     ],
 )

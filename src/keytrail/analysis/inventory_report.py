@@ -4,14 +4,32 @@ tags, and its use in the store (keys with no crypto calls are the unused ones)."
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TypedDict
 
 from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.store import Store
 from keytrail.times import maybe_iso
 
 
-def inventory_rows(store: Store, accounts: Iterable[str] = ()) -> list[dict[str, Any]]:
+class InventoryRow(TypedDict):
+    """One key of the inventory, as the reports show it (a row for the renderers: JSON, table, CSV)."""
+
+    key: str
+    account: str
+    region: str
+    manager: str  # customer | aws | unknown
+    state: str | None
+    aliases: list[str]
+    description: str
+    tags: list[str]  # KEY=VALUE
+    crypto_calls: int
+    last_use: str | None  # in the store
+    kms_last_used: str | None  # GetKeyLastUsage
+    deletion_date: str | None
+    taken_at: str | None
+
+
+def inventory_rows(store: Store, accounts: Iterable[str] = ()) -> list[InventoryRow]:
     """One row per key in the inventory: state, manager, aliases, description, tags, and its use in the store."""
     wanted = sorted(set(accounts))
     where = "WHERE k.account IN (SELECT unnest(?::VARCHAR[]))" if wanted else ""
@@ -40,24 +58,25 @@ def inventory_rows(store: Store, accounts: Iterable[str] = ()) -> list[dict[str,
         """,  # noqa: S608  (the condition is fixed text; values are parameters)
         [wanted] if wanted else [],
     )
-    out = []
-    for r in rows:
-        manager = (r[3] or "").lower()
+    out: list[InventoryRow] = []
+    for key, account, region, key_manager, state, aliases, description, tags, calls, last_use, kms_last_used, \
+            deletion_date, taken_at in rows:
+        manager = (key_manager or "").lower()
         out.append(
-            {
-                "key": r[0],
-                "account": r[1],
-                "region": r[2],
-                "manager": "aws" if manager == "aws" else ("customer" if manager == "customer" else "unknown"),
-                "state": r[4],
-                "aliases": list(r[5] or []),
-                "description": r[6] or "",
-                "tags": list(r[7] or []),
-                "crypto_calls": int(r[8]),
-                "last_use": maybe_iso(r[9]),
-                "kms_last_used": maybe_iso(r[10]),
-                "deletion_date": maybe_iso(r[11]),
-                "taken_at": maybe_iso(r[12]),
-            }
+            InventoryRow(
+                key=key,
+                account=account,
+                region=region,
+                manager="aws" if manager == "aws" else ("customer" if manager == "customer" else "unknown"),
+                state=state,
+                aliases=list(aliases or []),
+                description=description or "",
+                tags=list(tags or []),
+                crypto_calls=int(calls),
+                last_use=maybe_iso(last_use),
+                kms_last_used=maybe_iso(kms_last_used),
+                deletion_date=maybe_iso(deletion_date),
+                taken_at=maybe_iso(taken_at),
+            )
         )
     return out

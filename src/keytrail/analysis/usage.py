@@ -89,7 +89,8 @@ def usage(store: Store, filters: Filters = NO_FILTERS) -> list[UsageRow]:
         params,
     )
     return [
-        UsageRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], iso(r[8]), iso(r[9]), bool(r[10])) for r in rows
+        UsageRow(key, principal, ptype, enc, dec, sig, adm, den, iso(first), iso(last), bool(resolved))
+        for key, principal, ptype, enc, dec, sig, adm, den, first, last, resolved in rows
     ]
 
 
@@ -202,13 +203,14 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
     managers = key_managers(store)
     inventory = _inventory_facts(store, filters)
     out = []
-    for r in rows:
-        names = sorted(set((r[3] or []) + (r[4] or []) + inventory.get(r[0], {}).get("aliases", [])))
-        manager = managers.get(r[0]) or ("aws" if any(n.startswith("alias/aws/") for n in names) else "unknown")
-        facts = inventory.get(r[0], {})
+    for (key, account, region, current, used, crypto, enc, dec, sig, adm, den, principals,
+         first_use, last_use, first_seen, last_seen) in rows:
+        facts = inventory.get(key, {})
+        names = sorted(set((current or []) + (used or []) + facts.get("aliases", [])))
+        manager = managers.get(key) or ("aws" if any(n.startswith("alias/aws/") for n in names) else "unknown")
         out.append(
-            KeyRow(r[0], r[1], r[2], manager, names, r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                   iso(r[12]), iso(r[13]), iso(r[14]), iso(r[15]),
+            KeyRow(key, account, region, manager, names, crypto, enc, dec, sig, adm, den, principals,
+                   iso(first_use), iso(last_use), iso(first_seen), iso(last_seen),
                    facts.get("state"), facts.get("description"), facts.get("tags", []))
         )
     seen = {r.key for r in out}
@@ -278,7 +280,10 @@ def principals_report(store: Store, filters: Filters = NO_FILTERS) -> list[Princ
             FROM key_use WHERE {where} GROUP BY principal ORDER BY principal""",  # noqa: S608
         params,
     )
-    return [PrincipalRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], iso(r[8]), iso(r[9])) for r in rows]
+    return [
+        PrincipalRow(principal, ptype, keys, enc, dec, sig, adm, den, iso(first), iso(last))
+        for principal, ptype, keys, enc, dec, sig, adm, den, first, last in rows
+    ]
 
 
 def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -11,7 +11,7 @@ from keytrail.cli.options import Output
 from keytrail.render import Column, render
 
 
-def emit(rows: Sequence[dict[str, Any]], columns: Sequence[Column], output: Output, title: str | None = None) -> None:
+def emit(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], output: Output, title: str | None = None) -> None:
     write_text(render(rows, columns, output.fmt, title), output.path)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def render_json(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None) -> str:
+def render_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
     return safe.json_text(orjson.dumps(list(rows), option=orjson.OPT_INDENT_2).decode()) + "\n"
 
 
-def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None) -> str:
+def render_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([c.name for c in columns])
@@ -47,7 +47,7 @@ def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title:
     return buf.getvalue()
 
 
-def render_md(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None) -> str:
+def render_md(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
     lines = []
     if title:
         lines += [f"### {safe.markdown(title)}", ""]
@@ -58,7 +58,7 @@ def render_md(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: 
     return "\n".join(lines) + "\n"
 
 
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], title: str | None) -> str:
+def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
     """A terminal table: as wide as the terminal when stdout is one, else unwrapped."""
     import shutil
     import sys
@@ -129,7 +129,7 @@ def _unwrapped_table(cells: list[list[str]], columns: Sequence[Column], title: s
     return "\n".join(lines) + "\n"
 
 
-_RENDERERS: dict[str, Callable[[Sequence[dict[str, Any]], Sequence[Column], str | None], str]] = {
+_RENDERERS: dict[str, Callable[[Sequence[Mapping[str, Any]], Sequence[Column], str | None], str]] = {
     "table": render_table,
     "json": render_json,
     "csv": render_csv,
@@ -137,6 +137,6 @@ _RENDERERS: dict[str, Callable[[Sequence[dict[str, Any]], Sequence[Column], str 
 }
 
 
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[Column], fmt: str, title: str | None = None) -> str:
+def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], fmt: str, title: str | None = None) -> str:
     """Rows (dicts keyed by column name) in one of FORMATS."""
     return _RENDERERS[fmt](rows, columns, title)
