@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from keytrail.times import iso
+
 ACCOUNT = "111122223333"
 PARTNER = "444455556666"
 REGION = "us-east-1"
@@ -29,7 +31,7 @@ START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
 
 def _t(minutes: float) -> str:
-    return (START + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso(START + timedelta(minutes=minutes))
 
 
 def _uuid(n: int, salt: int = 0) -> str:

@@ -40,7 +40,7 @@ from keytrail.spark import schema as S
 from keytrail.spark import stages
 from keytrail.spark.hadoop import HadoopFileSystem, resolve_inputs
 from keytrail.spark.tasks import FILES_PER_BATCH, normalize_files, resolve_copies, resolve_events
-from keytrail.times import epoch_of_day
+from keytrail.times import epoch_of_day, iso
 
 OPEN_COST_BYTES = 256 << 10
 """How Spark weighs opening a file when it packs files into read tasks (its default, 4 MB, puts
@@ -263,7 +263,7 @@ def _manifest(options: JobOptions, result: JobResult) -> str:
             "format": cm.FORMAT,
             "version": cm.FORMAT_VERSION,
             "keytrail": __version__,
-            "written": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "written": iso(datetime.now(UTC)),
             "sources": list(options.sources),
             "since": options.window.since,
             "until": options.window.until,

@@ -27,13 +27,10 @@ from datetime import datetime, timedelta
 
 import orjson
 
+from keytrail.times import iso
 from keytrail.verify.digest import parse_time
 
 DELIVERY_ALLOWANCE = timedelta(minutes=15)
-
-
-def _stamp(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def oldest_event(content: bytes) -> datetime:
@@ -68,13 +65,13 @@ def not_pending_because(content: Callable[[], bytes], delivered: datetime, newes
     """None when a file named as delivered at ``delivered`` (rule 2 holds) is pending by its
     records (rule 3); else why it is not, for the failure's message. ``content`` may raise
     ``ValueError`` (e.g. corrupt gzip data) -- reported as the reason."""
-    claim = f"named as delivered at {delivered:%Y-%m-%dT%H:%MZ}, after the newest digest ({_stamp(newest_end)})"
+    claim = f"named as delivered at {delivered:%Y-%m-%dT%H:%MZ}, after the newest digest ({iso(newest_end)})"
     try:
         oldest = oldest_event(content())
     except ValueError as e:
         return f"{claim}, but its records' times cannot be read: {e}"
     bound = newest_end - DELIVERY_ALLOWANCE
     if oldest < bound:
-        return (f"{claim}, but it holds a call from {_stamp(oldest)}, before {_stamp(bound)}: "
+        return (f"{claim}, but it holds a call from {iso(oldest)}, before {iso(bound)}: "
                 "a period the digests cover")
     return None

@@ -21,6 +21,7 @@ import orjson
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from keytrail.times import iso
 from keytrail.verify.archive import SIGNATURE_SUFFIX
 from keytrail.verify.keys import fingerprint_of
 
@@ -68,10 +69,6 @@ def _gz(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
-def _stamp(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class BuiltArchive:
     """What ``build_archive`` wrote: paths oldest first, and each digest's own signature."""
@@ -90,7 +87,7 @@ def log_record(account: str, region: str, when: datetime, n: int, user: str = "a
         "eventVersion": "1.08",
         "userIdentity": {"type": "IAMUser", "principalId": principal, "accountId": account,
                          "arn": f"arn:aws:iam::{account}:user/{user}", "userName": user},
-        "eventTime": _stamp(when),
+        "eventTime": iso(when),
         "eventSource": "kms.amazonaws.com",
         "eventName": "Decrypt",
         "awsRegion": region,
@@ -155,21 +152,21 @@ def build_archive(  # long: a signed test archive, its digest chain built day by
             built.logs.append(path)
             log_entries.append({
                 "s3Bucket": bucket, "s3Object": key, "hashValue": hashlib.sha256(content).hexdigest(),
-                "hashAlgorithm": "SHA-256", "newestEventTime": _stamp(when + timedelta(seconds=2)),
-                "oldestEventTime": _stamp(when),
+                "hashAlgorithm": "SHA-256", "newestEventTime": iso(when + timedelta(seconds=2)),
+                "oldestEventTime": iso(when),
             })
         key = (f"{base}/CloudTrail-Digest/{region}/{t1:%Y/%m/%d}/"
                f"{account}_CloudTrail-Digest_{region}_{trail}_{region}_{t1:%Y%m%dT%H%M%SZ}.json.gz")
         digest = {
             "awsAccountId": account,
-            "digestStartTime": _stamp(t0),
-            "digestEndTime": _stamp(t1),
+            "digestStartTime": iso(t0),
+            "digestEndTime": iso(t1),
             "digestS3Bucket": bucket,
             "digestS3Object": key,
             "digestPublicKeyFingerprint": fingerprint or signer.fingerprint,
             "digestSignatureAlgorithm": "SHA256withRSA",
-            "newestEventTime": _stamp(t1 - timedelta(minutes=1)) if log_entries else None,
-            "oldestEventTime": _stamp(t0 + timedelta(minutes=10)) if log_entries else None,
+            "newestEventTime": iso(t1 - timedelta(minutes=1)) if log_entries else None,
+            "oldestEventTime": iso(t0 + timedelta(minutes=10)) if log_entries else None,
             "previousDigestS3Bucket": bucket if previous else None,
             "previousDigestS3Object": previous[0] if previous else None,
             "previousDigestHashValue": previous[1] if previous else None,
@@ -179,7 +176,7 @@ def build_archive(  # long: a signed test archive, its digest chain built day by
         }
         content = orjson.dumps(digest)
         sha = hashlib.sha256(content).hexdigest()
-        signing = f"{_stamp(t1)}\n{bucket}/{key}\n{sha}\n{previous[2] if previous else 'null'}".encode()
+        signing = f"{iso(t1)}\n{bucket}/{key}\n{sha}\n{previous[2] if previous else 'null'}".encode()
         signature = signer.sign(signing)
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +218,7 @@ def write_digest(
         entries.append({"s3Bucket": bucket, "s3Object": log.relative_to(root).as_posix(),
                         "hashValue": hashlib.sha256(content).hexdigest(), "hashAlgorithm": "SHA-256"})
     content = orjson.dumps({
-        "awsAccountId": key.split("/")[1], "digestStartTime": _stamp(start), "digestEndTime": _stamp(end),
+        "awsAccountId": key.split("/")[1], "digestStartTime": iso(start), "digestEndTime": iso(end),
         "digestS3Bucket": bucket, "digestS3Object": key, "digestPublicKeyFingerprint": fingerprint,
         "digestSignatureAlgorithm": "SHA256withRSA", "previousDigestS3Bucket": None, "previousDigestS3Object": None,
         "previousDigestHashValue": None, "previousDigestHashAlgorithm": None, "previousDigestSignature": None,
@@ -232,6 +229,6 @@ def write_digest(
     path.write_bytes(_gz(content))
     if signer is not None:
         sha = hashlib.sha256(content).hexdigest()
-        signature = signer.sign(f"{_stamp(end)}\n{bucket}/{key}\n{sha}\nnull".encode())
+        signature = signer.sign(f"{iso(end)}\n{bucket}/{key}\n{sha}\nnull".encode())
         Path(str(path) + SIGNATURE_SUFFIX).write_text(signature + "\n")
     return path
