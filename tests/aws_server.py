@@ -9,6 +9,7 @@ What moto lacks is added *to the server*, in this process:
 * Athena query results (moto only returns canned rows): the query keytrail sent is transpiled
   from Trino to DuckDB with sqlglot and run on a DuckDB table the test loaded, and the rows are
   paged like GetQueryResults pages them.
+* CloudTrail Lake queries and CloudWatch Logs import tasks: see tests/aws_lake.py.
 * Faults: a WSGI layer in front of moto answers AccessDenied for chosen S3 prefixes and objects,
   STS role ARNs or API targets, and logs every request (to count list calls).
 
@@ -30,6 +31,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+
+from tests import aws_lake
 
 SECRET_ACCESS_KEY = "kTsEcReT/dummy+Secret+Access+Key+0123456789"  # must never show up in output
 ACCESS_KEY_ID = "AKIAKEYTRAILTESTING1"
@@ -398,6 +401,7 @@ class EmulatorServer:
             (CloudTrailResponse, "lookup_events", _lookup_events),
             (AthenaResponse, "get_query_results", _athena_results),
             (AthenaResponse, "get_table_metadata", _athena_table_metadata),
+            *aws_lake.handlers(),
         ):
             self._patched.append((cls, name, cls.__dict__.get(name)))
             setattr(cls, name, fn)
@@ -420,6 +424,7 @@ class EmulatorServer:
         self.faults.clear()
         HISTORY.clear()
         ATHENA.clear()
+        aws_lake.reset()
 
 
 def aws_env(url: str) -> dict[str, str]:

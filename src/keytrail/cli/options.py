@@ -128,7 +128,7 @@ _INPUT_OPTIONS = [
     click.option("--strict", is_flag=True, help="Fail (exit 3) before any output if any input could not be read."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr (errors still shown)."),
     click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: every core)."),
-    click.option("--profile", default=None, help="AWS profile for s3://, lookup:// and athena:// sources."),
+    click.option("--profile", default=None, help="AWS profile for the AWS sources (s3://, lookup://, athena://, logs://, lake://)."),
     click.option("--region", "aws_region", default=None, help="AWS Region for API calls."),
     click.option("--accounts", default=None, help="Comma-separated account ids to read (S3 sources)."),
     click.option("--regions", default=None, help="Comma-separated Regions to read, or 'all' (S3, lookup sources)."),

@@ -1,4 +1,5 @@
-"""Picking a source from what the user typed: a path, ``-``, or a URL (s3://, lookup://, athena://)."""
+"""Picking a source from what the user typed: a path, ``-``, or a URL (s3://, lookup://, athena://,
+logs://, lake://)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,5 @@ def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> 
 register_scheme("s3", "keytrail.sources.s3:open_s3")
 register_scheme("lookup", "keytrail.sources.lookup:open_lookup")
 register_scheme("athena", "keytrail.sources.athena:open_athena")
+register_scheme("logs", "keytrail.sources.logs:open_logs")
+register_scheme("lake", "keytrail.sources.lake:open_lake")
