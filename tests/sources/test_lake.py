@@ -18,6 +18,8 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keytrail.cli.main import cli
 from keytrail.errors import SourceError, UsageError
@@ -245,3 +247,16 @@ def test_without_since_the_last_90_days_are_queried(lake: EmulatorServer, caplog
     (statement,) = LAKE.statements()
     assert f"eventtime >= '{(NOW - timedelta(days=90)).date()} 00:00:00'" in statement
     assert "since: reading the last 90 days (from 2026-08-30T00:00:00Z)" in caplog.text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["eventid", "eventtime", "rp_keyid", "rp_encryptioncontext", "ui_type",
+                                        "ui_issuer_arn", "ui_onbehalfof_userid", "resource_arns", "other"]),
+                       st.none() | st.text(max_size=40)))  # fmt: skip
+def test_any_row_becomes_a_record_without_error(row: dict[str, str | None]) -> None:
+    record = row_to_record(row)
+    normalize(record)  # what the normaliser makes of it: rows, or a problem it names
+    context = row.get("rp_encryptioncontext")
+    if context:
+        parsed = parse_context(context)
+        assert parsed is None or isinstance(parsed, dict)

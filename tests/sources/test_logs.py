@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keytrail.cli.main import cli
 from keytrail.errors import SourceError, UsageError
@@ -319,3 +321,48 @@ def test_urls_name_the_group_and_region() -> None:
     s = open_logs("logs:///aws/cloudtrail/abc?region=eu-west-1", SourceOptions(since="2026-10-01"))
     assert (s.group, s.region, s.since) == ("/aws/cloudtrail/abc", "eu-west-1", datetime(2026, 10, 1))
     assert open_logs("logs://g", SourceOptions(region="us-east-2")).region == "us-east-2"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.binary().map(lambda b: b.decode("latin-1")),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                              lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                              max_leaves=8).map(json.dumps)))  # fmt: skip
+def test_recheck_keeps_exactly_the_kms_records_of_any_message(message: str) -> None:
+    kept = recheck(message)
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        assert kept is None or (kept == message and '"kms.amazonaws.com"' in message)
+        return
+    is_kms = isinstance(parsed, dict) and parsed.get("eventSource") == "kms.amazonaws.com"
+    assert (kept == parsed) if is_kms else (kept is None or kept == message)
+
+
+def test_an_interrupted_run_resumes_without_loss_or_duplicates(aws: EmulatorServer, group: Any, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    streams, now = group
+    from keytrail.pipeline import engine
+
+    monkeypatch.setattr(engine, "COMMIT_ROWS", 50)  # small transactions: some hours are in before the stop
+    db = str(tmp_path / "r.duckdb")
+
+    class Stop(Exception):
+        pass
+
+    class Interrupted(LogsSource):
+        def batches(self, known: dict[str, str]) -> Any:
+            for n, b in enumerate(super().batches(known)):
+                if n == 20:
+                    raise Stop
+                yield b
+
+    with Store(db) as store, pytest.raises(Stop):
+        ingest([Interrupted(**source(now).__dict__)], store)
+    with Store(db) as store:
+        kept = store.query("SELECT count(*) FROM files")[0][0]
+        ingest([source(now)], store)
+        assert 0 < kept < store.query("SELECT count(*) FROM files")[0][0]
+        assert store.query("SELECT count(*) - count(DISTINCT uri) FROM files")[0][0] == 0
+        (n,) = store.query("SELECT count(DISTINCT event_id) FROM raw_key_use")[0]
+    assert n == len({json.loads(m)["eventID"] for e in streams.values() for _, m in e if recheck(m) is not None})
