@@ -26,6 +26,7 @@ ARCHITECTURE = REPO / "docs" / "architecture.md"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("keytrail", "keytrail.__main__"),  # the public API (imports on first use) and `python -m keytrail`
     ("keytrail.cli",),
+    ("keytrail.deliver",),
     ("keytrail.render",),
     ("keytrail.analysis", "keytrail.spark"),
     ("keytrail.pipeline", "keytrail.verify"),

@@ -17,6 +17,8 @@
     │   └── SchemaVersionError(path, found, expected)
     ├── PolicyError(key, reason)       a key policy document that is not a policy
     ├── PartialInputError(problems)    raised only when asked to be strict: some input was skipped
+    ├── DeliveryError(destination, reason, retryable)   findings could not be delivered (Security
+    │                                  Hub, a webhook, SNS); what was not delivered is kept or named
     └── VerificationFailed(files)      digest verification could not vouch for the input
 
 Messages speak the library's words. Where a message names a setting or a remedy that a caller
@@ -231,3 +233,14 @@ class VerificationFailed(KeytrailError):
         super().__init__(message)
         self.files = list(files)
         self.unreadable_only = unreadable_only
+
+
+class DeliveryError(KeytrailError):
+    """Findings could not be delivered to ``destination`` (Security Hub, a webhook, an SNS topic).
+    ``retryable``: a later attempt may succeed (throttling, a server error, the network)."""
+
+    def __init__(self, destination: str, reason: str, retryable: bool = False) -> None:
+        super().__init__(f"{destination}: {reason}")
+        self.destination = destination
+        self.reason = reason
+        self.retryable = retryable

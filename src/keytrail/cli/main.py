@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "principals": "keytrail.cli.reports:principals_command",
     "findings": "keytrail.cli.findings:findings_command",
     "check": "keytrail.cli.check:check_command",
+    "export": "keytrail.cli.export:export_group",
+    "watch": "keytrail.cli.watch:watch_command",
     "report": "keytrail.cli.report:report_command",
     "chart": "keytrail.cli.chart:chart_command",
     "verify": "keytrail.cli.verify:verify",

@@ -1,0 +1,51 @@
+"""keytrail export securityhub: the findings into AWS Security Hub (BatchImportFindings)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from keytrail.analysis.findings import findings_report
+from keytrail.cli.exits import EXIT_VIOLATIONS, KeytrailCommand, fail
+from keytrail.cli.finding_options import FindingRequest, finding_options
+from keytrail.cli.loading import exit_code, loaded_store
+from keytrail.deliver.securityhub import Exporter, export
+from keytrail.errors import DeliveryError
+from keytrail.render import safe
+from keytrail.sources.aws import AwsConfig
+from keytrail.times import iso
+
+
+@click.group("export")
+def export_group() -> None:
+    """Send the findings where security teams work: `keytrail export securityhub`."""
+
+
+@export_group.command("securityhub", cls=KeytrailCommand)
+@finding_options
+def securityhub_command(request: FindingRequest) -> int:
+    """Import the findings into AWS Security Hub (ASFF, BatchImportFindings) as the account's own
+    custom integration: new findings are imported, those already there updated by their stable id,
+    and keytrail findings of the kinds exported that no longer hold are ARCHIVED. Only findings about
+    the caller's account are imported (AWS's rule); the others are counted by account. Prints
+    what was imported, updated, archived and failed. Exit 0; 1 when a finding (or Security Hub)
+    failed, each named on stderr; 2 usage error; 3 some input unreadable."""
+    inputs, window = request.inputs, request.window
+    with loaded_store(inputs, inputs.source_options(request.read_since, window.until)) as loaded:
+        report = findings_report(loaded.store, request.options)
+        now = iso(datetime.now(UTC).replace(tzinfo=None))
+        exporter = Exporter(AwsConfig(inputs.aws.profile, inputs.aws.region), now, request.options.kinds)
+        try:
+            summary = export(report.findings, exporter)
+        except DeliveryError as e:
+            return fail(e, EXIT_VIOLATIONS)
+        for finding_id, reason in summary.failed:
+            click.echo(f"keytrail: error: Security Hub did not take {finding_id}: {safe.escaped(reason)}", err=True)
+        for account, n in summary.other_accounts.items():
+            click.echo(f"keytrail: note: {n} finding(s) about account {account} not imported: Security Hub takes an "
+                       "account's findings only from that account (export with its credentials, --profile)", err=True)
+        click.echo(summary.line())
+        if summary.failed:
+            return EXIT_VIOLATIONS
+        return exit_code(loaded)
