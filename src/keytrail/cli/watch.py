@@ -138,10 +138,10 @@ class _Runs:
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
 @click.option("--db", type=click.Path(dir_okay=False), required=True, help="The store; it also keeps what was notified.")
 @click.option("--once", is_flag=True, help="One run, then exit (for cron, EventBridge Scheduler, a Lambda or CI).")
-@click.option("--interval", default="5m", show_default=True, help="Time between runs (30s, 5m, 1h).")
+@click.option("--interval", default="5m", show_default=True, metavar="DURATION", help="Time between runs (30s, 5m, 1h).")
 @click.option("--notify", "target", default="-", show_default=True, metavar="URL|sns://TOPIC_ARN|-",
               help="A Slack-compatible webhook URL, an SNS topic, or - for JSON lines on stdout.")
-@click.option("--window", default=None, help="Findings over the last DURATION only (7d); new principals against "
+@click.option("--window", default=None, metavar="DURATION", help="Findings over the last DURATION only (7d); new principals against "
                                               "everything before it.")
 @click.option("--mark-known", is_flag=True, help="Record the findings of this run as known without notifying them "
                                                  "(start watching a store that already has findings).")
