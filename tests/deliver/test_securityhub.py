@@ -123,6 +123,30 @@ def test_archiving_stays_within_the_kinds_exported(
     assert sum(f["RecordState"] == "ACTIVE" for f in hub_findings(account)) == total
 
 
+def test_an_export_narrowed_to_keys_archives_only_within_them(
+    aws: EmulatorServer, one_account: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, db, account = one_account
+    act_as(monkeypatch, account)
+    assert run("export", "securityhub", "--db", db, "--region", REGION, "-q")[0] == 0
+    everything = hub_findings(account)
+    key = next(f["ProductFields"]["keytrail/Key"] for f in everything if "keytrail/Key" in f["ProductFields"])
+    # one key, one kind: nothing else is archived
+    code, out, _ = run("export", "securityhub", "--db", db, "--region", REGION, "--key", key, "--kind", "root-use", "-q")
+    assert code == 0 and ", 0 archived, " in out
+    assert sum(f["RecordState"] == "ACTIVE" for f in hub_findings(account)) == len(everything)
+    # one Region of keys: only that Region's findings it no longer reports are archived
+    region = key.split(":")[3]
+    in_region = findings_json(db, "--key-region", region, "--min-severity", "high")
+    code, out, _ = run("export", "securityhub", "--db", db, "--region", REGION, "--key-region", region,
+                       "--min-severity", "high", "-q")
+    assert code == 0
+    elsewhere = [f for f in everything if f["ProductFields"].get("keytrail/Key", "").split(":")[3:4] != [region]]
+    active = [f for f in hub_findings(account) if f["RecordState"] == "ACTIVE"]
+    assert len(active) == len(elsewhere) + len(in_region)
+    assert out.endswith(f", {len(everything) - len(elsewhere) - len(in_region)} archived, 0 failed\n")
+
+
 def _finding(key_account: str, n: int) -> Finding:
     key = f"arn:aws:kms:us-east-1:{key_account}:key/00000000-0000-4000-8000-{n:012d}"
     return Finding(kind="unused-key", severity="medium", key=key, summary=f"key {n} unused", recommendation="look")

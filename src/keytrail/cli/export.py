@@ -10,7 +10,7 @@ from keytrail.analysis.findings import findings_report
 from keytrail.cli.exits import EXIT_VIOLATIONS, KeytrailCommand, fail
 from keytrail.cli.finding_options import FindingRequest, finding_options
 from keytrail.cli.loading import exit_code, loaded_store
-from keytrail.deliver.securityhub import Exporter, export
+from keytrail.deliver.securityhub import ArchiveScope, Exporter, export
 from keytrail.errors import DeliveryError
 from keytrail.render import safe
 from keytrail.sources.aws import AwsConfig
@@ -27,7 +27,8 @@ def export_group() -> None:
 def securityhub_command(request: FindingRequest) -> int:
     """Import the findings into AWS Security Hub (ASFF, BatchImportFindings) as the account's own
     custom integration: new findings are imported, those already there updated by their stable id,
-    and keytrail findings of the kinds exported that no longer hold are ARCHIVED. Only findings about
+    and keytrail findings of the kinds (and key Region) exported that it no longer reports are
+    ARCHIVED (none when --key narrows it). Only findings about
     the caller's account are imported (AWS's rule); the others are counted by account. Prints
     what was imported, updated, archived and failed. Exit 0; 1 when a finding (or Security Hub)
     failed, each named on stderr; 2 usage error; 3 some input unreadable."""
@@ -35,7 +36,9 @@ def securityhub_command(request: FindingRequest) -> int:
     with loaded_store(inputs, inputs.source_options(request.read_since, window.until)) as loaded:
         report = findings_report(loaded.store, request.options)
         now = iso(datetime.now(UTC).replace(tzinfo=None))
-        exporter = Exporter(AwsConfig(inputs.aws.profile, inputs.aws.region), now, request.options.kinds)
+        f = request.options.filters
+        scope = ArchiveScope(request.options.kinds, f.region, f.account, archive=not f.keys)
+        exporter = Exporter(AwsConfig(inputs.aws.profile, inputs.aws.region), now, scope)
         try:
             summary = export(report.findings, exporter)
         except DeliveryError as e:

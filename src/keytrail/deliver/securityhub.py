@@ -13,8 +13,9 @@ An export:
    by ProductArn, account and GeneratorId ``keytrail/``, and checked again on this side);
 2. imports every current finding by its stable Id -- a finding already there is updated (its
    CreatedAt kept), not duplicated; a finding ARCHIVED before and found again is ACTIVE again;
-3. sets RecordState ARCHIVED on the ACTIVE keytrail findings of the kinds this export covers that
-   no longer hold (were not found this time);
+3. sets RecordState ARCHIVED on the ACTIVE keytrail findings this export speaks for (its kinds,
+   its Region and account of keys; none when it was narrowed to named keys) that it did not report
+   this time: they no longer hold (or fall below its minimum severity);
 4. in batches of at most 100 findings and 6 MB, at most 10 requests a second, retrying throttled
    requests with exponential backoff; a finding Security Hub refuses is named with its error and
    the others are imported.
@@ -73,13 +74,38 @@ class ExportSummary:
                 f"{self.archived} archived, {len(self.failed)} failed")
 
 
+@dataclass(frozen=True)
+class ArchiveScope:
+    """Which findings already in Security Hub this export speaks for: those it does not report are
+    archived only within its kinds (() = every kind) and the keys it looked at (``key_region``,
+    ``key_account``); an export narrowed to named keys (``archive=False``) archives nothing."""
+
+    kinds: tuple[str, ...] = ()
+    key_region: str | None = None
+    key_account: str | None = None
+    archive: bool = True
+
+    def covers(self, found: dict[str, Any]) -> bool:
+        if not self.archive:
+            return False
+        if self.kinds and _kind_of(found) not in self.kinds:
+            return False
+        if self.key_account and found.get("AwsAccountId") != self.key_account:
+            return False
+        if self.key_region:
+            key = str((found.get("ProductFields") or {}).get("keytrail/Key", ""))
+            parts = key.split(":")
+            return len(parts) > 3 and parts[3] == self.key_region
+        return True
+
+
 @dataclass
 class Exporter:
     """One export to one account's Security Hub in one Region (``export`` runs it)."""
 
     config: AwsConfig
     now: str
-    kinds: tuple[str, ...] = ()  # the kinds this export covers (archiving stays within them); () = all
+    scope: ArchiveScope = field(default_factory=ArchiveScope)
     sleep: Callable[[float], None] = time.sleep
     backoff_base: float = 1.0
     _client: Any = None
@@ -175,11 +201,9 @@ def export(  # long: the export's steps in order (see the module docstring)
         else:
             outgoing.append(asff)
     current = {a["Id"] for a in outgoing} | {i for i, _ in summary.failed}
-    covered = set(exporter.kinds)
     archive = [
         archived_copy(found, exporter.now) for fid, found in sorted(before.items())
-        if fid not in current and found.get("RecordState", "ACTIVE") == "ACTIVE"
-        and (not covered or _kind_of(found) in covered)
+        if fid not in current and found.get("RecordState", "ACTIVE") == "ACTIVE" and exporter.scope.covers(found)
     ]
     archiving = {a["Id"] for a in archive}
     limiter = RateLimiter(REQUESTS_PER_SECOND, sleep=exporter.sleep)

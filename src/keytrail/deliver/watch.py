@@ -31,7 +31,7 @@ import orjson
 from keytrail.analysis.findings import FindingOptions, findings_report
 from keytrail.analysis.findings.base import Finding
 from keytrail.analysis.findings.identity import finding_id
-from keytrail.deliver.notify import Notifier
+from keytrail.deliver.notify import Message, Notifier
 from keytrail.errors import DeliveryError
 from keytrail.pipeline import IngestReport, ingest
 from keytrail.sources.aws import backoff_delays
@@ -84,27 +84,27 @@ def record(store: Store, findings: Sequence[Finding], now: datetime, notified: b
         return state.add_new(store, rows, now, notified)
 
 
-def _send(watch: Watch, store: Store, messages: list[Any], now: datetime, result: RunResult) -> None:
-    for message in messages:
-        delays = backoff_delays(SEND_ATTEMPTS - 1, watch.backoff_base)
-        while True:
-            try:
-                with watch.critical():
-                    watch.notifier.send(message)
-                    with store.transaction():
-                        state.mark_notified(store, message.ids, now)
-                result.notified += len(message.findings)
-                break
-            except DeliveryError as e:
-                delay = next(delays, None) if e.retryable else None
-                if delay is not None:
-                    watch.sleep(delay)
-                    continue
+def _send(watch: Watch, store: Store, message: Message, now: datetime, result: RunResult) -> bool:
+    """Send one message (retried with backoff while the failure is retryable) and record it;
+    False when it failed for this run (its findings stay pending)."""
+    delays = backoff_delays(SEND_ATTEMPTS - 1, watch.backoff_base)
+    while True:
+        try:
+            with watch.critical():
+                watch.notifier.send(message)
                 with store.transaction():
-                    state.mark_failed(store, message.ids, e.reason)
-                result.errors.append(str(e))
-                result.pending += len(message.findings)
-                break
+                    state.mark_notified(store, message.ids, now)
+            result.notified += len(message.findings)
+            return True
+        except DeliveryError as e:
+            delay = next(delays, None) if e.retryable else None
+            if delay is not None:
+                watch.sleep(delay)
+                continue
+            with store.transaction():
+                state.mark_failed(store, message.ids, e.reason)
+            result.errors.append(str(e))
+            return False
 
 
 def notify_pending(watch: Watch, store: Store, now: datetime, result: RunResult) -> None:
@@ -115,9 +115,8 @@ def notify_pending(watch: Watch, store: Store, now: datetime, result: RunResult)
     findings = [orjson.loads(p.payload) for p in waiting]
     messages = watch.notifier.messages(findings)
     for i, message in enumerate(messages):
-        _send(watch, store, [message], now, result)
-        if result.errors:
-            result.pending += sum(len(m.findings) for m in messages[i + 1:])
+        if not _send(watch, store, message, now, result):
+            result.pending += sum(len(m.findings) for m in messages[i:])
             break
 
 
