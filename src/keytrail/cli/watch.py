@@ -157,7 +157,7 @@ def watch_command(
     mark_known: bool, selection: Selection, profile: str | None, aws_region: str | None, accounts: str | None,
     regions: str | None, workers: int | None, quiet: bool,
 ) -> int:
-    """Ingest what is new in the SOURCEs (today's S3 prefixes, lookup://, local folders), take the
+    """Ingest what is new in the SOURCEs (today's S3 prefixes, lookup://, logs://, local folders), take the
     findings, and notify only those that are new since the last run (the store keeps what was
     notified): to a Slack-compatible webhook, an SNS topic, or as JSON lines on stdout. A failed
     notification is retried with backoff and, failing that, sent by the next run -- never lost,
