@@ -138,9 +138,9 @@ def test_unattributable_records_say_why(corpus: dict[str, Ingested]) -> None:
     ing = corpus["awsdocs-dynamodb-developer-guide"]
     got = ing.store.query("SELECT rec_index, message FROM record_problems ORDER BY rec_index")
     assert got == [
-        (0, "GenerateDataKey: no key ARN in resources[] and keyId='' is not a key id, key ARN, alias name or alias ARN"),
-        (1, "Decrypt: no key ARN in resources[] and no key in requestParameters"),
-        (2, "CreateGrant: no key ARN in resources[] and keyId='' is not a key id, key ARN, alias name or alias ARN"),
+        (0, "GenerateDataKey: resources[] names no key (its ARN is empty), and keyId is empty"),
+        (1, "Decrypt: resources[] names no key (its ARN is empty) and no key in requestParameters: the call names no key"),
+        (2, "CreateGrant: resources[] names no key (its ARN is empty), and keyId is empty"),
     ]
 
 

@@ -101,17 +101,20 @@ def test_calls_naming_no_key_are_kms_but_not_key_use(name: str) -> None:
     assert n.kms and n.rows == () and n.unattributed is None and n.problem is None
 
 
+EMPTY = "resources[] names no key (its ARN is empty)"
+
+
 @pytest.mark.parametrize(
     ("params", "reason"),
     [
-        (None, "Decrypt: no key ARN in resources[] and no key in requestParameters"),
+        (None, f"Decrypt: {EMPTY} and no key in requestParameters: the call names no key"),
         ({"keyId": "HIDDEN_DUE_TO_SECURITY_REASONS"},
-         "Decrypt: no key ARN in resources[] and keyId='HIDDEN_DUE_TO_SECURITY_REASONS' is not a key id, key ARN, "
-         "alias name or alias ARN"),
-        ({"keyId": "<sensitiveDataRemoved>"},
-         "Decrypt: no key ARN in resources[] and keyId='<sensitiveDataRemoved>' is not a key id, key ARN, alias name "
-         "or alias ARN"),
-        ({"keyId": ""}, "Decrypt: no key ARN in resources[] and keyId='' is not a key id, key ARN, alias name or alias ARN"),
+         f"Decrypt: {EMPTY}, and keyId 'HIDDEN_DUE_TO_SECURITY_REASONS' is redacted"),
+        ({"keyId": "<sensitiveDataRemoved>"}, f"Decrypt: {EMPTY}, and keyId '<sensitiveDataRemoved>' is redacted"),
+        ({"keyId": ""}, f"Decrypt: {EMPTY}, and keyId is empty"),
+        ({"keyId": 42}, f"Decrypt: {EMPTY}, and keyId is not a string (int): not a key id, key ARN, alias name or alias ARN"),
+        ({"keyId": "arn:aws:s3:::bucket"}, f"Decrypt: {EMPTY}, and keyId 'arn:aws:s3:::bucket' is an ARN, but not of a KMS key or alias"),
+        ({"keyId": "key id"}, f"Decrypt: {EMPTY}, and keyId 'key id' holds whitespace: not a key id, key ARN, alias name or alias ARN"),
     ],
 )
 def test_a_call_that_names_no_resolvable_key_is_reported_with_its_reason(params: Any, reason: str) -> None:
@@ -121,9 +124,36 @@ def test_a_call_that_names_no_resolvable_key_is_reported_with_its_reason(params:
     assert n.kms and n.rows == () and n.unattributed == reason
 
 
-def test_unresolvable_key_with_a_broken_identity_is_still_reported() -> None:
-    n = normalize(kms("Decrypt", {"type": "AWSService"}, None, None))
-    assert n.unattributed == "Decrypt: no key ARN in resources[] and no key in requestParameters"
+@pytest.mark.parametrize("name", ["PutKeyPolicy", "DescribeKey", "GetKeyLastUsage", "SomeFutureKeyCall"])
+def test_a_call_that_needs_a_key_and_names_none_is_unattributable(name: str) -> None:
+    n = normalize(kms(name, user("alice"), None, {"policyName": "default"}))
+    assert n.kms and n.rows == ()
+    assert n.unattributed == f"{name}: no resources[] and no key in requestParameters: the call names no key"
+
+
+def test_an_alias_name_with_a_redacted_account_says_so() -> None:
+    rec = kms("PutKeyPolicy", user("alice"), None, {"keyId": "alias/xks-foo", "policyName": "default"})
+    rec["recipientAccountId"] = "############"
+    n = normalize(rec)
+    assert n.unattributed == ("PutKeyPolicy: no resources[], and keyId 'alias/xks-foo' is an alias name, but the "
+                              "record's account is not known (recipientAccountId '############' is not an account id)")
+    del rec["recipientAccountId"]
+    rec["awsRegion"] = None
+    assert normalize(rec).unattributed == ("PutKeyPolicy: no resources[], and keyId 'alias/xks-foo' is an alias name, "
+                                           "but the record has no awsRegion")
+
+
+def test_lowercase_resource_keys_of_exports_are_read() -> None:
+    """Athena, Security Lake and SIEM exports write resources[] keys in lower case."""
+    rec = kms("PutKeyPolicy", user("alice"), None, {"policyName": "default"})
+    rec["resources"] = [{"arn": KEY_A, "accountid": ACCOUNT}]
+    assert [r.key_ref for r in normalize(rec).rows] == [KEY_A]
+    # the account of a bare id or an alias when the record's own is redacted: the one resources[] names
+    rec = kms("Encrypt", user("alice"), None, {"keyId": "alias/app"})
+    rec["recipientAccountId"] = "############"
+    rec["resources"] = [{"arn": "", "accountid": ACCOUNT}]
+    (row,) = normalize(rec).rows
+    assert row.key_ref == f"arn:aws:kms:{rec['awsRegion']}:{ACCOUNT}:alias/app" and row.ref_kind == "alias"
 
 
 def test_a_broken_identity_on_a_known_key_is_unattributable() -> None:
@@ -177,7 +207,7 @@ def test_reencrypt_with_only_a_source() -> None:
 
 def test_reencrypt_naming_nothing_is_unattributable() -> None:
     n = normalize(reencrypt({"destinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, []))
-    assert n.rows == () and n.unattributed == "ReEncrypt: no key ARN in resources[] and no key in requestParameters"
+    assert n.rows == () and n.unattributed == "ReEncrypt: no resources[] and no key in requestParameters: the call names no key"
 
 
 # ---- failed calls: denied once per distinct key -------------------------------------------------

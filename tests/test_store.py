@@ -144,6 +144,8 @@ def _downgrade_to_v1(db: Path) -> None:
     con.execute("DROP TABLE resolution")
     con.execute("ALTER TABLE files DROP COLUMN segment")
     con.execute("ALTER TABLE files DROP COLUMN verified")
+    con.execute("ALTER TABLE record_problems DROP COLUMN event_id")
+    con.execute("ALTER TABLE record_problems DROP COLUMN event_name")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.execute("DELETE FROM meta WHERE key = 'segments_dir'")
     con.close()
@@ -163,3 +165,24 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path, first: str) -> N
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     con.close()
+
+
+def test_a_version_2_store_gains_the_problems_event_columns(tmp_path: Path) -> None:
+    """Version 2 kept no eventID / eventName with the records it could not count; opening adds
+    the columns (empty for what was recorded before) and later ingests fill them."""
+    db = tmp_path / "v2.duckdb"
+    _ingest(db)
+    want = _usage(db)
+    con = duckdb.connect(str(db))  # record_problems as version 2 had it
+    con.execute("CREATE TABLE p2 AS SELECT file_id, rec_index, kind, message FROM record_problems")
+    con.execute("DROP TABLE record_problems")
+    con.execute("ALTER TABLE p2 RENAME TO record_problems")
+    con.execute("INSERT INTO record_problems VALUES (1, 7, 'unattributed', 'Decrypt: older message')")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    assert _usage(db) == want  # opened read-only by a report: upgraded all the same
+    with Store(str(db), read_only=True) as store:
+        assert store.query("SELECT rec_index, kind, message, event_id, event_name FROM record_problems") == [
+            (7, "unattributed", "Decrypt: older message", None, None)
+        ]
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)

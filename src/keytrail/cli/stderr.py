@@ -37,6 +37,8 @@ def summary_line(r: IngestReport) -> str:
         text += f", {r.records_rejected} record(s) rejected"
     if r.records_unattributed:
         text += f", {r.records_unattributed} KMS call(s) unattributable"
+    if r.records_rejected or r.records_unattributed:
+        text += " (listed by `keytrail problems`)"
     mb = r.bytes_read / 1e6
     if r.seconds > 0 and mb:
         text += f" in {r.seconds:.1f} s ({mb / r.seconds:.0f} MB/s)"

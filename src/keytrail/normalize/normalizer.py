@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import orjson
 
-from keytrail.decode.record import Record, RequestParameters, UserIdentity, as_struct, record_from_dict
+from keytrail.decode.record import (
+    Record,
+    RequestParameters,
+    Resource,
+    UserIdentity,
+    as_struct,
+    record_from_dict,
+)
 from keytrail.normalize.model import (
     NOT_KMS,
     REF_ALIAS,
@@ -29,6 +36,7 @@ from keytrail.normalize.operations import (
     ALIAS_EVENTS,
     DECRYPT,
     ENCRYPT,
+    KEYLESS_EVENTS,
     KMS_SOURCE,
     REENCRYPT,
     is_read,
@@ -38,8 +46,10 @@ from keytrail.normalize.rules import (
     context_resource,
     hint_of,
     identity_of,
+    is_account,
     is_key_arn,
     key_reference,
+    key_reference_problem,
     parse_event_time,
 )
 
@@ -135,10 +145,13 @@ def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalize
     else:
         kind = rid = ctx_json = None
 
+    # the account a bare key id or an alias name belongs to: the recipient's, else (an export that
+    # redacts it) the one account resources[] names
+    account = recipient if res_keys or is_account(recipient) else _resource_account(resources) or recipient
     # (key reference kind, reference, op, alt keys) per key the call names
     targets: list[tuple[str, str, str, list[str] | None]]
     if name == REENCRYPT:
-        targets = _reencrypt_targets(params, res_keys, region, recipient)
+        targets = _reencrypt_targets(params, res_keys, region, account)
     else:
         op = operation_class(name)
         if len(res_keys) == 1:
@@ -149,19 +162,19 @@ def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalize
             named = params.keyId
             if named is None and name in ("CreateAlias", "UpdateAlias"):
                 named = params.targetKeyId  # alias events name their key here
-            ref = key_reference(named, region, recipient)
+            ref = key_reference(named, region, account)
             targets = [(ref[0], ref[1], op, None)] if ref is not None else []
 
-    alias_change = _alias_change(name, params, region, recipient, when, rec, error_code) if name in ALIAS_EVENTS else None
+    alias_change = _alias_change(name, params, region, account, when, rec, error_code) if name in ALIAS_EVENTS else None
 
     if not targets:
-        # checked whatever the identity: a call that names a key is reported, never dropped
+        # checked whatever the identity: a call that needs a key and names none is reported, never dropped
         if _names_a_key(name, params):
             return Normalized(
                 kms=True,
                 identities=hints,
                 alias_change=alias_change,
-                unattributed=_unresolved(name, params),
+                unattributed=_unresolved(name, params, resources, region, recipient, account),
             )
         return Normalized(kms=True, identities=hints, alias_change=alias_change)
 
@@ -246,18 +259,39 @@ _KEY_FIELDS = ("keyId", "destinationKeyId", "sourceKeyId", "targetKeyId")
 
 
 def _names_a_key(name: str, params: RequestParameters) -> bool:
-    """Whether a call without a resolvable key should have named one (unattributable, not 'no key')."""
-    if name in ("Decrypt", REENCRYPT) or name in ALIAS_EVENTS:
-        return True
-    return any(getattr(params, f) is not None for f in _KEY_FIELDS)
+    """Whether a call without a resolvable key should have named one (unattributable, not 'no key'):
+    every KMS call but those that may name none (``KEYLESS_EVENTS``), and any call that tried."""
+    return name not in KEYLESS_EVENTS or any(getattr(params, f) is not None for f in _KEY_FIELDS)
 
 
-def _unresolved(name: str, params: RequestParameters) -> str:
-    """Why a call that should name a key names none keytrail can resolve."""
-    refs = [f"{f}={str(getattr(params, f))[:80]!r}" for f in _KEY_FIELDS if getattr(params, f) is not None]
+def _resource_account(resources: list[Resource] | None) -> str | None:
+    """The one account id resources[] names (``accountId``, or ``accountid`` as exports write it)."""
+    found = {a for e in resources or () if is_account(a := e.accountId if e.accountId is not None else e.accountid)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _resources_said(resources: list[Resource] | None) -> str:
+    if not resources:
+        return "no resources[]"
+    arns = [e.ARN if e.ARN is not None else e.arn for e in resources]
+    named = [a for a in arns if isinstance(a, str) and a]
+    if not named:
+        return "resources[] names no key (its ARN is empty)" if arns and all(a == "" for a in arns) else "resources[] names no key (no ARN)"
+    return f"resources[] holds no key ARN ({str(named[0])[:80]!r})"
+
+
+def _unresolved(
+    name: str, params: RequestParameters, resources: list[Resource] | None, region: str | None,
+    recipient: str | None, account: str | None,
+) -> str:  # fmt: skip
+    """Why a call that needs a key names none keytrail can resolve, saying what each value is."""
+    said = _resources_said(resources)
+    account_from = "recipientAccountId" if account is recipient else "resources[].accountId"
+    refs = [key_reference_problem(f, getattr(params, f), region, account, account_from)
+            for f in _KEY_FIELDS if getattr(params, f) is not None]  # fmt: skip
     if not refs:
-        return f"{name}: no key ARN in resources[] and no key in requestParameters"
-    return f"{name}: no key ARN in resources[] and {', '.join(refs)} is not a key id, key ARN, alias name or alias ARN"
+        return f"{name}: {said} and no key in requestParameters: the call names no key"
+    return f"{name}: {said}, and {'; '.join(refs)}"
 
 
 def _reencrypt_targets(

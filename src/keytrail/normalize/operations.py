@@ -43,6 +43,24 @@ DECRYPT_EVENTS = frozenset({"Decrypt"})
 SIGN_EVENTS = frozenset({"Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret"})
 REENCRYPT = "ReEncrypt"  # one decrypt on the source key and one encrypt on the destination key
 ALIAS_EVENTS = frozenset({"CreateAlias", "UpdateAlias", "DeleteAlias"})
+KEYLESS_EVENTS = frozenset(
+    {
+        "ListKeys",
+        "ListAliases",  # KeyId optional: a filter
+        "GenerateRandom",
+        "CreateKey",  # the new key is in resources[] when the call succeeded
+        "ListRetirableGrants",
+        "RetireGrant",  # may name its grant by GrantToken alone
+        "CreateCustomKeyStore",
+        "ConnectCustomKeyStore",
+        "DeleteCustomKeyStore",
+        "DescribeCustomKeyStores",
+        "DisconnectCustomKeyStore",
+        "UpdateCustomKeyStore",
+    }
+)
+"""The KMS calls that may name no key (their API takes none, or may do without). Every other KMS
+call needs a key: one that names none keytrail can read is *unattributable*, never dropped."""
 
 CRYPTO_EVENT_NAMES = tuple(sorted(ENCRYPT_EVENTS | DECRYPT_EVENTS | SIGN_EVENTS | {REENCRYPT}))
 """Every cryptographic KMS event name (the actions a key policy grants for use)."""
@@ -64,7 +82,7 @@ CRYPTO_SQL = sql_list(CRYPTO)
 """``('encrypt', 'decrypt', 'sign')`` for ``category IN {CRYPTO_SQL}``."""
 
 __all__ = [
-    "ADMIN", "ALIAS_EVENTS", "CATEGORIES", "CREDENTIAL_EVENTS", "CRYPTO", "CRYPTO_EVENT_NAMES", "CRYPTO_SET",
+    "ADMIN", "ALIAS_EVENTS", "KEYLESS_EVENTS", "CATEGORIES", "CREDENTIAL_EVENTS", "CRYPTO", "CRYPTO_EVENT_NAMES", "CRYPTO_SET",
     "CRYPTO_SQL", "DECRYPT", "DECRYPT_EVENTS", "DENIED", "ENCRYPT", "ENCRYPT_EVENTS", "KMS_SOURCE", "OPERATIONS",
     "REENCRYPT", "SIGN", "SIGN_EVENTS", "STS_SOURCE", "is_read", "operation_class", "sql_list",
 ]

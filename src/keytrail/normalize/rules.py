@@ -88,6 +88,45 @@ def key_reference(ref: object, region: str | None, account: str | None) -> tuple
     return ("key", f"arn:{part}:kms:{region}:{account}:key/{ref}")
 
 
+_REDACTED = re.compile(r"(HIDDEN_DUE_TO_SECURITY_REASONS|<sensitiveDataRemoved>|#{4,}|\*{4,})", re.IGNORECASE)
+
+
+def _shown(value: object) -> str:
+    return repr(str(value)[:80])
+
+
+def _where(region: str | None, account: str | None, account_from: str) -> str:
+    """Why a name that needs the record's account and Region cannot be placed ('' when it can)."""
+    if not region:
+        return "the record has no awsRegion"
+    if not is_account(account):
+        if account is None:
+            return f"the record's account is not known ({account_from} is missing)"
+        return f"the record's account is not known ({account_from} {_shown(account)} is not an account id)"
+    return ""
+
+
+def key_reference_problem(name: str, ref: object, region: str | None, account: str | None,
+                          account_from: str = "recipientAccountId") -> str:  # fmt: skip
+    """What is wrong with a key reference ``key_reference`` could not classify, in words that say
+    what the value is (``name``: the request field, ``account_from``: where the account came from)."""
+    if not isinstance(ref, str):
+        return f"{name} is not a string ({type(ref).__name__}): not a key id, key ARN, alias name or alias ARN"
+    if not ref:
+        return f"{name} is empty"
+    if _REDACTED.search(ref):
+        return f"{name} {_shown(ref)} is redacted"
+    if ref.startswith("arn:"):
+        return f"{name} {_shown(ref)} is an ARN, but not of a KMS key or alias"
+    if any(c.isspace() for c in ref):
+        return f"{name} {_shown(ref)} holds whitespace: not a key id, key ARN, alias name or alias ARN"
+    what = "an alias name" if ref.startswith("alias/") else "a bare key id" if _BARE_KEY_ID.match(ref) else None
+    if what is None:
+        return f"{name} {_shown(ref)} is not a key id, key ARN, alias name or alias ARN"
+    where = _where(region, account, account_from)
+    return f"{name} {_shown(ref)} is {what}, but {where}" if where else f"{name} {_shown(ref)} cannot be resolved"
+
+
 # ---- time -------------------------------------------------------------------------------------
 
 _time_cache: dict[str, int | None] = {}
@@ -296,5 +335,6 @@ def identity_of(ui: UserIdentity | dict[str, Any]) -> Identity:  # long: one bra
 
 __all__ = [
     "CONTEXT_RESOURCES", "Identity", "alias_arn_parts", "context_resource", "hint_of", "identity_hint",
-    "identity_of", "is_account", "is_key_arn", "key_arn_parts", "key_reference", "parse_event_time", "partition_of",
+    "identity_of", "is_account", "is_key_arn", "key_arn_parts", "key_reference", "key_reference_problem",
+    "parse_event_time", "partition_of",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keytrail.errors import PartialInputError
-from keytrail.pipeline.worker import Chunk, FileOutcome, process_batch, process_chunk
+from keytrail.pipeline.worker import Chunk, FileOutcome, problem_row, process_batch, process_chunk
 from keytrail.sources import FileRef, FileSource, RecordSource
 from keytrail.store import Store
 from keytrail.store.segments import Segment
@@ -286,8 +286,8 @@ class _Run:
                 FileEntry(file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
                           len(o.problems), o.reason, self.ingest_id, segment if o.rows else None, o.verified)
             )
-            problems.extend(ProblemRow(file_id, i, "rejected", storable(m)) for i, m in o.problems)
-            problems.extend(ProblemRow(file_id, i, "unattributed", storable(m)) for i, m in o.unattributed)
+            problems.extend(problem_row(file_id, "rejected", p) for p in o.problems)
+            problems.extend(problem_row(file_id, "unattributed", p) for p in o.unattributed)
             _account(report, o)
         tables: dict[str, Any] = {
             "alias_history": chunk.aliases,
@@ -319,12 +319,12 @@ def _account(report: IngestReport, o: FileOutcome) -> None:
         report.errors.append(f"{o.uri}: {o.reason}")
     report.records_rejected += len(o.problems)
     report.records_unattributed += len(o.unattributed)
-    for i, m in o.problems:
+    for p in o.problems:
         if len(report.record_problems) < MAX_LISTED:
-            report.record_problems.append(f"{o.uri}: record {i}: {m}")
-    for i, m in o.unattributed:
+            report.record_problems.append(f"{o.uri}: record {p.rec_index}: {p.message}")
+    for p in o.unattributed:
         if len(report.unattributed) < MAX_LISTED:
-            report.unattributed.append(f"{o.uri}: record {i}: {m}")
+            report.unattributed.append(f"{o.uri}: record {p.rec_index}: {p.message}")
 
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "COMMIT_ROWS", "MAX_LISTED", "IngestReport", "Progress", "default_workers", "ingest"]

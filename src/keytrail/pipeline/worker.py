@@ -13,14 +13,45 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from keytrail.decode import FileRecords, gunzip_if_needed, read_records
+from keytrail.decode import FileRecords, Record, gunzip_if_needed, read_records
 from keytrail.errors import KeytrailError, NotCloudTrail, SourceReadError
 from keytrail.normalize import Normalized, normalize, normalize_record
 from keytrail.sources import FileRef, FileSource, RecordBatch
 from keytrail.store.segments import RowBuffer, Segment, write_segment
-from keytrail.store.tables import AliasRow, CredentialRow, arrow_table, storable, to_arrow
+from keytrail.store.tables import AliasRow, CredentialRow, ProblemRow, arrow_table, storable, to_arrow
+
+
+class Problem(NamedTuple):
+    """A record rejected, or a KMS call that could not be attributed: where, which call, why."""
+
+    rec_index: int  # the record's index in its file or batch
+    message: str
+    event_id: str | None = None
+    event_name: str | None = None
+
+
+def _by_index(p: Problem) -> int:
+    return p.rec_index
+
+
+def _event_of(record: object) -> tuple[str | None, str | None]:
+    """eventID and eventName of a record, typed or parsed, where they are strings."""
+    if isinstance(record, Record):
+        event_id, event_name = record.eventID, record.eventName
+    elif isinstance(record, dict):
+        event_id, event_name = record.get("eventID"), record.get("eventName")
+    else:
+        return None, None
+    return (event_id if type(event_id) is str else None), (event_name if type(event_name) is str else None)
+
+
+def problem_row(file_id: int, kind: str, p: Problem) -> ProblemRow:
+    """A problem as the store's ``record_problems`` keeps it (``kind``: rejected | unattributed)."""
+    return ProblemRow(file_id, p.rec_index, kind, storable(p.message),
+                      None if p.event_id is None else storable(p.event_id),
+                      None if p.event_name is None else storable(p.event_name))  # fmt: skip
 
 
 @dataclass
@@ -34,8 +65,8 @@ class FileOutcome:
     kms_records: int = 0
     rows: int = 0
     reason: str | None = None
-    problems: list[tuple[int, str]] = field(default_factory=list)  # (record index, message)
-    unattributed: list[tuple[int, str]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    unattributed: list[Problem] = field(default_factory=list)
     verified: bool = False  # the file is covered by a verified digest chain
 
 
@@ -83,19 +114,19 @@ def normalize_records(file_id: int, fr: FileRecords, out: FileOutcome, ex: Extra
             for h in n.identities:
                 add_hint((h.unique_id, h.arn))
         else:
-            _take(file_id, index, n, out, ex)
+            _take(file_id, index, n, out, ex, rec)
     out.kms_records += kms
     for index, value in fr.parsed:
-        _take(file_id, index, normalize(value), out, ex)
+        _take(file_id, index, normalize(value), out, ex, value)
     ex.identities |= fr.hints
     out.rows = len(rows) - before
-    out.problems.sort()
+    out.problems.sort(key=_by_index)
     return ex
 
 
-def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extracted) -> None:
+def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extracted, record: object) -> None:
     if n.problem:
-        out.problems.append((index, n.problem))
+        out.problems.append(Problem(index, n.problem, *_event_of(record)))
         return
     for h in n.identities:
         ex.identities.add((h.unique_id, h.arn))
@@ -112,7 +143,7 @@ def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extract
     if n.rows:
         ex.rows.add(file_id, index, n.rows)
     if n.unattributed:
-        out.unattributed.append((index, n.unattributed))
+        out.unattributed.append(Problem(index, n.unattributed, *_event_of(record)))
     a = n.alias_change
     if a is not None:
         ex.aliases.append(AliasRow(a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
@@ -137,7 +168,7 @@ def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted |
     del data
     out.shape = fr.shape
     out.records = fr.total
-    out.problems = list(fr.problems)
+    out.problems = [Problem(i, m) for i, m in fr.problems]
     normalize_records(file_id, fr, out, ex)
     del fr
     ex.rows.flush()
@@ -211,11 +242,11 @@ def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict
     outcomes = dict(files)
     for (file_id, index), what in sorted(long.items()):
         o = outcomes[file_id]
-        o.problems.append((index, f"{what} holds a value longer than {MAX_TEXT:,} bytes: not a field CloudTrail writes"))
+        o.problems.append(Problem(index, f"{what} holds a value longer than {MAX_TEXT:,} bytes: not a field CloudTrail writes"))
         if what != "credentials":  # an STS record is not counted as a KMS call
             o.kms_records -= 1
-        o.unattributed = [u for u in o.unattributed if u[0] != index]
-        o.problems.sort()
+        o.unattributed = [u for u in o.unattributed if u.rec_index != index]
+        o.problems.sort(key=_by_index)
         o.rows = rows.get(file_id, 0)
 
 
@@ -254,4 +285,4 @@ def process_batch(file_id: int, batch: RecordBatch, segments_dir: str) -> Chunk:
     return _chunk([(file_id, out)], ex, segments_dir)
 
 
-__all__ = ["Chunk", "Extracted", "FileOutcome", "Tables", "finish_rows", "process_batch", "process_chunk", "process_file", "to_arrow"]
+__all__ = ["Chunk", "Extracted", "FileOutcome", "Problem", "problem_row", "Tables", "finish_rows", "process_batch", "process_chunk", "process_file", "to_arrow"]

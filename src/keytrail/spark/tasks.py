@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from keytrail.pipeline.worker import Extracted, FileOutcome, finish_rows, process_file
+from keytrail.pipeline.worker import Extracted, FileOutcome, finish_rows, problem_row, process_file
 from keytrail.sources import FileRef
 from keytrail.sources.local import is_log_name, non_log_reason
 from keytrail.spark import schema as S
@@ -22,7 +22,7 @@ from keytrail.spark import stages
 from keytrail.spark.hadoop import Inputs
 from keytrail.spark.stages import file_order_key
 from keytrail.store.segments import with_row_rules
-from keytrail.store.tables import FileEntry, ProblemRow, to_arrow
+from keytrail.store.tables import FileEntry, to_arrow
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def normalize_batch(inputs: Inputs, batch: Any) -> list[Any]:
     if ex.identities:
         ids = to_arrow("identity_map", sorted(ex.identities))
         tables.append(_kind_table("identity", ids.append_column("source", pa.array(["trail"] * ids.num_rows))))
-    problems = [(ProblemRow(fid, i, kind, m), o.uri) for fid, o in files
-                for kind, found in (("rejected", o.problems), ("unattributed", o.unattributed)) for i, m in found]
+    problems = [(problem_row(fid, kind, p), o.uri) for fid, o in files
+                for kind, found in (("rejected", o.problems), ("unattributed", o.unattributed)) for p in found]
     if problems:
         table = to_arrow("record_problems", [p for p, _ in problems])
         tables.append(_kind_table("problem", table.append_column("uri", pa.array([u for _, u in problems], pa.string()))))

@@ -38,7 +38,7 @@ import duckdb
 from keytrail.errors import COPY_EXAMPLE, SchemaVersionError, StoreError, UsageError
 from keytrail.store.connection import MEMORY, connect
 from keytrail.store.dataset import attach_dataset
-from keytrail.store.migrate import migrate_v1
+from keytrail.store.migrate import FROM_VERSIONS, migrate
 from keytrail.store.resolution import Resolution
 from keytrail.store.segments import SEGMENT_SUFFIX
 from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
@@ -88,8 +88,8 @@ class Store(Resolution):
         if "meta" in tables:
             row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             found = int(row[0]) if row and str(row[0]).isdigit() else 0  # edited or damaged: refused too
-            if found == 1:
-                self._upgrade()
+            if found in FROM_VERSIONS:
+                self._upgrade(found)
             elif found != SCHEMA_VERSION:
                 raise SchemaVersionError(self.path, found, SCHEMA_VERSION)
             self._check_place()
@@ -106,19 +106,19 @@ class Store(Resolution):
         if not self.read_only:
             self._remove_strays()
 
-    def _upgrade(self) -> None:
-        """A store of schema version 1, upgraded in place (``store.migrate``) -- also when opened
-        for reading: the upgrade needs the file writable once."""
+    def _upgrade(self, found: int) -> None:
+        """A store of an earlier schema version, upgraded in place (``store.migrate``) -- also when
+        opened for reading: the upgrade needs the file writable once."""
         if self.read_only:
             self.con.close()
             try:
                 self.con = self._connect(read_only=False)
             except StoreError as e:
                 raise StoreError(
-                    f"{self.path}: written by an earlier keytrail (schema version 1) and cannot be upgraded here "
+                    f"{self.path}: written by an earlier keytrail (schema version {found}) and cannot be upgraded here "
                     f"({e}); copy it where you may write and open the copy", COPY_EXAMPLE
                 ) from e
-        migrate_v1(self)
+        migrate(self, found)
         if self.read_only:
             self.con.close()
             self.con = self._connect(read_only=True)

@@ -1,4 +1,4 @@
-"""Upgrading a store written by an earlier keytrail, in place and in one transaction.
+"""Upgrading a store written by an earlier keytrail, in place and in one transaction per step.
 
 Schema version 1 kept every key-use row in the DuckDB table ``raw_key_use`` (resolved in place,
 with a ``dup`` flag). Version 2 keeps them in Parquet segments beside the database
@@ -6,6 +6,9 @@ with a ``dup`` flag). Version 2 keeps them in Parquet segments beside the databa
 it, and marks the store for resolution. The ledger is kept, so the next ingest reads only what
 is new. An interrupted upgrade leaves the version 1 store as it was (the segment it was writing
 is removed by the next writer).
+
+Version 3 adds the eventID and eventName of each record in ``record_problems`` (empty for the
+problems an older keytrail recorded).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from keytrail.store.connection import private_files, sql_text
 from keytrail.store.segments import new_segment_name
 from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
 
-FROM_VERSION = 1
+FROM_VERSIONS = (1, 2)
 
 
 class Upgradable(Protocol):
@@ -67,6 +70,7 @@ def migrate_v1(store: Upgradable) -> None:
         con.execute("ALTER TABLE files ADD COLUMN segment VARCHAR")
         con.execute("ALTER TABLE files ADD COLUMN verified BOOLEAN NOT NULL DEFAULT false")
         con.execute(SCHEMA)  # the tables version 1 did not have
+        _problem_events(con)
         if count and count[0]:
             con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'rows')", [name, int(count[0])])
             con.execute("UPDATE files SET segment = ? WHERE rows > 0", [name])
@@ -76,3 +80,23 @@ def migrate_v1(store: Upgradable) -> None:
     if not count or not count[0]:
         os.unlink(path)
     store.resolve()
+
+
+def _problem_events(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("ALTER TABLE record_problems ADD COLUMN IF NOT EXISTS event_id VARCHAR")
+    con.execute("ALTER TABLE record_problems ADD COLUMN IF NOT EXISTS event_name VARCHAR")
+
+
+def migrate_v2(store: Upgradable) -> None:
+    """Schema version 2 -> the current one: the problems' eventID and eventName columns."""
+    with store.transaction():
+        _problem_events(store.con)
+        store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+
+
+def migrate(store: Upgradable, found: int) -> None:
+    """A store of schema version ``found`` (one of FROM_VERSIONS) -> the current one."""
+    if found == 1:
+        migrate_v1(store)
+    else:
+        migrate_v2(store)

@@ -21,7 +21,7 @@ from keytrail.normalize.model import IdentityHint
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -148,7 +148,9 @@ CREATE TABLE IF NOT EXISTS record_problems (
     file_id BIGINT,
     rec_index BIGINT,
     kind VARCHAR NOT NULL,          -- rejected | unattributed
-    message VARCHAR NOT NULL
+    message VARCHAR NOT NULL,
+    event_id VARCHAR,               -- the record's eventID and eventName, where it has them
+    event_name VARCHAR
 );
 """
 
@@ -212,6 +214,8 @@ class ProblemRow(msgspec.Struct, frozen=True, gc=False):
     rec_index: int
     kind: str  # rejected | unattributed
     message: str
+    event_id: str | None = None
+    event_name: str | None = None
 
 
 Row = FileEntry | AliasRow | CredentialRow | ProblemRow | IdentityHint
