@@ -202,7 +202,7 @@ def test_a_bucket_without_cloudtrail_layout_is_read_below_the_named_prefix(aws: 
     refs = list(open_s3(f"s3://{BUCKET}/exports/", SourceOptions()).files())
     assert [(r.uri.rsplit("/", 1)[1], r.skip_reason) for r in refs] == [
         ("events.json", None),
-        ("readme.txt", "not a .json or .json.gz object"),
+        ("readme.txt", "not a .json, .json.gz or .parquet object"),
     ]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from keytrail.decode.hints import hint_of
+from keytrail.decode.parquet import is_parquet, read_parquet
 from keytrail.decode.record import (
     FileRecords,
     Record,
@@ -99,6 +100,8 @@ def gunzip_if_needed(data: bytes, uri: str) -> bytes:
 def read_records(data: bytes, uri: str) -> FileRecords:
     """Records of one file (already read, possibly gzipped). Raises NotCloudTrail/SourceReadError."""
     data = gunzip_if_needed(data, uri)
+    if is_parquet(data):
+        return read_parquet(data, uri)
     try:
         log = _decode_log_file(data)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):

@@ -8,7 +8,10 @@ into a CloudTrail record and reads it with the same normaliser as log files.
 The table is AWS's documented CloudTrail table: ``useridentity`` a struct, ``requestparameters``
 a JSON string, ``resources`` an array of structs. Its ``useridentity`` struct has no
 ``identityprovider`` field, so SAML and web-identity callers cannot be named from it (they are
-counted as unattributable); everything else is.
+counted as unattributable); everything else is. Or it is Amazon Security Lake's table of
+CloudTrail management events (OCSF, source version 1 or 2): then the query is Security Lake's
+(``keytrail.sources.securitylake``) and the rows are read through the OCSF mapping
+(``keytrail.sources.ocsf``).
 
 Idempotent: the window is cut into UTC days; each day is one or more ledger batches
 (``athena://DATABASE.TABLE/2026-10-01#1``). A day that ended more than an hour ago is closed: a
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
@@ -30,7 +33,7 @@ from typing import Any
 import orjson
 
 from keytrail.errors import ATHENA_OUTPUT, SINCE, WORKGROUP, SourceError, UsageError
-from keytrail.sources import RecordBatch
+from keytrail.sources import RecordBatch, ocsf, securitylake
 from keytrail.sources.aws import (
     AwsConfig,
     botocore_errors,
@@ -71,10 +74,13 @@ def query_template() -> str:
 
 @dataclass(frozen=True)
 class TableShape:
-    """What keytrail needs to know of the table: partition columns, optional struct fields."""
+    """What keytrail needs to know of the table: partition columns, optional struct fields, and
+    whether it is Security Lake's (its source version, and the paths its columns hold)."""
 
     partitions: tuple[str, ...] = ()
     has_onbehalfof: bool = True
+    lake_version: int | None = None
+    paths: frozenset[str] | None = None
 
 
 def _quote_string(value: str) -> str:
@@ -187,6 +193,10 @@ def row_to_record(row: Mapping[str, str | None]) -> dict[str, Any]:
     return rec
 
 
+def _row_time(row: Mapping[str, str | None]) -> datetime | None:
+    return _event_time(row.get("eventtime"))
+
+
 def _event_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -246,22 +256,39 @@ class AthenaSource:
         skip = frozenset(s.base for s in covered if s.base in done)
         client = self.aws.client("athena")
         shape = self._shape(client)
-        sql, params = build_query(self.table, self.database, todo[0].start, todo[-1].end, shape, self.regions, self.accounts)
+        start, end = todo[0].start, todo[-1].end
+        to_record: Callable[[Mapping[str, str | None]], dict[str, Any]]
+        if shape.lake_version is not None:
+            paths = None if shape.paths is None else set(shape.paths)
+            sql, params = securitylake.build_query(self.table, self.database, shape.lake_version, start, end, paths,
+                                                   self.regions, self.accounts)  # fmt: skip
+            columns, to_record, time_of = ocsf.COLUMNS, ocsf.record_from_row, securitylake.event_time
+        else:
+            sql, params = build_query(self.table, self.database, start, end, shape, self.regions, self.accounts)
+            columns, to_record, time_of = COLUMNS, row_to_record, _row_time
         query_id = self._run(client, sql, params)
         collector = SliceCollector(covered, descending=False, part_size=PART_SIZE, stamp=iso(now), skip=skip, shape="athena")
-        for row in self._rows(client, query_id):
-            yield from collector.add(_event_time(row.get("eventtime")), row_to_record(row))
+        for row in self._rows(client, query_id, columns):
+            yield from collector.add(time_of(row), to_record(row))
         yield from collector.finish()
 
     def _shape(self, client: Any) -> TableShape:
-        """Partition columns and struct fields from the catalog (the documented table if unknown)."""
+        """Partition columns, struct fields and Security Lake's version from the catalog (the
+        documented table, or Security Lake's by its name, if unknown)."""
         try:
             meta = client.get_table_metadata(CatalogName=self.catalog, DatabaseName=self.database, TableName=self.table)
         except botocore_errors() as e:
-            log.info("%s: table metadata unavailable (%s): assuming AWS's documented table", self.description, describe_error(e))
-            return TableShape()
+            lake = securitylake.version_of(self.table, None)
+            assumed = f"Security Lake's version {lake} table" if lake else "AWS's documented table"
+            log.info("%s: table metadata unavailable (%s): assuming %s", self.description, describe_error(e), assumed)
+            return TableShape(lake_version=lake)
         table = meta.get("TableMetadata", {})
         partitions = tuple(str(p.get("Name", "")) for p in table.get("PartitionKeys", []) or [])
+        paths = securitylake.table_paths([*(table.get("Columns", []) or []), *(table.get("PartitionKeys", []) or [])])
+        lake = securitylake.version_of(self.table, paths)
+        if lake is not None:
+            log.info("%s: Amazon Security Lake's CloudTrail table, source version %d (OCSF)", self.description, lake)
+            return TableShape(partitions, lake_version=lake, paths=frozenset(paths))
         ui_type = next(
             (str(c.get("Type", "")) for c in table.get("Columns", []) or [] if str(c.get("Name", "")).lower() == "useridentity"),
             "",
@@ -309,7 +336,7 @@ class AthenaSource:
             finally:
                 raise
 
-    def _rows(self, client: Any, query_id: str) -> Iterator[dict[str, str | None]]:
+    def _rows(self, client: Any, query_id: str, columns: Sequence[str]) -> Iterator[dict[str, str | None]]:
         token: str | None = None
         names: list[str] | None = None
         first = True
@@ -324,7 +351,7 @@ class AthenaSource:
             result = page.get("ResultSet", {})
             if names is None:
                 names = [str(c.get("Name", "")).lower() for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
-                missing = [c for c in COLUMNS if c not in names]
+                missing = [c for c in columns if c not in names]
                 if missing:
                     raise SourceError(f"{self.description}: query {query_id} result lacks columns {', '.join(missing)}")
             rows = result.get("Rows", []) or []

@@ -13,14 +13,15 @@ from keytrail.errors import SourceReadError
 from keytrail.sources import FileRef
 
 # Files found in directories: .json/.jsonl/.ndjson, optionally gzipped (names may carry a suffix
-# such as "@COMMIT" after the extension). Files named explicitly are read whatever their name.
-_CANDIDATE = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?($|@)", re.IGNORECASE)
+# such as "@COMMIT" after the extension), and Parquet (Security Lake's OCSF files, *.gz.parquet).
+# Files named explicitly are read whatever their name.
+_CANDIDATE = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?($|@)|\.parquet$", re.IGNORECASE)
 _NON_LOG_DIRS = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
 
 
 def is_log_name(name: str) -> bool:
     """Whether a file found in a directory may hold CloudTrail logs: .json/.jsonl/.ndjson, optionally
-    gzipped (files named explicitly are read whatever their name)."""
+    gzipped, or .parquet (files named explicitly are read whatever their name)."""
     return _CANDIDATE.search(name) is not None
 
 

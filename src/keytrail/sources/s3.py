@@ -14,10 +14,20 @@ Each object's ETag is its ledger version: a re-run reads only new or changed obj
 are downloaded in the pipeline's worker processes; the source is picklable and creates its S3
 client lazily in each process. A listing that is denied is reported by its prefix, a download
 that is denied by its object, and the rest is read.
+
+Amazon Security Lake's bucket is read too, in its source version 1 layout
+
+    [PREFIX/]aws/CLOUD_TRAIL_MGMT/1.0/region=REGION/accountId=ACCOUNT/eventDay=YYYYMMDD/FILE.gz.parquet
+
+(OCSF Parquet files, read by ``keytrail.decode.parquet``), narrowed the same way: ``--regions``,
+``--accounts`` and the window name the ``region=``, ``accountId=`` and ``eventDay=`` folders.
+Version 2 (``2.0/``) is an Iceberg table whose folders also hold files it no longer counts: it is
+not read from S3 (query it with ``athena://``), and keytrail says so.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,11 +51,15 @@ from keytrail.sources.aws import (
 from keytrail.sources.registry import SourceOptions
 from keytrail.times import utcnow
 
+log = logging.getLogger(__name__)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _YEAR = re.compile(r"^\d{4}$")
 _TWO = re.compile(r"^\d{2}$")
-_LOG_NAME = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?$", re.IGNORECASE)
+_LOG_NAME = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?$|\.parquet$", re.IGNORECASE)
+LAKE_DIR = "CLOUD_TRAIL_MGMT"  # Security Lake's CloudTrail management events
+_LAKE_VERSION = "1.0"
+_LAKE_PART = re.compile(r"^(region|accountid|eventday)=(.+)$", re.IGNORECASE)
 _NON_LOG = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
 DISCOVERY_DEPTH = 2  # folders searched below PREFIX for AWSLogs/ (a trail's own S3 key prefix)
 ENUMERATE_DAYS = 62  # windows up to this many days list day prefixes directly, longer ones discover
@@ -131,6 +145,10 @@ class S3Source:
     def _find(self, prefix: str, depth: int) -> Iterator[FileRef]:
         """Find ``AWSLogs/`` at or below ``prefix`` (a trail may have its own key prefix) and descend."""
         parts = [p for p in prefix.split("/") if p]
+        if LAKE_DIR in parts:
+            at = parts.index(LAKE_DIR)
+            yield from self._lake("/".join(parts[: at + 1]) + "/", parts[at + 1 :])
+            return
         if "AWSLogs" in parts:
             at = parts.index("AWSLogs")
             yield from self._resume("/".join(parts[: at + 1]) + "/", parts[at + 1 :])
@@ -140,6 +158,8 @@ class S3Source:
             found = True
             if isinstance(layout, FileRef):
                 yield layout
+            elif layout.endswith(f"/{LAKE_DIR}/") or layout == f"{LAKE_DIR}/":
+                yield from self._lake(layout, [])
             else:
                 yield from self._level(layout, "owner")
         if not found and depth == 0:
@@ -154,6 +174,8 @@ class S3Source:
             return
         if "AWSLogs" in children:
             yield prefix + "AWSLogs/"
+        elif LAKE_DIR in children:
+            yield prefix + LAKE_DIR + "/"
         elif depth < DISCOVERY_DEPTH:
             for child in children:
                 if child not in _NON_LOG:
@@ -207,6 +229,58 @@ class S3Source:
                 yield from self._level(f"{prefix}{child}/", "account")
             elif level == "region" and REGION_NAME.match(child):
                 yield from self._level(f"{prefix}{child}/", "days")
+
+    # ---- Security Lake ---------------------------------------------------------------------
+    def _lake(self, base: str, tail: list[str]) -> Iterator[FileRef]:
+        """Security Lake's layout below ``.../CLOUD_TRAIL_MGMT/`` (``tail``: the levels the URL fixes)."""
+        version = tail[0] if tail else _LAKE_VERSION
+        if version != _LAKE_VERSION:
+            log.warning("%s%s/: Security Lake source version %s is an Iceberg table: not read from S3; "
+                        "query it with athena://DATABASE.TABLE", self._uri(base), version, version)  # fmt: skip
+            return
+        if not tail:
+            versions, denied = self._children(base)
+            if denied is not None:
+                yield denied
+                return
+            for other in sorted(v for v in versions if v != _LAKE_VERSION):
+                log.warning("%s%s/: Security Lake source version %s is an Iceberg table: not read from S3; "
+                            "query it with athena://DATABASE.TABLE", self._uri(base), other, other)  # fmt: skip
+            if _LAKE_VERSION not in versions:
+                return
+        yield from self._lake_level(f"{base}{_LAKE_VERSION}/", [p for p in tail[1:]], ("region", "accountid", "eventday"))
+
+    def _lake_level(self, prefix: str, tail: list[str], levels: tuple[str, ...]) -> Iterator[FileRef]:
+        """Descend ``region=``, ``accountId=``, ``eventDay=`` folders, keeping those asked for."""
+        if not levels:
+            yield from self._everything(prefix + "".join(p + "/" for p in tail))
+            return
+        if tail:
+            names = [tail[0]]
+        else:
+            names, denied = self._children(prefix)
+            if denied is not None:
+                yield denied
+                return
+        for name in sorted(names):
+            m = _LAKE_PART.match(name)
+            if m is None or m[1].lower() != levels[0]:
+                if tail:  # not Security Lake's layout below here: everything
+                    yield from self._everything(prefix + "".join(p + "/" for p in tail))
+                continue
+            if self._lake_wanted(levels[0], m[2]):
+                yield from self._lake_level(f"{prefix}{name}/", tail[1:], levels[1:])
+
+    def _lake_wanted(self, level: str, value: str) -> bool:
+        if level == "region":
+            return not self._wanted_regions() or value in self._wanted_regions()
+        if level == "accountid":
+            return not self.accounts or value in self.accounts
+        first, last = self._window()
+        day = value if len(value) == 8 and value.isdigit() else None
+        if day is None:
+            return True
+        return (first is None or day >= f"{first:%Y%m%d}") and (last is None or day <= f"{last:%Y%m%d}")
 
     def _wanted_regions(self) -> tuple[str, ...]:
         return tuple(r for r in self.regions if r.lower() != "all")
@@ -286,7 +360,7 @@ class S3Source:
         if key.endswith("/"):
             return FileRef(uri, size, etag, skip_reason="folder marker")
         if not _LOG_NAME.search(key):
-            return FileRef(uri, size, etag, skip_reason="not a .json or .json.gz object")
+            return FileRef(uri, size, etag, skip_reason="not a .json, .json.gz or .parquet object")
         return FileRef(uri, size, etag)
 
     # ---- reading (in worker processes) ---------------------------------------------------
