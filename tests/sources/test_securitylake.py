@@ -359,3 +359,19 @@ def test_lake_records_are_stored_with_their_row_numbers(lakes: dict[str, Path], 
     assert result.exit_code == 0, result.stderr
     (problem,) = json.loads(result.stdout)
     assert (problem["record"], problem["event_name"], problem["kind"]) == (1, "PutKeyPolicy", "unattributable")
+
+
+def test_the_readme_documents_the_mapping_field_by_field() -> None:
+    """README's table (between the ocsf markers) is FIELDS, row for row."""
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    table = text.split("<!-- ocsf:start -->\n", 1)[1].split("\n<!-- ocsf:end -->", 1)[0].splitlines()[2:]
+
+    def cell(path: str | None) -> str:
+        return f"`{path}`" if path else "—"
+
+    got = [[c.strip() for c in line.strip("|").split("|")] for line in table]
+    want = [[f.cloudtrail if f.cloudtrail.startswith("(") else cell(f.cloudtrail), cell(f.v2), cell(f.v1), f.note]
+            for f in FIELDS]  # fmt: skip
+    assert got == want
