@@ -8,9 +8,9 @@ from keytrail.analysis.record_problems import KINDS, problems
 from keytrail.cli.exits import command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Output, input_options, output_options, split_csv
-from keytrail.cli.writing import emit
+from keytrail.cli.writing import emit, write_text
 from keytrail.errors import UsageError
-from keytrail.render import Column
+from keytrail.render import Column, render
 
 PROBLEM_COLUMNS = [
     Column("source", "file or source"),
@@ -20,6 +20,9 @@ PROBLEM_COLUMNS = [
     Column("kind", "problem"),
     Column("reason", "reason"),
 ]
+TABLE_COLUMNS = [Column("record", "record", True), Column("event_name", "event"), Column("kind", "problem"),
+                 Column("reason", "reason"), Column("event_id", "event id")]  # fmt: skip
+"""The terminal table: one table per file or source (its name the title), so that it fits 80 columns."""
 
 
 def _kinds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
@@ -42,5 +45,11 @@ def problems_command(inputs: Inputs, kinds: tuple[str, ...], output: Output) -> 
     other reports do not count. Exit code 3 when some input could not be read, as other reports.
     """
     with loaded_store(inputs, inputs.source_options(None, None)) as loaded:
-        emit([p.as_dict() for p in problems(loaded.store, kinds)], PROBLEM_COLUMNS, output)
+        rows = [p.as_dict() for p in problems(loaded.store, kinds)]
+        if output.fmt != "table" or not rows:
+            emit(rows, PROBLEM_COLUMNS, output)
+        else:
+            sources = list(dict.fromkeys(r["source"] for r in rows))
+            tables = [render([r for r in rows if r["source"] == s], TABLE_COLUMNS, "table", s) for s in sources]
+            write_text("\n".join(tables), output.path)
         return exit_code(loaded)
