@@ -103,8 +103,8 @@ def test_each_file_alone(mixed: Corpus, name: str) -> None:
     else:
         assert outcome.status == "ingested", outcome.reason
         assert outcome.records == case.records
-        assert [i for i, _ in outcome.problems] == sorted(case.rejected)
-        for i, message in outcome.problems:
+        assert [p.rec_index for p in outcome.problems] == sorted(case.rejected)
+        for i, message, *_ in outcome.problems:
             assert case.rejected[i] in message, (i, message)
         # every good record is a KMS call, counted; nothing else is
         assert outcome.kms_records == case.donors
