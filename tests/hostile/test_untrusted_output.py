@@ -297,6 +297,8 @@ REVIEWED_SQL_PARTS = {
     "self._segments_sql(resolved)", "sql_text(path + '.tmp')", "stages", "union",
     # top_details: grouping sets, names and expressions of analysis.usage.DETAILS
     "sets", "values", "which", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
+    # OCSF Parquet: the paths of keytrail.sources FIELDS (constants); a file's schema only says which exist
+    "_select(schema)", "wanted",
 }
 
 
