@@ -3,7 +3,7 @@
 No published KMS record exists in OCSF, so the tests make their own from generated CloudTrail
 archives, through this mapping -- written from the published one (the OCSF project's examples,
 ``mappings/markdown/AWS/v1.1.0/CloudTrail/API Activity/README.md`` and ``v1.0.0-rc.2``, and
-AWS's Security Lake query examples), independently of keytrail's (``keytrail.sources.ocsf``):
+AWS's Security Lake query examples), independently of keytrail's (``keytrail.sources.ocsf_mapping``):
 it shares no code with it, and goes the other way (CloudTrail -> OCSF).
 
 Version 2 (OCSF 1.1.0, class_uid 6003): ``actor.user.uid`` the ARN, ``uid_alt`` the principalId

@@ -23,8 +23,8 @@ from click.testing import CliRunner
 
 from keytrail.cli.main import cli
 from keytrail.normalize import normalize
-from keytrail.sources import ocsf, securitylake
-from keytrail.sources.ocsf import FIELDS, VERSION_1, VERSION_2, record_from_row
+from keytrail.sources import ocsf_mapping, securitylake
+from keytrail.sources.ocsf_mapping import FIELDS, VERSION_1, VERSION_2, record_from_row
 from tests.aws_server import ATHENA, EmulatorServer, client
 from tests.conftest import CHECK_TRUTH, gen_trail
 from tests.sources.ocsf_fixtures import archive_records, schema, to_ocsf, write_lake, write_parquet
@@ -213,7 +213,7 @@ def test_the_shipped_queries_select_the_mappings_paths() -> None:
         sql, params = securitylake.build_query("t", "db", version, datetime(2026, 10, 1), datetime(2026, 10, 2), every)
         tree = sqlglot.parse_one(sql, read="trino")
         selected = {e.alias_or_name: e.this.sql(dialect="trino") for e in tree.expressions}  # type: ignore[attr-defined]
-        assert tuple(selected) == ocsf.COLUMNS
+        assert tuple(selected) == ocsf_mapping.COLUMNS
         for f in FIELDS:
             path = f.path(version)
             text = selected[f.column].replace('"', "")

@@ -1,7 +1,7 @@
 """Security Lake's OCSF Parquet files, read with DuckDB (``*.gz.parquet``, a local copy or S3).
 
 A file is read a batch of rows at a time (Arrow, through pyarrow) and DuckDB selects from each
-batch the paths of ``keytrail.sources.ocsf.FIELDS`` for the source version the file's schema
+batch the paths of ``keytrail.sources.ocsf_mapping.FIELDS`` for the source version the file's schema
 shows (version 2 has ``actor.user.uid_alt``, version 1 ``actor.user.uuid``); a path the file
 lacks is read as empty. Only KMS calls and STS credential hand-outs become records (through the
 one OCSF mapping, ``record_from_row``); every other AssumedRole or IAMUser row gives its identity
@@ -21,7 +21,7 @@ from typing import Any
 from keytrail.decode.hints import hint_of
 from keytrail.decode.record import STS_SOURCE, FileRecords, UserIdentity, as_struct, is_read
 from keytrail.errors import NotCloudTrail, SourceReadError
-from keytrail.sources.ocsf import FIELDS, KMS_SOURCE, VERSION_1, VERSION_2, record_from_row
+from keytrail.sources.ocsf_mapping import FIELDS, KMS_SOURCE, VERSION_1, VERSION_2, record_from_row
 
 MAGIC = b"PAR1"
 BATCH_ROWS = 50_000

@@ -11,7 +11,7 @@ a JSON string, ``resources`` an array of structs. Its ``useridentity`` struct ha
 counted as unattributable); everything else is. Or it is Amazon Security Lake's table of
 CloudTrail management events (OCSF, source version 1 or 2): then the query is Security Lake's
 (``keytrail.sources.securitylake``) and the rows are read through the OCSF mapping
-(``keytrail.sources.ocsf``).
+(``keytrail.sources.ocsf_mapping``).
 
 Idempotent: the window is cut into UTC days; each day is one or more ledger batches
 (``athena://DATABASE.TABLE/2026-10-01#1``). A day that ended more than an hour ago is closed: a
@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from keytrail.errors import ATHENA_OUTPUT, SINCE, WORKGROUP, SourceError, UsageError
-from keytrail.sources import RecordBatch, ocsf, securitylake
+from keytrail.sources import RecordBatch, ocsf_mapping, securitylake
 from keytrail.sources.aws import (
     AwsConfig,
     botocore_errors,
@@ -262,7 +262,7 @@ class AthenaSource:
             paths = None if shape.paths is None else set(shape.paths)
             sql, params = securitylake.build_query(self.table, self.database, shape.lake_version, start, end, paths,
                                                    self.regions, self.accounts)  # fmt: skip
-            columns, to_record, time_of = ocsf.COLUMNS, ocsf.record_from_row, securitylake.event_time
+            columns, to_record, time_of = ocsf_mapping.COLUMNS, ocsf_mapping.record_from_row, securitylake.event_time
         else:
             sql, params = build_query(self.table, self.database, start, end, shape, self.regions, self.accounts)
             columns, to_record, time_of = COLUMNS, row_to_record, _row_time

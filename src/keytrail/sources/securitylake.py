@@ -7,7 +7,7 @@ columns (``api``, ``actor``, ``metadata``) or, without catalog access, when the 
 partition, version 1 by ``eventday`` ('YYYYMMDD') and the epoch milliseconds of ``time``; both by
 ``region`` and ``accountid`` for ``--regions`` / ``--accounts``. A path the catalog says the
 table lacks is selected as NULL. The rows become CloudTrail records through the one OCSF mapping
-(``keytrail.sources.ocsf``).
+(``keytrail.sources.ocsf_mapping``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from keytrail.sources.ocsf import COLUMNS, FIELDS, VERSION_1, VERSION_2, version_of_table
+from keytrail.sources.ocsf_mapping import COLUMNS, FIELDS, VERSION_1, VERSION_2, version_of_table
 from keytrail.times import epoch, iso
 
 QUERY_FILES = {VERSION_1: "securitylake_v1.sql", VERSION_2: "securitylake_v2.sql"}

@@ -3,7 +3,7 @@
 --   amazon_security_lake_glue_db_REGION.amazon_security_lake_table_REGION_cloud_trail_mgmt_2_0
 -- Read by `keytrail ingest athena://DATABASE.TABLE` when the table is Security Lake's.
 --
--- Each column is one OCSF path, named as keytrail's mapping names it (keytrail.sources.ocsf.FIELDS
+-- Each column is one OCSF path, named as keytrail's mapping names it (keytrail.sources.ocsf_mapping.FIELDS
 -- says which CloudTrail field each one becomes); a path the table lacks (GetTableMetadata) is
 -- selected as NULL instead. resources[] comes back as space-separated values, unmapped (the
 -- CloudTrail fields OCSF does not map: recipientAccountId, sharedEventID, ...) as JSON text.
