@@ -180,8 +180,9 @@ def test_pages_are_paced_at_five_requests_a_second(aws: EmulatorServer, group: A
     assert report.kms_records == kms_count(streams)
     sent = [r.at for r in aws.faults.calls("FilterLogEvents")]  # when each request arrived
     assert len(sent) == -(-sum(len(e) for e in streams.values()) // 200)  # every event comes back from moto
-    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
-    assert min(gaps) >= 0.15 and sent[-1] - sent[0] >= 0.2 * len(gaps) - 0.05
+    # the span, not each gap: a busy machine delays single arrivals (two may land close together),
+    # but cannot make the requests as a whole arrive faster than they were sent
+    assert sent[-1] - sent[0] >= 0.2 * (len(sent) - 1) - 0.1
 
 
 def throttle_every(aws: EmulatorServer, n: int) -> list[int]:
