@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keytrail.decode import FileRecords, NotCloudTrail, read_records
 from keytrail.decode.record import Record
@@ -160,3 +162,62 @@ def test_cloudwatch_message_that_is_not_json_is_a_problem() -> None:
 def test_only_records_that_may_be_kms_calls_are_decoded_from_log_files() -> None:
     fr = read(fx.log_file([OTHER_EVENT, DECRYPT, OTHER_EVENT]))
     assert fr.total == 3 and [i for i, _ in fr.candidates] == [1]
+
+
+# ---- a file is judged by its records, not by its first one ------------------------------------
+
+FOREIGN = {"eventVersion": "1.0", "eventSource": "audit.example.com", "eventName": "Login",
+           "eventTime": "2026-10-01T11:59:00Z"}
+NAN_RECORD = b'{"eventSource": "kms.amazonaws.com", "eventName": "Decrypt", "eventTime": NaN}'
+
+
+def kms_ids(fr: FileRecords) -> list[object]:
+    """The eventIDs of the KMS calls among the records handed to the normaliser."""
+    out = []
+    for _, r in fr.candidates:
+        if isinstance(r, Record) and r.eventSource == "kms.amazonaws.com":
+            out.append(r.eventID)
+        elif isinstance(r, dict) and r.get("eventSource") == "kms.amazonaws.com" and "eventID" in r:
+            out.append(r["eventID"])
+    return out
+
+
+def _records_file(records: list[object], extra: bytes = b"") -> bytes:
+    body = b", ".join(json.dumps(r).encode() for r in records)
+    return b'{"Records": [' + body + (b", " + extra if extra else b"") + b"]}"
+
+
+@pytest.mark.parametrize("path", ["fast", "tolerant", "record by record"])
+def test_aws_events_after_a_foreign_first_record_are_read(path: str) -> None:
+    """The fast path, the tolerant path (a NaN elsewhere) and the record-by-record path (a record
+    nested too deeply to parse whole) all read the KMS call behind a first record of another source."""
+    records: list[object] = [FOREIGN, DECRYPT, OTHER_EVENT]
+    extra = {"fast": b"", "tolerant": NAN_RECORD, "record by record": b"[" * 100_000 + b"]" * 100_000}[path]
+    fr = read(_records_file(records, extra))
+    assert fr.shape == "cloudtrail-log"
+    assert kms_ids(fr) == [DECRYPT["eventID"]]
+    assert fr.total == 3 + bool(extra)
+
+
+@pytest.mark.parametrize("path", ["fast", "tolerant", "record by record"])
+def test_a_records_file_with_no_aws_event_is_not_cloudtrail(path: str) -> None:
+    extra = {"fast": b"", "tolerant": b'{"eventSource": "x.example.com", "n": NaN}',
+             "record by record": b"[" * 100_000 + b"]" * 100_000}[path]
+    with pytest.raises(NotCloudTrail) as e:
+        read(_records_file([FOREIGN, {**FOREIGN, "eventName": "Logout"}], extra))
+    assert e.value.reason == "valid JSON, not CloudTrail: Records of 'audit.example.com' events"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["foreign", "kms", "other"]), min_size=1, max_size=8))
+def test_every_kms_call_of_a_records_file_is_read_whatever_comes_first(kinds: list[str]) -> None:
+    by_kind = {"foreign": FOREIGN, "other": OTHER_EVENT}
+    records = [kms("Decrypt", user("alice"), KEY_A, None, time="2026-10-01T12:00:00Z", eid=f"e{i}")
+               if k == "kms" else by_kind[k] for i, k in enumerate(kinds)]
+    data = fx.log_file(records)
+    if all(k == "foreign" for k in kinds):
+        with pytest.raises(NotCloudTrail):
+            read(data)
+        return
+    assert kms_ids(read(data)) == [f"e{i}" for i, k in enumerate(kinds) if k == "kms"]
+    assert kms_ids(read(data.replace(b"]}", b", " + NAN_RECORD + b"]}"))) == kms_ids(read(data))

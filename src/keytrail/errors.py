@@ -3,7 +3,10 @@
     KeytrailError                      root; every error keytrail raises on purpose
     ├── UsageError                     bad arguments or configuration (CLI exit code 2)
     │   ├── OutputError(path, what, reason)   a report or chart could not be written to its file
-    │   └── SparkUnavailableError      pyspark is not installed, or Spark could not start
+    │   ├── SparkUnavailableError      pyspark is not installed, or Spark could not start
+    │   ├── KeyNotFound(name, suggestions)   a key name that means no key the store knows
+    │   ├── AmbiguousKey(name, keys)   a key name that means several keys where one is needed
+    │   └── NothingToRead(sources)     no source held a CloudTrail log file
     ├── SourceError                    a source could not be enumerated or read as a whole
     │   ├── SourceReadError(uri, reason, retryable)   one file or object could not be read
     │   ├── RegionDenied(region, reason)   an API source may not read one Region (the others are read)
@@ -13,6 +16,7 @@
     ├── NotCloudTrail(reason)          a readable file that holds no CloudTrail: ingest counts it
     │                                  as skipped (``decode.read_records`` raises it)
     ├── StoreError                     the DuckDB store (or a Parquet dataset) is unusable
+    │   ├── StoreNotFound(path, nearby)   no store at that path (and it is not to be created)
     │   ├── StoreBusyError(path)       another process holds the store
     │   └── SchemaVersionError(path, found, expected)
     ├── PolicyError(key, reason)       a key policy document that is not a policy
@@ -24,7 +28,9 @@
 Messages speak the library's words. Where a message names a setting or a remedy that a caller
 words its own way -- the command line names its options -- the message holds a ``Term``: its
 ``word`` is the library's wording (``str(error)``), and ``KeytrailError.worded`` lets the caller
-put its own words in its place (``keytrail.cli.exits`` does, with the options' names).
+put its own words in its place (``keytrail.cli.exits`` does, with the options' names). An error
+may carry ``details``: lines of their own after the message (the keys an ambiguous name means, the
+lines of a YAML error), worded the same way.
 
 The library never prints or exits; the CLI maps these to messages and exit codes.
 """
@@ -75,11 +81,17 @@ NEW_STORE = Term("new_store", "")  # how to name a new store
 COPY_EXAMPLE = Term("copy_example", "")  # how to open a copy of a store
 CHART = Term("chart", "drawing a chart")
 CHROMIUM = Term("chromium", "chromium")
+ACCOUNT = Term("account", "account")  # the one account whose keys a report covers
+KEY_REGION = Term("key_region", "key_region")  # the one Region whose keys a report covers
+KEY_OPTION = Term("key_option", "key")  # naming one key for a report
+KEYS_REPORT = Term("keys_report", "the keys report")  # where every key the store knows is listed
+CREATE_STORE = Term("create_store", "an ingest into it creates it")  # how to create a store ({value}: its path)
 
 TERMS: tuple[Term, ...] = (
     SINCE, UNTIL, BASELINE_SINCE, BASELINE_UNTIL, ACCOUNTS, REGIONS, REGIONS_LIST, REGION, PROFILE, ORG_ROLE,
     ORG_ROLE_NAMED, REGION_CHOICE, WORKGROUP, ATHENA_OUTPUT, LOOKUP_KEY, INVENTORY_DIR, ALLOWED_NETWORKS, EXPECTATIONS,
-    VERIFY, STRICT, STORE, NEW_STORE, COPY_EXAMPLE, CHART, CHROMIUM,
+    VERIFY, STRICT, STORE, NEW_STORE, COPY_EXAMPLE, CHART, CHROMIUM, ACCOUNT, KEY_REGION, KEY_OPTION, KEYS_REPORT,
+    CREATE_STORE,
 )
 """Every term a message may hold (a value-carrying term is one of these with ``value`` set)."""
 
@@ -89,23 +101,39 @@ def finish_commit(root: str) -> Term:
     return Term("finish_commit", "a spark-ingest run with no sources", root)
 
 
+def create_store(path: str) -> Term:
+    """How to create the store at ``path``."""
+    return CREATE_STORE._replace(value=path)
+
+
 Part = str | Term
+Line = tuple[Part, ...]
 
 
 class KeytrailError(Exception):
     """Root of every error keytrail raises on purpose.
 
-    Built from parts: text and ``Term``s (``str(error)`` says the terms in the library's words)."""
+    Built from parts: text and ``Term``s (``str(error)`` says the terms in the library's words),
+    and optional ``details``: lines shown after the message, each built from parts too."""
 
     retryable: bool = False
 
-    def __init__(self, *parts: Part) -> None:
-        super().__init__("".join(str(p) for p in parts))
+    def __init__(self, *parts: Part, details: Sequence[Line] = ()) -> None:
         self.parts: tuple[Part, ...] = parts
+        self.details: tuple[Line, ...] = tuple(details)
+        super().__init__("\n  ".join(_say(line, str) for line in (parts, *self.details)))
 
     def worded(self, word: Callable[[Term], str]) -> str:
-        """The message with each term in the caller's words."""
-        return "".join(word(p) if isinstance(p, Term) else p for p in self.parts)
+        """The message (its first line) with each term in the caller's words."""
+        return _say(self.parts, word)
+
+    def worded_details(self, word: Callable[[Term], str]) -> list[str]:
+        """The detail lines with each term in the caller's words."""
+        return [_say(line, word) for line in self.details]
+
+
+def _say(parts: Line, word: Callable[[Term], str]) -> str:
+    return "".join(word(p) if isinstance(p, Term) else p for p in parts)
 
 
 class UsageError(KeytrailError):
@@ -176,8 +204,50 @@ class SparkUnavailableError(UsageError):
     """pyspark is not installed, or Spark could not start (no Java)."""
 
 
+class KeyNotFound(UsageError):
+    """A key name (key id, key ARN, alias name or alias ARN) that means no key the store knows, or
+    none in the account or Region asked for; ``suggestions`` are the nearest names it knows."""
+
+    def __init__(self, name: str, *parts: Part, suggestions: Sequence[str] = (), details: Sequence[Line] = ()) -> None:
+        super().__init__(*parts, details=details)
+        self.name = name
+        self.suggestions = list(suggestions)
+
+
+class AmbiguousKey(UsageError):
+    """A key name that means several keys where one is needed; ``keys`` are their ARNs, each
+    detail line says how to name one."""
+
+    def __init__(self, name: str, keys: Sequence[str], *parts: Part, details: Sequence[Line] = ()) -> None:
+        super().__init__(*parts, details=details)
+        self.name = name
+        self.keys = list(keys)
+
+
+class NothingToRead(UsageError):
+    """No SOURCE held a CloudTrail log file: ``sources`` say where keytrail looked and what it found."""
+
+    def __init__(self, sources: Sequence[str]) -> None:
+        if len(sources) == 1:
+            super().__init__(sources[0])
+        else:
+            super().__init__("no SOURCE holds a CloudTrail log file:", details=[(s,) for s in sources])
+        self.sources = list(sources)
+
+
 class StoreError(KeytrailError):
     """The store cannot be opened or written."""
+
+
+class StoreNotFound(StoreError):
+    """No store at ``path`` (only commands that write a store create one); ``nearby``: stores
+    beside it with a similar name."""
+
+    def __init__(self, path: str, nearby: Sequence[str] = (), named: str | None = None) -> None:
+        hint = f"; did you mean {' or '.join(nearby)}?" if nearby else ""
+        super().__init__(f"{named or path}: no such store{hint} (", create_store(path), ")")
+        self.path = path
+        self.nearby = list(nearby)
 
 
 class StoreBusyError(StoreError):

@@ -12,7 +12,7 @@ from keytrail.cli.main import cli
 from keytrail.errors import UsageError
 from keytrail.render.chart import chart_png
 from tests.browser.conftest import artifact
-from tests.render.hostile_trail import write_hostile_archive
+from tests.render.hostile_trail import KEY_ARN, write_hostile_archive
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +58,13 @@ def test_chart_needs_one_key(db: str, tmp_path: Path) -> None:
     assert result.stderr == "keytrail: error: --by operation draws one key: name it with --key\n"
     result = CliRunner().invoke(cli, ["chart", "--db", db, "--key", "alias/none", "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 2
-    assert result.stderr == "keytrail: error: --key must mean exactly one key with calls; it means: none with calls\n"
+    assert result.stderr == ("keytrail: error: alias/none: no key of that name in the store; `keytrail keys` lists "
+                             "the 1 key(s) it knows\n")
+    result = CliRunner().invoke(cli, ["chart", "--db", db, "--key", KEY_ARN, "--since", "2027-01-01", "-o",
+                                      str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"keytrail: error: {KEY_ARN}: no calls since 2027-01-01T00:00:00Z; last use 2026-")
+    assert result.stderr.endswith(": nothing to draw\n")
     assert not (tmp_path / "x.png").exists()
 
 

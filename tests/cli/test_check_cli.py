@@ -77,11 +77,58 @@ def test_admin_calls_are_checked_when_asked(db: str, tmp_path: Path) -> None:
     assert '"event_names": [\n      "CreateKey",\n      "ScheduleKeyDeletion"\n    ]' in out
 
 
-def test_tag_rules_need_key_tags(bare_db: str) -> None:
-    code, out, err = run("check", "--policy", str(EXAMPLE), "--db", bare_db)
-    assert code == 2
-    assert out == ""
-    assert "selects keys by tag, but the store holds no key tags" in err
+NO_INVENTORY = ("keytrail: error: rules[1] (production keys stay in the account): not evaluated: it selects keys by "
+                "tag, and the store holds no inventory of keys and their tags (take one with keytrail inventory)\n")
+
+
+def test_a_tag_rule_without_an_inventory_is_not_evaluated_and_says_why(bare_db: str, tmp_path: Path) -> None:
+    """The README's example: the key rule is checked (violations: exit 1), the tag rule says why it is not."""
+    code, out, err = run("check", "--policy", str(EXAMPLE), "--db", bare_db, "--format", "csv")
+    assert code == 1
+    assert out.count("\n") == 1 + 3
+    assert NO_INVENTORY in err
+    policy = tmp_path / "tags.yaml"
+    policy.write_text("rules:\n  - name: production keys stay in the account\n    tag: {env: prod}\n"
+                      "    allow: [{account: '111122223333'}]\n")
+    code, out, err = run("check", "--policy", str(policy), "--db", bare_db, "--format", "json")
+    assert (code, out) == (3, "[]\n")  # clean, but a rule could not be evaluated
+    assert err == NO_INVENTORY.replace("rules[1]", "rules[0]") + "keytrail: 0 violation(s) of 1 rule(s) on 0 key(s)\n"
+
+
+def test_a_tag_rule_on_an_inventory_without_tags_matches_no_key(tmp_path: Path) -> None:
+    path = str(tmp_path / "store.duckdb")
+    with tg.scenario_store(tmp_path, db=path) as store:
+        store.con.execute("DELETE FROM inventory_tags")
+    policy = tmp_path / "tags.yaml"
+    policy.write_text("rules:\n  - tag: {env: prod}\n    allow: [{account: '111122223333'}]\n")
+    code, _, err = run("check", "--policy", str(policy), "--db", path, "--format", "json")
+    assert code == 0
+    assert err.startswith("keytrail: warning: rules[0] (tag env=prod): matches no key: it selects keys by tag, and the "
+                          "inventory (taken ")
+    assert "shows no tag on any key\n" in err
+
+
+def test_unknown_operation_names_are_refused_with_the_nearest(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as e:
+        parse_expectations("rules: [{key: a, allow: [{account: '111122223333', operations: [encrypt, decrpyt]}]}]", "p.yaml")
+    assert str(e.value) == ("p.yaml: rules[0].allow[0].operations[1]: 'decrpyt' is neither an operation class (encrypt, "
+                            "decrypt, sign, admin) nor a KMS event name; did you mean decrypt?")
+    with pytest.raises(UsageError, match="'GenerateDatKey\\*' is neither"):
+        parse_expectations("rules: [{key: a, allow: [{account: '111122223333', operations: [GenerateDatKey*]}]}]")
+    ok = parse_expectations("rules: [{key: a, allow: [{principal: x, operations: [Decrypt, GenerateDataKey*, admin]}]}]")
+    assert ok.rules[0].allow[0].operations == ("Decrypt", "GenerateDataKey*", "admin")
+
+
+def test_yaml_errors_are_shown_on_lines_of_their_own(db: str, tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules:\n  - key: alias/app\n    allow:\n   - account: '111122223333'\n")
+    code, out, err = run("check", "--policy", str(policy), "--db", db)
+    assert (code, out) == (2, "")
+    lines = err.splitlines()
+    assert lines[0] == f"keytrail: error: {policy}: not valid YAML (line 4, column 4):"
+    assert all(line.startswith("  ") for line in lines[1:]) and len(lines) > 2
+    assert "\\x0a" not in err
+    assert f"    in {policy}, line 4, column 4:" in lines
 
 
 def test_a_rule_that_matches_no_key_warns(db: str, tmp_path: Path) -> None:

@@ -51,19 +51,29 @@ def test_report_to_stdout_with_a_title_and_filters(tmp_path: Path) -> None:
     assert summary["window_start"] >= "2026-10-01T00:20:00Z"  # type: ignore[index,operator]
 
 
-def test_report_of_a_key_with_no_calls_is_an_empty_report(tmp_path: Path) -> None:
+def test_report_of_a_key_with_no_calls_in_the_window_is_an_empty_report(tmp_path: Path) -> None:
     root = write_hostile_archive(tmp_path / "trail")
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(cli, ["report", str(root), "--key", "alias/none", "-o", str(out), "-q", "--workers", "1"])
+    result = CliRunner().invoke(cli, ["report", str(root), "--key", KEY_ARN, "--since", "2026-11-01", "-o", str(out),
+                                      "-q", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert _data(out.read_text(encoding="utf-8"))["keys"] == []
 
 
+def test_report_of_a_key_the_store_does_not_know_is_refused(tmp_path: Path) -> None:
+    root = write_hostile_archive(tmp_path / "trail")
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", str(root), "--key", "alias/none", "-o", str(out), "-q", "--workers", "1"])
+    assert (result.exit_code, result.stderr) == (2, "keytrail: error: alias/none: no key of that name in the store; "
+                                                    "`keytrail keys` lists the 1 key(s) it knows\n")
+    assert not out.exists()
+
+
 def test_report_needs_a_source() -> None:
     result = CliRunner().invoke(cli, ["report", "-o", "x.html"])
     assert result.exit_code == 2
-    assert result.stderr == "keytrail: error: give SOURCE paths or URLs, or --db FILE (see --help)\n"
+    assert result.stderr == "keytrail: error: give SOURCE paths or URLs, or --db FILE (or set KEYTRAIL_DB; see --help)\n"
 
 
 def test_report_is_partial_when_input_is_unreadable(tmp_path: Path) -> None:

@@ -228,12 +228,42 @@ def test_who_uses_prints_one_table_per_key(aliased: str) -> None:
     assert titles == [f"### {K_OLD}", f"### {K_NEW}"]
 
 
-def test_who_uses_a_key_nobody_used(aliased: str) -> None:
-    result = run("who-uses", "alias/nothing", "--db", aliased)
+def test_who_uses_a_key_with_no_calls_in_the_window_says_when_it_was_last_used(aliased: str) -> None:
+    result = run("who-uses", "alias/orders", "--db", aliased, "--since", "2026-10-02", "--until", "2026-10-03")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert (lines[0], lines[-1]) == ("alias/nothing: no calls in the store", "(no rows)")
-    assert json.loads(run("who-uses", "alias/nothing", "--db", aliased, "--format", "json").stdout) == []
+    assert lines[0] == "alias/orders means 2 keys (1 account, 1 Region, retargeted over time): one table per key with " \
+                       "calls; narrow with --account or --key-region, or give a key's ARN"
+    assert lines[2] == ("alias/orders (2 keys): no calls between 2026-10-02T00:00:00Z and 2026-10-03T00:00:00Z; "
+                        "last use 2026-10-01T11:30:00Z")
+    assert lines[-1] == "(no rows)"
+    as_json = run("who-uses", "alias/orders", "--db", aliased, "--format", "json", "--since", "2026-10-02")
+    assert (as_json.exit_code, json.loads(as_json.stdout)) == (0, [])
+    assert as_json.stderr.splitlines()[1] == (
+        "keytrail: note: alias/orders (2 keys): no calls since 2026-10-02T00:00:00Z; last use 2026-10-01T11:30:00Z")
+
+
+def test_who_uses_a_key_the_store_does_not_know_is_an_error_naming_the_nearest(aliased: str) -> None:
+    result = run("who-uses", "alias/app-dta", "--db", aliased)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "keytrail: error: alias/app-dta: no key of that name in the store; did you mean alias/app-data?\n"
+    result = run("who-uses", "app-data", "--db", aliased)  # an alias's name without alias/
+    assert result.stderr.endswith("did you mean alias/app-data?\n")
+    result = run("who-uses", K_USE1.replace("1111aaaa", "1111aaab"), "--db", aliased)
+    assert result.stderr.endswith(f"did you mean {K_USE1}?\n")
+    result = run("who-uses", "zzzz", "--db", aliased)
+    assert result.stderr == "keytrail: error: zzzz: no key of that name in the store; `keytrail keys` lists the 7 key(s) it knows\n"
+
+
+def test_a_key_outside_account_or_key_region_is_an_error_listing_its_keys(aliased: str) -> None:
+    result = run("who-uses", "alias/orders", "--db", aliased, "--key-region", "eu-west-1")
+    assert result.exit_code == 2
+    assert result.stderr == (f"keytrail: error: alias/orders means 2 key(s), none in --key-region eu-west-1:\n"
+                             f"  {K_OLD}\n  {K_NEW}\n")
+    result = run("usage", "--db", aliased, "--account", "999999999999")
+    assert result.exit_code == 2
+    assert result.stderr == (f"keytrail: error: --account 999999999999: the store holds no key of this account "
+                             f"(it holds keys of {ACCOUNT}, {OTHER})\n")
 
 
 # ---- exit codes, errors and warnings -----------------------------------------------------------
@@ -242,10 +272,19 @@ def test_who_uses_a_key_nobody_used(aliased: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("usage",), "keytrail: error: give SOURCE paths or URLs, or --db FILE (see --help)\n"),
+        (("usage",), "keytrail: error: give SOURCE paths or URLs, or --db FILE (or set KEYTRAIL_DB; see --help)\n"),
         (("usage", SAMPLE, "--since", "last week"),
-         "keytrail: error: --since: 'last week' is not an ISO-8601 date or date-time\n"),
-        (("keys", SAMPLE, "--until", "2026-13-01"), "keytrail: error: --until: '2026-13-01' is not an ISO-8601 date or date-time\n"),
+         "keytrail: error: --since: 'last week' is not an ISO-8601 date or date-time, nor a time ago (7d, 12h, 2w)\n"),
+        (("keys", SAMPLE, "--until", "2026-13-01"),
+         "keytrail: error: --until: '2026-13-01' is not an ISO-8601 date or date-time, nor a time ago (7d, 12h, 2w)\n"),
+        (("usage", SAMPLE, "--since", "2026-11-03", "--until", "2026-11-02"),
+         "keytrail: error: --since 2026-11-03 is after --until 2026-11-02: the window holds nothing\n"),
+        (("who-uses", "alias/blog-bucket-key", SAMPLE, "--account", "11112222333"),
+         "keytrail: error: --account: '11112222333' is not a 12-digit account id\n"),
+        (("who-uses", "alias/blog-bucket-key", SAMPLE, "--account", "1111-2222-3333"),
+         "keytrail: error: --account: '1111-2222-3333' is not a 12-digit account id (did you mean 111122223333?)\n"),
+        (("keys", SAMPLE, "--key-region", "us-east1"),
+         "keytrail: error: --key-region: 'us-east1' is not a Region name (e.g. us-east-1); did you mean us-east-1?\n"),
         (("who-uses", " ", SAMPLE), "keytrail: error: an empty key name\n"),
         (("usage", "nosuch://bucket"), None),
     ],

@@ -24,7 +24,8 @@ ENCRYPT = kms("Encrypt", user("bob"), KEY_B, {"keyId": KEY_B}, time="2026-10-01T
 
 
 def names(source: LocalSource, root: Path) -> list[str]:
-    return [os.path.relpath(ref.uri, root) for ref in source.files()]
+    """The files a source lists to read (not those it found again under another path)."""
+    return [os.path.relpath(ref.uri, root) for ref in source.files() if not ref.duplicate]
 
 
 def test_directory_walk_finds_log_files_recursively_in_order(tmp_path: Path) -> None:
@@ -69,6 +70,10 @@ def test_symlink_loops_and_repeated_directories_are_walked_once(tmp_path: Path) 
     (tmp_path / "alias.json").symlink_to(tmp_path / "logs/a.json")
     source = LocalSource((str(tmp_path / "logs"), str(tmp_path / "logs"), str(tmp_path)))
     assert names(source, tmp_path) == ["logs/a.json"]
+    # found again under the second and third path: noted for them (read once)
+    again = [(ref.origin, os.path.relpath(ref.uri, tmp_path)) for ref in source.files() if ref.duplicate]
+    assert again == [(str(tmp_path / "logs"), "logs/a.json"), (str(tmp_path), "logs/a.json"),
+                     (str(tmp_path), "logs/a.json")]
 
 
 def test_read_of_a_file_that_vanished(tmp_path: Path) -> None:

@@ -388,3 +388,12 @@ def test_without_boto3_the_message_names_the_extra(monkeypatch: pytest.MonkeyPat
     with pytest.raises(UsageError, match=r"pip install 'keytrail\[aws\]'"):
         list(source.files())
     aws_module.forget_clients()
+
+
+def test_a_prefix_with_no_cloudtrail_log_file_is_an_error_not_an_empty_report(aws: EmulatorServer) -> None:
+    s3 = client("s3")
+    s3.create_bucket(Bucket="quiet-bucket")
+    s3.put_object(Bucket="quiet-bucket", Key="exports/readme.txt", Body=b"x")
+    result = run("usage", "s3://quiet-bucket/nothing-here/", "--workers", "1")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "keytrail: error: s3://quiet-bucket/nothing-here/: no CloudTrail log file: nothing was found there\n"

@@ -304,9 +304,10 @@ def test_a_store_holding_unverified_files_is_refused(archive: BuiltArchive, sign
 
 def test_a_store_of_verified_files_reports(archive: BuiltArchive, keys_file: str, tmp_path: Path) -> None:
     db = str(tmp_path / "trail.duckdb")
+    made = run("ingest", str(archive.root), "--db", db, "--verify", "--public-keys", keys_file, "-q")  # reports make no store
     first = run("usage", str(archive.root), "--db", db, "--verify", "--public-keys", keys_file, "-q", "--format", "json")
     again = run("usage", str(archive.root), "--db", db, "--verify", "--public-keys", keys_file, "-q", "--format", "json")
-    assert first.exit_code == again.exit_code == 0 and principals(again) == {APP: 18}
+    assert made.exit_code == first.exit_code == again.exit_code == 0 and principals(again) == {APP: 18}
 
 
 def test_check_fails_in_ci_when_evidence_is_left_out(archive: BuiltArchive, signer: TrailSigner, forger: TrailSigner,

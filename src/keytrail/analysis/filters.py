@@ -142,6 +142,8 @@ def match_keys(store: Store, spec: str, account: str | None = None, region: str 
     else:
         rows = store.query("SELECT DISTINCT key FROM key_use WHERE ends_with(key, ?)", [f":key/{spec}"])
         found = [r[0] for r in rows]
+        if has_table(store, "inventory_keys"):  # a key the inventory lists, called or not
+            found += [r[0] for r in store.query("SELECT DISTINCT arn FROM inventory_keys WHERE key_id = ?", [spec])]
     out = []
     for key in found:
         parts = key.split(":")
@@ -153,6 +155,10 @@ def match_keys(store: Store, spec: str, account: str | None = None, region: str 
             continue
         out.append(key)
     return sorted(set(out))
+
+
+def has_table(store: Store, name: str) -> bool:
+    return bool(store.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]))
 
 
 NO_FILTERS = Filters()

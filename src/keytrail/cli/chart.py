@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from keytrail.analysis.key_names import no_calls, one_key
 from keytrail.analysis.report import build_report_data
 from keytrail.cli.exits import command
 from keytrail.cli.loading import exit_code, loaded_store
@@ -37,17 +38,20 @@ def chart_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
     from keytrail.render.html import render_html
 
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
-        data = build_report_data(loaded.store, scope.filters(window, keys, principal))
+        scope.checked(loaded.store, keys)
         if by == "top-principals":
+            data = build_report_data(loaded.store, scope.filters(window, keys, principal))
             if not data.top_principals:
                 raise UsageError("no calls match: nothing to draw")
             name = "top-principals"
         else:
-            if not keys:
-                raise UsageError(f"--by {by} draws one key: name it with --key")
-            if len(data.keys) != 1:
-                found = ", ".join(k.key for k in data.keys) or "none with calls"
-                raise UsageError(f"--key must mean exactly one key with calls; it means: {found}")
+            if len(keys) != 1:
+                raise UsageError(f"--by {by} draws one key: name it with --key" + (" (once)" if keys else ""))
+            key = one_key(loaded.store, keys[0], scope.account, scope.key_region)  # several: how to name each
+            filters = scope.filters(window, (key,), principal)
+            data = build_report_data(loaded.store, filters)
+            if not data.keys:
+                raise UsageError(f"{no_calls(loaded.store, keys[0].strip(), [key], filters)}: nothing to draw")
             name = f"{data.keys[0].anchor}:{by}"
         chart_png(render_html(data), name, output, chromium, theme)
         if not inputs.quiet:

@@ -6,6 +6,7 @@ import click
 import orjson
 
 from keytrail.analysis import Filters, keys_report, who_uses
+from keytrail.analysis.key_names import keys_named
 from keytrail.analysis.usage import as_dicts
 from keytrail.cli.exits import EXIT_OK, command
 from keytrail.cli.options import Output, output_options
@@ -25,6 +26,7 @@ def demo(key: str, output: Output) -> int:
     """Who uses the key behind the bucket test-s3-kms-for-blog? (the bundled sample trail)"""
     with Store() as store:
         report = ingest([LocalSource((str(sample_dir()),))], store, workers=1)
+        keys_named(store, key)  # a key the sample does not hold is an error, with the nearest names
         keys = as_dicts(keys_report(store, Filters()))
         who = as_dicts(who_uses(store, key, Filters()))
         if output.fmt == "json":

@@ -51,6 +51,11 @@ OPTION_WORDS: dict[str, str] = {
     "chart": "keytrail chart",
     "chromium": "--chromium",
     "finish_commit": "`keytrail spark-ingest -o {value}` (no SOURCE)",
+    "account": "--account",
+    "key_region": "--key-region",
+    "key_option": "--key",
+    "keys_report": "`keytrail keys`",
+    "create_store": "`keytrail ingest SOURCE... --db {value}` creates one",
 }
 """What the command line says for each ``Term`` of a library message (``{value}``: the term's value)."""
 
@@ -81,9 +86,11 @@ def exit_code(e: KeytrailError, otherwise: int = EXIT_USAGE) -> int:
 
 
 def fail(e: KeytrailError, otherwise: int = EXIT_USAGE) -> int:
-    """Say ``e`` on stderr; its exit code (``otherwise`` for errors that are neither usage, partial
-    input nor verification)."""
+    """Say ``e`` on stderr, its details each on a line of its own; its exit code (``otherwise`` for
+    errors that are neither usage, partial input nor verification)."""
     click.echo(f"keytrail: error: {safe.escaped(message(e))}", err=True)
+    for line in e.worded_details(option_words):
+        click.echo(f"  {safe.escaped(line)}", err=True)
     return exit_code(e, otherwise)
 
 

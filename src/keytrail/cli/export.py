@@ -34,6 +34,7 @@ def securityhub_command(request: FindingRequest) -> int:
     failed, each named on stderr; 2 usage error; 3 some input unreadable."""
     inputs, window = request.inputs, request.window
     with loaded_store(inputs, inputs.source_options(request.read_since, window.until)) as loaded:
+        request.checked(loaded.store)  # a --key the store does not know is an error, not "nothing to export"
         report = findings_report(loaded.store, request.options)
         now = iso(datetime.now(UTC).replace(tzinfo=None))
         f = request.options.filters

@@ -18,8 +18,19 @@ import click
 
 from keytrail.analysis.filters import Filters
 from keytrail.analysis.findings import KINDS, SEVERITIES, FindingOptions, parse_networks
-from keytrail.cli.options import KEY_HELP, Inputs, Scope, Window, filter_options, input_options, split_csv
+from keytrail.cli.options import (
+    KEY_HELP,
+    Inputs,
+    Scope,
+    Window,
+    checked_time,
+    filter_options,
+    input_options,
+    ordered,
+    split_csv,
+)
 from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, UsageError
+from keytrail.store import Store
 from keytrail.times import parse_time_bound
 
 R = TypeVar("R")
@@ -92,6 +103,12 @@ class FindingRequest:
     window: Window
     options: FindingOptions
     read_since: str | None
+    scope: Scope = Scope()
+    keys: tuple[str, ...] = ()
+
+    def checked(self, store: Store) -> None:
+        """Every --key names a key of the store, within --account and --key-region (else an error)."""
+        self.scope.checked(store, self.keys)
 
 
 def finding_options(f: Callable[..., R]) -> Callable[..., R]:
@@ -100,6 +117,7 @@ def finding_options(f: Callable[..., R]) -> Callable[..., R]:
     @functools.wraps(f)
     def wrapper(*args: Any, inputs: Inputs, window: Window, scope: Scope, keys: tuple[str, ...],
                 baseline_since: str | None, baseline_until: str | None, selection: Selection, **kwargs: Any) -> R:
+        ordered(baseline_since, baseline_until, ("--baseline-since", "--baseline-until"))
         options = selection.options(
             scope.filters(window, keys),
             parse_time_bound(baseline_since, BASELINE_SINCE),
@@ -108,14 +126,14 @@ def finding_options(f: Callable[..., R]) -> Callable[..., R]:
         # remote sources must also deliver the baseline new principals are compared with
         wants_baseline = not selection.kinds or "new-principal" in selection.kinds
         read_since = baseline_since if wants_baseline else window.since
-        return f(*args, request=FindingRequest(inputs, window, options, read_since), **kwargs)
+        return f(*args, request=FindingRequest(inputs, window, options, read_since, scope, keys), **kwargs)
 
     decorated = selection_options(wrapper)
     for option in reversed([
         click.option("--key", "keys", multiple=True, help=KEY_HELP),
-        click.option("--baseline-since", default=None,
+        click.option("--baseline-since", default=None, callback=checked_time,
                      help="new-principal: the baseline starts here (default: the store's start; remote sources are read from here)."),
-        click.option("--baseline-until", default=None, help="new-principal: the baseline ends here, exclusive (default: --since)."),
+        click.option("--baseline-until", default=None, callback=checked_time, help="new-principal: the baseline ends here, exclusive (default: --since)."),
     ]):
         decorated = option(decorated)
     return input_options(filter_options(decorated))

@@ -71,6 +71,7 @@ def findings_command(request: FindingRequest, fmt: str, output_path: str | None)
     inputs, window, options = request.inputs, request.window, request.options
     read_since = request.read_since
     with loaded_store(inputs, inputs.source_options(read_since, window.until)) as loaded:
+        request.checked(loaded.store)  # a --key the store does not know is an error, not "no findings"
         report = findings_report(loaded.store, options)
         data = findings_as_dicts(report.findings)
         if output.fmt in FINDING_FORMATS:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, command
-from keytrail.cli.options import Inputs, Window, input_options, window_options
-from keytrail.cli.stderr import log_to_stderr, progress_bar, report_problems, summary_line
+from keytrail.cli.options import DB_ENV, Inputs, Window, input_options, window_options
+from keytrail.cli.stderr import log_to_stderr, progress_bar, refuse_empty, report_problems, summary_line
 from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import PartialInputError, UsageError
 from keytrail.pipeline import ingest
@@ -16,16 +16,17 @@ from keytrail.store import Store
 
 @command("ingest")
 @input_options
-@window_options("Remote sources: only logs from this date (ISO-8601).",
-                "Remote sources: only logs before this date (ISO-8601).", checked=False)
+@window_options("Remote sources: only logs from this date (ISO-8601, or a time ago: 12h, 7d, 2w).",
+                "Remote sources: only logs before this date (ISO-8601, or a time ago).")
 @click.option("--key", "keys", multiple=True, help="lookup:// sources: look up events of this key ARN only.")
 @click.option("--workgroup", default=None, help="athena:// sources: the Athena workgroup to run the query in.")
 @click.option("--athena-output", default=None, help="athena:// sources: s3:// location for the query results.")
 def ingest_command(inputs: Inputs, window: Window, keys: tuple[str, ...], workgroup: str | None,
                    athena_output: str | None) -> int:
     """Read SOURCEs into the store --db FILE (files already read are skipped)."""
-    if not inputs.db:
-        raise UsageError("ingest needs --db FILE (reports without --db read their sources directly)")
+    db = inputs.db or inputs.env_db
+    if not db:
+        raise UsageError(f"ingest needs --db FILE or {DB_ENV} (reports without --db read their sources directly)")
     if not inputs.sources:
         raise UsageError("ingest needs at least one SOURCE")
     extra = {k: v for k, v in (("workgroup", workgroup), ("athena_output", athena_output)) if v}
@@ -35,18 +36,21 @@ def ingest_command(inputs: Inputs, window: Window, keys: tuple[str, ...], workgr
     try:
         if gate is not None:
             sources = gate.wrap(sources)  # only the log files verification vouched for
-        with Store(inputs.db) as store:
+        with Store(db) as store:
             report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(inputs.quiet))
             report_problems(report)
+            if gate is None:
+                refuse_empty(report)  # a SOURCE with no CloudTrail log file is said
             if not inputs.quiet:
                 click.echo(f"keytrail: {summary_line(report)}", err=True)
             if gate is not None:
                 after_ingest(gate, report.errors, ingesting=True)
-            if inputs.strict and report.partial:
-                raise PartialInputError(report.problems())
+            if inputs.strict and (report.partial or report.sources_without_logs):
+                raise PartialInputError(report.problems() + report.sources_without_logs)
     finally:
         if gate is not None:
             gate.close()
     if gate is not None and gate.failed:
         return EXIT_VIOLATIONS
-    return EXIT_PARTIAL if report.partial or (gate is not None and gate.unreadable) else EXIT_OK
+    partial = report.partial or report.sources_without_logs or (gate is not None and gate.unreadable)
+    return EXIT_PARTIAL if partial else EXIT_OK

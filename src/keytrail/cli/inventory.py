@@ -6,14 +6,14 @@ import click
 
 from keytrail.analysis.inventory_report import inventory_rows
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, command, message
-from keytrail.cli.options import Output, output_options, split_csv
+from keytrail.cli.options import DB_ENV, Output, output_options, split_csv
 from keytrail.cli.stderr import log_to_stderr
 from keytrail.cli.writing import emit
 from keytrail.errors import KeytrailError, UsageError
 from keytrail.pipeline import InventoryRun, import_inventory, take_inventory
 from keytrail.render import Column
 from keytrail.render.safe import escaped
-from keytrail.sources.aws import AwsConfig
+from keytrail.sources.aws import AwsConfig, boto3_module
 from keytrail.store import Store
 from keytrail.times import iso
 
@@ -30,7 +30,8 @@ INVENTORY_COLUMNS = [
 
 
 @command("inventory")
-@click.option("--db", type=click.Path(dir_okay=False), required=True, help="The store (DuckDB file) to keep it in.")
+@click.option("--db", type=click.Path(dir_okay=False), envvar=DB_ENV, required=True,
+              help=f"The store (DuckDB file) to keep it in (default: ${DB_ENV}).")
 @click.option("--from", "from_dir", type=click.Path(file_okay=False), default=None,
               help="Import AWS CLI output saved as ACCOUNT/REGION/{list-aliases.json, describe-key/, get-key-policy/} "
                    "instead of calling AWS.")  # fmt: skip
@@ -62,6 +63,8 @@ def inventory_command(
     log_to_stderr(quiet)
     if from_dir and (profile or org_role or accounts or regions):
         raise UsageError("--from reads files: --profile, --regions, --org-role and --accounts do not apply")
+    if not from_dir:
+        boto3_module()  # without the aws extra: its install command, before any store is made
     with Store(db) as store:
         if from_dir:
             run = import_inventory(store, from_dir)

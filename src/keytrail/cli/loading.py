@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import click
 
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS
-from keytrail.cli.options import Inputs
-from keytrail.cli.stderr import log_to_stderr, progress_bar, report_problems, summary_line
+from keytrail.cli.options import DB_ENV, Inputs
+from keytrail.cli.stderr import log_to_stderr, progress_bar, refuse_empty, report_problems, summary_line
 from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import PartialInputError, UsageError
 from keytrail.pipeline import IngestReport, ingest
@@ -41,12 +41,14 @@ def loaded_store(inputs: Inputs, source_options: SourceOptions | None = None) ->
         with open_dataset(inputs.parquet) as dataset:
             yield Loaded(dataset, None)
         return
-    if not inputs.sources and not inputs.db:
-        raise UsageError("give SOURCE paths or URLs, or --db FILE (see --help)")
+    db = inputs.store
+    if not inputs.sources and not db:
+        raise UsageError(f"give SOURCE paths or URLs, or --db FILE (or set {DB_ENV}; see --help)")
     gate = verify_if_asked(inputs.sources, inputs.verify)  # before the store is made: --verify may refuse to read
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
-    if inputs.db:
-        store = Store(inputs.db, read_only=not inputs.sources and os.path.exists(inputs.db))
+    if db:
+        # a report reads a store and never makes one: a mistyped name is not an empty store
+        store = Store(db, read_only=not inputs.sources, create=False, named=inputs.store_named)
     else:
         # one-shot runs use a temporary on-disk store so memory stays flat on large archives
         tmpdir = tempfile.TemporaryDirectory(prefix="keytrail-")
@@ -74,10 +76,11 @@ def _ingest(inputs: Inputs, source_options: SourceOptions | None, store: Store, 
     if gate is not None:
         sources = gate.wrap(sources)  # only the log files verification vouched for
     report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(quiet), strict=False)
-    if inputs.strict and report.partial:
-        report_problems(report)
-        raise PartialInputError(report.problems())
     report_problems(report)
+    if gate is None:
+        refuse_empty(report)  # a SOURCE with no CloudTrail log file is said, not answered with "no calls"
+    if inputs.strict and (report.partial or report.sources_without_logs):
+        raise PartialInputError(report.problems() + report.sources_without_logs)
     if not quiet:
         click.echo(f"keytrail: {summary_line(report)}", err=True)
     if gate is not None:
@@ -92,6 +95,7 @@ def exit_code(loaded: Loaded) -> int:
     gate = loaded.verification
     if gate is not None and gate.failed:
         return EXIT_VIOLATIONS
-    if (loaded.report is not None and loaded.report.partial) or (gate is not None and gate.unreadable):
+    report = loaded.report
+    if (report is not None and (report.partial or report.sources_without_logs)) or (gate is not None and gate.unreadable):
         return EXIT_PARTIAL
     return EXIT_OK

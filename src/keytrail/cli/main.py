@@ -55,6 +55,18 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """A command by name; an unknown name fails with the nearest commands ("did you mean")."""
+        name = args[0] if args else ""
+        if args and name not in self.lazy and not name.startswith("-") and super().get_command(ctx, name) is None:
+            import difflib
+
+            near = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.7)
+            near += [c for c in self.list_commands(ctx) if c.startswith(name) and c not in near]
+            hint = f" Did you mean {' or '.join(repr(c) for c in near[:3])}?" if near else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
+
     @property
     def all_commands(self) -> dict[str, click.Command]:
         """Every command, imported (for documentation and tests)."""

@@ -12,6 +12,8 @@ typed values (``Filters``, ``SourceOptions``).
 from __future__ import annotations
 
 import functools
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,10 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from keytrail.analysis.filters import Filters
+from keytrail.analysis.key_names import check_scope, keys_named
 from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, SINCE, UNTIL, Term, UsageError
 from keytrail.render import FORMATS
+from keytrail.sources.aws import ACCOUNT_ID, REGION_NAME
 from keytrail.sources.registry import SourceOptions
-from keytrail.times import parse_time_bound
+from keytrail.store import Store
+from keytrail.times import ago, iso, parse_time_bound
 from keytrail.verify.gate import MODES, Mode
 
 R = TypeVar("R")
@@ -73,9 +78,18 @@ class VerifyOptions:
         return self.mode is not None or bool(self.public_keys)
 
 
+DB_ENV = "KEYTRAIL_DB"
+
+
+def default_db() -> str | None:
+    """The store named by ``$KEYTRAIL_DB`` (None when unset or empty)."""
+    return os.environ.get(DB_ENV) or None
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """What a report or an ingest reads: SOURCEs, a store (``--db``) or a dataset (``--parquet``)."""
+    """What a report or an ingest reads: SOURCEs, a store (``--db``, else ``$KEYTRAIL_DB`` when no
+    SOURCE is given) or a dataset (``--parquet``)."""
 
     sources: tuple[str, ...] = ()
     db: str | None = None
@@ -85,6 +99,19 @@ class Inputs:
     quiet: bool = False
     workers: int | None = None
     aws: AwsOptions = field(default_factory=AwsOptions)
+    env_db: str | None = None  # $KEYTRAIL_DB, the store of commands given no --db (and reports given no SOURCE)
+
+    @property
+    def store(self) -> str | None:
+        """The store a report reads: ``--db``, else ``$KEYTRAIL_DB`` unless SOURCEs or a dataset are given."""
+        if self.db or self.sources or self.parquet is not None:
+            return self.db
+        return self.env_db
+
+    @property
+    def store_named(self) -> str:
+        """How the store was named, for messages."""
+        return f"--db {self.db}" if self.db else f"{DB_ENV}={self.env_db}"
 
     def source_options(self, since: str | None, until: str | None, keys: tuple[str, ...] = (),
                        extra: dict[str, str] | None = None) -> SourceOptions:
@@ -115,7 +142,9 @@ def _reports_only(ctx: click.Context, _param: click.Parameter, value: str | None
 
 _INPUT_OPTIONS = [
     click.argument("sources", nargs=-1, metavar="[SOURCE]..."),
-    click.option("--db", type=click.Path(dir_okay=False), help="Persistent store (DuckDB file); sources given too are ingested into it first."),
+    click.option("--db", type=click.Path(dir_okay=False),
+                 help="Persistent store (DuckDB file; default: $KEYTRAIL_DB when no SOURCE is given); "
+                      "sources given too are ingested into it first."),
     click.option("--parquet", metavar="DIR", default=None, callback=_reports_only,
                  help="Report from a Parquet dataset written by `keytrail spark-ingest` (no SOURCE, no --db)."),
     click.option("--verify", type=VerifyMode(), is_flag=False, flag_value="fail", default=None,
@@ -143,7 +172,8 @@ def input_options(f: Command[R]) -> Command[R]:
                 public_keys: tuple[str, ...], strict: bool, quiet: bool, workers: int | None, profile: str | None,
                 aws_region: str | None, accounts: str | None, regions: str | None, **kwargs: Any) -> R:
         aws = AwsOptions(profile, aws_region, split_csv(accounts), split_csv(regions))
-        inputs = Inputs(sources, db, parquet, VerifyOptions(verify, public_keys), strict, quiet, workers, aws)
+        inputs = Inputs(sources, db, parquet, VerifyOptions(verify, public_keys), strict, quiet, workers, aws,
+                        default_db())
         return f(*args, inputs=inputs, **kwargs)
 
     return _options(wrapper, _INPUT_OPTIONS)
@@ -175,32 +205,74 @@ class Scope:
         return Filters(keys=tuple(keys), principal=principal, since=since, until=until, account=self.account,
                        region=self.key_region)
 
+    def checked(self, store: Store, keys: tuple[str, ...] = ()) -> list[list[str]]:
+        """The keys each name in ``keys`` means in the store, within --account and --key-region; a
+        name that means none, or an account or Region that holds no key, is an error (never an
+        empty report)."""
+        check_scope(store, self.account, self.key_region)
+        return [keys_named(store, k, self.account, self.key_region) for k in keys]
+
 
 def checked_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A time option checked as the command line is read: a typo fails before any ingest."""
+    """A time option checked as the command line is read (a typo fails before any ingest); a time
+    ago (``7d``) becomes the time it means, so that every use of the option agrees."""
     parse_time_bound(value, TIME_TERMS[param.name or ""])
-    return value
+    relative = ago(value) if value else None
+    return iso(relative) if relative is not None else value
 
 
-def window_options(since_help: str, until_help: str, checked: bool = True) -> Callable[[Command[R]], Command[R]]:
-    """--since and --until, as ``window: Window`` (``checked``: refused as the command line is read)."""
-    callback = checked_time if checked else None
+def ordered(since: str | None, until: str | None, names: tuple[str, str] = ("--since", "--until")) -> None:
+    """Refuse a window whose start is after its end (it holds nothing)."""
+    start, end = parse_time_bound(since, SINCE), parse_time_bound(until, UNTIL)
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"{names[0]} {since} is after {names[1]} {until}: the window holds nothing")
+
+
+def window_options(since_help: str, until_help: str) -> Callable[[Command[R]], Command[R]]:
+    """--since and --until, as ``window: Window``: each refused as the command line is read when it
+    is not a time, and together when --since is after --until."""
 
     def decorate(f: Command[R]) -> Command[R]:
         @functools.wraps(f)
         def wrapper(*args: Any, since: str | None, until: str | None, **kwargs: Any) -> R:
+            ordered(since, until)
             return f(*args, window=Window(since, until), **kwargs)
 
         return _options(wrapper, [
-            click.option("--since", default=None, callback=callback, help=since_help),
-            click.option("--until", default=None, callback=callback, help=until_help),
+            click.option("--since", default=None, callback=checked_time, help=since_help),
+            click.option("--until", default=None, callback=checked_time, help=until_help),
         ])
 
     return decorate
 
 
-_FILTER_SINCE = "From this ISO-8601 date or date-time (UTC unless an offset is given), inclusive."
-_FILTER_UNTIL = "Up to this ISO-8601 date or date-time, exclusive."
+_FILTER_SINCE = ("From this ISO-8601 date or date-time (UTC unless an offset is given), inclusive; "
+                 "or a time ago: 12h, 7d, 2w.")
+_FILTER_UNTIL = "Up to this ISO-8601 date or date-time (or time ago), exclusive."
+
+
+def _region_guess(value: str) -> str | None:
+    """A Region name a mistyped one probably meant (``us-east1``, ``US-EAST-1``), or None."""
+    guess = re.sub(r"([a-z])-?(\d+)$", r"\1-\2", value.strip().lower().replace("_", "-"))
+    return guess if REGION_NAME.match(guess) else None
+
+
+def checked_account(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--account: a 12-digit account id, as --accounts takes."""
+    if value is None or ACCOUNT_ID.match(value):
+        return value
+    digits = re.sub(r"[\s-]", "", value)
+    hint = f" (did you mean {digits}?)" if ACCOUNT_ID.match(digits) else ""
+    raise UsageError(f"--account: {value!r} is not a 12-digit account id{hint}")
+
+
+def checked_region(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """--key-region: a Region name, as --regions takes."""
+    if value is None or REGION_NAME.match(value):
+        return value
+    guess = _region_guess(value)
+    hint = f"; did you mean {guess}?" if guess else ""
+    raise UsageError(f"--key-region: {value!r} is not a Region name (e.g. us-east-1){hint}")
 
 
 def filter_options(f: Command[R]) -> Command[R]:
@@ -211,8 +283,9 @@ def filter_options(f: Command[R]) -> Command[R]:
         return f(*args, scope=Scope(account, key_region), **kwargs)
 
     scoped = _options(wrapper, [
-        click.option("--account", default=None, help="Only keys owned by this account."),
-        click.option("--key-region", "key_region", default=None, help="Only keys in this Region."),
+        click.option("--account", default=None, callback=checked_account, help="Only keys owned by this account."),
+        click.option("--key-region", "key_region", default=None, callback=checked_region,
+                     help="Only keys in this Region."),
     ])
     return window_options(_FILTER_SINCE, _FILTER_UNTIL)(scoped)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from keytrail.cli.options import (
     input_options,
 )
 from keytrail.cli.writing import write_text
+from keytrail.errors import UsageError
 
 DEFAULT_TITLE = "KMS key usage"
 
@@ -57,7 +59,7 @@ def report_options(f: Command[R]) -> Command[R]:
 @report_options
 @click.option("--title", default=DEFAULT_TITLE, show_default=True, help="The report's title.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the HTML report to FILE (default: standard output).")
+              help="Write the HTML report to FILE (default: standard output, when it is not a terminal).")
 def report_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str, ...], principal: str | None,
                    title: str, output: str | None) -> int:
     """An HTML report to attach to a ticket: a summary of what was read, and per key its aliases,
@@ -68,7 +70,11 @@ def report_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str
     """
     from keytrail.render.html import render_html
 
+    if output is None and sys.stdout.isatty():
+        raise UsageError("the report is an HTML page, not text for a terminal: write it with -o report.html "
+                         "(or > report.html)")
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
+        scope.checked(loaded.store, keys)
         data = build(loaded, scope.filters(window, keys, principal))
         write_text(render_html(data, title), output)
         if output and not inputs.quiet:

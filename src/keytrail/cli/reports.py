@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from keytrail.analysis import keys_report, principals_report, usage, who_uses
+from keytrail.analysis.key_names import meaning, no_calls
 from keytrail.analysis.sessions import who_uses_by_person
 from keytrail.analysis.usage import as_dicts
 from keytrail.cli.exits import command
@@ -24,7 +25,7 @@ from keytrail.cli.options import (
     output_options,
 )
 from keytrail.cli.writing import emit, write_text
-from keytrail.render import Column, render
+from keytrail.render import Column, render, safe
 
 COUNT_COLUMNS = [
     Column("encrypt", "encrypt", True),
@@ -97,6 +98,7 @@ def usage_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
                   output: Output) -> int:
     """One row per (key, principal): encrypt, decrypt, sign, admin and denied calls, first/last seen."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
+        scope.checked(loaded.store, keys)
         rows = usage(loaded.store, scope.filters(window, keys, principal))
         data = [{k: v for k, v in r.items() if k not in _DETAIL_COLUMNS} for r in as_dicts(rows)]
         emit(data, USAGE_COLUMNS, output)
@@ -115,6 +117,7 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
                      output: Output) -> int:
     """Who uses KEY (key id, key ARN, alias name or alias ARN): one row per principal (or person), per key it meant."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
+        (named,) = scope.checked(loaded.store, (key,))  # a KEY the store does not know is an error
         filters = scope.filters(window, principal=principal)
         columns = WHO_USES_COLUMNS
         if by == "person":
@@ -123,16 +126,34 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
         else:
             rows = who_uses(loaded.store, key, filters)
         data = as_dicts(rows)
-        if output.fmt == "json":
-            emit(data, columns, output)
-        else:
-            keys = sorted({r["key"] for r in data})
-            if not keys:
-                text = render([], columns, output.fmt, f"{key}: no calls in the store")
-            else:
-                text = "\n".join(render([r for r in data if r["key"] == k], columns, output.fmt, k) for k in keys)
-            write_text(text, output.path)
+        said = []  # the answer in words, before the tables
+        if len(named) > 1:
+            said.append(f"{key.strip()} means {len(named)} keys ({meaning(named)}): one table per key with calls; "
+                        "narrow with --account or --key-region, or give a key's ARN")
+        if not data:
+            said.append(no_calls(loaded.store, key.strip(), named, scope.filters(window, principal=principal)))
+        _write_who_uses(key, data, columns, output, said, inputs.quiet)
         return exit_code(loaded)
+
+
+def _write_who_uses(key: str, data: list[dict[str, Any]], columns: list[Column], output: Output, said: list[str],
+                    quiet: bool) -> None:
+    """The tables (one per key) with what is said first; JSON and CSV hold the rows only, what is said
+    goes to stderr."""
+    if output.fmt in ("json", "csv"):
+        emit(data, columns, output)
+        if not quiet:
+            for line in said:
+                click.echo(f"keytrail: note: {safe.escaped(line)}", err=True)
+        return
+    keys = sorted({r["key"] for r in data})
+    if not keys:
+        text = render([], columns, output.fmt)
+    else:
+        text = "\n".join(render([r for r in data if r["key"] == k], columns, output.fmt, k) for k in keys)
+    shown = safe.markdown if output.fmt == "md" else safe.terminal
+    first = "".join(f"{shown(line)}\n\n" for line in said)
+    write_text((first[:-1] if text.startswith("\n") else first) + text, output.path)  # one blank line between
 
 
 @command("keys")
@@ -142,6 +163,7 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
 def keys_command(inputs: Inputs, window: Window, scope: Scope, output: Output) -> int:
     """One row per key: customer or AWS managed, aliases, crypto calls, principals, first/last use."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
+        scope.checked(loaded.store)
         emit(as_dicts(keys_report(loaded.store, scope.filters(window))), KEYS_COLUMNS, output)
         return exit_code(loaded)
 
@@ -153,5 +175,6 @@ def keys_command(inputs: Inputs, window: Window, scope: Scope, output: Output) -
 def principals_command(inputs: Inputs, window: Window, scope: Scope, output: Output) -> int:
     """One row per principal across keys."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
+        scope.checked(loaded.store)
         emit(as_dicts(principals_report(loaded.store, scope.filters(window))), PRINCIPALS_COLUMNS, output)
         return exit_code(loaded)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import click
 
 from keytrail.cli.exits import log_args
+from keytrail.errors import NothingToRead
 from keytrail.pipeline import IngestReport
 from keytrail.render import safe
 
@@ -53,6 +54,16 @@ def report_problems(r: IngestReport) -> None:
         click.echo(f"keytrail: skipped record: {safe.escaped(line)}", err=True)
     if r.records_rejected > len(r.record_problems):
         click.echo(f"keytrail: ... and {r.records_rejected - len(r.record_problems)} more rejected record(s)", err=True)
+
+
+def refuse_empty(r: IngestReport) -> None:
+    """Every SOURCE without a CloudTrail log file: ``NothingToRead`` (no report). Some of them: each
+    named on stderr (the others are read; exit code 3)."""
+    if r.nothing_read:
+        raise NothingToRead(r.sources_without_logs + [f"{s}: no CloudTrail log file: it could not be read"
+                                                      for s in r.sources_unreadable])
+    for line in r.sources_without_logs:
+        click.echo(f"keytrail: error: {safe.escaped(line)}", err=True)
 
 
 class _StderrLog(logging.Handler):

@@ -15,7 +15,7 @@ import click
 from keytrail.analysis.filters import Filters
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, KeytrailCommand, fail
 from keytrail.cli.finding_options import Selection, selection_options
-from keytrail.cli.options import split_csv
+from keytrail.cli.options import DB_ENV, split_csv
 from keytrail.cli.stderr import log_to_stderr, progress_bar, report_problems, summary_line
 from keytrail.deliver.notify import Notifier, notifier_for
 from keytrail.deliver.watch import Watch, run_once
@@ -136,7 +136,8 @@ class _Runs:
 
 @click.command("watch", cls=KeytrailCommand)
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
-@click.option("--db", type=click.Path(dir_okay=False), required=True, help="The store; it also keeps what was notified.")
+@click.option("--db", type=click.Path(dir_okay=False), envvar=DB_ENV, required=True,
+              help=f"The store; it also keeps what was notified (default: ${DB_ENV}).")
 @click.option("--once", is_flag=True, help="One run, then exit (for cron, EventBridge Scheduler, a Lambda or CI).")
 @click.option("--interval", default="5m", show_default=True, metavar="DURATION", help="Time between runs (30s, 5m, 1h).")
 @click.option("--notify", "target", default="-", show_default=True, metavar="URL|sns://TOPIC_ARN|-",

@@ -28,7 +28,14 @@ from keytrail.decode.record import (
     UserIdentity,
     is_read,
 )
-from keytrail.decode.tolerant import TOO_DEEP, add_parsed, describe, loads_tolerant, read_tolerant
+from keytrail.decode.tolerant import (
+    TOO_DEEP,
+    add_parsed,
+    describe,
+    is_aws_source,
+    loads_tolerant,
+    read_tolerant,
+)
 from keytrail.errors import NotCloudTrail, SourceReadError
 
 try:  # ISA-L's gunzip is several times faster than zlib's; the result is the same
@@ -111,8 +118,8 @@ def read_records(data: bytes, uri: str) -> FileRecords:
         return read_tolerant(data, uri)
     heads = log.Records
     out = FileRecords("cloudtrail-log", total=len(heads))
-    if heads:
-        _check_first_record(heads[0])
+    if heads and not is_aws_source(heads[0].eventSource):
+        _check_records([h.eventSource for h in heads])
     records = out.records
     hints = out.hints
     for i, h in enumerate(heads):
@@ -159,10 +166,13 @@ def _add_tolerant(h: _Head, out: FileRecords, index: int) -> None:
     add_parsed(record, out, index)
 
 
-def _check_first_record(first: _Head) -> None:
-    src = first.eventSource
-    if isinstance(src, str) and not src.endswith("amazonaws.com"):
-        raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
+def _check_records(sources: list[Any]) -> None:
+    """A ``Records`` file whose first record is not an AWS event: CloudTrail still when any record
+    is one (those are read, whatever comes first), else not CloudTrail."""
+    if not any(is_aws_source(src) for src in sources):
+        first = sources[0]
+        if isinstance(first, str):
+            raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {first!r} events")
 
 
 __all__ = ["NEEDED_FIELDS", "FileRecords", "NotCloudTrail", "gunzip_if_needed", "read_records"]

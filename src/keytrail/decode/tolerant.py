@@ -65,6 +65,8 @@ def _one_by_one(text: str) -> FileRecords | None:
     decode = json.JSONDecoder(parse_constant=lambda _c: _NON_FINITE).raw_decode
     out = FileRecords("cloudtrail-log")
     pos = m.end()
+    first_source: object = None  # the first record's eventSource, when it is not an AWS one
+    aws_seen = False
     while not text.startswith("]", pos):
         try:
             value, pos = decode(text, pos)
@@ -78,10 +80,10 @@ def _one_by_one(text: str) -> FileRecords | None:
         except ValueError:
             return None
         else:
-            if out.total == 0 and isinstance(value, dict):
-                src = value.get("eventSource")
-                if isinstance(src, str) and not src.endswith("amazonaws.com"):
-                    raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
+            src = value.get("eventSource") if isinstance(value, dict) else None
+            if out.total == 0 and isinstance(src, str) and not is_aws_source(src):
+                first_source = src
+            aws_seen = aws_seen or is_aws_source(src)
             out.total += 1
             add_parsed(value, out, out.total - 1)
         pos = _skip_space(text, pos)
@@ -91,7 +93,11 @@ def _one_by_one(text: str) -> FileRecords | None:
                 return None  # a trailing comma: not JSON
         elif not text.startswith("]", pos):
             return None
-    return out if re.fullmatch(r"\]\s*\}\s*", text[pos:]) else None
+    if not re.fullmatch(r"\]\s*\}\s*", text[pos:]):
+        return None
+    if first_source is not None and not aws_seen:
+        raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {first_source!r} events")
+    return out
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -146,16 +152,26 @@ def describe(e: Exception) -> str:
     return str(e).split(": line")[0][:120]
 
 
+def is_aws_source(src: object) -> bool:
+    """Whether an eventSource is an AWS service's (``kms.amazonaws.com``)."""
+    return isinstance(src, str) and src.endswith("amazonaws.com")
+
+
 def is_cloudtrail_record(value: object) -> bool:
     if not isinstance(value, dict):
         return False
-    src = value.get("eventSource")
-    return (
-        isinstance(src, str)
-        and src.endswith("amazonaws.com")
-        and "eventName" in value
-        and ("eventTime" in value or "userIdentity" in value)
-    )
+    return is_aws_source(value.get("eventSource")) and "eventName" in value and ("eventTime" in value or "userIdentity" in value)
+
+
+def _not_cloudtrail(records: list[Any]) -> NotCloudTrail | None:
+    """A ``Records`` array is CloudTrail when any of its records is an AWS event, whatever comes
+    first; else, when its first record names another event source, it is not CloudTrail."""
+    first = records[0].get("eventSource") if records and isinstance(records[0], dict) else None
+    if not isinstance(first, str) or is_aws_source(first):
+        return None
+    if any(isinstance(r, dict) and is_aws_source(r.get("eventSource")) for r in records):
+        return None
+    return NotCloudTrail(f"valid JSON, not CloudTrail: Records of {first!r} events")
 
 
 # wrappers named after the envelope they are found in (an EventBridge event under "event" is EventBridge)
@@ -186,12 +202,11 @@ def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) 
         recs = value["Records"]
         if not isinstance(recs, list):
             raise SourceReadError(uri, f"'Records' is {_kind(recs)}, not an array of events")
-        if recs and isinstance(recs[0], dict):
-            src = recs[0].get("eventSource")
-            if isinstance(src, str) and not src.endswith("amazonaws.com"):
-                if top:
-                    raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {src!r} events")
-                return None
+        refused = _not_cloudtrail(recs)
+        if refused is not None:
+            if top:
+                raise refused
+            return None
         if top:
             out.shape = "cloudtrail-log"
         for item in recs:

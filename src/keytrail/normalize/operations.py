@@ -65,6 +65,26 @@ call needs a key: one that names none keytrail can read is *unattributable*, nev
 CRYPTO_EVENT_NAMES = tuple(sorted(ENCRYPT_EVENTS | DECRYPT_EVENTS | SIGN_EVENTS | {REENCRYPT}))
 """Every cryptographic KMS event name (the actions a key policy grants for use)."""
 
+KMS_EVENT_NAMES = frozenset(
+    {
+        # the KMS API's actions (API Reference, "Actions")
+        "CancelKeyDeletion", "ConnectCustomKeyStore", "CreateAlias", "CreateCustomKeyStore", "CreateGrant",
+        "CreateKey", "Decrypt", "DeleteAlias", "DeleteCustomKeyStore", "DeleteImportedKeyMaterial",
+        "DeriveSharedSecret", "DescribeCustomKeyStores", "DescribeKey", "DisableKey", "DisableKeyRotation",
+        "DisconnectCustomKeyStore", "EnableKey", "EnableKeyRotation", "Encrypt", "GenerateDataKey",
+        "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac", "GenerateRandom", "GetKeyLastUsage", "GetKeyPolicy", "GetKeyRotationStatus",
+        "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial", "ListAliases", "ListGrants",
+        "ListKeyPolicies", "ListKeyRotations", "ListKeys", "ListResourceTags", "ListRetirableGrants",
+        "PutKeyPolicy", "ReEncrypt", "ReplicateKey", "RetireGrant", "RevokeGrant", "RotateKeyOnDemand",
+        "ScheduleKeyDeletion", "Sign", "TagResource", "UntagResource", "UpdateAlias", "UpdateCustomKeyStore",
+        "UpdateKeyDescription", "UpdatePrimaryRegion", "Verify", "VerifyMac",
+        # events KMS logs for what it does on its own (rotation, deletion, expiry, replica sync)
+        "RotateKey", "DeleteKey", "DeleteExpiredKeyMaterial", "SynchronizeMultiRegionKey",
+    }
+)
+"""Every KMS event name CloudTrail logs (the names a policy file may give as operations)."""
+
 _CLASS = {**{e: ENCRYPT for e in ENCRYPT_EVENTS}, **{e: DECRYPT for e in DECRYPT_EVENTS}, **{e: SIGN for e in SIGN_EVENTS}}
 
 
@@ -82,7 +102,8 @@ CRYPTO_SQL = sql_list(CRYPTO)
 """``('encrypt', 'decrypt', 'sign')`` for ``category IN {CRYPTO_SQL}``."""
 
 __all__ = [
-    "ADMIN", "ALIAS_EVENTS", "KEYLESS_EVENTS", "CATEGORIES", "CREDENTIAL_EVENTS", "CRYPTO", "CRYPTO_EVENT_NAMES", "CRYPTO_SET",
-    "CRYPTO_SQL", "DECRYPT", "DECRYPT_EVENTS", "DENIED", "ENCRYPT", "ENCRYPT_EVENTS", "KMS_SOURCE", "OPERATIONS",
+    "ADMIN", "ALIAS_EVENTS", "CATEGORIES", "CREDENTIAL_EVENTS", "CRYPTO", "CRYPTO_EVENT_NAMES", "CRYPTO_SET",
+    "CRYPTO_SQL", "DECRYPT", "DECRYPT_EVENTS", "DENIED", "ENCRYPT", "ENCRYPT_EVENTS", "KEYLESS_EVENTS", "KMS_EVENT_NAMES",
+    "KMS_SOURCE", "OPERATIONS",
     "REENCRYPT", "SIGN", "SIGN_EVENTS", "STS_SOURCE", "is_read", "operation_class", "sql_list",
 ]

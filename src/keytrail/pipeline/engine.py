@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keytrail.errors import PartialInputError
+from keytrail.pipeline.origins import LOG, Origins, no_logs
 from keytrail.pipeline.worker import Chunk, FileOutcome, problem_row, process_batch, process_chunk
-from keytrail.sources import FileRef, FileSource, RecordSource
+from keytrail.sources import FileRef, FileSource, RecordSource, origins_of, survey
 from keytrail.store import Store
 from keytrail.store.segments import Segment
 from keytrail.store.tables import FileEntry, ProblemRow, storable, to_arrow
@@ -52,6 +53,15 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)  # "uri: reason" for unreadable files
     record_problems: list[str] = field(default_factory=list)  # "uri: record N: reason" (capped)
     unattributed: list[str] = field(default_factory=list)  # capped sample
+    # file SOURCEs (as given) that held no CloudTrail log file, each with what it held instead
+    sources_without_logs: list[str] = field(default_factory=list)
+    sources_unreadable: list[str] = field(default_factory=list)  # SOURCEs whose every file was unreadable (in errors)
+    sources: int = 0  # SOURCEs read (each local path, each URL)
+
+    @property
+    def nothing_read(self) -> bool:
+        """No SOURCE held a CloudTrail log file."""
+        return len(self.sources_without_logs) + len(self.sources_unreadable) >= self.sources > 0
 
     @property
     def partial(self) -> bool:
@@ -195,12 +205,14 @@ def ingest(
     try:
         for source in sources:
             if isinstance(source, RecordSource):
+                run.report.sources += 1
                 run.record_batches(source)
                 continue
             todo = run.new_files(source)
             inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
             for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo)), store.segments_dir):
                 run.write(chunk)
+            run.without_logs(source)
     except BaseException:
         run.batch.abort()
         raise
@@ -229,6 +241,7 @@ class _Run:
         self.next_id = store.next_file_id()
         self.seen_ids: set[tuple[str, str]] = set()
         self.batch = _Batch(store)
+        self.origins = Origins()
 
     def record_batches(self, source: RecordSource) -> None:
         """A record source's batches not in the ledger, each through the normaliser into the store."""
@@ -247,16 +260,26 @@ class _Run:
     def new_files(self, source: FileSource) -> list[tuple[int, FileRef]]:
         """The files of ``source`` to read (numbered), the others counted: unreadable, skipped, unchanged."""
         report = self.report
+        origins = self.origins
+        declared = origins_of(source)
+        origins.declare(declared)
+        report.sources += len(declared)
         todo: list[tuple[int, FileRef]] = []
         for ref in source.files():
+            origin = ref.origin or source.description
+            if ref.duplicate:
+                origins.again(origin, storable(ref.uri), self._outcome_before(ref.uri))
+                continue
             report.files_seen += 1
             if ref.error is not None:
                 report.files_error += 1
                 report.errors.append(f"{ref.uri}: {ref.error}")
+                origins.listed(origin, outcome="error")
                 continue
             if ref.skip_reason is not None:
                 report.files_skipped += 1
                 report.skip_reasons[ref.skip_reason] = report.skip_reasons.get(ref.skip_reason, 0) + 1
+                origins.listed(origin, outcome=ref.skip_reason)
                 continue
             known_entry = self.ledger.get(storable(ref.uri))
             if (
@@ -267,12 +290,32 @@ class _Run:
                 and ref.data is None
             ):
                 report.files_unchanged += 1
+                origins.listed(origin, outcome=self._outcome_before(ref.uri))
                 continue
             report.files_new += 1
             report.bytes_read += ref.size
+            origins.listed(origin, storable(ref.uri))
             todo.append((self.next_id, ref))
             self.next_id += 1
         return todo
+
+    def _outcome_before(self, uri: str) -> str:
+        """What an earlier ingest made of a file (for the tally of SOURCEs)."""
+        entry = self.ledger.get(storable(uri))
+        if entry is None:
+            return "file(s) listed twice"
+        return LOG if entry.status == "ingested" else "error" if entry.status == "error" else "not CloudTrail (read before)"
+
+    def without_logs(self, source: FileSource) -> None:
+        """Say which of ``source``'s SOURCEs held no CloudTrail log file, and what they held."""
+        for origin in origins_of(source):
+            tally = self.origins.tallies.get(origin)
+            if tally is None or tally.logs:
+                continue
+            if Origins.unreadable_only(tally):
+                self.report.sources_unreadable.append(origin)
+            else:
+                self.report.sources_without_logs.append(no_logs(origin, tally, survey(source, origin)))
 
     def write(self, chunk: Chunk) -> None:
         """A worker's chunk into the batch of chunks to register: its ledger entries, side tables, segment."""
@@ -289,6 +332,8 @@ class _Run:
             problems.extend(problem_row(file_id, "rejected", p) for p in o.problems)
             problems.extend(problem_row(file_id, "unattributed", p) for p in o.unattributed)
             _account(report, o)
+            self.origins.read(o.uri, LOG if o.status == "ingested" else "error" if o.status == "error"
+                              else o.reason or "not CloudTrail")
         tables: dict[str, Any] = {
             "alias_history": chunk.aliases,
             "credentials": chunk.credentials,

@@ -52,7 +52,8 @@ def chart_png(html: str, chart: str, output: str, chromium: str | None = None, t
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError as e:
-        raise UsageError(CHART, " needs Playwright's Python package: pip install playwright") from e
+        raise UsageError(CHART, " needs Playwright's Python package, which is not installed: "
+                         "pip install 'keytrail[chart]'") from e
 
     with tempfile.TemporaryDirectory(prefix="keytrail-chart-") as tmp:
         page_path = Path(tmp) / "report.html"

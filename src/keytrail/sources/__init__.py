@@ -25,6 +25,8 @@ class FileRef:
     error: str | None = None  # could not even be enumerated/stat'ed: reported as unreadable
     data: bytes | None = field(default=None, repr=False)  # content already in hand (stdin)
     verified: bool = False  # covered by a verified CloudTrail digest chain (set by keytrail.verify's gate)
+    origin: str | None = None  # the SOURCE it was found under, as given (None: the source's description)
+    duplicate: bool = False  # ``uri`` was already listed under another origin: not read again, only noted
 
 
 @runtime_checkable
@@ -37,6 +39,20 @@ class FileSource(Protocol):
     def files(self) -> Iterator[FileRef]: ...
 
     def read(self, ref: FileRef) -> bytes: ...
+
+
+def origins_of(source: FileSource | RecordSource) -> tuple[str, ...]:
+    """The SOURCEs a source reads, as given (``source.origins`` where a source groups several, as
+    local paths do; else its description)."""
+    origins = getattr(source, "origins", None)
+    return tuple(origins) if origins else (source.description,)
+
+
+def survey(source: object, origin: str) -> str | None:
+    """What a source found at ``origin`` when it listed no file there (``source.survey``, which a
+    source may offer: a directory's other files), or None."""
+    method = getattr(source, "survey", None)
+    return method(origin) if callable(method) else None
 
 
 @dataclass(frozen=True)
@@ -64,4 +80,4 @@ class RecordSource(Protocol):
 
 Source = FileSource | RecordSource
 
-__all__ = ["FileRef", "FileSource", "RecordBatch", "RecordSource", "Source"]
+__all__ = ["FileRef", "FileSource", "RecordBatch", "RecordSource", "Source", "origins_of", "survey"]

@@ -148,9 +148,12 @@ def translate(exc: BaseException, *what: Part) -> Exception:
 
 
 def botocore_errors() -> tuple[type[BaseException], ...]:
-    """The exception classes a boto3 call raises for AWS-side and transport failures."""
-    import botocore.exceptions as bex
-
+    """The exception classes a boto3 call raises for AWS-side and transport failures (none without
+    botocore: then no call was made, and the error that says so passes through)."""
+    try:
+        import botocore.exceptions as bex
+    except ImportError:
+        return ()
     return (bex.BotoCoreError, bex.ClientError)
 
 

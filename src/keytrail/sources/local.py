@@ -44,32 +44,55 @@ class LocalSource:
     def description(self) -> str:
         return ", ".join(self.paths)
 
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return self.paths
+
     def files(self) -> Iterator[FileRef]:
-        seen: set[tuple[int, int]] = set()
+        """Every candidate file under the paths, each with the path it was found under (``origin``);
+        a file found again under another path is listed once more as a ``duplicate`` (never read twice)."""
+        seen: dict[tuple[int, int], str] = {}  # file -> its uri where first found
         for p in self.paths:
             if p == "-":
-                yield FileRef("-", version="stdin", data=sys.stdin.buffer.read())
+                yield FileRef("-", version="stdin", data=sys.stdin.buffer.read(), origin=p)
                 continue
-            yield from self._walk(os.path.abspath(p), seen)
+            yield from self._walk(os.path.abspath(p), p, seen, set())
 
-    def _walk(self, path: str, seen: set[tuple[int, int]]) -> Iterator[FileRef]:
+    def survey(self, origin: str) -> str | None:
+        """What a path that held no candidate file holds instead."""
+        if origin == "-" or not os.path.isdir(origin):
+            return None
+        counts: dict[str, int] = {}
+        for _dir, _subdirs, names in os.walk(origin):
+            for name in names:
+                ext = os.path.splitext(name)[1].lower() or "no extension"
+                counts[ext] = counts.get(ext, 0) + 1
+        where = os.path.abspath(origin)
+        if not counts:
+            return f"{where} holds no file"
+        n = sum(counts.values())
+        kinds = ", ".join(f"{c} {ext}" for ext, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:5])
+        return f"{where} holds no .json, .jsonl or .ndjson file, only {n} other file(s): {kinds}"
+
+    def _walk(self, path: str, origin: str, seen: dict[tuple[int, int], str],
+              dirs: set[tuple[int, int]]) -> Iterator[FileRef]:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            yield FileRef(path, error="no such file or directory")
+            yield FileRef(path, error="no such file or directory", origin=origin)
             return
         except OSError as e:
-            yield FileRef(path, error=f"cannot stat: {e.strerror or e}")
+            yield FileRef(path, error=f"cannot stat: {e.strerror or e}", origin=origin)
             return
         if stat.S_ISDIR(st.st_mode):
             ident = (st.st_dev, st.st_ino)
-            if ident in seen:
-                return  # a symlink loop or the same directory twice
-            seen.add(ident)
+            if ident in dirs:
+                return  # a symlink loop
+            dirs.add(ident)
             try:
                 entries = sorted(os.scandir(path), key=lambda e: e.name)
             except OSError as e:
-                yield FileRef(path, error=f"cannot list directory: {e.strerror or e}")
+                yield FileRef(path, error=f"cannot list directory: {e.strerror or e}", origin=origin)
                 return
             for entry in entries:
                 child = entry.path
@@ -77,20 +100,22 @@ class LocalSource:
                     is_dir = entry.is_dir()
                 except OSError:
                     is_dir = False
-                if is_dir:
-                    yield from self._walk(child, seen)
-                elif is_log_name(entry.name):
-                    yield from self._walk(child, seen)
+                if is_dir or is_log_name(entry.name):
+                    yield from self._walk(child, origin, seen, dirs)
             return
         if not stat.S_ISREG(st.st_mode):
-            yield FileRef(path, error="not a regular file (FIFO, socket or device): not read")
+            yield FileRef(path, error="not a regular file (FIFO, socket or device): not read", origin=origin)
             return
         ident = (st.st_dev, st.st_ino)
-        if ident in seen:
-            return  # the same file again (named twice, linked, or also under a directory given): read once
-        seen.add(ident)
+        first = seen.get(ident)
+        if first is not None:
+            # the same file again (named twice, linked, or also under a directory given): read once,
+            # noted for the path it was found under again
+            yield FileRef(first, origin=origin, duplicate=True)
+            return
+        seen[ident] = path
         reason = non_log_reason(path)
-        yield FileRef(path, size=st.st_size, version=str(st.st_mtime_ns), skip_reason=reason)
+        yield FileRef(path, size=st.st_size, version=str(st.st_mtime_ns), skip_reason=reason, origin=origin)
 
     def read(self, ref: FileRef) -> bytes:
         if ref.data is not None:

@@ -27,10 +27,25 @@ class SourceOptions:
 
 Opener = Callable[[str, SourceOptions], FileSource | RecordSource]
 _SCHEMES: dict[str, str] = {}  # scheme -> "module:function", imported only when used
+_NEEDS: dict[str, tuple[str, str]] = {}  # scheme -> (module it needs, the extra that installs it)
 
 
-def register_scheme(scheme: str, target: str) -> None:
+def register_scheme(scheme: str, target: str, needs: tuple[str, str] | None = None) -> None:
+    """``scheme://`` is opened by ``target`` ("module:function"); ``needs``: the optional module it
+    imports and the keytrail extra that installs it (checked before the source is opened)."""
     _SCHEMES[scheme] = target
+    if needs is not None:
+        _NEEDS[scheme] = needs
+
+
+def _check_extra(spec: str, scheme: str) -> None:
+    """A source whose optional dependency is missing fails with the command that installs it."""
+    import importlib.util
+
+    needs = _NEEDS.get(scheme)
+    if needs is not None and importlib.util.find_spec(needs[0]) is None:
+        raise UsageError(f"{spec}: reading {scheme}:// needs {needs[0]}, which is not installed: "
+                         f"pip install 'keytrail[{needs[1]}]'")
 
 
 def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> list[FileSource | RecordSource]:
@@ -46,6 +61,7 @@ def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> 
         target = _SCHEMES.get(scheme)
         if target is None:
             raise UsageError(f"{spec}: unknown source scheme {scheme!r} (paths, -, or {', '.join(sorted(_SCHEMES)) or 'none'})")
+        _check_extra(spec, scheme)
         import importlib
 
         module, func = target.split(":")
@@ -56,8 +72,8 @@ def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> 
     return out
 
 
-register_scheme("s3", "keytrail.sources.s3:open_s3")
-register_scheme("lookup", "keytrail.sources.lookup:open_lookup")
-register_scheme("athena", "keytrail.sources.athena:open_athena")
-register_scheme("logs", "keytrail.sources.logs:open_logs")
-register_scheme("lake", "keytrail.sources.lake:open_lake")
+register_scheme("s3", "keytrail.sources.s3:open_s3", needs=("boto3", "aws"))
+register_scheme("lookup", "keytrail.sources.lookup:open_lookup", needs=("boto3", "aws"))
+register_scheme("athena", "keytrail.sources.athena:open_athena", needs=("boto3", "aws"))
+register_scheme("logs", "keytrail.sources.logs:open_logs", needs=("boto3", "aws"))
+register_scheme("lake", "keytrail.sources.lake:open_lake", needs=("boto3", "aws"))

@@ -35,13 +35,27 @@ from dataclasses import dataclass
 
 import duckdb
 
-from keytrail.errors import COPY_EXAMPLE, SchemaVersionError, StoreError, UsageError
+from keytrail.errors import COPY_EXAMPLE, SchemaVersionError, StoreError, StoreNotFound, UsageError
 from keytrail.store.connection import MEMORY, connect
 from keytrail.store.dataset import attach_dataset
 from keytrail.store.migrate import FROM_VERSIONS, migrate
 from keytrail.store.resolution import Resolution
 from keytrail.store.segments import SEGMENT_SUFFIX
 from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
+
+
+def stores_like(path: str) -> list[str]:
+    """Stores beside ``path`` whose names are like its name (a typo's likely meaning)."""
+    import difflib
+
+    folder, name = os.path.split(path)
+    try:
+        names = [n for n in os.listdir(folder or ".") if os.path.isdir(os.path.join(folder or ".", n + ".segments"))]
+    except OSError:
+        return []
+    stems = {os.path.splitext(n)[0]: n for n in names}  # compared without the extension they share
+    close = difflib.get_close_matches(os.path.splitext(name)[0], list(stems), n=3, cutoff=0.6)
+    return [os.path.join(folder, stems[c]) for c in close]
 
 
 @dataclass(frozen=True)
@@ -57,14 +71,17 @@ class Store(Resolution):
     temporary directory removed on close), ``Store(dataset=DIR)`` over a Parquet dataset written by
     the Spark job (read only)."""
 
-    def __init__(self, path: str | None = None, read_only: bool = False, *, dataset: str | None = None) -> None:
+    def __init__(self, path: str | None = None, read_only: bool = False, *, dataset: str | None = None,
+                 create: bool = True, named: str | None = None) -> None:
+        """``create``: make the store when there is none at ``path`` (a read-only store is never
+        made); else ``StoreNotFound``, which shows it as ``named`` (default: the path)."""
         if dataset is not None:
             if path is not None:
                 raise UsageError("a store is a DuckDB file or a Parquet dataset, not both")
             if "://" not in dataset and not os.path.isdir(dataset):
                 raise StoreError(f"{dataset}: no such directory (expected a dataset written by keytrail spark-ingest)")
-        elif path and path != MEMORY and read_only and not os.path.exists(path):
-            raise StoreError(f"{path}: no such store")
+        elif path and path != MEMORY and (read_only or not create) and not os.path.exists(path):
+            raise StoreNotFound(path, stores_like(path), named)
         super().__init__(path, read_only and dataset is None)
         try:
             self._prepare()

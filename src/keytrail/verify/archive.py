@@ -114,6 +114,8 @@ class LocalArchive:
 
     def entries(self) -> Iterator[Entry]:
         for ref in LocalSource(self.paths).files():
+            if ref.duplicate:
+                continue  # listed already, under another path
             if ref.error is not None:
                 yield Entry(ref.uri, None, "other", error=ref.error)
                 continue

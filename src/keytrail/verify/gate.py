@@ -172,8 +172,8 @@ class VerifiedSource:
     def files(self) -> Iterator[FileRef]:
         expected = self._hashes()
         for ref in self.inner.files():
-            if ref.error is not None or ref.skip_reason is not None:
-                yield ref  # never read: the pipeline counts it as unreadable or skipped
+            if ref.error is not None or ref.skip_reason is not None or ref.duplicate:
+                yield ref  # never read: the pipeline counts it as unreadable or skipped (or notes it again)
             elif ref.data is None and ref.uri in expected:
                 yield replace(ref, verified=True)
             else:

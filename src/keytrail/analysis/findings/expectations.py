@@ -27,6 +27,7 @@ sign, admin) or KMS event names, default all. Failed calls are never use, so nev
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +35,10 @@ from typing import Any
 import yaml
 
 from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
+from keytrail.analysis.key_names import known_names, nearest
 from keytrail.analysis.policy import account_of
 from keytrail.errors import EXPECTATIONS, UsageError
-from keytrail.normalize.operations import CRYPTO, OPERATIONS
+from keytrail.normalize.operations import CRYPTO, KMS_EVENT_NAMES, OPERATIONS
 from keytrail.store import Store
 from keytrail.times import maybe_iso as iso
 
@@ -96,6 +98,7 @@ class CheckResult:
     violations: list[Violation]
     warnings: list[str]
     keys_checked: int
+    unevaluated: list[str] = field(default_factory=list)  # rules that could not be evaluated, and why
 
 
 def _fail(source: str, where: str, why: str) -> UsageError:
@@ -128,7 +131,7 @@ def parse_expectations(text: str, source: str = "expectations") -> Expectations:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise UsageError(f"{source}: not valid YAML: {e}") from e
+        raise _yaml_error(source, e) from e
     if not isinstance(doc, dict):
         raise _fail(source, "top level", "expected a mapping with 'rules'")
     unknown = set(doc) - {"version", "rules"}
@@ -140,6 +143,30 @@ def parse_expectations(text: str, source: str = "expectations") -> Expectations:
     if not isinstance(raw_rules, list) or not raw_rules:
         raise _fail(source, "rules", "expected a non-empty list")
     return Expectations(tuple(_rule(i, r, source) for i, r in enumerate(raw_rules)), source)
+
+
+def _yaml_error(source: str, e: yaml.YAMLError) -> UsageError:
+    """A YAML syntax error: where, and the parser's own lines (with the file's lines it quotes)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    lines = str(e).replace('"<unicode string>"', source).splitlines()
+    return UsageError(f"{source}: not valid YAML{where}:", details=[(line,) for line in lines if line.strip()])
+
+
+def _operations(value: object, source: str, where: str) -> tuple[str, ...]:
+    """Operation classes or KMS event names (globs: ``GenerateDataKey*``); a name that is neither
+    -- a typo -- is refused, with the nearest names."""
+    ops = _str_list(value, source, where)
+    names = sorted(KMS_EVENT_NAMES)
+    for i, op in enumerate(ops):
+        if op in CLASSES or any(fnmatch.fnmatchcase(n, op) for n in names):
+            continue
+        choices = {c.lower(): c for c in (*names, *CLASSES)}  # a class before the event of its name
+        near = [choices[c] for c in difflib.get_close_matches(op.lower(), list(choices), n=3, cutoff=0.75)]
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise _fail(source, f"{where}[{i}]", f"{op!r} is neither an operation class ({', '.join(CLASSES)}) nor a "
+                                            f"KMS event name{hint}")
+    return ops
 
 
 def _rule(i: int, r: Any, source: str) -> Rule:
@@ -185,7 +212,7 @@ def _rule(i: int, r: Any, source: str) -> Rule:
             Allow(
                 principal=_str(a["principal"], source, f"{aw}.principal") if "principal" in a else None,
                 account=_account(a["account"], source, f"{aw}.account") if "account" in a else None,
-                operations=_str_list(a["operations"], source, f"{aw}.operations") if "operations" in a else (),
+                operations=_operations(a["operations"], source, f"{aw}.operations") if "operations" in a else (),
             )
         )
     name = _str(r["name"], source, f"{where}.name") if "name" in r else (
@@ -232,18 +259,20 @@ def _rule_keys(store: Store, rule: Rule) -> list[str]:
 def check_expectations(store: Store, expectations: Expectations, filters: Filters = NO_FILTERS) -> CheckResult:
     """Violations of every rule in the window of ``filters`` (its since/until)."""
     warnings: list[str] = []
+    unevaluated: list[str] = []
     violations: list[Violation] = []
-    has_tags = bool(store.query("SELECT 1 FROM inventory_tags LIMIT 1"))
+    no_tags = _why_no_tags(store)
     checked: set[str] = set()
     for rule in expectations.rules:
-        if rule.tags and not has_tags:
-            raise UsageError(
-                f"{expectations.source}: rules[{rule.index}] selects keys by tag, but the store holds no key tags: "
-                "take an inventory first (keytrail inventory)"
-            )
+        label = f"rules[{rule.index}] ({rule.name})"
+        if rule.tags and no_tags is not None:
+            inventory_taken, why = no_tags
+            # without an inventory the rule cannot be judged; an inventory without tags is an answer
+            (warnings if inventory_taken else unevaluated).append(f"{label}: {why}")
+            continue
         keys = _rule_keys(store, rule)
         if not keys:
-            warnings.append(f"rules[{rule.index}] ({rule.name}): matches no key in the store")
+            warnings.append(f"{label}: matches no key in the store{_nearest_hint(store, rule)}")
             continue
         checked.update(keys)
         window = Filters(since=filters.since, until=filters.until)
@@ -272,7 +301,29 @@ def check_expectations(store: Store, expectations: Expectations, filters: Filter
             violations.append(
                 Violation(rule.name, key, principal, category, sorted(names), n, iso(first), iso(last), list(ev))
             )
-    return CheckResult(violations, warnings, len(checked))
+    return CheckResult(violations, warnings, len(checked), unevaluated)
+
+
+def _why_no_tags(store: Store) -> tuple[bool, str] | None:
+    """Why a rule that selects keys by tag can select none: whether an inventory was taken, and
+    what it lacks (None when the inventory shows tags)."""
+    if store.query("SELECT 1 FROM inventory_tags LIMIT 1"):
+        return None
+    ((keys, taken),) = store.query("SELECT count(*), max(taken_at) FROM inventory_keys")
+    if not keys:
+        return False, ("not evaluated: it selects keys by tag, and the store holds no inventory of keys and their tags "
+                       "(take one with keytrail inventory)")
+    return True, (f"matches no key: it selects keys by tag, and the inventory (taken {iso(taken)}, {keys} key(s)) "
+                  "shows no tag on any key")
+
+
+def _nearest_hint(store: Store, rule: Rule) -> str:
+    """"; did you mean ...?" for a rule's key names the store does not know."""
+    if not rule.keys:
+        return ""
+    known = known_names(store)
+    near = sorted({n for spec in rule.keys for n in nearest(spec, known)})
+    return f"; did you mean {' or '.join(near)}?" if near else ""
 
 
 def load_expectations(path: str) -> Expectations:
