@@ -81,9 +81,11 @@ class _Measure:
     least: int  # the narrowest the column can be without breaking a piece
 
 
-def _measure(col: Col, values: list[Cell], spill: int | None = None) -> _Measure:
+def _measure(col: Col, values: list[Cell], limit: int, spill: int | None = None) -> _Measure:
     """A column's widths. ``spill``: values whose pieces are wider than this may go on a line of
-    their own above their row (the first column's), so they do not widen the column."""
+    their own above their row (the first column's), so they do not widen the column. Text is
+    given a third of the screen at least (where it has that much), so it is not squeezed into a
+    word per line."""
     head = width(col.header)
     head_least = max((width(w) for w in col.header.split()), default=0)
     if col.kind in (NUM, ATOM):
@@ -93,6 +95,8 @@ def _measure(col: Col, values: list[Cell], spill: int | None = None) -> _Measure
     compact = max([head, *(width(v.compact or v.text) for v in values)])
     leasts = [min_width(v.compact or v.text, col.kind) for v in values]
     least = max([head_least, *(n for n in leasts if spill is None or n <= spill)])
+    if col.kind == TEXT:
+        least = max(least, min(natural, limit // 3))
     return _Measure(natural, compact, least)
 
 
@@ -265,7 +269,7 @@ def grid(cols: Sequence[Col], rows: Sequence[Row], screen: Screen,
     """The table's lines: headers, a rule, and each row (with its detail lines) -- none wider than
     ``screen.width``. ``before``: heading lines above a row (by index), e.g. an account's rows."""
     limit = screen.width
-    sizes = [_measure(c, [row[i] for row in rows], limit // 3 if i == 0 else None) for i, c in enumerate(cols)]
+    sizes = [_measure(c, [row[i] for row in rows], limit, limit // 3 if i == 0 else None) for i, c in enumerate(cols)]
     values = [[(width(r[i].compact or r[i].text), width(r[i].text), min_width(r[i].compact or r[i].text, c.kind),
                 min_width(r[i].text, c.kind)) for r in rows] for i, c in enumerate(cols)]
     plans = _plans(cols, sizes, values, limit)

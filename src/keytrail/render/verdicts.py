@@ -67,3 +67,15 @@ def violations_text(rows: Sequence[Row], screen: Screen) -> str:
                      screen.width, screen.color)
     body = grid(cols, table, screen) if rows else [W.NO_ROWS]
     return "\n".join([*head, "", *body]) + "\n"
+
+
+LEVEL_ROLE = {"FAILED": BAD, "UNREADABLE": BAD, "WARNING": WARN}
+
+
+def verification_text(rows: Sequence[Row], screen: Screen) -> str:
+    """``verify``'s problems: the file (broken only after ``/``; a long one on a line of its own),
+    its status, what is wrong."""
+    cols = [Col(W.H["file"], IDENT), Col(W.H["status"], ATOM), Col(W.H["problem"], TEXT)]
+    table = [[Cell(terminal(r["file"])), Cell(terminal(r["level"]), role=LEVEL_ROLE.get(r["level"])),
+              Cell(terminal(r["message"]))] for r in rows]
+    return "\n".join(grid(cols, table, screen)) + "\n"

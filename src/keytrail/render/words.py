@@ -50,6 +50,9 @@ H = {
     "kind": "kind",
     "summary": "finding",
     "recommendation": "recommendation",
+    "status": "status",
+    "file": "file",
+    "problem": "problem",
 }
 
 COUNTS = ("encrypt", "decrypt", "sign", "admin", "denied")
