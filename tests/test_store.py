@@ -160,7 +160,7 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path, first: str) -> N
     _downgrade_to_v1(db)
     if first == "ingest":  # nothing new to read: the ledger is kept
         result = CliRunner().invoke(cli, ["ingest", str(sample_dir()), "--db", str(db)])
-        assert result.exit_code == 0 and "0 file(s) read" in result.stderr, result.stderr
+        assert result.exit_code == 0 and "0 records in 0 files" in result.stderr, result.stderr
     assert _usage(db) == want
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)

@@ -81,7 +81,7 @@ def test_a_keyless_put_key_policy_is_listed_in_json(trail: Path) -> None:
         "reason": "no resources[] and no key in requestParameters: the call names no key",
     }  # fmt: skip
     check_golden("problems.json", result.stdout.replace(str(trail), "TRAIL"))
-    assert "2 KMS call(s) unattributable (listed by `keytrail problems`)" in result.stderr
+    assert "2 KMS calls unattributable), listed by `keytrail problems`" in result.stderr
 
 
 @pytest.fixture

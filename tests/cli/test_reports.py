@@ -104,7 +104,7 @@ def test_usage_json_contract(db: str) -> None:
 def test_a_summary_on_stderr_unless_quiet() -> None:
     result = run("usage", SAMPLE, "--format", "json")
     assert result.exit_code == 0
-    assert result.stderr.startswith("keytrail: 2 file(s) read; 37 record(s), 37 KMS call(s), 37 key-use row(s)")
+    assert result.stderr.startswith("keytrail: 37 records in 2 files (37 KMS calls, 37 key-use rows)")
     json.loads(result.stdout)
 
 
@@ -318,7 +318,7 @@ def test_partial_input_exits_3_naming_the_file_and_counting_the_rest(with_trunca
     result = run("usage", good, bad, "--format", "json")
     assert result.exit_code == 3
     assert f"keytrail: error: {bad}: truncated gzip (compressed stream ends early)\n" in result.stderr
-    assert "2 file(s) read, 1 unreadable; 37 record(s)" in result.stderr
+    assert "37 records in 2 files (37 KMS calls, 37 key-use rows); 1 file unreadable" in result.stderr
     assert result.stdout == run("usage", good, "--format", "json", "-q").stdout  # the rest, counted in full
 
 
@@ -344,7 +344,7 @@ def test_warnings_go_to_stderr_never_into_json(tmp_path: Path) -> None:
     assert [(r["principal"], r["decrypt"]) for r in rows] == [(f"arn:aws:iam::{ACCOUNT}:user/x", 1)]
     assert f"keytrail: error: {tmp_path / 'broken.json'}: not valid JSON" in result.stderr
     assert f"keytrail: skipped record: {tmp_path / 'log.json'}: record 1: eventName is missing or not a string" in result.stderr
-    assert "1 skipped (1 valid JSON, not CloudTrail: an array without CloudTrail events)" in result.stderr
+    assert "1 file skipped (1 valid JSON, not CloudTrail: an array without CloudTrail events)" in result.stderr
 
 
 # ---- -o FILE and standard input -----------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_ingest_then_report_from_the_store(tmp_path: Path) -> None:
     db = str(tmp_path / "k.duckdb")
     first = run("ingest", SAMPLE, "--db", db)
     assert first.exit_code == 0 and first.stdout == ""
-    assert first.stderr.startswith("keytrail: 2 file(s) read; 37 record(s)")
+    assert first.stderr.startswith("keytrail: 37 records in 2 files")
     again = run("ingest", SAMPLE, "--db", db)
-    assert again.stderr.startswith("keytrail: 0 file(s) read, 2 unchanged since the last ingest")
+    assert again.stderr.startswith("keytrail: 0 records in 0 files; 2 files unchanged since the last ingest")
     assert run("usage", "--db", db, "--format", "csv").stdout == run("usage", SAMPLE, "--format", "csv", "-q").stdout

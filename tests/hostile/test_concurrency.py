@@ -99,7 +99,7 @@ def test_while_an_ingest_writes_the_store_others_are_told_it_is_busy(
     assert _usage(db) == sequential
     # the second ingest, repeated, reads nothing new and changes nothing
     again = _keytrail("ingest", str(archive), "--db", str(db))
-    assert again.returncode == 0 and "0 file(s) read" in again.stderr and "unchanged since the last ingest" in again.stderr
+    assert again.returncode == 0 and "0 records in 0 files" in again.stderr and "unchanged since the last ingest" in again.stderr
     assert _usage(db) == sequential
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from keytrail.cli.main import cli
 from keytrail.decode import read_records
 from keytrail.normalize import normalize
 from keytrail.pipeline import process_file
+from keytrail.render.words import count
 from keytrail.sources.local import LocalSource
 from tests.conftest import CHECK_TRUTH, gen_trail, need_shared
 from tests.hostile import corpus
@@ -145,9 +147,13 @@ def test_each_case_through_the_cli(mixed: Corpus, name: str) -> None:
     for i, message in case.rejected.items():
         assert any(message in line for line in lines if line.startswith(f"keytrail: skipped record: {path}: record {i}: "))
     summary = lines[-1]
-    assert summary.startswith("keytrail: ") and "file(s) read" in summary
+    assert summary.startswith("keytrail: ") and re.search(r"records? in [\d,]+ files?", summary)
+    if case.outcome == UNREADABLE:
+        assert "1 file unreadable" in summary
     if case.rejected:
-        assert f"{len(case.rejected)} record(s) rejected" in summary
+        assert f"{count(len(case.rejected), 'record')} rejected" in summary
+    if case.outcome == NOT_CLOUDTRAIL:
+        assert "1 file skipped (1 " in summary and case.reason in summary
     rows = json.loads(result.stdout)
     assert all(r["key"] != corpus.DECOY_KEY for r in rows)
     assert sum(r["encrypt"] + r["decrypt"] + r["sign"] + r["admin"] + r["denied"] for r in rows) <= case.donors
@@ -194,10 +200,10 @@ def test_the_archive_mixed_with_the_corpus_is_counted_exactly(mixed: Corpus, tmp
     summary = lines[-1]
     n_rejected = sum(len(c.rejected) for c in CASES)
     n_other = sum(1 for c in CASES if c.outcome == NOT_CLOUDTRAIL)
-    assert f"{len(unreadable)} unreadable" in summary, summary
-    assert f"{n_rejected} record(s) rejected" in summary, summary
+    assert f"{count(len(unreadable), 'file')} unreadable" in summary, summary
+    assert f"{count(n_rejected, 'record')} rejected" in summary, summary
     assert "skipped (" in summary and "valid JSON, not CloudTrail" in summary
-    assert n_other <= int(summary.split(" skipped (")[0].rsplit(", ", 1)[1])
+    assert n_other <= int(summary.split(" files skipped (")[0].rsplit("; ", 1)[1].replace(",", ""))
 
     strict = _keytrail(*args, "--workers", "1", "--strict")
     assert (strict.returncode, strict.stdout) == (3, "")
@@ -348,7 +354,7 @@ def test_the_same_file_named_twice_linked_or_under_a_directory_given_is_counted_
         assert result.exit_code == 0, result.output
         (row,) = json.loads(result.stdout)
         assert row["decrypt"] == 2, args
-        assert result.stderr.splitlines()[-1].startswith("keytrail: 1 file(s) read")
+        assert re.match(r"keytrail: [\d,]+ records? in 1 file\b", result.stderr.splitlines()[-1])
 
 
 def test_file_names_that_are_not_utf8_are_read_named_and_remembered(tmp_path: Path) -> None:
@@ -364,7 +370,7 @@ def test_file_names_that_are_not_utf8_are_read_named_and_remembered(tmp_path: Pa
     assert first.stderr.splitlines()[0] == f"keytrail: error: {logs}/\\udcfe-bad.json: not valid JSON (Expecting property name enclosed in double quotes)"
     again = _run(["ingest", str(logs), "--db", db, "--workers", "1"])
     assert again.exit_code == 3
-    assert "0 file(s) read, 1 unchanged since the last ingest, 1 unreadable" in again.stderr.splitlines()[-1]
+    assert "0 records in 0 files; 1 file unchanged since the last ingest; 1 file unreadable" in again.stderr.splitlines()[-1]
     (row,) = json.loads(_run(["usage", "--db", db, "--format", "json"]).stdout)
     assert row["decrypt"] == 1
 
@@ -392,6 +398,6 @@ def test_a_record_with_a_value_too_long_to_store_is_rejected_alone(tmp_path: Pat
         f"keytrail: skipped record: {path}: record 4: error_message holds a value longer than 300 bytes: "
         "not a field CloudTrail writes",
     ]
-    assert "5 record(s), 2 KMS call(s), 2 key-use row(s), 3 record(s) rejected" in result.stderr.splitlines()[-1]
+    assert "5 records in 1 file (2 KMS calls, 2 key-use rows, 3 records rejected)" in result.stderr.splitlines()[-1]
     (row,) = json.loads(result.stdout)
     assert (row["decrypt"], row["denied"], row["admin"]) == (2, 0, 0)

@@ -174,6 +174,22 @@ def test_table_output_cannot_repaint_the_terminal(hostile: Path, command: list[s
     assert "keytrail: error: forged" not in text.splitlines()
 
 
+@pytest.mark.parametrize("command", [*COMMANDS, ["who-uses", KEY, "--details"]],
+                         ids=[" ".join(c[:1] + c[2:]) for c in [*COMMANDS, ["who-uses", KEY, "--details"]]])
+def test_the_terminal_layout_cannot_repaint_the_terminal_either(hostile: Path, command: list[str]) -> None:
+    """Laid out for an 80-column terminal (what a user sees there): the same neutralised text, the
+    lines no wider than the terminal, whatever the payload."""
+    from keytrail.render.width import width
+
+    result = CliRunner().invoke(cli, [*command, "--db", str(hostile), "--width", "80"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "\x1b" not in text and "\x9b" not in text and "\r" not in text
+    assert _RAW_CONTROL.search(text) is None
+    assert "keytrail: error: forged" not in text.splitlines()
+    assert max(width(line) for line in text.splitlines()) <= 80
+
+
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 

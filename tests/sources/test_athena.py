@@ -276,7 +276,7 @@ def test_athena_source_equals_truth_and_reruns_skip_closed_days(athena: Emulator
     # the day is closed and in the store: a re-run does not query again
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and len(ATHENA.queries) == 1
-    assert "0 file(s) read" in again.stderr
+    assert "0 records in 0 files" in again.stderr
 
 
 def test_athena_in_a_one_shot_report_with_url_parameters(athena: EmulatorServer, archive: Path, tmp_path: Path) -> None:

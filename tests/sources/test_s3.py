@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from keytrail.cli.main import cli
 from keytrail.errors import SourceReadError, UsageError
 from keytrail.pipeline import ingest
+from keytrail.render.words import count
 from keytrail.sources.registry import SourceOptions, open_sources
 from keytrail.sources.s3 import S3Source, open_s3, parse_s3_url
 from keytrail.store import Store
@@ -77,7 +78,7 @@ def test_usage_of_an_org_trail_bucket_equals_truth(aws: EmulatorServer, org_arch
     result = run("usage", f"s3://{BUCKET}/", "--format", "json", "--workers", "1")
     assert result.exit_code == 0, result.stderr
     check_truth(result.stdout, org_archive / "truth.json", tmp_path)
-    assert f"{len(log_keys(keys))} file(s) read" in result.stderr
+    assert f" in {count(len(log_keys(keys)), 'file')}" in result.stderr
     # digests are never listed: the walk does not descend into CloudTrail-Digest/
     assert not any("CloudTrail-Digest" in p for p, _ in aws.faults.s3_lists())
 
@@ -231,7 +232,8 @@ def test_denied_account_prefix_and_object_are_named_and_the_rest_is_read(
     aws.faults.clear()
     again = run("ingest", f"s3://{BUCKET}/", "--db", db, "--workers", "1")
     assert again.exit_code == 0, again.stderr
-    assert f"{len(log_keys(keys)) - len(readable)} file(s) read, {len(readable)} unchanged" in again.stderr
+    assert f" in {count(len(log_keys(keys)) - len(readable), 'file')} (" in again.stderr
+    assert f"; {count(len(readable), 'file')} unchanged since the last ingest" in again.stderr
     usage = run("usage", "--db", db, "--format", "json")
     check_truth(usage.stdout, org_archive / "truth.json", tmp_path)
 
@@ -245,7 +247,7 @@ def test_rerun_reads_only_new_and_changed_objects(aws: EmulatorServer, org_archi
         (rows_before,) = store.query("SELECT count(*) FROM raw_key_use")[0]
     gets_before = len([r for r in aws.faults.log if r.method == "GET" and "list-type" not in r.query])
     second = run("ingest", f"s3://{BUCKET}/", "--db", db, "--workers", "1")
-    assert f"0 file(s) read, {n} unchanged since the last ingest" in second.stderr
+    assert f"0 records in 0 files; {count(n, 'file')} unchanged since the last ingest" in second.stderr
     assert len([r for r in aws.faults.log if r.method == "GET" and "list-type" not in r.query]) == gets_before
     # a changed object (new ETag) is read again and replaces its earlier rows; a new one is added
     s3 = client("s3")
@@ -255,7 +257,7 @@ def test_rerun_reads_only_new_and_changed_objects(aws: EmulatorServer, org_archi
     copy = first.rsplit("/", 1)[0] + "/copy_of_first.json.gz"
     s3.put_object(Bucket=BUCKET, Key=copy, Body=_empty_log())
     third = run("ingest", f"s3://{BUCKET}/", "--db", db, "--workers", "1")
-    assert f"2 file(s) read, {n - 1} unchanged" in third.stderr, third.stderr
+    assert " in 2 files (" in third.stderr and f"; {count(n - 1, 'file')} unchanged" in third.stderr, third.stderr
     with Store(db, read_only=True) as store:
         (rows_after,) = store.query("SELECT count(*) FROM raw_key_use")[0]
         (uris,) = store.query("SELECT count(*) - count(DISTINCT uri) FROM files")[0]
@@ -301,8 +303,8 @@ def test_killed_ingest_rerun_has_no_loss_and_no_duplicates(aws: EmulatorServer, 
     aws.faults.rules.clear()
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
-    m = re.search(r"(\d+) file\(s\) read(?:, (\d+) unchanged)?", rerun.stderr)
-    assert m is not None and int(m[1]) + int(m[2] or 0) == len(keys), rerun.stderr
+    m = re.search(r" in ([\d,]+) files?(?: \([^)]*\))?(?:; ([\d,]+) files? unchanged)?", rerun.stderr)
+    assert m is not None and int(m[1].replace(",", "")) + int((m[2] or "0").replace(",", "")) == len(keys), rerun.stderr
     with Store(db, read_only=True) as store:
         ingested = store.query("SELECT uri, count(*) FROM files WHERE status = 'ingested' GROUP BY uri")
         (raw,) = store.query("SELECT count(*) FROM raw_key_use")[0]

@@ -10,7 +10,7 @@ from keytrail.analysis.findings.expectations import check_expectations, load_exp
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Output, Scope, Window, input_options, output_options, window_options
-from keytrail.cli.writing import write_text
+from keytrail.cli.writing import screen_for, write_text
 from keytrail.render import Column, render, safe
 
 VIOLATION_COLUMNS = [
@@ -41,7 +41,14 @@ def check_command(policy: str, inputs: Inputs, window: Window, output: Output) -
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         result = check_expectations(loaded.store, expectations, filters)
         rows = [dataclasses.asdict(v) for v in result.violations]
-        write_text(render(rows, VIOLATION_COLUMNS, output.fmt, None if output.fmt == "json" else "violations"), output.path)
+        screen = screen_for(output)
+        if screen is not None:
+            from keytrail.render.verdicts import violations_text
+
+            write_text(violations_text(rows, screen), output.path)
+        else:
+            write_text(render(rows, VIOLATION_COLUMNS, output.fmt, None if output.fmt == "json" else "violations"),
+                       output.path)
         for w in result.warnings:
             click.echo(f"keytrail: warning: {safe.escaped(w)}", err=True)
         for w in result.unevaluated:

@@ -11,7 +11,7 @@ from keytrail.analysis.usage import as_dicts
 from keytrail.cli.exits import EXIT_OK, command
 from keytrail.cli.options import Output, output_options
 from keytrail.cli.reports import KEYS_COLUMNS, WHO_USES_COLUMNS
-from keytrail.cli.writing import write_text
+from keytrail.cli.writing import screen_for, write_text
 from keytrail.pipeline import ingest
 from keytrail.render import render
 from keytrail.sources.local import LocalSource
@@ -29,10 +29,18 @@ def demo(key: str, output: Output) -> int:
         keys_named(store, key)  # a key the sample does not hold is an error, with the nearest names
         keys = as_dicts(keys_report(store, Filters()))
         who = as_dicts(who_uses(store, key, Filters()))
+        screen = screen_for(output)
+        title = f"Keys in the sample trail ({report.records} records)"
         if output.fmt == "json":
             text = orjson.dumps({"keys": keys, "who_uses": who}, option=orjson.OPT_INDENT_2).decode() + "\n"
+        elif screen is not None:
+            from keytrail.cli.reports import who_uses_on_screen
+            from keytrail.render.views import keys_text
+
+            text = keys_text(keys, screen, title) + "\n" + who_uses_on_screen(store, key, Filters(), who, "principal",
+                                                                              False, screen)
         else:
-            text = render(keys, KEYS_COLUMNS, output.fmt, f"Keys in the sample trail ({report.records} records)")
+            text = render(keys, KEYS_COLUMNS, output.fmt, title)
             text += "\n" + render(who, WHO_USES_COLUMNS, output.fmt, f"Who uses {key}?")
     write_text(text, output.path)
     return EXIT_OK

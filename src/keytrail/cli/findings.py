@@ -12,8 +12,8 @@ from keytrail.analysis.findings import SEVERITIES, findings_as_dicts, findings_r
 from keytrail.cli.exits import command
 from keytrail.cli.finding_options import FindingRequest, finding_options
 from keytrail.cli.loading import exit_code, loaded_store
-from keytrail.cli.options import Output
-from keytrail.cli.writing import write_text
+from keytrail.cli.options import SCREEN_OPTIONS, Output
+from keytrail.cli.writing import screen_for, write_text
 from keytrail.render import FORMATS, Column, render
 from keytrail.render.interchange import FINDING_FORMATS, render_findings
 from keytrail.times import iso
@@ -62,21 +62,29 @@ def table_rows(findings: list[dict[str, Any]], with_details: bool = False) -> li
               help="Output format; asff (Security Hub), ocsf (Detection Finding) and sarif (2.1.0) too.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of stdout.")
-def findings_command(request: FindingRequest, fmt: str, output_path: str | None) -> int:
+@SCREEN_OPTIONS[0]
+@SCREEN_OPTIONS[1]
+def findings_command(request: FindingRequest, fmt: str, output_path: str | None, width: int | None,
+                     no_color: bool) -> int:
     """Findings over the window: unused keys (or "no evidence"), keys still called while disabled or
     pending deletion, denied attempts, new principals, cross-account and root use, use from
     unexpected networks, and who can (key policy, grants) vs who did; also as ASFF, OCSF or SARIF,
     each finding with a stable id. Exit 0 (3 on partial input)."""
-    output = Output(fmt, output_path)
+    output = Output(fmt, output_path, width, not no_color)
     inputs, window, options = request.inputs, request.window, request.options
     read_since = request.read_since
     with loaded_store(inputs, inputs.source_options(read_since, window.until)) as loaded:
         request.checked(loaded.store)  # a --key the store does not know is an error, not "no findings"
         report = findings_report(loaded.store, options)
         data = findings_as_dicts(report.findings)
+        screen = screen_for(output)
         if output.fmt in FINDING_FORMATS:
             now = iso(datetime.now(UTC).replace(tzinfo=None))
             text = render_findings(report.findings, output.fmt, now, inputs.aws.region)
+        elif screen is not None:
+            from keytrail.render.verdicts import findings_text
+
+            text = findings_text(data, screen, SEVERITIES)
         elif output.fmt == "json":
             text = render(data, FINDING_COLUMNS, "json")
         elif output.fmt == "csv":

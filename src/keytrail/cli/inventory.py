@@ -8,7 +8,7 @@ from keytrail.analysis.inventory_report import inventory_rows
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, command, message
 from keytrail.cli.options import DB_ENV, Output, output_options, split_csv
 from keytrail.cli.stderr import log_to_stderr
-from keytrail.cli.writing import emit
+from keytrail.cli.writing import emit, screen_for, write_text
 from keytrail.errors import KeytrailError, UsageError
 from keytrail.pipeline import InventoryRun, import_inventory, take_inventory
 from keytrail.render import Column
@@ -77,7 +77,14 @@ def inventory_command(
             run = take_inventory(store, AwsConfig(profile, aws_region), regions=split_csv(regions),
                                  accounts=split_csv(accounts), org_role=org_role, progress=progress)
         _say(run, quiet)
-        emit(inventory_rows(store), INVENTORY_COLUMNS, output)
+        rows = inventory_rows(store)
+        screen = screen_for(output)
+        if screen is None:
+            emit(rows, INVENTORY_COLUMNS, output)
+        else:
+            from keytrail.render.views import inventory_text
+
+            write_text(inventory_text(rows, screen), output.path)
     return EXIT_PARTIAL if run.partial else EXIT_OK
 
 

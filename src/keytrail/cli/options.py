@@ -3,7 +3,7 @@
     @input_options    SOURCE..., --db, --parquet, --verify, --public-keys, --strict, --quiet, --workers,
                       --profile, --region, --accounts, --regions   ->  inputs: Inputs
     @filter_options   --since, --until, --account, --key-region    ->  window: Window, scope: Scope
-    @output_options   --format, --output                           ->  output: Output
+    @output_options   --format, --output, --width, --no-color      ->  output: Output
 
 A command's body gets plain typed arguments (never click's namespace) and passes the library
 typed values (``Filters``, ``SourceOptions``).
@@ -310,18 +310,37 @@ PRINCIPAL_HELP = (
 
 @dataclass(frozen=True)
 class Output:
-    """``--format`` and ``--output`` (None: standard output)."""
+    """``--format``, ``--output`` (None: standard output), ``--width`` (None: the terminal's) and
+    ``--no-color`` (``color`` False)."""
 
     fmt: str = "table"
     path: str | None = None
+    width: int | None = None
+    color: bool = True
+
+
+MIN_WIDTH = 40
+
+SCREEN_OPTIONS = [  # the table's layout on a terminal: --width N, --no-color
+    click.option("--width", type=click.IntRange(MIN_WIDTH, 1000), default=None, metavar="N",
+                 help="Lay the table out for a terminal N columns wide, even when not writing to one "
+                      "(default: the terminal's width, or COLUMNS; not a terminal: one unwrapped line per row)."),
+    click.option("--no-color", "no_color", is_flag=True,
+                 help="No colour in the table (also when NO_COLOR is set, or not writing to a terminal)."),
+]
+_OUTPUT_OPTIONS = [
+    click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format."),
+    click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+                 help="Write the report to FILE instead of stdout."),
+    *SCREEN_OPTIONS,
+]
 
 
 def output_options(f: Command[R]) -> Command[R]:
-    """--format and --output, as ``output: Output``."""
+    """--format, --output, --width and --no-color, as ``output: Output``."""
 
     @functools.wraps(f)
-    def wrapper(*args: Any, fmt: str, output: str | None, **kwargs: Any) -> R:
-        return f(*args, output=Output(fmt, output), **kwargs)
+    def wrapper(*args: Any, fmt: str, output: str | None, width: int | None, no_color: bool, **kwargs: Any) -> R:
+        return f(*args, output=Output(fmt, output, width, not no_color), **kwargs)
 
-    written = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None, help="Write the report to FILE instead of stdout.")(wrapper)
-    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")(written)
+    return _options(wrapper, _OUTPUT_OPTIONS)

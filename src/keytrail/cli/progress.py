@@ -7,6 +7,7 @@ import time
 from rich.progress import TaskID
 
 from keytrail.pipeline import IngestReport
+from keytrail.render.words import megabytes_per_second, number
 
 
 class ProgressBar:
@@ -17,7 +18,7 @@ class ProgressBar:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} files"),
+            TextColumn("{task.fields[files]} files"),
             TextColumn("{task.fields[records]} records"),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
@@ -32,13 +33,14 @@ class ProgressBar:
         elapsed = max(1e-6, time.perf_counter() - self._start)
         if self._task is None:
             self._progress.start()
-            self._task = self._progress.add_task("ingest", total=r.files_new, records=0, rate="")
+            self._task = self._progress.add_task("ingest", total=r.files_new, files="", records="0", rate="")
         self._progress.update(
             self._task,
             completed=done,
             total=max(r.files_new, done),
-            records=r.records,
-            rate=f"{r.bytes_done / 1e6 / elapsed:.0f} MB/s",
+            files=f"{number(done)}/{number(max(r.files_new, done))}",
+            records=number(r.records),
+            rate=megabytes_per_second(r.bytes_done, elapsed),
         )
         if done >= r.files_new:
             self._progress.stop()

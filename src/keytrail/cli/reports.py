@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import click
 
-from keytrail.analysis import keys_report, principals_report, usage, who_uses
+from keytrail.analysis import Filters, keys_report, principals_report, usage, who_uses
 from keytrail.analysis.key_names import meaning, no_calls
+from keytrail.analysis.principal_facts import principal_details, resource_groups
 from keytrail.analysis.sessions import who_uses_by_person
 from keytrail.analysis.usage import as_dicts
 from keytrail.cli.exits import command
@@ -24,8 +26,11 @@ from keytrail.cli.options import (
     key_name,
     output_options,
 )
-from keytrail.cli.writing import emit, write_text
+from keytrail.cli.writing import emit, screen_for, write_text
 from keytrail.render import Column, render, safe
+from keytrail.render.grid import Screen
+from keytrail.store import Store
+from keytrail.times import maybe_iso
 
 COUNT_COLUMNS = [
     Column("encrypt", "encrypt", True),
@@ -99,9 +104,16 @@ def usage_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
     """One row per (key, principal): encrypt, decrypt, sign, admin and denied calls, first/last seen."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store, keys)
-        rows = usage(loaded.store, scope.filters(window, keys, principal))
-        data = [{k: v for k, v in r.items() if k not in _DETAIL_COLUMNS} for r in as_dicts(rows)]
-        emit(data, USAGE_COLUMNS, output)
+        filters = scope.filters(window, keys, principal)
+        data = [{k: v for k, v in r.items() if k not in _DETAIL_COLUMNS} for r in as_dicts(usage(loaded.store, filters))]
+        screen = screen_for(output)
+        if screen is None:
+            emit(data, USAGE_COLUMNS, output)
+        else:
+            from keytrail.render.views import usage_text
+
+            aliases = {k.key: k.aliases for k in keys_report(loaded.store, filters)}
+            write_text(usage_text(data, aliases, screen), output.path)
         return exit_code(loaded)
 
 
@@ -112,10 +124,18 @@ def usage_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
 @click.option("--principal", default=None, help=PRINCIPAL_HELP)
 @click.option("--by", type=click.Choice(["principal", "person"]), default="principal", show_default=True,
               help="One row per principal, or per person behind the role sessions (Identity Center, AssumeRole chains).")
+@click.option("--details", is_flag=True,
+              help="On a terminal: each principal's services (via), sessions, resources, source IPs and user agents.")
+@click.option("--wide", is_flag=True,
+              help="On a terminal: every column in one wide table, one line per row (as when not writing to a terminal).")
 @output_options
 def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, principal: str | None, by: str,
-                     output: Output) -> int:
-    """Who uses KEY (key id, key ARN, alias name or alias ARN): one row per principal (or person), per key it meant."""
+                     details: bool, wide: bool, output: Output) -> int:
+    """Who uses KEY (key id, key ARN, alias name or alias ARN): one row per principal (or person), per key it meant.
+
+    On a terminal the answer comes in words first -- the key, the window, one line per principal --
+    then a table that fits the terminal; --details adds each principal's sessions, resources, IPs
+    and user agents, --wide shows the one wide table."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         (named,) = scope.checked(loaded.store, (key,))  # a KEY the store does not know is an error
         filters = scope.filters(window, principal=principal)
@@ -132,7 +152,13 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
                         "narrow with --account or --key-region, or give a key's ARN")
         if not data:
             said.append(no_calls(loaded.store, key.strip(), named, scope.filters(window, principal=principal)))
-        _write_who_uses(key, data, columns, output, said, inputs.quiet)
+        screen = None if wide else screen_for(output)
+        if screen is None:
+            _write_who_uses(key, data, columns, output, said, inputs.quiet)
+        elif not data:
+            write_text("".join(f"{safe.terminal(line)}\n" for line in said), output.path)
+        else:
+            write_text(who_uses_on_screen(loaded.store, key, filters, data, by, details, screen), output.path)
         return exit_code(loaded)
 
 
@@ -156,6 +182,25 @@ def _write_who_uses(key: str, data: list[dict[str, Any]], columns: list[Column],
     write_text((first[:-1] if text.startswith("\n") else first) + text, output.path)  # one blank line between
 
 
+def who_uses_on_screen(store: Store, key: str, filters: Filters, data: list[dict[str, Any]], by: str, details: bool,
+                       screen: Screen) -> str:
+    """who-uses laid out for a terminal: the answer in words, then the table (or the people)."""
+    from keytrail.render.answer import Facts, who_uses_text
+    from keytrail.render.views import person_text
+
+    if by == "person":
+        return person_text(key, data, screen)
+    one_key = replace(filters, keys=(key,))
+    facts = Facts(
+        keys={k["key"]: k for k in as_dicts(keys_report(store, one_key))},
+        groups=resource_groups(store, key, filters),
+        details=principal_details(store, key, filters) if details else None,
+        since=maybe_iso(filters.since),
+        until=maybe_iso(filters.until),
+    )
+    return who_uses_text(key, data, facts, screen)
+
+
 @command("keys")
 @input_options
 @filter_options
@@ -164,7 +209,14 @@ def keys_command(inputs: Inputs, window: Window, scope: Scope, output: Output) -
     """One row per key: customer or AWS managed, aliases, crypto calls, principals, first/last use."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store)
-        emit(as_dicts(keys_report(loaded.store, scope.filters(window))), KEYS_COLUMNS, output)
+        data = as_dicts(keys_report(loaded.store, scope.filters(window)))
+        screen = screen_for(output)
+        if screen is None:
+            emit(data, KEYS_COLUMNS, output)
+        else:
+            from keytrail.render.views import keys_text
+
+            write_text(keys_text(data, screen), output.path)
         return exit_code(loaded)
 
 
@@ -176,5 +228,12 @@ def principals_command(inputs: Inputs, window: Window, scope: Scope, output: Out
     """One row per principal across keys."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store)
-        emit(as_dicts(principals_report(loaded.store, scope.filters(window))), PRINCIPALS_COLUMNS, output)
+        data = as_dicts(principals_report(loaded.store, scope.filters(window)))
+        screen = screen_for(output)
+        if screen is None:
+            emit(data, PRINCIPALS_COLUMNS, output)
+        else:
+            from keytrail.render.views import principals_text
+
+            write_text(principals_text(data, screen), output.path)
         return exit_code(loaded)

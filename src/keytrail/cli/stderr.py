@@ -13,6 +13,7 @@ from keytrail.cli.exits import log_args
 from keytrail.errors import NothingToRead
 from keytrail.pipeline import IngestReport
 from keytrail.render import safe
+from keytrail.render.words import count, duration, megabytes_per_second, number
 
 
 def progress_bar(quiet: bool) -> Callable[[IngestReport], None] | None:
@@ -24,25 +25,29 @@ def progress_bar(quiet: bool) -> Callable[[IngestReport], None] | None:
 
 
 def summary_line(r: IngestReport) -> str:
-    parts = [f"{r.files_ingested} file(s) read"]
-    if r.files_unchanged:
-        parts.append(f"{r.files_unchanged} unchanged since the last ingest")
-    if r.files_skipped:
-        reasons = "; ".join(f"{n} {reason}" for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
-        parts.append(f"{r.files_skipped} skipped ({safe.escaped(reasons)})")  # reasons may quote JSON keys
-    if r.files_error:
-        parts.append(f"{r.files_error} unreadable")
-    text = ", ".join(parts)
-    text += f"; {r.records} record(s), {r.kms_records} KMS call(s), {r.rows} key-use row(s)"
+    """What an ingest read, in human units: "28,131 records in 132 files (13,155 KMS calls, 13,432
+    key-use rows); 116 files skipped (...); 2.2 s at 4.1 MB/s"."""
+    text = f"{count(r.records, 'record')} in {count(r.files_ingested, 'file')}"
+    inside = []
+    if r.records or r.records_rejected:
+        inside = [count(r.kms_records, "KMS call"), count(r.rows, "key-use row")]
     if r.records_rejected:
-        text += f", {r.records_rejected} record(s) rejected"
+        inside.append(f"{count(r.records_rejected, 'record')} rejected")
     if r.records_unattributed:
-        text += f", {r.records_unattributed} KMS call(s) unattributable"
+        inside.append(f"{count(r.records_unattributed, 'KMS call')} unattributable")
+    if inside:
+        text += f" ({', '.join(inside)})"
     if r.records_rejected or r.records_unattributed:
-        text += " (listed by `keytrail problems`)"
-    mb = r.bytes_read / 1e6
-    if r.seconds > 0 and mb:
-        text += f" in {r.seconds:.1f} s ({mb / r.seconds:.0f} MB/s)"
+        text += ", listed by `keytrail problems`"
+    if r.files_unchanged:
+        text += f"; {count(r.files_unchanged, 'file')} unchanged since the last ingest"
+    if r.files_skipped:
+        reasons = "; ".join(f"{number(n)} {reason}" for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
+        text += f"; {count(r.files_skipped, 'file')} skipped ({safe.escaped(reasons)})"  # reasons may quote JSON keys
+    if r.files_error:
+        text += f"; {count(r.files_error, 'file')} unreadable"
+    if r.seconds > 0 and r.bytes_read:
+        text += f"; {duration(r.seconds)} at {megabytes_per_second(r.bytes_read, r.seconds)}"
     return text
 
 

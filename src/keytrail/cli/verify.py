@@ -9,8 +9,10 @@ import click
 import orjson
 
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, PartialOnErrorCommand, command
-from keytrail.cli.writing import write_text
+from keytrail.cli.options import Output
+from keytrail.cli.writing import screen_for, write_text
 from keytrail.render import Column, render
+from keytrail.render.grid import Screen
 from keytrail.render.safe import markdown, terminal
 from keytrail.verify import VerificationReport, load_public_keys, verify_archive
 
@@ -29,12 +31,17 @@ def rows(report: VerificationReport) -> list[dict[str, Any]]:
     return [{"level": f.level.upper(), "file": _display(f.uri), "message": f.message} for f in report.findings]
 
 
-def format_report(report: VerificationReport, fmt: str) -> str:
+def format_report(report: VerificationReport, fmt: str, screen: Screen | None = None) -> str:
+    """The report in ``fmt``; a table laid out for ``screen`` when it goes to a terminal."""
     if fmt == "json":
         return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
     if fmt == "md":
         table = render(rows(report), COLUMNS, "md", "Log file integrity") + "\n" if report.findings else ""
         return f"{table}**{markdown(report.summary())}**\n"
+    if screen is not None and report.findings:
+        from keytrail.render.verdicts import verification_text
+
+        return verification_text(rows(report), screen) + "\n" + terminal(report.summary()) + "\n"
     table = render(rows(report), COLUMNS, "table") if report.findings else ""
     return table + terminal(report.summary()) + "\n"
 
@@ -68,5 +75,5 @@ def verify(sources: tuple[str, ...], public_keys: tuple[str, ...], fmt: str, out
     """
     keys = [key for path in public_keys for key in load_public_keys(path)] if public_keys else None
     report = verify_archive(sources, keys)
-    write_text(format_report(report, fmt), output)
+    write_text(format_report(report, fmt, screen_for(Output(fmt, output))), output)
     return EXIT_VIOLATIONS if report.failed else EXIT_PARTIAL if report.unreadable else EXIT_OK

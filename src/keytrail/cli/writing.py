@@ -1,14 +1,34 @@
-"""Where a report goes: standard output, or a file written as every report file is."""
+"""Where a report goes: standard output, or a file written as every report file is; and how a
+table is laid out there -- for the terminal's width, or one unwrapped line per row."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 
-from keytrail.cli.options import Output
+from keytrail.cli.options import MIN_WIDTH, Output
 from keytrail.render import Column, render
+from keytrail.render.grid import Screen
+
+
+def screen_for(output: Output) -> Screen | None:
+    """The terminal a table is laid out for: ``--width N``, else standard output when it is a
+    terminal (its width; ``COLUMNS`` overrides). None -- one unwrapped line per row, as for
+    ``grep`` -- for a pipe, a file, ``-o`` and the other formats. Colour only on a terminal,
+    never with ``--no-color``, ``NO_COLOR`` or ``TERM=dumb``."""
+    if output.fmt != "table":
+        return None
+    terminal = output.path is None and sys.stdout.isatty()
+    if output.width is None and not terminal:
+        return None
+    width = output.width or shutil.get_terminal_size((80, 24)).columns  # COLUMNS first, then the terminal
+    color = terminal and output.color and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return Screen(max(width, MIN_WIDTH), color)
 
 
 def emit(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], output: Output, title: str | None = None) -> None:

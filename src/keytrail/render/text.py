@@ -59,16 +59,13 @@ def render_md(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], titl
 
 
 def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
-    """A terminal table: as wide as the terminal when stdout is one, else unwrapped."""
-    import shutil
-    import sys
-
-    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+    """The wide table: every column, one unwrapped line per row (for grep, a file, ``--wide``).
+    The layout for a terminal's width is ``keytrail.render.grid``."""
     cells = [[safe.terminal(_cell(row.get(c.name))) for c in columns] for row in rows]
     title = safe.terminal(title) if title else None
-    text = _unwrapped_table(cells, columns, title) if width is None and rows else None
+    text = _unwrapped_table(cells, columns, title) if rows else None
     if text is None:
-        text = _rich_table(cells, columns, title, width)
+        text = _rich_table(cells, columns, title, None)
     if not rows:
         text += "(no rows)\n"
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
