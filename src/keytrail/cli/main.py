@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "check": "keytrail.cli.check:check_command",
     "export": "keytrail.cli.export:export_group",
     "watch": "keytrail.cli.watch:watch_command",
+    "suggest-policy": "keytrail.cli.suggest_policy:suggest_policy_command",
     "report": "keytrail.cli.report:report_command",
     "chart": "keytrail.cli.chart:chart_command",
     "verify": "keytrail.cli.verify:verify",
