@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import textwrap
 from typing import Any
 
 import click
@@ -47,44 +50,56 @@ def suggest_policy_command(key: str, inputs: Inputs, window: Window, scope: Scop
             click.echo(markdown(data, output), err=True)
         elif not inputs.quiet:
             for line in summary_lines(data, output, written=s.safe or force):
-                click.echo(f"keytrail: {line}", err=True)
+                say(line)
         if not s.safe and not force:
             why = []
             if s.replay.denied:
                 why.append(f"it would deny {s.replay.denied} successful call(s) of the window")
             if s.problems:
                 why.append("AWS KMS would refuse it (" + "; ".join(s.problems) + ")")
-            click.echo(f"keytrail: error: the proposed policy for {safe.escaped(s.key)}: {' and '.join(why)}: "
-                       "nothing written (--force writes it anyway)", err=True)
+            say(f"error: the proposed policy for {safe.escaped(s.key)}: {' and '.join(why)}: "
+                "nothing written (--force writes it anyway)")
             return EXIT_VIOLATIONS
         text = s.text if fmt == "policy" else orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
         write_text(safe.json_text(text), output, "the policy")
         return exit_code(loaded)
+NOTES = frozenset({"not-evaluated", "kms-itself"})  # said as notes: true of every proposal, or harmless
+
+
 def summary_lines(s: dict[str, Any], output: str | None = None, written: bool = True, limit: int = 8) -> list[str]:  # long: one line per part of the proposal, each shortened the same way
-    """What ``suggest-policy`` says on stderr: the replay, the changes, the warnings, how to apply it."""
+    """What ``suggest-policy`` says on stderr: the changes, what the evidence cannot show, then the
+    replay (the last lines a terminal shows) and how to apply the policy."""
     r = s["replay"]
-    key = safe.escaped(s["key"])
-    out = [f"{key}: {len(s['policy']['Statement'])} statement(s); replay of the window: {r['calls']} call(s), "
-           f"{r['denied']} denied, {r['allowed']} allowed, {r['delegated']} through the account's IAM policies"
-           + (f", {r['unverified']} not verifiable" if r["unverified"] else "")]
+    out = [f"{safe.escaped(s['key'])}: {len(s['policy']['Statement'])} statement(s)"]
 
     def listed(label: str, items: list[str]) -> None:
-        for item in items[:limit]:
-            out.append(f"{label}: {safe.escaped(item)}")
+        out.extend(f"{label}: {safe.escaped(item)}" for item in items[:limit])
         if len(items) > limit:
             out.append(f"{label}: ... and {len(items) - limit} more (--explain shows all)")
 
-    listed("would deny", [f"{i['principal']} {i['action']} x{i['calls']} (first {i['first']}, {i['event_id']}): "
-                          f"{i['reason']}" for i in r["denied_calls"]])
     listed("removed", [f"{c['principal']}: {', '.join(c['actions'])}" for c in s["removed"]])
     listed("added", [f"{c['principal']}: {', '.join(c['actions'])}" for c in s["added"]])
     listed("loses access", list(s["losing_access"]))
     listed("grant not used", [f"{g['grant_id']} ({g['grantee']}): {g['revoke']}" for g in s["unused_grants"]])
-    for wn in s["warnings"]:
-        out.append(f"warning: {safe.escaped(wn['message'])}")
+    for w in s["warnings"]:
+        out.append(f"{'note' if w['kind'] in NOTES else 'warning'}: {safe.escaped(w['message'])}")
+    out.append("note: " + LOCKOUT)
+    out.append(f"replay of the window: {r['calls']} call(s), {r['denied']} denied, {r['allowed']} allowed, "
+               f"{r['delegated']} through the account's IAM policies"
+               + (f", {r['unverified']} not verifiable" if r["unverified"] else ""))
+    listed("would deny", [f"{i['principal']} {i['action']} x{i['calls']} (first {i['first']}, {i['event_id']}): "
+                          f"{i['reason']}" for i in r["denied_calls"]])
     for p in s["problems"]:
         out.append(f"refused by KMS's rules: {safe.escaped(p)}")
-    out.append("note: " + LOCKOUT)
     if written and not s["problems"]:
         out.append(f"apply with: {safe.escaped(apply_command(s['key'], output))}")
     return out
+
+
+def say(line: str) -> None:
+    """One line on stderr: wrapped to the terminal's width, continued lines indented, when stderr is one."""
+    text = f"keytrail: {line}"
+    if sys.stderr.isatty():
+        width = max(40, shutil.get_terminal_size().columns - 1)
+        text = textwrap.fill(text, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+    click.echo(text, err=True)

@@ -38,27 +38,28 @@ class CallGroup:
 
 
 def call_groups(store: Store, key: str, since: datetime | None, until: datetime | None) -> list[CallGroup]:
-    """Every successful call on ``key`` in [since, until), grouped; AWS KMS's own calls left out."""
-    where, params = _window("key = ? AND category <> 'denied' AND principal <> ?", [key, KMS_ITSELF], since, until)
+    """Every successful call on ``key`` in [since, until), grouped (AWS KMS's own calls too: ``KMS_ITSELF``)."""
+    return call_groups_of(store, [key], since, until).get(key, [])
+
+
+def call_groups_of(store: Store, keys: list[str], since: datetime | None, until: datetime | None) -> dict[str, list[CallGroup]]:
+    """``call_groups`` of several keys, in one pass over the store."""
+    where, params = _window("key IN (SELECT unnest(?::VARCHAR[])) AND category <> 'denied'", [keys], since, until)
     rows = store.query(
-        f"""SELECT principal,
+        f"""SELECT key, principal,
                    coalesce(min(principal_type) FILTER (WHERE principal_type <> 'AWSAccount'), min(principal_type)),
                    any_value(identity_account), event_name, op, category, via, encryption_context,
                    count(*), min(event_time), max(event_time), arg_min(event_id, event_time)
             FROM key_use WHERE {where}
-            GROUP BY principal, event_name, op, category, via, encryption_context
-            ORDER BY principal, event_name, op, via NULLS FIRST, encryption_context NULLS FIRST""",  # noqa: S608
+            GROUP BY key, principal, event_name, op, category, via, encryption_context
+            ORDER BY key, principal, event_name, op, via NULLS FIRST, encryption_context NULLS FIRST""",  # noqa: S608
         params,
     )
-    return [
-        CallGroup(p, ptype, acct or account_of(p), observed_action(name, op), cat, via, ctx, int(n), iso(f), iso(la), eid)
-        for p, ptype, acct, name, op, cat, via, ctx, n, f, la, eid in rows
-    ]
-
-
-def kms_own_calls(store: Store, key: str, since: datetime | None, until: datetime | None) -> int:
-    where, params = _window("key = ? AND category <> 'denied' AND principal = ?", [key, KMS_ITSELF], since, until)
-    return int(store.query(f"SELECT count(*) FROM key_use WHERE {where}", params)[0][0])  # noqa: S608
+    out: dict[str, list[CallGroup]] = {}
+    for key, p, ptype, acct, name, op, cat, via, ctx, n, f, la, eid in rows:
+        out.setdefault(key, []).append(
+            CallGroup(p, ptype, acct or account_of(p), observed_action(name, op), cat, via, ctx, int(n), iso(f), iso(la), eid))
+    return out
 
 
 def _window(cond: str, params: list[object], since: datetime | None, until: datetime | None) -> tuple[str, list[object]]:
@@ -97,26 +98,48 @@ class Window:
 MAX_GAP_DAYS = 400  # days checked one by one for coverage gaps
 
 
-def window_of(  # long: the window, then the coverage of its account and Region, in one pass over the store
-    store: Store, key: str, account: str, region: str, since: datetime | None, until: datetime | None, groups: list[CallGroup]
+def store_span(store: Store) -> tuple[datetime | None, datetime | None]:
+    """The first and last call the store holds."""
+    first, last = store.query("SELECT min(event_time), max(event_time) FROM key_use")[0]
+    return first, last
+
+
+@dataclass
+class Coverage:
+    """Per account and Region: the KMS cryptographic calls logged in a window, and the days with any
+    KMS call (read once for every key)."""
+
+    crypto_calls: dict[tuple[str, str], int]
+    days: dict[tuple[str, str], set[str]]
+
+    @classmethod
+    def of(cls, store: Store, since: datetime | None, until: datetime | None) -> Coverage:
+        cond, params = _window("recipient_account IS NOT NULL AND region IS NOT NULL", [], since, until)
+        calls: dict[tuple[str, str], int] = {}
+        days: dict[tuple[str, str], set[str]] = {}
+        for acct, region, day, n in store.query(
+            f"""SELECT recipient_account, region, strftime(event_time, '%Y-%m-%d'),
+                       count(*) FILTER (WHERE op IN {sql_list(CRYPTO)})
+                FROM key_use WHERE {cond} GROUP BY ALL""",  # noqa: S608
+            params,
+        ):
+            calls[(acct, region)] = calls.get((acct, region), 0) + int(n)
+            days.setdefault((acct, region), set()).add(day)
+        return cls(calls, days)
+
+
+def window_of(  # long: the window, then the coverage of its account and Region
+    account: str, region: str, since: datetime | None, until: datetime | None, groups: list[CallGroup],
+    span: tuple[datetime | None, datetime | None], coverage: Coverage,
 ) -> Window:
-    first_any, last_any = store.query("SELECT min(event_time), max(event_time) FROM key_use")[0]
+    first_any, last_any = span
     start = since or first_any
     end = until or (last_any + timedelta(seconds=1) if last_any is not None else None)
     days = (end - start).total_seconds() / 86400 if start is not None and end is not None else None
-    cond, params = _window(
-        f"recipient_account = ? AND region = ? AND op IN {sql_list(CRYPTO)}", [account, region], since, until
-    )
-    n, = store.query(f"SELECT count(*) FROM key_use WHERE {cond}", params)[0]  # noqa: S608
+    n = coverage.crypto_calls.get((account, region), 0)
     gaps: list[str] = []
     if start is not None and end is not None and 1 <= (days or 0) <= MAX_GAP_DAYS:
-        cond, params = _window("recipient_account = ? AND region = ?", [account, region], since, until)
-        seen = {
-            r[0]
-            for r in store.query(
-                f"SELECT DISTINCT strftime(event_time, '%Y-%m-%d') FROM key_use WHERE {cond}", params  # noqa: S608
-            )
-        }
+        seen = coverage.days.get((account, region), set())
         day = datetime(start.year, start.month, start.day)
         while day < end:
             label = day.strftime("%Y-%m-%d")

@@ -11,6 +11,7 @@ touch them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -60,26 +61,39 @@ def context_of(g: CallGroup, region: str) -> CallContext:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _block(text: str) -> Any:
+    return orjson.loads(text)
+
+
 def settle(policy: KeyPolicy, grants: Sequence[Grant], ctx: CallContext) -> tuple[KeyPolicy, list[Grant]]:
     """The policy and grants with every condition the call's record can settle, settled."""
-    statements = []
-    for st in policy.statements:
-        if st.conditions is None:
-            statements.append(st)
-            continue
-        result = holds(orjson.loads(st.conditions), ctx)
+    return _apply(policy, grants, *_verdicts(policy, grants, ctx))
+
+
+def _verdicts(policy: KeyPolicy, grants: Sequence[Grant], ctx: CallContext) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """How each statement's conditions and each grant's constraints fare for the call."""
+    return (tuple(holds(_block(st.conditions), ctx) if st.conditions is not None else True for st in policy.statements),
+            tuple(grant_holds(g.constraints, ctx) for g in grants))
+
+
+def _apply(policy: KeyPolicy, grants: Sequence[Grant], statements_hold: tuple[Any, ...],
+           grants_hold: tuple[Any, ...]) -> tuple[KeyPolicy, list[Grant]]:
+    """A statement whose conditions hold loses them, one whose conditions fail is left out, one
+    that cannot be judged stays conditional; grants the same."""
+    kept_statements = []
+    for st, result in zip(policy.statements, statements_hold, strict=True):
         if result is True:
-            statements.append(replace(st, conditions=None, condition_keys=()))
+            kept_statements.append(replace(st, conditions=None, condition_keys=()) if st.conditions else st)
         elif result is None:
-            statements.append(st)
+            kept_statements.append(st)
     kept = []
-    for g in grants:
-        result = grant_holds(g.constraints, ctx)
+    for g, result in zip(grants, grants_hold, strict=True):
         if result is True:
-            kept.append(replace(g, constraints=None))
+            kept.append(replace(g, constraints=None) if g.constraints else g)
         elif result is None:
             kept.append(g)
-    return replace(policy, statements=tuple(statements)), kept
+    return replace(policy, statements=tuple(kept_statements)), kept
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,10 @@ def judge(
     policy: KeyPolicy, grants: Sequence[Grant], g: CallGroup, region: str, id_map: dict[str, str] | None = None
 ) -> Outcome:
     """How ``policy`` and ``grants`` decide the calls of ``g``."""
-    settled, kept = settle(policy, grants, context_of(g, region))
+    return _decide(*settle(policy, grants, context_of(g, region)), g, id_map)
+
+
+def _decide(settled: KeyPolicy, kept: Sequence[Grant], g: CallGroup, id_map: dict[str, str] | None) -> Outcome:
     e = evaluate(settled, kept, Caller(g.principal, g.principal_type, g.account), g.action, id_map)
     if e.decision == ALLOW:
         return Outcome(ALLOWED, ", ".join(e.statements) or "grant " + ", ".join(e.grants), not e.statements)
@@ -150,8 +167,19 @@ def replay(
     counts = {ALLOWED: 0, DELEGATED: 0, UNVERIFIED: 0, DENIED: 0}
     by_grant = 0
     named: dict[tuple[str, str, str], list[Any]] = {}  # (decision, principal, action) -> [calls, first, event, reason]
+    per_action: dict[str, tuple[KeyPolicy, list[Grant]]] = {}
+    judged: dict[tuple[Any, ...], Outcome] = {}
     for g in groups:
-        out = judge(policy, grants, g, region, id_map)
+        narrowed = per_action.get(g.action)
+        if narrowed is None:  # only the statements and grants that allow or deny this action can decide
+            narrowed = per_action[g.action] = (
+                replace(policy, statements=tuple(st for st in policy.statements if st.allows_action(g.action))),
+                [x for x in grants if x.allows_action(g.action)])
+        verdicts = _verdicts(*narrowed, context_of(g, region))
+        sig = (g.principal, g.principal_type, g.account, g.action, verdicts)  # calls that agree on these: judged once
+        out = judged.get(sig)
+        if out is None:
+            out = judged[sig] = _decide(*_apply(*narrowed, *verdicts), g, id_map)
         counts[out.decision] += g.calls
         by_grant += g.calls if out.by_grant else 0
         if out.decision in (DENIED, UNVERIFIED):

@@ -15,7 +15,15 @@ from keytrail.analysis.findings.keyfacts import AWS, UNKNOWN, KeyFacts, key_cata
 from keytrail.analysis.policy import Grant, KeyPolicy, parse_policy
 from keytrail.analysis.tighten.changes import Change, UnusedGrant, compare, losing_access, unused_grants
 from keytrail.analysis.tighten.drafting import StatementNote, draft_policy
-from keytrail.analysis.tighten.observed import Window, call_groups, kms_own_calls, window_of
+from keytrail.analysis.tighten.observed import (
+    KMS_ITSELF,
+    CallGroup,
+    Coverage,
+    Window,
+    call_groups_of,
+    store_span,
+    window_of,
+)
 from keytrail.analysis.tighten.replay import Replay, replay
 from keytrail.analysis.tighten.validate import problems
 from keytrail.analysis.tighten.warnings import Warning, honesty
@@ -152,15 +160,33 @@ def suggest_policy(store: Store, spec: str, options: SuggestOptions | None = Non
     facts = key_catalogue(store, lambda k: k == key).get(key)
     if facts is not None and facts.manager == AWS:
         raise UsageError(f"{key} is an AWS managed key: AWS sets its key policy, which cannot be changed")
-    return _suggest(store, key, facts, opts)
+    return _suggest(store, key, facts, opts, _StoreFacts.of(store, [key], opts))
 
 
-def _suggest(store: Store, key: str, facts: KeyFacts | None, opts: SuggestOptions) -> Suggestion:
+@dataclass(frozen=True)
+class _StoreFacts:
+    """What the proposals of several keys read of the store, read once."""
+
+    id_map: dict[str, str]
+    span: tuple[datetime | None, datetime | None]
+    coverage: Coverage
+    groups: dict[str, list[CallGroup]]
+
+    @classmethod
+    def of(cls, store: Store, keys: list[str], opts: SuggestOptions) -> _StoreFacts:
+        ids = {r[0]: r[1] for r in store.query("SELECT unique_id, min(arn) FROM identity_map GROUP BY unique_id")}
+        return cls(ids, store_span(store), Coverage.of(store, opts.since, opts.until),
+                   call_groups_of(store, keys, opts.since, opts.until))
+
+
+def _suggest(store: Store, key: str, facts: KeyFacts | None, opts: SuggestOptions, shared: _StoreFacts) -> Suggestion:
     _, region, account, _ = key_arn_parts(key) or ("", "", "", "")
     current, current_text, taken, grants, notes = current_policy(store, key)
-    id_map = {r[0]: r[1] for r in store.query("SELECT unique_id, min(arn) FROM identity_map GROUP BY unique_id")}
-    groups = call_groups(store, key, opts.since, opts.until)
-    window = window_of(store, key, account, region, opts.since, opts.until, groups)
+    id_map = shared.id_map
+    everything = shared.groups.get(key, [])
+    groups = [g for g in everything if g.principal != KMS_ITSELF]
+    kms_calls = sum(g.calls for g in everything if g.principal == KMS_ITSELF)
+    window = window_of(account, region, opts.since, opts.until, groups, shared.span, shared.coverage)
     draft = draft_policy(key, current, current_text, groups, opts.conditions, id_map)
     text = policy_text(draft.document)
     proposed = parse_policy(key, text)
@@ -169,7 +195,7 @@ def _suggest(store: Store, key: str, facts: KeyFacts | None, opts: SuggestOption
     removed, kept, added = compare(current, proposed, draft.reasons, [g.action for g in groups])
     warnings = honesty(
         key, facts, window, opts.min_days, current is not None, draft, old, new, groups,
-        kms_own_calls(store, key, opts.since, opts.until), notes,
+        kms_calls, notes,
     )
     return Suggestion(
         key=key, window=window, policy=draft.document, text=text, statements=draft.notes,
@@ -187,11 +213,7 @@ def suggestions_for(store: Store, keys: Sequence[str], options: SuggestOptions |
     opts = options or SuggestOptions()
     facts = key_catalogue(store, set(keys).__contains__)
     with_policy = {r[0] for r in store.query("SELECT DISTINCT arn FROM inventory_policies")}
-    out = {}
-    for key in keys:
-        f = facts.get(key)
-        if f is None or f.manager in (AWS, UNKNOWN) or key not in with_policy:
-            continue
-        out[key] = _suggest(store, key, f, opts)
-    return out
+    chosen = [k for k in keys if (f := facts.get(k)) is not None and f.manager not in (AWS, UNKNOWN) and k in with_policy]
+    shared = _StoreFacts.of(store, chosen, opts)
+    return {key: _suggest(store, key, facts[key], opts, shared) for key in chosen}
 
