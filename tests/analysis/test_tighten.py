@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from keytrail.analysis.tighten import SuggestOptions, Suggestion, suggest_policy
+from keytrail.analysis.tighten import Suggestion, SuggestOptions, suggest_policy
 from keytrail.analysis.tighten.services import MANAGEMENT_ACTIONS, matches_crypto
 from keytrail.analysis.tighten.validate import problems
 from keytrail.errors import UsageError
@@ -244,3 +244,59 @@ def test_validate_refuses_what_kms_refuses() -> None:
     assert any("share a Sid" in p for p in problems(key, doc(root, {**ec, "Sid": "a", "Condition": {}})))
     assert any("every principal" in p for p in problems(key, doc(root, {**ec, "Principal": "*", "Condition": {}})))
     assert any("no Principal" in p for p in problems(key, doc(root, {k: v for k, v in ec.items() if k != "Principal"})))
+
+
+def test_every_key_of_the_published_corpus(tmp_path: Path) -> None:
+    """AWS's own example records (every identity type, placeholders, redaction markers): each key
+    with successful use gets a document KMS would accept, and the replay denies only the calls of
+    principals that no key policy can name."""
+    from tests.conftest import CORPUS, need_shared
+
+    root = need_shared(CORPUS)
+    with Store() as store:
+        ingest([LocalSource((str(root),))], store, workers=1)
+        keys = [r[0] for r in store.query(
+            "SELECT DISTINCT key FROM key_use WHERE key_resolved AND category <> 'denied' ORDER BY key")]
+        assert len(keys) >= 10
+        for key in keys:
+            s = suggest_policy(store, key)
+            assert s.problems == [], (key, s.problems)
+            unnamed = {w.message.split(" made ")[0] for w in s.warnings if w.kind == "unnamed-principal"}
+            assert {i.principal for i in s.replay.denied_calls} <= unnamed, key
+            assert check.keeps_put_key_policy(s.policy, key.split(":")[4])
+
+
+def test_a_proposal_applied_is_proposed_again(proposal: Suggestion, tmp_path: Path) -> None:
+    """Once applied (the inventory then holds it), the same use proposes the same policy: nothing
+    to remove, nothing to add."""
+    archive, _ = sc.build(tmp_path, False)
+    inv = tg.write_inventory(tmp_path / "inv", [tg.InvKey(sc.KEY, policy=proposal.policy, grants=sc.GRANTS[:1])])
+    with Store() as store:
+        ingest([LocalSource((str(archive),))], store, workers=1)
+        import_inventory(store, str(inv), datetime(2026, 12, 20))
+        again = suggest_policy(store, sc.KEY)
+    assert again.policy == proposal.policy
+    assert again.removed == [] and again.added == [] and again.losing_access == []
+    assert again.current_replay is not None and again.current_replay.denied == 6  # the SAML user, as before
+
+
+def test_allow_statements_with_not_principal_and_not_action_are_replaced(tmp_path: Path) -> None:
+    t = tg.Trail()
+    key = tg.key_arn(705)
+    t.kms("Decrypt", tg.role_session("AppRole", "s"), key, tg.T0)
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{tg.ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "everyone else", "Effect": "Allow", "NotPrincipal": {"AWS": tg.user_arn("mallory")},
+         "NotAction": ["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:CallerAccount": tg.ACCOUNT}}},
+    ]}  # fmt: skip
+    archive = t.write(tmp_path / "a")
+    inv = tg.write_inventory(tmp_path / "inv", [tg.InvKey(key, policy=policy)])
+    with Store() as store:
+        ingest([LocalSource((str(archive),))], store, workers=1)
+        import_inventory(store, str(inv), datetime(2026, 12, 20))
+        s = suggest_policy(store, key)
+    removed = {c.principal: c for c in s.removed}
+    assert "kms:Encrypt" in removed["* (every principal not in NotPrincipal)"].actions
+    assert set(check.crypto_principals(s.policy)) == {tg.role_arn("AppRole")}
+    assert s.safe and s.losing_access == ["* (every principal not in NotPrincipal)", f"arn:aws:iam::{tg.ACCOUNT}:root"]
