@@ -177,16 +177,18 @@ def _administrators(d: Draft, current: KeyPolicy | None, current_text: str | Non
     for st in current.statements:
         if st.effect != "Allow" or st.not_principal or not st.allows_action("kms:PutKeyPolicy"):
             continue
-        admins = [who for p in st.principals if p.kind == "AWS" and policy_account(p.value) is None
-                  and (who := who_of(p.value, None)) is not None and not who.root_user]
+        named = [p.value for p in st.principals if p.kind == "AWS" and policy_account(p.value) is None]
+        admins = [who for v in named if (who := who_of(v, None)) is not None and not who.root_user]
         if not admins:
             continue
         actions = _management_of(st)
         raw = raws[st.index] if st.index < len(raws) and isinstance(raws[st.index], dict) else {}
         given = raw.get("Condition")
         cond: dict[str, Any] = given if isinstance(given, dict) else {}
+        dropped = [v for v in named if who_of(v, None) is None]
         note = StatementNote(st.name, f"the current policy's key administrators (statement {st.name!r}) keep its "
-                                      "management actions" + (" and conditions" if cond else ""))
+                                      "management actions" + (" and conditions" if cond else ""),
+                             [f"not kept: {v} (not an IAM ARN: the unique id of a deleted principal?)" for v in dropped])
         d.add(st.sid or "Allow access for Key Administrators", admins, actions, cond, note,
               f"a key administrator in the current policy (statement {st.name!r})")
         d.administrators += [w.value for w in admins]

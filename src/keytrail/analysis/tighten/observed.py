@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from keytrail.analysis.policy import account_of, observed_action
-from keytrail.normalize.operations import CRYPTO, sql_list
+from keytrail.normalize.operations import CRYPTO, CRYPTO_SQL
 from keytrail.store import Store
 from keytrail.times import maybe_iso as iso
 
@@ -119,7 +119,7 @@ class Coverage:
         days: dict[tuple[str, str], set[str]] = {}
         for acct, region, day, n in store.query(
             f"""SELECT recipient_account, region, strftime(event_time, '%Y-%m-%d'),
-                       count(*) FILTER (WHERE op IN {sql_list(CRYPTO)})
+                       count(*) FILTER (WHERE op IN {CRYPTO_SQL})
                 FROM key_use WHERE {cond} GROUP BY ALL""",  # noqa: S608
             params,
         ):
