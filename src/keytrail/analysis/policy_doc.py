@@ -3,6 +3,7 @@ actions and conditions (what ``analysis.policy`` evaluates)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -204,6 +205,7 @@ def parse_policy(key: str, text: str | bytes) -> KeyPolicy:  # long: one stateme
 _pattern_cache: dict[str, re.Pattern[str]] = {}
 
 
+@functools.lru_cache(maxsize=65536)
 def action_matches(pattern: str, action: str) -> bool:
     """IAM action matching: ``*`` and ``?`` wildcards, case-insensitive."""
     rx = _pattern_cache.get(pattern)

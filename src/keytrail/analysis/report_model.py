@@ -194,6 +194,7 @@ class ReportData:
     keys: list[KeySection]
     top_principals: list[TopPrincipal]
     findings: list[dict[str, Any]] | None = None
+    tighten: dict[str, dict[str, Any]] | None = None  # key -> keytrail suggest-policy's proposal (Suggestion.as_dict)
     generated_at: str | None = None
     tool_version: str = ""
     schema: int = REPORT_SCHEMA

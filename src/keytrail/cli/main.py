@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "export": "keytrail.cli.export:export_group",
     "watch": "keytrail.cli.watch:watch_command",
     "problems": "keytrail.cli.problems:problems_command",
+    "suggest-policy": "keytrail.cli.suggest_policy:suggest_policy_command",
     "report": "keytrail.cli.report:report_command",
     "chart": "keytrail.cli.chart:chart_command",
     "verify": "keytrail.cli.verify:verify",

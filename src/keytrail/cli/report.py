@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from keytrail.analysis.filters import Filters
 from keytrail.analysis.findings import FindingOptions, findings_as_dicts, run_findings
 from keytrail.analysis.report import build_report_data
 from keytrail.analysis.report_model import ReportData
+from keytrail.analysis.tighten import SuggestOptions, suggestions_for
 from keytrail.cli.exits import command
 from keytrail.cli.loading import Loaded, exit_code, loaded_store
 from keytrail.cli.options import (
@@ -37,7 +39,7 @@ def _findings(loaded: Loaded, filters: Filters) -> list[dict[str, Any]]:
 
 
 def build(loaded: Loaded, filters: Filters) -> ReportData:
-    return build_report_data(
+    data = build_report_data(
         loaded.store,
         filters,
         ingest_report=loaded.report,
@@ -45,6 +47,13 @@ def build(loaded: Loaded, filters: Filters) -> ReportData:
         verification=loaded.verification.summary() if loaded.verification is not None else None,
         generated_at=datetime.now(UTC).replace(tzinfo=None),
     )
+    return replace(data, tighten=_tighten(loaded, filters, [k.key for k in data.keys]))
+
+
+def _tighten(loaded: Loaded, filters: Filters, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """What suggest-policy proposes for each customer managed key with a key policy in the inventory."""
+    options = SuggestOptions(since=filters.since, until=filters.until)
+    return {k: s.as_dict() for k, s in suggestions_for(loaded.store, keys, options).items()}
 
 
 def report_options(f: Command[R]) -> Command[R]:

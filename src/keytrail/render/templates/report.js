@@ -724,6 +724,55 @@
     return a;
   }
 
+  /** What keytrail suggest-policy proposes for the key: the replay, the changes, the policy itself. */
+  function tightenSection(t) {
+    var box = el('div', { 'class': 'tighten', 'data-tighten': '1' });
+    var r = t.replay || {};
+    box.appendChild(el('p', null, [
+      'Replay of the window against the proposed policy: ', fmt(r.calls), ' call(s), ',
+      el('strong', { 'class': r.denied ? 'bad' : null }, fmt(r.denied) + ' denied'), ', ', fmt(r.allowed), ' allowed, ',
+      fmt(r.delegated), ' through the account\u2019s IAM policies',
+      r.unverified ? ', ' + fmt(r.unverified) + ' not verifiable' : '', '.',
+      (t.problems || []).length ? ' AWS KMS would refuse it: ' + t.problems.join('; ') : '',
+    ]));
+    if ((r.denied_calls || []).length) {
+      box.appendChild(el('h4', null, 'Calls it would deny'));
+      box.appendChild(list(r.denied_calls.map(function (c) {
+        return c.principal + ' ' + c.action + ' \u00d7' + c.calls + ' (first ' + c.first + ', ' + c.event_id + '): ' + c.reason;
+      })));
+    }
+    if ((t.warnings || []).length) {
+      box.appendChild(el('h4', null, 'What the evidence cannot show'));
+      box.appendChild(list(t.warnings.map(function (w) { return w.message; })));
+    }
+    [['removed', 'Removed'], ['added', 'Added'], ['kept', 'Kept']].forEach(function (part) {
+      var rows = t[part[0]] || [];
+      box.appendChild(el('h4', null, part[1] + ' (' + rows.length + ')'));
+      if (!rows.length) { box.appendChild(el('p', { 'class': 'muted' }, 'Nothing.')); return; }
+      box.appendChild(table({
+        name: 'tighten-' + part[0], label: part[1].toLowerCase() + ' permissions', rows: rows, filter: rows.length > 10,
+        sort: ['principal', 'ascending'],
+        columns: [
+          textCol('principal', 'principal'),
+          listCol('actions', 'actions', function (c) { return c.actions; }),
+          textCol('why', 'why'),
+        ],
+      }));
+    });
+    if ((t.losing_access || []).length) {
+      box.appendChild(el('h4', null, 'Principals that lose every cryptographic action'));
+      box.appendChild(list(t.losing_access));
+    }
+    if ((t.unused_grants || []).length) {
+      box.appendChild(el('h4', null, 'Grants not used in the window'));
+      box.appendChild(list(t.unused_grants.map(function (g) { return g.grant_id + ' (' + g.grantee + '): ' + g.revoke; })));
+    }
+    var pre = el('pre', { 'class': 'policy' });
+    pre.textContent = JSON.stringify(t.policy, null, 2);
+    box.appendChild(el('details', null, [el('summary', null, 'The proposed key policy'), pre]));
+    return box;
+  }
+
   function keySection(data, k, i, findingsByKey) {
     var anchor = 'key-' + (i + 1);
     var sec = el('section', { 'class': 'key', id: anchor, 'data-key-index': i + 1 });
@@ -764,6 +813,11 @@
     sec.appendChild(el('h3', null, 'Via services'));
     if (k.via.length) sec.appendChild(countTable('via', 'service', k.via));
     else sec.appendChild(el('p', { 'class': 'muted' }, 'No call came through another service.'));
+    var tighten = data.tighten && Object.prototype.hasOwnProperty.call(data.tighten, k.key) ? data.tighten[k.key] : null;
+    if (tighten) {
+      sec.appendChild(el('h3', null, 'Tighten: the least-privilege key policy (keytrail suggest-policy)'));
+      sec.appendChild(tightenSection(tighten));
+    }
     return sec;
   }
 
