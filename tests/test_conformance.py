@@ -1,4 +1,9 @@
-"""keytrail usage --format json equals gen_trail's truth.json exactly, for several seeds and layouts."""
+"""Conformance with the shared tools (../shared/tools): keytrail usage --format json equals
+gen_trail.py's truth.json exactly, for several seeds and layouts, as check_truth.py judges it; and
+check_truth.py judges the local archives' truth (tests/factory/archive.py) as tests/factory/truth.py does.
+
+Without ../shared these tests skip (fail under CI=true); tests/test_truth.py holds the same checks on
+the local generator's archives."""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from tests.conftest import CHECK_TRUTH, gen_trail
+from tests.conftest import CHECK_TRUTH, gen_trail, need_shared
+from tests.factory.truth import compare
+
+pytestmark = pytest.mark.shared  # reads ../shared: skips without it, fails under CI=true
 
 CASES = [
     ("--events", "8000", "--seed", "1"),
@@ -21,6 +29,11 @@ CASES = [
 ]
 
 
+def _check_truth(usage: Path, truth: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(need_shared(CHECK_TRUTH)), str(usage), str(truth)],
+                          capture_output=True, text=True)
+
+
 @pytest.mark.parametrize("args", CASES, ids=lambda a: "-".join(a[1::2]))
 def test_usage_json_equals_truth(tmp_path: Path, args: tuple[str, ...]) -> None:
     truth = gen_trail(tmp_path / "a", *args)
@@ -28,11 +41,7 @@ def test_usage_json_equals_truth(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     (tmp_path / "usage.json").write_text(result.stdout)
-    check = subprocess.run(
-        [sys.executable, str(CHECK_TRUTH), str(tmp_path / "usage.json"), str(tmp_path / "a" / "truth.json")],
-        capture_output=True,
-        text=True,
-    )
+    check = _check_truth(tmp_path / "usage.json", tmp_path / "a" / "truth.json")
     assert check.returncode == 0, check.stdout
     assert sum(len(p) for p in truth["keys"].values()) == len(rows)  # type: ignore[union-attr]
 
@@ -53,3 +62,20 @@ def test_ingest_is_idempotent_and_incremental(small_archive: Path, tmp_path: Pat
     assert again.exit_code == 0
     assert "0 records in 0 files" in again.stderr and "unchanged since the last ingest" in again.stderr
     assert CliRunner().invoke(cli, ["usage", "--db", db, "--format", "json"]).stdout == before
+
+
+def test_check_truth_reads_the_local_archives_truth(small_archive: Path, tmp_path: Path) -> None:
+    """tests/factory/archive.py writes truth.json in gen_trail's shape: check_truth.py and tests/factory/truth.py agree."""
+    result = CliRunner().invoke(cli, ["usage", str(small_archive), "--format", "json", "-q"])
+    assert result.exit_code == 0, result.output
+    usage = tmp_path / "usage.json"
+    usage.write_text(result.stdout)
+    check = _check_truth(usage, small_archive / "truth.json")
+    assert check.returncode == 0, check.stdout
+    assert check.stdout.splitlines()[-1] == compare(result.stdout, small_archive / "truth.json").summary()
+    # and both see a wrong count
+    rows = json.loads(result.stdout)
+    rows[0]["decrypt"] += 1
+    usage.write_text(json.dumps(rows))
+    assert _check_truth(usage, small_archive / "truth.json").returncode == 1
+    assert not compare(rows, small_archive / "truth.json").ok

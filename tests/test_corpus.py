@@ -27,6 +27,8 @@ from keytrail.sources.local import LocalSource
 from keytrail.store import Store
 from tests.conftest import CORPUS, need_shared
 
+pytestmark = pytest.mark.shared  # reads ../shared: skips without it, fails under CI=true
+
 
 @dataclass(frozen=True)
 class Folder:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from keytrail.decode import FileRecords, NotCloudTrail, read_records
 from keytrail.decode.record import Record
 from keytrail.errors import SourceReadError
-from tests import fixtures_gen as fx
-from tests.fixtures_gen import KEY_A, kms, non_kms, user
+from tests import factory as fx
+from tests.factory import KEY_A, kms, non_kms, user
 
 DECRYPT = kms("Decrypt", user("alice"), KEY_A, None, time="2026-10-01T12:00:00Z")
 OTHER_EVENT = non_kms("PutObject")
@@ -69,7 +69,7 @@ NOT_CLOUDTRAIL: list[tuple[str, bytes, str]] = [
     ("DynamoDB Streams records", fx.dynamodb_stream_records(), "valid JSON, not CloudTrail: Records of 'aws:dynamodb' events"),
     ("digest file", fx.digest_file(), "CloudTrail digest file"),
     ("gzipped digest file", gzip.compress(fx.digest_file()), "CloudTrail digest file"),
-    ("gen_trail's truth.json", fx.truth_json(), "valid JSON, not CloudTrail (top-level keys: customer_keys, keys)"),
+    ("an archive's truth.json", fx.truth_json(), "valid JSON, not CloudTrail (top-level keys: customer_keys, keys)"),
     ("keytrail usage --format json", fx.usage_output(), "valid JSON, not CloudTrail: an array without CloudTrail events"),
     ("a number", b"42", "valid JSON, not CloudTrail: a top-level int"),
     ("an empty object", b"{}", "valid JSON, not CloudTrail (top-level keys: none)"),

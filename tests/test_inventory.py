@@ -27,7 +27,8 @@ from tests.aws_server import (
     client,
     moto_server,
 )
-from tests.conftest import gen_trail
+from tests.factory import kms, user, without
+from tests.factory.archive import write_archive
 
 __all__ = ["aws", "moto_server"]  # the emulator's fixtures, used below
 
@@ -168,8 +169,9 @@ def test_every_listing_is_paged(aws: EmulatorServer) -> None:
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive with known answers and, beside it, its inventory as AWS CLI output (tests/factory/archive.py)."""
     out = tmp_path_factory.mktemp("inv") / "trail"
-    gen_trail(out, "--events", "2000", "--seed", "31", "--org")
+    write_archive(out, events=2000, seed=31, org=True)
     return out
 
 
@@ -213,12 +215,8 @@ def test_inventory_aliases_resolve_calls_the_trail_cannot(tmp_path: Path) -> Non
     (folder / "describe-key" / f"{key_id}.json").write_text(json.dumps({"KeyMetadata": {
         "KeyId": key_id, "Arn": f"arn:aws:kms:{region}:{account}:key/{key_id}", "KeyManager": "CUSTOMER",
         "KeyState": "Enabled", "CreationDate": "2026-09-01T00:00:00+00:00"}}))  # fmt: skip
-    record = {
-        "eventVersion": "1.08", "eventSource": "kms.amazonaws.com", "eventName": "Decrypt", "awsRegion": region,
-        "eventTime": "2026-10-02T00:00:00Z", "eventID": "e1", "recipientAccountId": account,
-        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/alice", "accountId": account},
-        "requestParameters": {"keyId": "alias/app"}, "errorCode": "AccessDenied",
-    }  # fmt: skip
+    record = without(kms("Decrypt", user("alice", account), None, {"keyId": "alias/app"}, time="2026-10-02T00:00:00Z",
+                         region=region, recipient=account, errorCode="AccessDenied"), "resources")
     trail = tmp_path / "one.json"
     trail.write_text(json.dumps({"Records": [record]}))
     with Store(str(tmp_path / "s.duckdb")) as store:

@@ -10,7 +10,7 @@ import pytest
 from keytrail.normalize import normalize
 from keytrail.normalize.model import REF_ALIAS, REF_KEY, REF_REENCRYPT_SOURCE, AliasChange, KeyUse
 from keytrail.normalize.rules import parse_event_time
-from tests.fixtures_gen import (
+from tests.factory import (
     ACCOUNT,
     KEY_A,
     KEY_B,
@@ -27,6 +27,7 @@ from tests.fixtures_gen import (
     role,
     service,
     user,
+    without,
 )
 
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
@@ -425,19 +426,9 @@ def test_region_and_recipient_of_the_record_are_kept() -> None:
 
 
 def test_create_alias_without_resources_is_admin_on_its_target_key() -> None:
-    from keytrail.normalize import normalize
-
-    n = normalize(
-        {
-            "eventSource": "kms.amazonaws.com",
-            "eventName": "CreateAlias",
-            "eventTime": "2026-01-01T00:00:00Z",
-            "awsRegion": "us-east-1",
-            "recipientAccountId": "111122223333",
-            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a", "accountId": "111122223333"},
-            "requestParameters": {"aliasName": "alias/x", "targetKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"},
-        }
-    )
+    rec = alias_event("CreateAlias", "alias/x", "1234abcd-12ab-34cd-56ef-1234567890ab", "2026-01-01T00:00:00Z",
+                      identity=user("a"))
+    n = normalize(without(rec, "resources"))
     assert [(r.key_ref, r.op) for r in n.rows] == [
         ("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "admin")
     ]

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from keytrail.decode import NotCloudTrail, read_records
 from keytrail.errors import SourceReadError
 from keytrail.normalize import normalize
-from tests.fixtures_gen import (
+from tests.factory import (
     KEY_A,
     KEY_B,
     OTHER,

@@ -16,7 +16,7 @@ from keytrail.pipeline import ingest
 from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
-from tests.fixtures_gen import (
+from tests.factory import (
     ACCOUNT,
     KEY_A,
     KEY_B,

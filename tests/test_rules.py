@@ -15,7 +15,7 @@ from keytrail.normalize.rules import (
     parse_event_time,
     partition_of,
 )
-from tests.fixtures_gen import ACCOUNT, OTHER, hidden, role, service, user
+from tests.factory import ACCOUNT, OTHER, hidden, role, service, user
 
 STORE_ARN = "arn:aws:identitystore::111122223333:identitystore/d-1234567890"
 

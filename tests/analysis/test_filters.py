@@ -16,8 +16,8 @@ from keytrail.analysis.filters import Filters, principal_condition, principal_fo
 from keytrail.cli.main import cli
 from keytrail.errors import UsageError
 from keytrail.store import Store
-from tests import fixtures_gen as fx
-from tests.fixtures_gen import ACCOUNT, KEY_A, OTHER, hidden, kms, role, service, user
+from tests import factory as fx
+from tests.factory import ACCOUNT, KEY_A, OTHER, hidden, kms, role, service, user
 
 APP = f"arn:aws:iam::{ACCOUNT}:role/service-role/AppRole"
 NOT_APP = f"arn:aws:iam::{ACCOUNT}:role/NotAppRole"

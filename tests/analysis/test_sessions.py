@@ -33,17 +33,18 @@ from keytrail.cli.main import cli
 from keytrail.pipeline import ingest
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
-from tests import trailgen as tg
 from tests.conftest import CORPUS, need_shared
+from tests.factory import Trail
+from tests.factory import scenario as sc
 
-WINDOW = Filters(keys=(tg.K_APP,), since=datetime(2026, 11, 8))
+WINDOW = Filters(keys=(sc.K_APP,), since=datetime(2026, 11, 8))
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("sessions")
     path = str(tmp / "store.duckdb")
-    tg.scenario_store(tmp, db=path).close()
+    sc.scenario_store(tmp, db=path).close()
     return path
 
 
@@ -56,33 +57,33 @@ def scenario(db: str) -> Iterator[Store]:
 def test_people_behind_the_app_key(scenario: Store) -> None:
     rows = {(r.person, r.basis, tuple(r.principals)): r for r in people(scenario, WINDOW)}
     assert set(rows) == {
-        (tg.ALICE, ASSUMED_BY, (tg.APP_ROLE,)),
-        (tg.BOB, PRINCIPAL, (tg.BOB,)),
+        (sc.ALICE, ASSUMED_BY, (sc.APP_ROLE,)),
+        (sc.BOB, PRINCIPAL, (sc.BOB,)),
         ("arn:aws:iam::111122223333:root", PRINCIPAL, ("arn:aws:iam::111122223333:root",)),
         ("cloudtrail.amazonaws.com", SERVICE, ("cloudtrail.amazonaws.com",)),
-        ("dave@example.com", SSO_SESSION, (tg.SSO_ROLE,)),
+        ("dave@example.com", SSO_SESSION, (sc.SSO_ROLE,)),
         # AppRole's session is named like an instance, but no AssumeRole record shows EC2 chose it
-        ("i-0a1b2c3d4e5f67890", EC2_INSTANCE_GUESS, (tg.APP_ROLE,)),
-        (f"identitycenter-user:{tg.IC_USER}", IDENTITY_CENTER, (tg.SSO_ROLE,)),
-        ("lambda.amazonaws.com", SERVICE, (tg.LAMBDA_ROLE,)),
-        ("saml:arn:aws:iam::111122223333:saml-provider/Okta/erin", ASSUMED_BY, (tg.DEPLOY_ROLE,)),
-        (None, UNATTRIBUTED, (tg.NEW_ROLE,)),
-        (None, UNATTRIBUTED, (tg.PARTNER_ROLE,)),
+        ("i-0a1b2c3d4e5f67890", EC2_INSTANCE_GUESS, (sc.APP_ROLE,)),
+        (f"identitycenter-user:{sc.IC_USER}", IDENTITY_CENTER, (sc.SSO_ROLE,)),
+        ("lambda.amazonaws.com", SERVICE, (sc.LAMBDA_ROLE,)),
+        ("saml:arn:aws:iam::111122223333:saml-provider/Okta/erin", ASSUMED_BY, (sc.DEPLOY_ROLE,)),
+        (None, UNATTRIBUTED, (sc.NEW_ROLE,)),
+        (None, UNATTRIBUTED, (sc.PARTNER_ROLE,)),
     }
-    alice = rows[(tg.ALICE, ASSUMED_BY, (tg.APP_ROLE,))]
-    assert alice.chains == [f"{tg.ALICE} -> {tg.DEPLOY_ROLE} -> {tg.APP_ROLE}"]
+    alice = rows[(sc.ALICE, ASSUMED_BY, (sc.APP_ROLE,))]
+    assert alice.chains == [f"{sc.ALICE} -> {sc.DEPLOY_ROLE} -> {sc.APP_ROLE}"]
     assert alice.sessions == ["release-42"]
     assert (alice.decrypt, alice.first_seen) == (1, "2026-11-08T00:03:00Z")
-    ic = rows[(f"identitycenter-user:{tg.IC_USER}", IDENTITY_CENTER, (tg.SSO_ROLE,))]
+    ic = rows[(f"identitycenter-user:{sc.IC_USER}", IDENTITY_CENTER, (sc.SSO_ROLE,))]
     assert ic.sessions == ["carol@example.com"]
-    assert rows[("lambda.amazonaws.com", SERVICE, (tg.LAMBDA_ROLE,))].chains == [f"lambda.amazonaws.com -> {tg.LAMBDA_ROLE}"]
-    assert rows[(tg.BOB, PRINCIPAL, (tg.BOB,))].denied == 2
+    assert rows[("lambda.amazonaws.com", SERVICE, (sc.LAMBDA_ROLE,))].chains == [f"lambda.amazonaws.com -> {sc.LAMBDA_ROLE}"]
+    assert rows[(sc.BOB, PRINCIPAL, (sc.BOB,))].denied == 2
 
 
 def test_who_uses_by_person_takes_an_alias(scenario: Store) -> None:
     rows = who_uses_by_person(scenario, "alias/app", Filters(since=datetime(2026, 11, 8)))
-    assert {r.key for r in rows} == {tg.K_APP}
-    assert tg.ALICE in {r.person for r in rows}
+    assert {r.key for r in rows} == {sc.K_APP}
+    assert sc.ALICE in {r.person for r in rows}
 
 
 def _resolver_with(store: Store, rows: list[tuple[object, ...]]) -> SessionResolver:
@@ -129,20 +130,21 @@ def test_chain_ends_in_an_identity_center_caller_or_a_hidden_one() -> None:
 
 def test_who_uses_by_person_cli(db: str) -> None:
     res = CliRunner().invoke(
-        cli, ["who-uses", tg.K_APP, "--db", db, "--since", "2026-11-08", "--by", "person", "--format", "csv"]
+        cli, ["who-uses", sc.K_APP, "--db", db, "--since", "2026-11-08", "--by", "person", "--format", "csv"]
     )
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert lines[0] == "person,basis,principals,encrypt,decrypt,sign,admin,denied,first_seen,last_seen,chains,sessions"
     assert (
-        f"{tg.ALICE},assumed-by,{tg.APP_ROLE},0,1,0,0,0,2026-11-08T00:03:00Z,2026-11-08T00:03:00Z,"
-        f"{tg.ALICE} -> {tg.DEPLOY_ROLE} -> {tg.APP_ROLE},release-42"
+        f"{sc.ALICE},assumed-by,{sc.APP_ROLE},0,1,0,0,0,2026-11-08T00:03:00Z,2026-11-08T00:03:00Z,"
+        f"{sc.ALICE} -> {sc.DEPLOY_ROLE} -> {sc.APP_ROLE},release-42"
     ) in lines
-    res = CliRunner().invoke(cli, ["who-uses", tg.K_APP, "--db", db, "--by", "person", "--format", "json"])
+    res = CliRunner().invoke(cli, ["who-uses", sc.K_APP, "--db", db, "--by", "person", "--format", "json"])
     assert res.exit_code == 0
     assert '"basis": "identity-center"' in res.output
 
 
+@pytest.mark.shared
 def test_corpus_lambda_role_sessions(tmp_path: Path) -> None:
     """Real Control Tower records: Decrypt by a role whose credentials lambda.amazonaws.com obtained."""
     path = need_shared(CORPUS / "cribl-aws-cloudtrail-logs-pack" / "records_zyNWSr_real.json")
@@ -226,19 +228,19 @@ def test_a_chain_through_a_fake_sso_role_names_nobody() -> None:
 
 def test_attacks_from_a_trail(tmp_path: Path) -> None:
     """From log records: a fake SSO role and a session named like an instance, with no AssumeRole record."""
-    t = tg.Trail()
+    t = Trail()
     when = datetime(2026, 11, 8, 1)
-    fake = tg.role_session("AWSReservedSSO_Admin_fake", "dave@example.com", akid="ASIAFAKESSO000000001")
-    posing = tg.role_session("AppRole", "i-0123456789abcdef0", path="/service-role/", akid="ASIAPOSING0000000001")
-    real = tg.role_session("AWSReservedSSO_AdministratorAccess_1a2b3c4d5e6f7a8b", "carol@example.com",
+    fake = sc.role_session("AWSReservedSSO_Admin_fake", "dave@example.com", akid="ASIAFAKESSO000000001")
+    posing = sc.role_session("AppRole", "i-0123456789abcdef0", path="/service-role/", akid="ASIAPOSING0000000001")
+    real = sc.role_session("AWSReservedSSO_AdministratorAccess_1a2b3c4d5e6f7a8b", "carol@example.com",
                            path="/aws-reserved/sso.amazonaws.com/ap-northeast-1/", akid="ASIAREALSSO000000001")
     for i, who in enumerate((fake, posing, real)):
-        t.kms("Decrypt", who, tg.K_APP, when.replace(minute=i))
+        t.kms("Decrypt", who, sc.K_APP, when.replace(minute=i))
     path = tmp_path / "trail.json"
     path.write_text(json.dumps({"Records": t.records}))
     db = str(tmp_path / "s.duckdb")
     assert CliRunner().invoke(cli, ["ingest", str(path), "--db", db, "-q"]).exit_code == 0
-    res = CliRunner().invoke(cli, ["who-uses", tg.K_APP, "--db", db, "--by", "person", "--format", "json"])
+    res = CliRunner().invoke(cli, ["who-uses", sc.K_APP, "--db", db, "--by", "person", "--format", "json"])
     assert res.exit_code == 0, res.output
     rows = {(r["person"], r["basis"]) for r in json.loads(res.stdout)}
     assert rows == {
@@ -247,7 +249,7 @@ def test_attacks_from_a_trail(tmp_path: Path) -> None:
         ("carol@example.com", SSO_SESSION),
     }
     assert {r["basis"] for r in json.loads(res.stdout)} <= set(BASES)
-    lines = CliRunner().invoke(cli, ["who-uses", tg.K_APP, "--db", db, "--by", "person", "--format", "csv"]).stdout
+    lines = CliRunner().invoke(cli, ["who-uses", sc.K_APP, "--db", db, "--by", "person", "--format", "csv"]).stdout
     assert f",unattributed,{FAKE_SSO},0,1," in lines  # no person, yet the role and session are shown
     assert ",dave@example.com\n" in lines
 
@@ -256,5 +258,5 @@ def test_findings_name_a_guessed_person_as_a_guess(scenario: Store) -> None:
     from keytrail.analysis.findings import FindingOptions
     from keytrail.analysis.findings.context import Context
 
-    people = Context(scenario, FindingOptions()).people_of("key = ?", [tg.K_AWS])
-    assert people == {(tg.K_AWS, tg.APP_ROLE): ["i-0a1b2c3d4e5f67890 (ec2-instance-guess)"]}
+    people = Context(scenario, FindingOptions()).people_of("key = ?", [sc.K_AWS])
+    assert people == {(sc.K_AWS, sc.APP_ROLE): ["i-0a1b2c3d4e5f67890 (ec2-instance-guess)"]}

@@ -34,7 +34,7 @@ def _run(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def small(small_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The small gen_trail archive's report, and its JSON reports."""
+    """The small archive's report (tests/factory/archive.py), and its JSON reports."""
     out = tmp_path_factory.mktemp("report")
     db = str(out / "trail.duckdb")
     _run("ingest", str(small_archive), "--db", db, "-q", "--workers", "1")

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from keytrail.analysis.findings.expectations import parse_expectations
 from keytrail.errors import UsageError
-from tests import trailgen as tg
+from tests.factory import key_id
+from tests.factory import scenario as sc
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expectations.yaml"
 
@@ -18,7 +19,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expectations.yaml"
 def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("check")
     path = str(tmp / "store.duckdb")
-    tg.scenario_store(tmp, db=path).close()
+    sc.scenario_store(tmp, db=path).close()
     return path
 
 
@@ -26,7 +27,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 def bare_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("check-bare")
     path = str(tmp / "store.duckdb")
-    tg.scenario_store(tmp, inventory=False, db=path).close()
+    sc.scenario_store(tmp, inventory=False, db=path).close()
     return path
 
 
@@ -42,12 +43,12 @@ def test_the_example_file_finds_the_calls_it_does_not_allow(db: str) -> None:
     assert code == 1
     assert out == (
         "rule,key,principal,operation,event_names,calls,first_seen,last_seen,evidence\n"
-        f"application data key,{tg.K_APP},arn:aws:iam::111122223333:role/DeployRole,decrypt,Decrypt,1,"
+        f"application data key,{sc.K_APP},arn:aws:iam::111122223333:role/DeployRole,decrypt,Decrypt,1,"
         "2026-11-08T07:01:00Z,2026-11-08T07:01:00Z,00000000-0000-4000-8000-00000000001a\n"
-        f"application data key,{tg.K_APP},arn:aws:iam::111122223333:role/NewRole,encrypt,Encrypt,2,"
+        f"application data key,{sc.K_APP},arn:aws:iam::111122223333:role/NewRole,encrypt,Encrypt,2,"
         "2026-11-08T01:00:00Z,2026-11-08T02:00:00Z,"
         "\"00000000-0000-4000-8000-000000000012, 00000000-0000-4000-8000-000000000013\"\n"
-        f"application data key,{tg.K_APP},arn:aws:iam::111122223333:root,decrypt,Decrypt,1,"
+        f"application data key,{sc.K_APP},arn:aws:iam::111122223333:root,decrypt,Decrypt,1,"
         "2026-11-08T08:00:00Z,2026-11-08T08:00:00Z,00000000-0000-4000-8000-00000000001d\n"
     )
     assert err == "keytrail: 3 violation(s) of 2 rule(s) on 1 key(s)\n"
@@ -70,7 +71,7 @@ def test_clean_run_exits_0(db: str, tmp_path: Path) -> None:
 def test_admin_calls_are_checked_when_asked(db: str, tmp_path: Path) -> None:
     policy = tmp_path / "p.yaml"
     policy.write_text(
-        f"rules:\n  - key: {tg.key_id(tg.K_RETIRING)}\n    check: [admin]\n    allow: []\n"
+        f"rules:\n  - key: {key_id(sc.K_RETIRING)}\n    check: [admin]\n    allow: []\n"
     )
     code, out, _ = run("check", "--policy", str(policy), "--db", db, "--format", "json")
     assert code == 1
@@ -97,7 +98,7 @@ def test_a_tag_rule_without_an_inventory_is_not_evaluated_and_says_why(bare_db: 
 
 def test_a_tag_rule_on_an_inventory_without_tags_matches_no_key(tmp_path: Path) -> None:
     path = str(tmp_path / "store.duckdb")
-    with tg.scenario_store(tmp_path, db=path) as store:
+    with sc.scenario_store(tmp_path, db=path) as store:
         store.con.execute("DELETE FROM inventory_tags")
     policy = tmp_path / "tags.yaml"
     policy.write_text("rules:\n  - tag: {env: prod}\n    allow: [{account: '111122223333'}]\n")
@@ -171,7 +172,7 @@ def test_bad_file_exits_2(db: str, tmp_path: Path) -> None:
 
 
 def test_check_reads_sources_directly(tmp_path: Path) -> None:
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     policy = tmp_path / "p.yaml"
     policy.write_text("rules:\n  - key: alias/app\n    allow: [{account: '111122223333'}]\n")
     code, out, _ = run("check", "--policy", str(policy), str(tmp_path / "trail"), "--quiet", "--workers", "1", "--format", "csv")

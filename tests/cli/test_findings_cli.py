@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests import trailgen as tg
 from tests.conftest import CORPUS, need_shared
+from tests.factory import scenario as sc
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("findings")
     path = str(tmp / "store.duckdb")
-    tg.scenario_store(tmp, db=path).close()
+    sc.scenario_store(tmp, db=path).close()
     return path
 
 
@@ -45,7 +45,7 @@ def test_one_kind_as_csv_exactly(db: str) -> None:
     assert code == 0
     assert out == (
         "severity,kind,key,principal,summary,evidence,evidence_count,recommendation,details\n"
-        f"high,root-use,{tg.K_APP},arn:aws:iam::111122223333:root,"
+        f"high,root-use,{sc.K_APP},arn:aws:iam::111122223333:root,"
         '"the root user arn:aws:iam::111122223333:root called 00000000-0000-4000-8000-000000000001 '
         '(111122223333, us-east-1): 1 call",00000000-0000-4000-8000-00000000001d 2026-11-08T08:00:00Z,1,'
         'Stop using the root user for KMS: use an IAM role; find who holds the root credentials and rotate or '
@@ -70,11 +70,11 @@ def test_markdown_and_table(db: str) -> None:
 
 def test_options_reach_the_findings(db: str) -> None:
     code, out, err = run("findings", "--db", db, "--since", "2026-11-08", "--kind", "unexpected-network",
-                         "--allowed-ips", "10.0.0.0/16,192.0.2.0/24", "--allowed-vpce", tg.ALLOWED_VPCE, "--format", "json")
+                         "--allowed-ips", "10.0.0.0/16,192.0.2.0/24", "--allowed-vpce", sc.ALLOWED_VPCE, "--format", "json")
     assert code == 0
     principals = {f["principal"] for f in json.loads(out)}
-    assert tg.SSO_ROLE not in principals
-    assert tg.NEW_ROLE in principals
+    assert sc.SSO_ROLE not in principals
+    assert sc.NEW_ROLE in principals
     code, out, _ = run("findings", "--db", db, "--since", "2026-11-08", "--baseline-since", "2026-11-01",
                        "--baseline-until", "2026-11-02", "--kind", "new-principal", "--format", "json", "--evidence", "0")
     assert code == 0
@@ -82,7 +82,7 @@ def test_options_reach_the_findings(db: str) -> None:
     assert all(f["evidence"] == [] and f["evidence_count"] > 0 for f in data)
     code, out, _ = run("findings", "--db", db, "--since", "2026-11-08", "--key", "alias/app", "--min-severity", "high",
                        "--format", "json")
-    assert {(f["key"], f["severity"]) for f in json.loads(out)} == {(tg.K_APP, "high")}
+    assert {(f["key"], f["severity"]) for f in json.loads(out)} == {(sc.K_APP, "high")}
 
 
 def test_notes_go_to_stderr(db: str) -> None:
@@ -109,13 +109,14 @@ def test_bad_options_exit_2(db: str, args: tuple[str, ...], message: str) -> Non
 
 
 def test_partial_input_exits_3(tmp_path: Path) -> None:
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     (tmp_path / "trail" / "broken.json").write_text('{"Records": [')
     code, out, _ = run("findings", str(tmp_path / "trail"), "--kind", "root-use", "--format", "json", "-q", "--workers", "1")
     assert code == 3
     assert json.loads(out)[0]["kind"] == "root-use"
 
 
+@pytest.mark.shared
 def test_corpus_kms_examples(tmp_path: Path) -> None:
     """AWS's documented KMS records: a cross-account CloudTrail role; failed calls that are denied
     attempts, and no KMSInvalidStateException about an external key store taken for a key state."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests import trailgen as tg
+from tests.factory import scenario as sc
 
 ROOT_ID = "keytrail-v1-546d0600328fccdaec09bb3b9b3a347332f76b78"  # root-use on K_APP by the root user
 
@@ -19,7 +19,7 @@ ROOT_ID = "keytrail-v1-546d0600328fccdaec09bb3b9b3a347332f76b78"  # root-use on 
 def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("formats")
     path = str(tmp / "store.duckdb")
-    tg.scenario_store(tmp, db=path).close()
+    sc.scenario_store(tmp, db=path).close()
     return path
 
 
@@ -47,7 +47,7 @@ def test_sarif_result_exactly(db: str) -> None:
     }
     assert result["fingerprints"] == {"keytrail/v1": ROOT_ID}
     assert [loc["logicalLocations"][0]["fullyQualifiedName"] for loc in result["locations"]] == [
-        tg.K_APP, "arn:aws:iam::111122223333:root"]
+        sc.K_APP, "arn:aws:iam::111122223333:root"]
 
 
 def test_the_same_ids_in_every_format_and_every_run(db: str) -> None:

@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 
 from keytrail.cli.main import cli
 from keytrail.sources import sample
-from tests import fixtures_gen as fx
-from tests.fixtures_gen import ACCOUNT, OTHER, alias_event, key_arn, kms, user
+from tests import factory as fx
+from tests.factory import ACCOUNT, OTHER, alias_event, key_arn, kms, user
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = "KEYTRAIL_REGEN_GOLDEN=1 python -m pytest tests/cli/test_reports.py"

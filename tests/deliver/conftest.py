@@ -1,5 +1,5 @@
-"""Fixtures of the delivery tests: the local AWS emulator (tests/aws_server.py) and a gen_trail
-archive of one account with its inventory."""
+"""Fixtures of the delivery tests: the local AWS emulator (tests/aws_server.py) and an archive with
+known answers (tests/factory/archive.py) of one account, with its inventory."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.aws_server import aws, moto_server  # noqa: F401
-from tests.conftest import gen_trail
+from tests.factory.archive import write_archive
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -21,11 +21,11 @@ def run(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="session")
 def one_account(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """(archive, store, account): gen_trail ... --events 6000 --seed 41 --accounts 1 --regions 2,
+    """(archive, store, account): an archive of 6,000 calls in one account and two Regions (seed 41),
     ingested with its inventory."""
     root = tmp_path_factory.mktemp("one-account")
     archive = root / "trail"
-    gen_trail(archive, "--events", "6000", "--seed", "41", "--accounts", "1", "--regions", "2")
+    write_archive(archive, events=6000, seed=41, accounts=1, regions=2)
     db = str(root / "trail.duckdb")
     code, _, err = run("ingest", str(archive / "AWSLogs"), "--db", db, "-q")
     assert code == 0, err

@@ -34,10 +34,10 @@ from keytrail.deliver.watch import RunResult, Watch, notify_pending, record, run
 from keytrail.errors import DeliveryError, UsageError
 from keytrail.sources.aws import AwsConfig
 from keytrail.store import Store, watch_state
-from tests import trailgen as tg
 from tests.aws_server import EmulatorServer, client
 from tests.conftest import REPO
 from tests.deliver.conftest import run
+from tests.factory import scenario as sc
 from tests.hostile.test_untrusted_output import hostile_records
 
 NOW = datetime(2026, 12, 1)
@@ -142,7 +142,7 @@ def test_a_second_run_notifies_only_the_findings_the_added_files_create(
 
 
 def test_mark_known_starts_watching_without_notifying_what_is_there(tmp_path: Path) -> None:
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
     code, out, _ = run("watch", str(tmp_path / "trail"), "--db", db, "--once", "--mark-known", "-q")
     assert (code, out) == (0, "")
@@ -155,7 +155,7 @@ def test_mark_known_starts_watching_without_notifying_what_is_there(tmp_path: Pa
 
 
 def test_a_refused_notification_waits_for_the_next_run(tmp_path: Path, receiver: Receiver) -> None:
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
     receiver.answers = [400]  # the receiver refuses the first message
     code, out, err = run("watch", str(tmp_path / "trail"), "--db", db, "--once", "--notify", receiver.url, "-q")
@@ -175,7 +175,7 @@ def test_a_refused_notification_waits_for_the_next_run(tmp_path: Path, receiver:
 
 
 def test_server_errors_are_retried_with_backoff_under_one_message_id(tmp_path: Path, receiver: Receiver) -> None:
-    store = tg.scenario_store(tmp_path)
+    store = sc.scenario_store(tmp_path)
     try:
         found = run_findings(store)
         record(store, found, NOW)
@@ -194,7 +194,7 @@ def test_server_errors_are_retried_with_backoff_under_one_message_id(tmp_path: P
 
 
 def test_the_network_down_keeps_every_finding_pending(tmp_path: Path) -> None:
-    store = tg.scenario_store(tmp_path)
+    store = sc.scenario_store(tmp_path)
     try:
         record(store, run_findings(store), NOW)
         slept: list[float] = []
@@ -247,7 +247,7 @@ def test_sns_messages_reach_a_subscribed_queue(aws: EmulatorServer, tmp_path: Pa
     queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
     code, out, err = run("watch", str(tmp_path / "trail"), "--db", db, "--once", "--notify", f"sns://{topic}", "-q")
     assert (code, out, err) == (0, "", "")
@@ -294,7 +294,7 @@ def test_notify_targets() -> None:
 
 
 def test_sigterm_stops_a_watch_between_runs(tmp_path: Path) -> None:
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "keytrail", "watch", str(tmp_path / "trail"), "--db", str(tmp_path / "w.duckdb"),

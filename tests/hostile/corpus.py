@@ -2,10 +2,10 @@
 
 ``write_corpus(root, donors)`` writes one file (or path) per case under ``root`` and returns the
 cases with what keytrail must make of each. Good records are *donors*: real KMS calls taken out
-of a gen_trail archive (``take_donors``), so the archive with the corpus beside it still has
-exactly its truth.json -- every donor must be counted once, wherever it sits next to a bad
-record. Bad records are *decoys*: calls on a key and by a principal that the truth does not know,
-so a decoy that slips through shows up as an extra row in check_truth.
+of an archive with known answers (tests/factory/archive.py; ``take_donors``), so the archive with the
+corpus beside it still has exactly its truth.json -- every donor must be counted once, wherever it
+sits next to a bad record. Bad records are *decoys*: calls on a key and by a principal that the truth does not know,
+so a decoy that slips through shows up as an extra row against the truth (tests/factory/truth.py).
 """
 
 from __future__ import annotations
@@ -18,18 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-Record = dict[str, Any]
+from tests.factory import Record, kms, user
 
 DECOY_ACCOUNT = "999999999999"
 DECOY_KEY = f"arn:aws:kms:us-east-1:{DECOY_ACCOUNT}:key/dec0dec0-dec0-4dec-8dec-dec0dec0dec0"
-DECOY_USER = {
-    "type": "IAMUser",
-    "principalId": "AIDADECOYDECOYDECOY1",
-    "arn": f"arn:aws:iam::{DECOY_ACCOUNT}:user/decoy",
-    "accountId": DECOY_ACCOUNT,
-    "accessKeyId": "AKIADECOYDECOYDECOY1",
-    "userName": "decoy",
-}
+DECOY_USER = user("decoy", DECOY_ACCOUNT, "AIDADECOYDECOYDECOY1", akid="AKIADECOYDECOYDECOY1")
 NESTING = 100_000  # levels of nested arrays in the "deeply nested" cases
 
 # outcomes of a case
@@ -40,24 +33,10 @@ READ = "read"  # read; ``rejected`` names the records skipped (each alone), ever
 
 def decoy(n: int, **changes: Any) -> Record:
     """A KMS Decrypt on the decoy key by the decoy user, with ``changes`` applied (None deletes)."""
-    record: Record = {
-        "eventVersion": "1.08",
-        "userIdentity": dict(DECOY_USER),
-        "eventTime": "2026-10-01T00:00:00Z",
-        "eventSource": "kms.amazonaws.com",
-        "eventName": "Decrypt",
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.9",
-        "userAgent": "decoy-agent",
-        "requestParameters": {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
-        "responseElements": None,
-        "requestID": f"decoy-request-{n}",
-        "eventID": f"dec0dec0-0000-4000-8000-{n:012d}",
-        "readOnly": True,
-        "resources": [{"accountId": DECOY_ACCOUNT, "type": "AWS::KMS::Key", "ARN": DECOY_KEY}],
-        "eventType": "AwsApiCall",
-        "recipientAccountId": DECOY_ACCOUNT,
-    }
+    record = kms("Decrypt", dict(DECOY_USER), DECOY_KEY, {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
+                 time="2026-10-01T00:00:00Z", eid=f"dec0dec0-0000-4000-8000-{n:012d}", region="us-east-1",
+                 recipient=DECOY_ACCOUNT, eventVersion="1.08", sourceIPAddress="203.0.113.9", userAgent="decoy-agent",
+                 requestID=f"decoy-request-{n}")
     for k, v in changes.items():
         if v is None:
             record.pop(k, None)
@@ -81,7 +60,7 @@ class Case:
     walked: bool = True  # found by walking the corpus directory
 
 
-# ---- donors: good records moved out of a gen_trail archive ----------------------------------------
+# ---- donors: good records moved out of an archive ----------------------------------------
 
 _CRYPTO = {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "Sign", "Verify"}
 

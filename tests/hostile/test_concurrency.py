@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from keytrail.cli.main import cli
 from keytrail.errors import StoreBusyError
 from keytrail.store import Store
-from tests.conftest import gen_trail
+from tests.factory.archive import write_archive
 
 BUSY = "keytrail: error: store is busy: {db} is locked by another keytrail process; try again when it finishes\n"
 
@@ -43,7 +43,7 @@ if __name__ == "__main__":
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("concurrency") / "trail"
-    gen_trail(out, "--events", "3000", "--per-file", "100", "--seed", "12")
+    write_archive(out, events=3000, per_file=100, seed=12)
     return out / "AWSLogs"
 
 

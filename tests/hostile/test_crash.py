@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from tests.conftest import gen_trail
+from tests.factory.archive import write_archive
 
 KILL_POINTS = int(os.environ.get("KEYTRAIL_KILL_POINTS", "20"))
 SEED = int(os.environ.get("KEYTRAIL_KILL_SEED", "1"))
@@ -55,8 +55,7 @@ if __name__ == "__main__":
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("crash") / "trail"
-    gen_trail(out, "--events", "20000", "--per-file", "100", "--seed", "4", "--external-accounts", "1",
-              "--plain-every", "9")
+    write_archive(out, events=20000, per_file=100, seed=4, external=1, plain_every=9)
     script = out.parent / "ingest_small_commits.py"
     script.write_text(_INGEST)
     return out

@@ -1,7 +1,7 @@
 """Malformed input: every case of the corpus (tests/hostile/corpus.py) alone and all of them mixed
-into a gen_trail archive. Nothing crashes; each bad file or record is named (file and record
-index); only the bad record is skipped; the archive around them is counted exactly (check_truth);
-the summary says what was skipped; exit 3, and --strict fails before any output. A case alone that
+into an archive with known answers (tests/factory/archive.py). Nothing crashes; each bad file or record is
+named (file and record index); only the bad record is skipped; the archive around them is counted
+exactly (its truth); the summary says what was skipped; exit 3, and --strict fails before any output. A case alone that
 holds no CloudTrail log file is said so, with no report (exit 2)."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from keytrail.normalize import normalize
 from keytrail.pipeline import process_file
 from keytrail.render.words import count
 from keytrail.sources.local import LocalSource
-from tests.conftest import CHECK_TRUTH, gen_trail, need_shared
+from tests.factory.archive import write_archive
+from tests.factory.truth import assert_matches_truth
 from tests.hostile import corpus
 from tests.hostile.corpus import NOT_CLOUDTRAIL, READ, UNREADABLE, Case
 
@@ -50,10 +51,10 @@ class Corpus:
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
-    """A gen_trail archive with DONORS of its KMS calls moved into the malformed corpus beside it."""
+    """An archive with known answers, DONORS of its KMS calls moved into the malformed corpus beside it."""
     base = tmp_path_factory.mktemp("hostile")
     archive = base / "trail"
-    gen_trail(archive, "--events", "4000", "--seed", "21", "--per-file", "120", "--plain-every", "5")
+    write_archive(archive, events=4000, seed=21, per_file=120, plain_every=5)
     donors = corpus.take_donors(archive, DONORS)
     root = base / "corpus"
     return Corpus(root, archive, corpus.write_corpus(root, donors))
@@ -172,17 +173,11 @@ def _keytrail(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_archive_mixed_with_the_corpus_is_counted_exactly(mixed: Corpus, tmp_path: Path) -> None:
-    need_shared(CHECK_TRUTH)
     explicit = [mixed.path(c) for c in CASES if c.explicit]
     args = ["usage", str(mixed.archive / "AWSLogs"), str(mixed.root), *explicit, "--format", "json"]
     run = _keytrail(*args, "--workers", "2")
     assert run.returncode == 3, run.stderr[-2000:]
-    usage = tmp_path / "usage.json"
-    usage.write_text(run.stdout)
-    check = subprocess.run([sys.executable, str(CHECK_TRUTH), str(usage), str(mixed.archive / "truth.json")],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout
-    assert ", 0 extra rows" in check.stdout
+    assert_matches_truth(run.stdout, mixed.archive / "truth.json")  # every row, and no extra row
 
     # every bad file and record named, with its index; nothing else named
     lines = run.stderr.splitlines()

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
+from tests.factory import hidden, kms, role, service, user, without
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -68,15 +69,8 @@ PAYLOADS = TERMINAL + SPREADSHEET + MARKUP + CODE
 
 
 def _record(n: int, name: str, identity: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "eventVersion": "1.08", "userIdentity": identity, "eventTime": f"2026-10-01T{n // 60 % 24:02d}:{n % 60:02d}:00Z",
-        "eventSource": "kms.amazonaws.com", "eventName": name, "awsRegion": REGION, "sourceIPAddress": "198.51.100.7",
-        "userAgent": "aws-cli/2.17.20", "requestParameters": {"keyId": KEY}, "responseElements": None,
-        "eventID": f"00000000-0000-4000-8000-{n:012d}", "readOnly": True, "eventType": "AwsApiCall",
-        "recipientAccountId": ACCOUNT, "resources": [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY}],
-    }
-    rec.update(fields)
-    return rec
+    return kms(name, identity, KEY, {"keyId": KEY}, time=f"2026-10-01T{n // 60 % 24:02d}:{n % 60:02d}:00Z",
+               eid=f"00000000-0000-4000-8000-{n:012d}", region=REGION, recipient=ACCOUNT, eventVersion="1.08", **fields)
 
 
 def hostile_records() -> list[dict[str, Any]]:
@@ -84,27 +78,21 @@ def hostile_records() -> list[dict[str, Any]]:
     source IP, encryption-context key and value (resources), error message and, where it can be one,
     alias name."""
     out: list[dict[str, Any]] = []
-    admin = {"type": "IAMUser", "principalId": "AIDAEXAMPLEADMIN0001", "arn": f"arn:aws:iam::{ACCOUNT}:user/admin",
-             "accountId": ACCOUNT, "userName": "admin"}
+    admin = without(user("admin", ACCOUNT, "AIDAEXAMPLEADMIN0001"), "accessKeyId")
     for i, p in enumerate(PAYLOADS):
         n = 10 * i
-        out.append(_record(n, "Decrypt", {"type": "AWSService", "invokedBy": p}, userAgent=p, sourceIPAddress=p,
+        out.append(_record(n, "Decrypt", service(p), userAgent=p, sourceIPAddress=p,
                            requestParameters={"encryptionContext": {p: p}}))
-        role = {"type": "AssumedRole", "principalId": f"AROAEXAMPLEROLE{i:05d}:{p}",
-                "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{p}/{p}", "accountId": ACCOUNT,
-                "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": f"AROAEXAMPLEROLE{i:05d}",
-                                                     "arn": f"arn:aws:iam::{ACCOUNT}:role/{p}", "accountId": ACCOUNT,
-                                                     "userName": p}}}
-        out.append(_record(n + 1, "GenerateDataKey", role, userAgent=p, sourceIPAddress=p,
+        session = without(role(p, "/", p, f"AROAEXAMPLEROLE{i:05d}", ACCOUNT), "accessKeyId")
+        out.append(_record(n + 1, "GenerateDataKey", session, userAgent=p, sourceIPAddress=p,
                            requestParameters={"keyId": KEY, "encryptionContext": {"aws:s3:arn": p}}))
-        user = {"type": "IAMUser", "principalId": f"AIDAEXAMPLEUSER{i:05d}", "arn": f"arn:aws:iam::{ACCOUNT}:user/{p}",
-                "accountId": ACCOUNT, "userName": p}
-        out.append(_record(n + 2, "Encrypt", user, errorCode="AccessDenied", errorMessage=p, userAgent=p))
+        named = without(user(p, ACCOUNT, f"AIDAEXAMPLEUSER{i:05d}"), "accessKeyId")
+        out.append(_record(n + 2, "Encrypt", named, errorCode="AccessDenied", errorMessage=p, userAgent=p))
         if not any(c.isspace() for c in p):
             alias = f"alias/{p}"
             out.append(_record(n + 3, "CreateAlias", admin, requestParameters={"aliasName": alias, "targetKeyId": KEY},
                                readOnly=False))
-            out.append(_record(n + 4, "Decrypt", {"type": "AWSService", "invokedBy": "s3.amazonaws.com"},
+            out.append(_record(n + 4, "Decrypt", service("s3.amazonaws.com"),
                                requestParameters={"keyId": alias}, resources=[]))
     return out
 
@@ -272,7 +260,7 @@ def test_file_names_and_quoted_log_text_are_escaped_on_stderr(tmp_path: Path) ->
     (trail / evil_name).write_text("{not json")
     (trail / "keys.json").write_text(json.dumps({"\x1b[31mred": 1, "\u202eevil": 2}))
     (trail / "records.json").write_text(json.dumps({"Records": [
-        _record(1, "Decrypt", {"type": "AWSService", "invokedBy": "x"}, eventTime="\x1b[2J\u202e")]}))
+        _record(1, "Decrypt", service("x"), eventTime="\x1b[2J\u202e")]}))
     result = CliRunner().invoke(cli, ["usage", str(trail), "--format", "json", "--workers", "1"])
     assert result.exit_code == 3
     err = result.stderr
@@ -379,7 +367,7 @@ HIDDEN_UID = "AROAEXTERNALROLE0001"
 
 def _hidden_call(n: int, context: dict[str, str]) -> dict[str, Any]:
     """The key owner's copy of another account's call: the caller is hidden (AWSAccount)."""
-    return _record(n, "Decrypt", {"type": "AWSAccount", "principalId": f"{HIDDEN_UID}:nightly", "accountId": EXTERNAL},
+    return _record(n, "Decrypt", hidden(f"{HIDDEN_UID}:nightly", EXTERNAL),
                    requestParameters={"encryptionContext": context}, sharedEventID=f"shared-{n}")
 
 
@@ -399,7 +387,7 @@ def _principals(tmp_path: Path, records: list[dict[str, Any]], indent: int | Non
 @pytest.mark.parametrize("indent", [None, 2])
 def test_a_principal_id_and_arn_in_log_text_do_not_name_a_hidden_caller(tmp_path: Path, indent: int | None) -> None:
     spoof = {"principalId": HIDDEN_UID, "arn": f"arn:aws:iam::{ACCOUNT}:role/Admin"}
-    s3_call = _record(5, "PutObject", {"type": "AWSService", "invokedBy": "x"}, eventSource="s3.amazonaws.com",
+    s3_call = _record(5, "PutObject", service("x"), eventSource="s3.amazonaws.com",
                       requestParameters={"tagging": spoof, "metadata": {"type": "Role", **spoof}})
     got = _principals(tmp_path, [_hidden_call(1, spoof), s3_call], indent)
     assert got == {f"AWSAccount:{EXTERNAL}:{HIDDEN_UID}"}
@@ -408,9 +396,7 @@ def test_a_principal_id_and_arn_in_log_text_do_not_name_a_hidden_caller(tmp_path
 @pytest.mark.parametrize("indent", [None, 2])
 def test_the_callers_own_identity_elsewhere_in_the_archive_still_names_it(tmp_path: Path, indent: int | None) -> None:
     role_arn = f"arn:aws:iam::{EXTERNAL}:role/Exporter"
-    own = {"type": "AssumedRole", "principalId": f"{HIDDEN_UID}:nightly",
-           "arn": f"arn:aws:sts::{EXTERNAL}:assumed-role/Exporter/nightly", "accountId": EXTERNAL,
-           "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": HIDDEN_UID, "arn": role_arn,
-                                                "accountId": EXTERNAL, "userName": "Exporter"}}}
+    own = role("Exporter", "/", "nightly", HIDDEN_UID, EXTERNAL)
+    assert own["sessionContext"]["sessionIssuer"]["arn"] == role_arn
     s3_call = _record(5, "GetObject", own, eventSource="s3.amazonaws.com", requestParameters={})
     assert _principals(tmp_path, [_hidden_call(1, {"k": "v"}), s3_call], indent) == {role_arn}

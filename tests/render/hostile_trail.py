@@ -4,10 +4,12 @@ encryption-context values, error messages and alias names. Used by the HTML repo
 
 from __future__ import annotations
 
-import gzip
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from tests.factory import key_resource, kms, log_file, log_key, role, user, without, write
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -37,59 +39,21 @@ ALIAS_PAYLOADS = [
 
 
 def _record(i: int, name: str, ui: dict[str, Any], params: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "eventVersion": "1.08",
-        "userIdentity": ui,
-        "eventTime": f"2026-10-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
-        "eventSource": "kms.amazonaws.com",
-        "eventName": name,
-        "awsRegion": REGION,
-        "sourceIPAddress": "198.51.100.7",
-        "userAgent": "aws-cli/2.17.20",
-        "requestParameters": params,
-        "responseElements": None,
-        "requestID": f"req-{i}",
-        "eventID": f"00000000-0000-0000-0000-{i:012d}",
-        "readOnly": True,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management",
-    }
-    rec.update(extra)
-    return rec
+    rec = kms(name, ui, None, params, time=f"2026-10-01T{i // 60 % 24:02d}:{i % 60:02d}:00Z",
+              eid=f"00000000-0000-0000-0000-{i:012d}", region=REGION, recipient=ACCOUNT, eventVersion="1.08",
+              requestID=f"req-{i}", **extra)
+    return rec if "resources" in extra else without(rec, "resources")
 
 
-def _role(session: str, role: str = "AppRole") -> dict[str, Any]:
-    return {
-        "type": "AssumedRole",
-        "principalId": f"AROAEXAMPLEROLEID0001:{session}",
-        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}",
-        "accountId": ACCOUNT,
-        "accessKeyId": "ASIAEXAMPLE000000001",
-        "sessionContext": {
-            "sessionIssuer": {
-                "type": "Role",
-                "principalId": "AROAEXAMPLEROLEID0001",
-                "arn": f"arn:aws:iam::{ACCOUNT}:role/{role}",
-                "accountId": ACCOUNT,
-                "userName": role,
-            },
-            "attributes": {"creationDate": "2026-10-01T00:00:00Z", "mfaAuthenticated": "false"},
-        },
-    }
+def _role(session: str, role_name: str = "AppRole") -> dict[str, Any]:
+    return role(role_name, "/", session, "AROAEXAMPLEROLEID0001", ACCOUNT, akid="ASIAEXAMPLE000000001",
+                created="2026-10-01T00:00:00Z")
 
 
 def hostile_records() -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     i = 0
-    admin = {
-        "type": "IAMUser",
-        "principalId": "AIDAEXAMPLEADMIN0001",
-        "arn": f"arn:aws:iam::{ACCOUNT}:user/admin",
-        "accountId": ACCOUNT,
-        "userName": "admin",
-    }
+    admin = without(user("admin", ACCOUNT, "AIDAEXAMPLEADMIN0001"), "accessKeyId")
     for alias in ALIAS_PAYLOADS:
         i += 1
         records.append(_record(i, "CreateAlias", admin, {"aliasName": alias, "targetKeyId": KEY_ID}, readOnly=False))
@@ -105,30 +69,24 @@ def hostile_records() -> list[dict[str, Any]]:
         records.append(_record(i, "Decrypt", _role(payload), {
             "keyId": KEY_ARN, "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
             "encryptionContext": {"aws:s3:arn": payload, payload: payload},
-        }, userAgent=payload, sourceIPAddress=payload, resources=[{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}]))
+        }, userAgent=payload, sourceIPAddress=payload, resources=[key_resource(KEY_ARN)]))
         # the payload as a role name (the principal) and a custom encryption-context key
         i += 1
-        records.append(_record(i, "GenerateDataKey", _role("s", role=payload), {
+        records.append(_record(i, "GenerateDataKey", _role("s", role_name=payload), {
             "keyId": KEY_ARN, "keySpec": "AES_256", "encryptionContext": {"app<b>": payload},
         }, userAgent=payload))
         # the payload in a failed call's error message, by an IAM user named by it
         i += 1
-        user = {
-            "type": "IAMUser", "principalId": "AIDAEXAMPLEUSER00001",
-            "arn": f"arn:aws:iam::{ACCOUNT}:user/{payload}", "accountId": ACCOUNT, "userName": payload,
-        }
-        records.append(_record(i, "Encrypt", user, {"keyId": KEY_ARN}, errorCode="AccessDenied",
+        named = without(user(payload, ACCOUNT, "AIDAEXAMPLEUSER00001"), "accessKeyId")
+        records.append(_record(i, "Encrypt", named, {"keyId": KEY_ARN}, errorCode="AccessDenied",
                                errorMessage=payload, userAgent=payload))
     return records
 
 
 def write_hostile_archive(root: Path) -> Path:
     """The archive in the S3 layout under ``root``; returns ``root``."""
-    day = root / "AWSLogs" / ACCOUNT / "CloudTrail" / REGION / "2026" / "10" / "01"
-    day.mkdir(parents=True, exist_ok=True)
-    name = f"{ACCOUNT}_CloudTrail_{REGION}_20261001T0000Z_HOSTILE0000000001.json.gz"
-    with gzip.open(day / name, "wt", encoding="utf-8") as f:
-        json.dump({"Records": hostile_records()}, f)
+    write(root / log_key(ACCOUNT, REGION, datetime(2026, 10, 1), "HOSTILE0000000001"), log_file(hostile_records()),
+          gz=True)
     # a file that is JSON but not CloudTrail, whose reason the summary lists
     (root / "notes.json").write_text(json.dumps({"note": PAYLOADS[0]}), encoding="utf-8")
     return root

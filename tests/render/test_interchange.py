@@ -33,7 +33,7 @@ from keytrail.render.asff import (
 from keytrail.render.interchange import render_findings
 from keytrail.render.ocsf import ocsf_events
 from keytrail.render.sarif import markdown, plain, sarif_log
-from tests import trailgen as tg
+from tests.factory import scenario as sc
 from tests.hostile.test_untrusted_output import PAYLOADS
 
 jsonschema = pytest.importorskip("jsonschema", reason="the schema tests need jsonschema (pip install -e '.[test]')")
@@ -42,9 +42,9 @@ NOW = "2026-12-01T00:00:00Z"
 
 @pytest.fixture(scope="module")
 def findings(tmp_path_factory: pytest.TempPathFactory) -> list[Finding]:
-    store = tg.scenario_store(tmp_path_factory.mktemp("interchange"))
+    store = sc.scenario_store(tmp_path_factory.mktemp("interchange"))
     try:
-        opts = FindingOptions(filters=Filters(since=tg.BASELINE_END), allowed_networks=parse_networks(["10.0.0.0/8"]),
+        opts = FindingOptions(filters=Filters(since=sc.BASELINE_END), allowed_networks=parse_networks(["10.0.0.0/8"]),
                               evidence_limit=3)
         return run_findings(store, opts)
     finally:
@@ -165,9 +165,9 @@ def test_asff_cuts_long_text_to_its_limits_and_names_what_is_wrong() -> None:
 
 
 def test_the_same_finding_has_the_same_id_in_every_run(tmp_path: Path, findings: list[Finding]) -> None:
-    store = tg.scenario_store(tmp_path)
+    store = sc.scenario_store(tmp_path)
     try:
-        again = run_findings(store, FindingOptions(filters=Filters(since=tg.BASELINE_END),
+        again = run_findings(store, FindingOptions(filters=Filters(since=sc.BASELINE_END),
                                                    allowed_networks=parse_networks(["10.0.0.0/8"]), evidence_limit=0))
     finally:
         store.close()

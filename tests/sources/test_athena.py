@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,9 @@ from keytrail.sources.aws import AwsConfig
 from keytrail.sources.registry import SourceOptions
 from keytrail.store import Store
 from tests.aws_server import ATHENA, EmulatorServer
-from tests.conftest import CHECK_TRUTH, gen_trail
+from tests.factory import ACCOUNT, REGION, key_arn, kms, log_file, log_key, user, write
+from tests.factory.archive import records, write_archive
+from tests.factory.truth import assert_matches_truth
 
 sqlglot = pytest.importorskip("sqlglot", reason="the Athena query tests need sqlglot (pip install -e '.[test]')")
 
@@ -114,8 +114,14 @@ def load_table(con: duckdb.DuckDBPyConnection, archive: Path, name: str, partiti
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An organisation trail with known answers (one account outside it) over about 40 minutes of
+    2026-10-01: between 1,000 and 2,000 KMS records, so that GetQueryResults pages once. Without what
+    the query cannot carry: the partner's S3 reads (the query selects KMS calls only, so a hidden
+    caller is named only from KMS records) and VPC endpoint ids (not selected: see
+    ``test_the_vpc_endpoint_survives_the_query``)."""
     out = tmp_path_factory.mktemp("athena") / "trail"
-    gen_trail(out, "--events", "3000", "--seed", "21", "--org", "--external-accounts", "1")
+    write_archive(out, events=3000, seed=21, org=True, external=1, per_file=100, partner_reads=False,
+                  vpc_endpoints=False)
     return out
 
 
@@ -138,13 +144,7 @@ def run_on_duckdb(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -
 
 
 def kms_records(archive: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted((archive / "AWSLogs").rglob("*.json*")):
-        if "/CloudTrail/" in str(path):
-            data = path.read_bytes()
-            out += [r for r in json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)["Records"]
-                    if r["eventSource"] == "kms.amazonaws.com"]  # fmt: skip
-    return out
+    return [r for r in records(archive) if r["eventSource"] == "kms.amazonaws.com"]
 
 
 # ---- the query text ---------------------------------------------------------------------------
@@ -208,6 +208,22 @@ def test_rows_become_records_the_normaliser_reads_like_the_originals(archive: Pa
     assert compared > 1000
 
 
+@pytest.mark.xfail(strict=True, reason="the shipped query does not select vpcendpointid: calls read from Athena "
+                                       "lose their VPC endpoint (findings' --allowed-vpce cannot apply to them)")
+def test_the_vpc_endpoint_survives_the_query(tmp_path: Path) -> None:
+    key = key_arn("1234abcd-12ab-34cd-56ef-1234567890ab")
+    call = kms("Decrypt", user("alice"), key, {"keyId": key}, time="2026-10-01T12:00:00Z",
+               vpcEndpointId="vpce-0a1b2c3d4e5f60001")
+    write(tmp_path / "trail" / log_key(ACCOUNT, REGION, datetime(2026, 10, 1, 12, 5), "VPCE000000000001"),
+          log_file([call]), gz=True)
+    con = duckdb.connect()
+    assert load_table(con, tmp_path / "trail", "logs_vpce", "none") == 1
+    sql, params = build_query("logs_vpce", "cloudtrail", datetime(2026, 10, 1), datetime(2026, 10, 2), TableShape(()))
+    (row,) = run_on_duckdb(con, sql, params)
+    (rebuilt,) = normalize(row_to_record(row)).rows
+    assert rebuilt.vpc_endpoint == "vpce-0a1b2c3d4e5f60001"
+
+
 def test_older_table_without_onbehalfof(tables: Any) -> None:
     sql, params = build_query("logs_old", "cloudtrail", datetime(2026, 10, 1), datetime(2026, 10, 2),
                               TableShape(("timestamp",), has_onbehalfof=False))  # fmt: skip
@@ -232,13 +248,6 @@ def test_row_to_record_keeps_what_it_cannot_parse_for_the_normaliser() -> None:
 # ---- the source through the emulator ----------------------------------------------------------
 
 
-def check_truth(usage_json: str, truth: Path, tmp_path: Path) -> None:
-    got = tmp_path / "usage.json"
-    got.write_text(usage_json)
-    result = subprocess.run([sys.executable, str(CHECK_TRUTH), str(got), str(truth)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
-
-
 @pytest.fixture
 def athena(aws: EmulatorServer, tables: Any) -> EmulatorServer:
     ATHENA.con = tables
@@ -258,7 +267,7 @@ def test_athena_source_equals_truth_and_reruns_skip_closed_days(athena: Emulator
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.stderr
     usage = CliRunner().invoke(cli, ["usage", "--db", db, "--format", "json"])
-    check_truth(usage.stdout, archive / "truth.json", tmp_path)
+    assert_matches_truth(usage.stdout, archive / "truth.json")
     ((sent, params, _),) = ATHENA.queries
     assert '"timestamp" BETWEEN ? AND ?' in sent  # the partition column the catalog reported
     assert params == ["'2026-10-01T00:00:00Z'", "'2026-10-02T00:00:00Z'", "'2026/10/01'", "'2026/10/02'"]
@@ -284,7 +293,7 @@ def test_athena_in_a_one_shot_report_with_url_parameters(athena: EmulatorServer,
     result = CliRunner().invoke(cli, ["usage", "athena://cloudtrail.logs_none?workgroup=primary", "--since",
                                       "2026-10-01", "--until", "2026-10-02", "--format", "json"])  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    check_truth(result.stdout, archive / "truth.json", tmp_path)
+    assert_matches_truth(result.stdout, archive / "truth.json")
     ((sent, params, _),) = ATHENA.queries
     assert "timestamp" not in sent and len(params) == 2
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,8 @@ from keytrail.sources.registry import SourceOptions
 from keytrail.store import Store
 from tests.aws_lake import LAKE
 from tests.aws_server import EmulatorServer
-from tests.conftest import CHECK_TRUTH, gen_trail
+from tests.factory.archive import write_archive
+from tests.factory.truth import assert_matches_truth
 
 sqlglot = pytest.importorskip("sqlglot", reason="the Lake query tests need sqlglot (pip install -e '.[test]')")
 
@@ -122,7 +121,7 @@ def lake_table(records: list[dict[str, Any]], tmp: Path) -> Any:
 @pytest.fixture(scope="module")
 def org31(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("lake31") / "trail"
-    gen_trail(out, "--events", "8000", "--seed", "31", "--org", "--accounts", "2", "--regions", "2")
+    write_archive(out, events=8000, seed=31, org=True, accounts=2, regions=2)
     return out
 
 
@@ -170,13 +169,6 @@ def test_rows_become_records_the_normaliser_reads_like_the_originals(org31: Path
         assert normalize(record) == normalize(original), record["eventID"]
 
 
-def check_truth(usage_json: str, truth: Path, tmp_path: Path) -> None:
-    got = tmp_path / "usage.json"
-    got.write_text(usage_json)
-    result = subprocess.run([sys.executable, str(CHECK_TRUTH), str(got), str(truth)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
-
-
 def test_cli_reads_the_event_data_store_equal_to_truth_and_names_the_bytes_scanned(
     lake: EmulatorServer, org31: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,7 +176,7 @@ def test_cli_reads_the_event_data_store_equal_to_truth_and_names_the_bytes_scann
     result = CliRunner().invoke(cli, ["usage", f"lake://{STORE_ID}", "--since", "2026-10-01", "--until", "2026-10-02",
                                       "--format", "json"])  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    check_truth(result.stdout, org31 / "truth.json", tmp_path)
+    assert_matches_truth(result.stdout, org31 / "truth.json")
     kms = sum(1 for r in records_of(org31) if r["eventSource"] == "kms.amazonaws.com")
     query_id = lake.faults.calls("StartQuery") and json.loads(lake.faults.calls("GetQueryResults")[0].body)["QueryId"]
     assert f"keytrail: lake://{STORE_ID}: query {query_id} finished: {kms * 1000 / 1e6:,.1f} MB ({kms * 1000:,} bytes) " \

@@ -16,8 +16,8 @@ from keytrail.pipeline import ingest
 from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
-from tests import fixtures_gen as fx
-from tests.fixtures_gen import ACCOUNT, KEY_A, KEY_B, kms, non_kms, user
+from tests import factory as fx
+from tests.factory import ACCOUNT, KEY_A, KEY_B, kms, non_kms, user
 
 DECRYPT = kms("Decrypt", user("alice"), KEY_A, None, time="2026-10-01T12:00:00Z")
 ENCRYPT = kms("Encrypt", user("bob"), KEY_B, {"keyId": KEY_B}, time="2026-10-01T12:01:00Z")

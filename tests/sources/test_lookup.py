@@ -3,10 +3,7 @@ idempotent re-runs, per-key lookups, and the 90-day notice."""
 
 from __future__ import annotations
 
-import gzip
 import json
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from keytrail.analysis.usage import usage
 from keytrail.cli.main import cli
 from keytrail.errors import SourceError, UsageError
 from keytrail.pipeline import ingest
@@ -24,7 +22,8 @@ from keytrail.sources.registry import SourceOptions
 from keytrail.sources.slices import completed_bases, plan_slices
 from keytrail.store import Store
 from tests.aws_server import DEFAULT_ACCOUNT, HISTORY, EmulatorServer
-from tests.conftest import CHECK_TRUTH, gen_trail
+from tests.factory.archive import records, write_archive
+from tests.factory.truth import assert_matches_truth
 
 SINCE = datetime(2026, 10, 1)
 UNTIL = datetime(2026, 10, 2)
@@ -32,21 +31,14 @@ NOW = datetime(2026, 11, 28, 12, 0)
 
 
 def records_of(archive: Path) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for path in sorted((archive / "AWSLogs").rglob("*.json*")):
-        if "/CloudTrail/" not in str(path):
-            continue
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
-        out += json.loads(data)["Records"]
-    return out
+    return list(records(archive))
 
 
 @pytest.fixture(scope="module")
 def history_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An organisation trail with known answers: two accounts, in the two Regions the lookups ask for."""
     out = tmp_path_factory.mktemp("lookup") / "trail"
-    gen_trail(out, "--events", "1000", "--seed", "11", "--org", "--accounts", "2")
+    write_archive(out, events=1000, seed=11, org=True, accounts=2, regions=("ap-northeast-1", "us-east-1"))
     return out
 
 
@@ -78,20 +70,10 @@ def source(**kw: Any) -> LookupSource:
     return LookupSource(**defaults)
 
 
-def check_truth(store: Store, truth: Path, tmp_path: Path) -> None:
-    from keytrail.analysis import usage
-    from keytrail.analysis.usage import as_dicts
-
-    got = tmp_path / "usage.json"
-    got.write_text(json.dumps(as_dicts(usage(store)), default=str))
-    result = subprocess.run([sys.executable, str(CHECK_TRUTH), str(got), str(truth)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
-
-
 def test_event_history_of_the_window_equals_truth(history: Path, aws: EmulatorServer, tmp_path: Path) -> None:
     with Store() as store:
         report = ingest([source()], store)
-        check_truth(store, history / "truth.json", tmp_path)
+        assert_matches_truth(usage(store), history / "truth.json")
         assert report.kms_records == kms_events(history)
         assert report.records_rejected == 0
         uris = [u for (u,) in store.query("SELECT uri FROM files ORDER BY uri")]
@@ -137,11 +119,11 @@ def test_open_hours_are_fetched_again_and_replaced(history: Path, aws: EmulatorS
 def test_throttling_is_retried_and_nothing_is_lost(history: Path, aws: EmulatorServer, tmp_path: Path) -> None:
     HISTORY.throttle_every = 2
     naps: list[float] = []
-    until = first_events_until(history, 150)
+    until, taken = first_events_until(history, 150)  # 150 events and those of the 150th's second: 4 pages
     with Store() as store:
         once = AwsConfig(max_attempts=1, retry_mode="standard")
         report = ingest([source(regions=("us-east-1",), until=until, sleep=naps.append, aws=once)], store)
-        assert report.kms_records == 150
+        assert report.kms_records == taken
     throttled = len(HISTORY.requests) // 2
     assert throttled == 3
     assert len([n for n in naps if n >= 1]) == throttled  # keytrail's own backoff, after botocore's attempts
@@ -153,15 +135,18 @@ def test_throttling_is_retried_and_nothing_is_lost(history: Path, aws: EmulatorS
         report = ingest([source(regions=("us-east-1",), until=until, sleep=naps.append)], store)
         (n,) = store.query("SELECT count(DISTINCT event_id) FROM raw_key_use")[0]
     assert len(HISTORY.requests) == 5 and not [n for n in naps if n >= 1]  # 4 pages, one retried by botocore
-    assert report.kms_records == 150
+    assert report.kms_records == taken
 
 
-def first_events_until(archive: Path, n: int) -> datetime:
-    """The --until that takes the first ``n`` KMS events of us-east-1."""
+def first_events_until(archive: Path, n: int) -> tuple[datetime, int]:
+    """The --until (a whole second) that takes the first ``n`` KMS events of us-east-1, and how many
+    events come before it: ``n``, or a few more when others share the n-th event's second."""
     times = sorted({(r["eventTime"], r["eventID"]) for r in records_of(archive)
                     if r["eventSource"] == "kms.amazonaws.com" and r["awsRegion"] == "us-east-1"})  # fmt: skip
-    assert len({t for t, _ in times[:n]}) < len({t for t, _ in times[: n + 10]})
-    return datetime.strptime(min(t for t, _ in times[n:] if t > times[n - 1][0]), "%Y-%m-%dT%H:%M:%SZ")
+    until = min(t for t, _ in times[n:] if t > times[n - 1][0])
+    taken = sum(1 for t, _ in times if t < until)
+    assert n <= taken < n + 10
+    return datetime.strptime(until, "%Y-%m-%dT%H:%M:%SZ"), taken
 
 
 def test_throttled_for_good_stops_and_the_next_run_completes(
@@ -176,7 +161,7 @@ def test_throttled_for_good_stops_and_the_next_run_completes(
     HISTORY.throttle_every = 0
     with Store(db) as store:
         ingest([source()], store)
-        check_truth(store, history / "truth.json", tmp_path)
+        assert_matches_truth(usage(store), history / "truth.json")
         assert store.query("SELECT count(*) - count(DISTINCT uri) FROM files")[0][0] == 0
 
 
@@ -208,7 +193,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(history: Path, aws: 
         kept = {u for (u,) in store.query("SELECT uri FROM files")}
         calls = len(aws.faults.calls("LookupEvents"))
         ingest([source()], store)
-        check_truth(store, history / "truth.json", tmp_path)
+        assert_matches_truth(usage(store), history / "truth.json")
         assert store.query("SELECT count(*) - count(DISTINCT uri) FROM files")[0][0] == 0
         assert store.query("SELECT count(*) FROM files")[0][0] == 48
         if kept:  # what was committed is not asked for again
@@ -229,7 +214,7 @@ def test_key_lookups_use_resource_name_in_the_keys_region(history: Path, aws: Em
 
 def test_two_requests_a_second_by_default(history: Path, aws: EmulatorServer) -> None:
     with Store() as store:
-        ingest([source(regions=("us-east-1",), rate=lookup_module.DEFAULT_RATE, until=first_events_until(history, 180))],
+        ingest([source(regions=("us-east-1",), rate=lookup_module.DEFAULT_RATE, until=first_events_until(history, 180)[0])],
                store)  # fmt: skip
     sent = [r.at for r in aws.faults.calls("LookupEvents")]  # when each request arrived
     assert len(sent) == 4

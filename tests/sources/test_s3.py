@@ -25,17 +25,17 @@ from keytrail.sources.registry import SourceOptions, open_sources
 from keytrail.sources.s3 import S3Source, open_s3, parse_s3_url
 from keytrail.store import Store
 from tests.aws_server import SECRET_ACCESS_KEY, SESSION_TOKEN, EmulatorServer, aws_env, client
-from tests.conftest import CHECK_TRUTH, gen_trail
+from tests.factory.archive import ORG, write_archive
+from tests.factory.truth import assert_matches_truth
 
 BUCKET = "org-trail"
-ORG = "o-a1b2c3d4e5"
 
 
 @pytest.fixture(scope="module")
 def org_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """gen_trail --org: 3 accounts (one outside the archive), 2 Regions, one day."""
+    """An organisation trail with known answers: 3 accounts (one outside the archive), 2 Regions, one day."""
     out = tmp_path_factory.mktemp("s3") / "trail"
-    gen_trail(out, "--events", "3000", "--seed", "3", "--org", "--external-accounts", "1", "--plain-every", "5")
+    write_archive(out, events=3000, seed=3, org=True, external=1, plain_every=5)
     return out
 
 
@@ -55,13 +55,6 @@ def log_keys(keys: list[str]) -> list[str]:
     return [k for k in keys if "/CloudTrail/" in k]
 
 
-def check_truth(usage_json: str, truth: Path, tmp_path: Path) -> None:
-    got = tmp_path / "usage.json"
-    got.write_text(usage_json)
-    result = subprocess.run([sys.executable, str(CHECK_TRUTH), str(got), str(truth)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
-
-
 def run(*args: str) -> Any:
     return CliRunner().invoke(cli, list(args))
 
@@ -77,7 +70,7 @@ def test_usage_of_an_org_trail_bucket_equals_truth(aws: EmulatorServer, org_arch
     keys = upload(org_archive)
     result = run("usage", f"s3://{BUCKET}/", "--format", "json", "--workers", "1")
     assert result.exit_code == 0, result.stderr
-    check_truth(result.stdout, org_archive / "truth.json", tmp_path)
+    assert_matches_truth(result.stdout, org_archive / "truth.json")
     assert f" in {count(len(log_keys(keys)), 'file')}" in result.stderr
     # digests are never listed: the walk does not descend into CloudTrail-Digest/
     assert not any("CloudTrail-Digest" in p for p, _ in aws.faults.s3_lists())
@@ -92,14 +85,14 @@ def test_parallel_download_in_worker_processes_equals_truth(aws: EmulatorServer,
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
-    check_truth(p.stdout, org_archive / "truth.json", tmp_path)
+    assert_matches_truth(p.stdout, org_archive / "truth.json")
 
 
 def test_a_trail_with_its_own_key_prefix_is_found(aws: EmulatorServer, org_archive: Path, tmp_path: Path) -> None:
     upload(org_archive, prefix="trails/org/")
     result = run("usage", f"s3://{BUCKET}", "--format", "json", "--workers", "1")
     assert result.exit_code == 0, result.stderr
-    check_truth(result.stdout, org_archive / "truth.json", tmp_path)
+    assert_matches_truth(result.stdout, org_archive / "truth.json")
 
 
 # ---- listing only what was asked for ---------------------------------------------------------
@@ -235,7 +228,7 @@ def test_denied_account_prefix_and_object_are_named_and_the_rest_is_read(
     assert f" in {count(len(log_keys(keys)) - len(readable), 'file')} (" in again.stderr
     assert f"; {count(len(readable), 'file')} unchanged since the last ingest" in again.stderr
     usage = run("usage", "--db", db, "--format", "json")
-    check_truth(usage.stdout, org_archive / "truth.json", tmp_path)
+    assert_matches_truth(usage.stdout, org_archive / "truth.json")
 
 
 def test_rerun_reads_only_new_and_changed_objects(aws: EmulatorServer, org_archive: Path, tmp_path: Path) -> None:
@@ -275,7 +268,7 @@ def test_an_object_changed_between_listing_and_download_is_not_mixed_up(aws: Emu
 
 def test_killed_ingest_rerun_has_no_loss_and_no_duplicates(aws: EmulatorServer, tmp_path: Path) -> None:
     archive = tmp_path / "trail"
-    gen_trail(archive, "--events", "1500", "--seed", "8", "--org", "--per-file", "10")
+    write_archive(archive, events=1500, seed=8, org=True, per_file=10)
     keys = log_keys(upload(archive))
     assert len(keys) > 128  # several chunks of files
 
@@ -316,7 +309,7 @@ def test_killed_ingest_rerun_has_no_loss_and_no_duplicates(aws: EmulatorServer, 
         (raw_clean,) = store.query("SELECT count(*) FROM raw_key_use")[0]
     assert raw == raw_clean
     usage = run("usage", "--db", db, "--format", "json")
-    check_truth(usage.stdout, archive / "truth.json", tmp_path)
+    assert_matches_truth(usage.stdout, archive / "truth.json")
 
 
 # ---- credentials, options, packaging ----------------------------------------------------------

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import gen_trail
+
+from tests.factory.archive import write_archive
 
 SPARK_CONF = {
     "spark.ui.enabled": "false",
@@ -55,11 +56,11 @@ def spark() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def trail(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An organisation trail over three days (two accounts in the archive, one outside it), plus a
-    truncated gzip file and a file with one rejected record."""
+    """An organisation trail with known answers over three days, 2026-10-01 to 03 (two accounts in the
+    archive, one outside it; tests/factory/archive.py), plus a truncated gzip file and a file with one rejected
+    record."""
     out = tmp_path_factory.mktemp("spark-archive") / "trail"
-    gen_trail(out, "--events", "4000", "--seed", "11", "--org", "--external-accounts", "1", "--accounts", "3",
-              "--regions", "1", "--per-file", "3", "--plain-every", "5")
+    write_archive(out, events=4000, seed=11, org=True, external=1, accounts=3, regions=1, per_file=3, plain_every=5)
     region_dir = next(out.glob("AWSLogs/o-*/*/CloudTrail/*"))
     broken = region_dir / BROKEN_GZIP
     broken.write_bytes(gzip.compress(b'{"Records": []}' * 50)[:40])

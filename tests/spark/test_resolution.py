@@ -21,7 +21,16 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.fixtures_gen import (
+
+from keytrail.pipeline import Extracted, finish_rows, process_file
+from keytrail.sources import FileRef
+from keytrail.sources.local import LocalSource
+from keytrail.spark import schema as S
+from keytrail.spark import stages
+from keytrail.spark.stages import file_order_key
+from keytrail.store import KEY_USE_COLUMNS, to_arrow
+from keytrail.store.segments import with_row_rules
+from tests.factory import (
     ACCOUNT,
     KEY_A,
     KEY_B,
@@ -35,15 +44,6 @@ from tests.fixtures_gen import (
     role,
     user,
 )
-
-from keytrail.pipeline import Extracted, finish_rows, process_file
-from keytrail.sources import FileRef
-from keytrail.sources.local import LocalSource
-from keytrail.spark import schema as S
-from keytrail.spark import stages
-from keytrail.spark.stages import file_order_key
-from keytrail.store import KEY_USE_COLUMNS, to_arrow
-from keytrail.store.segments import with_row_rules
 
 T0 = datetime(2026, 10, 1, 12, 0, 0)
 KEYS = (KEY_A, KEY_B, KEY_C)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from keytrail.verify import PublicKey, parse_public_keys
-from keytrail.verify.testing import BuiltArchive, TrailSigner, build_archive, public_keys_json
+from tests.factory.signed import BuiltArchive, TrailSigner, build_archive, public_keys_json
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,14 @@ from click.testing import CliRunner, Result
 
 from keytrail.cli.main import cli
 from keytrail.verify import SIGNATURE_SUFFIX
-from keytrail.verify.testing import (
+from tests.factory import write_log
+from tests.factory.signed import (
     START,
     BuiltArchive,
     TrailSigner,
     log_record,
     public_keys_json,
     write_digest,
-    write_log,
 )
 
 ACCOUNT, REGION = "111122223333", "us-east-1"

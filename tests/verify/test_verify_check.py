@@ -28,14 +28,16 @@ from keytrail.verify import (
 )
 from keytrail.verify.archive import Entry, LocalArchive
 from keytrail.verify.check import verify_archives
-from keytrail.verify.testing import (
+from tests.conftest import GEN_TRAIL, need_shared
+from tests.factory import write_log
+from tests.factory.archive import write_archive
+from tests.factory.signed import (
     START,
     BuiltArchive,
     TrailSigner,
     build_archive,
     log_record,
     public_keys_json,
-    write_log,
 )
 
 RewriteGz = Callable[[Path, Callable[[bytes], bytes]], None]
@@ -492,15 +494,31 @@ def test_public_keys_of_several_signers(tmp_path: Path, signer: TrailSigner, for
     assert run(built, parse_public_keys(public_keys_json([signer, forger]))).ok
 
 
-# ---- the placeholder digests of ../shared/tools/gen_trail.py -----------------------------------
-
-GEN_TRAIL = Path(__file__).resolve().parents[2] / ".." / "shared" / "tools" / "gen_trail.py"
+# ---- the placeholder digests of the generated archives ------------------------------------------
 
 
-@pytest.mark.skipif(not GEN_TRAIL.exists(), reason=f"{GEN_TRAIL} is absent (the shared folder beside the checkout)")
-def test_gen_trail_placeholder_digests_are_invalid(tmp_path: Path, keys: tuple[PublicKey, ...]) -> None:
+def test_archive_placeholder_digests_are_invalid(tmp_path: Path, keys: tuple[PublicKey, ...]) -> None:
+    """tests/factory/archive.py writes unsigned digest placeholders that list no log file: never verified."""
     out = tmp_path / "gen"
-    subprocess.run([sys.executable, str(GEN_TRAIL), str(out), "--events", "1500", "--accounts", "1",
+    write_archive(out, events=1500, accounts=1, regions=1, per_file=20)
+    report = verify_archive([str(out)], keys)
+    digests = sorted(out.rglob("CloudTrail-Digest/**/*.json.gz"))
+    assert digests and len(report.digests) == len(digests)
+    assert {r.status for r in report.digests} == {"failed"}
+    invalid = [f for f in report.findings if f.kind == "digest-invalid"]
+    assert len(invalid) == len(digests)
+    assert invalid[0].message.startswith("not a valid digest file: missing or empty field(s): digestPublicKeyFingerprint")
+    assert report.failed and not any(r.status == "verified" for r in report.logs)
+    outside = [f for f in report.findings if f.kind == "log-uncovered" and f.key is None]
+    assert outside  # truth.json and the inventory: outside AWSLogs/, read by ingest, covered by no digest
+
+
+@pytest.mark.shared
+def test_gen_trail_placeholder_digests_are_invalid(tmp_path: Path, keys: tuple[PublicKey, ...]) -> None:
+    """The same for ../shared/tools/gen_trail.py's placeholders (the shared benchmark archives)."""
+    gen_trail = need_shared(GEN_TRAIL)
+    out = tmp_path / "gen"
+    subprocess.run([sys.executable, str(gen_trail), str(out), "--events", "1500", "--accounts", "1",
                     "--regions", "1", "--per-file", "20"], check=True, capture_output=True)
     report = verify_archive([str(out)], keys)
     digests = sorted(out.rglob("CloudTrail-Digest/**/*.json.gz"))

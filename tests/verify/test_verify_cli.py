@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from keytrail.cli.verify import verify
 from keytrail.render.safe import markdown
-from keytrail.verify.testing import BuiltArchive, TrailSigner, build_archive, public_keys_json
+from tests.factory.signed import BuiltArchive, TrailSigner, build_archive, public_keys_json
 
 MISSING = ("s3://example-trail-bucket/AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/"
            "111122223333_CloudTrail_us-east-1_20260105T1020Z_cad33780ed1a7c08.json.gz")

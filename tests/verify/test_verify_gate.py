@@ -14,7 +14,8 @@ from keytrail.sources import FileSource
 from keytrail.sources.local import LocalSource
 from keytrail.verify import PublicKey, verify_archive
 from keytrail.verify.gate import CHANGED, Gate, VerifiedSource
-from keytrail.verify.testing import BuiltArchive, write_log
+from tests.factory import write_log
+from tests.factory.signed import BuiltArchive
 
 
 def gate(archive: BuiltArchive, keys: tuple[PublicKey, ...], mode: str = "fail") -> Gate:

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from keytrail.verify.testing import BuiltArchive, TrailSigner, public_keys_json
+from tests.factory.signed import BuiltArchive, TrailSigner, public_keys_json
 
 
 def _keys_file(tmp_path: Path, signer: TrailSigner) -> str:

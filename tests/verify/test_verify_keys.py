@@ -11,7 +11,7 @@ import pytest
 
 from keytrail.verify import PublicKeysError, load_public_keys, parse_public_keys
 from keytrail.verify.keys import check_signature
-from keytrail.verify.testing import TrailSigner, public_keys_json
+from tests.factory.signed import TrailSigner, public_keys_json
 
 # Two keys from the CloudTrail User Guide's sample `list-public-keys` response (lower-case
 # "publicKeyList" as printed there): one PKCS #1, one SubjectPublicKeyInfo. Their fingerprints are

@@ -13,7 +13,7 @@ import pytest
 from keytrail.errors import SourceReadError
 from keytrail.sources import FileSource
 from keytrail.verify import PublicKey, verify_archive
-from keytrail.verify.testing import START, BuiltArchive, log_record
+from tests.factory.signed import START, BuiltArchive, log_record
 
 moto = pytest.importorskip("moto", reason="moto is needed for the S3 tests (pip install 'keytrail[test]')")
 boto3 = pytest.importorskip("boto3")

@@ -279,8 +279,19 @@ def add_parsed(item: Any, out: FileRecords, index: int) -> None:
         bad = _poison(item, strings=True)
     if bad:
         out.problems.append((index, bad))
+    elif isinstance(item, dict) and not all(_utf8(k) for k in item):
+        # a field name that is not UTF-8 names no field keytrail reads: left out, as the fast path leaves it
+        out.parsed.append((index, {k: v for k, v in item.items() if _utf8(k)}))
     else:
         out.parsed.append((index, item))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _poison(value: Any, strings: bool) -> str | None:

@@ -17,8 +17,7 @@ that the pipeline sees only verified log files (``--verify`` on ingest and the r
 Modules: ``digest`` (the digest format and signing string), ``keys`` (``list-public-keys``
 output, signature checks), ``archive`` (local and ``s3://`` archives, content hashes),
 ``check`` (the verification), ``pending`` (when a log file no digest lists yet may be new),
-``results`` (the report), ``gate`` (verified files only, to the pipeline), ``testing`` (signed
-archives for tests). Errors (``keytrail.errors``): ``PublicKeysError`` (a ``SourceError``) for an
+``results`` (the report), ``gate`` (verified files only, to the pipeline). Errors (``keytrail.errors``): ``PublicKeysError`` (a ``SourceError``) for an
 unusable public keys file; ``UsageError`` for a source that cannot be verified;
 ``VerificationFailed`` (a ``KeytrailError``) when the command line's ``--verify`` refuses to read. Problems inside the archive are findings,
 never raised.

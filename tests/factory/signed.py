@@ -21,9 +21,10 @@ import orjson
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from keytrail.times import iso
 from keytrail.verify.archive import SIGNATURE_SUFFIX
-from keytrail.verify.keys import fingerprint_of
+from tests.factory import key_arn, kms, without, write
+from tests.factory import ts as iso
+from tests.factory import user as iam_user
 
 START = datetime(2026, 1, 5, 10, 0, 31, tzinfo=UTC)
 
@@ -45,7 +46,7 @@ class TrailSigner:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint_of(self.public_der)
+        return hashlib.md5(self.public_der, usedforsecurity=False).hexdigest()  # CloudTrail's: MD5 of the DER
 
     def sign(self, data: bytes) -> str:
         return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256()).hex()
@@ -81,29 +82,13 @@ class BuiltArchive:
 
 
 def log_record(account: str, region: str, when: datetime, n: int, user: str = "app") -> dict[str, object]:
-    """A small KMS Decrypt record, called by IAM user ``user``."""
+    """A small KMS Decrypt record (event id and request id from ``n``), called by IAM user ``user``."""
     principal = "AIDAEXAMPLE0000000001" if user == "app" else "AIDA" + hashlib.sha256(user.encode()).hexdigest()[:17].upper()
-    return {
-        "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "principalId": principal, "accountId": account,
-                         "arn": f"arn:aws:iam::{account}:user/{user}", "userName": user},
-        "eventTime": iso(when),
-        "eventSource": "kms.amazonaws.com",
-        "eventName": "Decrypt",
-        "awsRegion": region,
-        "sourceIPAddress": "192.0.2.10",
-        "requestParameters": {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"},
-        "responseElements": None,
-        "requestID": f"req-{n:08d}",
-        "eventID": f"00000000-0000-4000-8000-{n:012d}",
-        "readOnly": True,
-        "resources": [{"accountId": account, "type": "AWS::KMS::Key",
-                       "ARN": f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": account,
-        "eventCategory": "Management",
-    }
+    return kms("Decrypt", without(iam_user(user, account, principal), "accessKeyId"),
+               key_arn("1234abcd-12ab-34cd-56ef-1234567890ab", account, region),
+               {"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}, time=iso(when), eid=f"00000000-0000-4000-8000-{n:012d}",
+               region=region, recipient=account, eventVersion="1.08", sourceIPAddress="192.0.2.10",
+               requestID=f"req-{n:08d}")
 
 
 def build_archive(  # long: a signed test archive, its digest chain built day by day
@@ -145,11 +130,8 @@ def build_archive(  # long: a signed test archive, its digest chain built day by
                    f"{account}_CloudTrail_{region}_{when:%Y%m%dT%H%M}Z_{unique}.json.gz")
             records = [log_record(account, region, when + timedelta(seconds=i), n + i) for i in range(3)]
             n += 3
-            content = orjson.dumps({"Records": records})
-            path = root / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(_gz(content))
-            built.logs.append(path)
+            content = orjson.dumps({"Records": records})  # compact, as CloudTrail delivers it
+            built.logs.append(write(root / key, content, gz=True))
             log_entries.append({
                 "s3Bucket": bucket, "s3Object": key, "hashValue": hashlib.sha256(content).hexdigest(),
                 "hashAlgorithm": "SHA-256", "newestEventTime": iso(when + timedelta(seconds=2)),
@@ -187,15 +169,6 @@ def build_archive(  # long: a signed test archive, its digest chain built day by
         built.signatures[path] = signature
         previous = (key, sha, signature)
     return built
-
-
-def write_log(root: Path, key: str, records: Sequence[dict[str, object]]) -> Path:
-    """A log file at ``root/key`` (gzipped when the key ends in ``.gz``)."""
-    content = orjson.dumps({"Records": list(records)})
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_gz(content) if key.endswith(".gz") else content)
-    return path
 
 
 def write_digest(
