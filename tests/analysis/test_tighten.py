@@ -21,9 +21,10 @@ from keytrail.errors import UsageError
 from keytrail.pipeline import import_inventory, ingest
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
-from tests import trailgen as tg
+from tests import factory as fx
 from tests.analysis import tighten_check as check
 from tests.analysis import tighten_scenario as sc
+from tests.factory import scenario as tg
 
 
 def _store(tmp: Path, inventory: bool = True, days: int = 40) -> Store:
@@ -177,7 +178,7 @@ def test_windows_and_coverage_gaps(store: Store) -> None:
 
 
 def test_key_names(store: Store) -> None:
-    assert suggest_policy(store, tg.key_id(sc.KEY)).key == sc.KEY
+    assert suggest_policy(store, fx.key_id(sc.KEY)).key == sc.KEY
     with pytest.raises(UsageError, match="no such key"):
         suggest_policy(store, "alias/nothing")
     other_region = sc.KEY.replace("us-east-1", "eu-west-1")
@@ -194,7 +195,7 @@ def test_key_names(store: Store) -> None:
 def test_aws_managed_keys_are_refused(tmp_path: Path) -> None:
     t = tg.Trail()
     managed = tg.key_arn(703)
-    t.kms("Decrypt", tg.iam_user("bob"), managed, tg.T0)
+    t.kms("Decrypt", fx.user("bob"), managed, tg.T0)
     archive = t.write(tmp_path / "a")
     inv = tg.write_inventory(tmp_path / "inv", [tg.InvKey(managed, manager="AWS", aliases=("alias/aws/s3",))])
     with Store() as store:

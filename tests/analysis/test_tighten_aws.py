@@ -12,10 +12,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from tests import trailgen as tg
 from tests.analysis import tighten_check as check
 from tests.analysis import tighten_scenario as sc
 from tests.aws_server import DEFAULT_ACCOUNT, EmulatorServer, aws, client, moto_server
+from tests.factory import scenario as tg
 
 __all__ = ["aws", "moto_server"]  # the emulator's fixtures, used below
 

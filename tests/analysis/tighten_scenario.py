@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tests import trailgen as tg
+from tests import factory as fx
+from tests.factory import scenario as tg
 
 A, B = tg.ACCOUNT, tg.OTHER
 KEY = tg.key_arn(701)
@@ -61,7 +62,7 @@ def trail(days: int = 40) -> tg.Trail:
     t = tg.Trail()
     app = tg.role_session("AppRole", "app-1", path="/service-role/", invoked_by="s3.amazonaws.com")
     batch = tg.role_session("BatchRole", "batch-1")
-    builder = tg.iam_user("builder")
+    builder = fx.user("builder")
     builder["invokedBy"] = "ec2.amazonaws.com"
     fed = {"type": "FederatedUser", "principalId": f"{A}:carol", "arn": f"arn:aws:sts::{A}:federated-user/carol",
            "accountId": A, "accessKeyId": "ASIAFEDERATEDCAROL01"}
@@ -77,12 +78,12 @@ def trail(days: int = 40) -> tg.Trail:
             t.kms("Decrypt", tg.root(), KEY, when + timedelta(minutes=4))
             t.kms("Encrypt", fed, KEY, when + timedelta(minutes=5))
             t.cross_account("Decrypt", partner, KEY, when + timedelta(minutes=6))
-            t.kms("DescribeKey", tg.hidden(tg.role_session("Hidden", "h", account="999988887777")), KEY, when)
-            t.kms("Decrypt", tg.hidden(tg.role_session("Hidden", "h", account="999988887777")), KEY, when)
+            t.kms("DescribeKey", fx.hidden_copy(tg.role_session("Hidden", "h", account="999988887777")), KEY, when)
+            t.kms("Decrypt", fx.hidden_copy(tg.role_session("Hidden", "h", account="999988887777")), KEY, when)
             t.kms("GenerateDataKey", tg.service("cloudtrail.amazonaws.com"), KEY, when, context={"aws:cloudtrail:arn": TRAIL_ARN})
             t.kms("Decrypt", tg.saml_user("dave", "corp-idp"), KEY, when)
             t.management("DescribeKey", tg.role_session("KeyAdmin", "admin"), KEY, when)
-            t.kms("Decrypt", tg.iam_user("intruder"), KEY, when, error="AccessDeniedException", message="not authorized")
+            t.kms("Decrypt", fx.user("intruder"), KEY, when, error="AccessDeniedException", message="not authorized")
     rotate = t.kms("RotateKey", {"accountId": A, "invokedBy": "kms.amazonaws.com"}, KEY, tg.T0 + timedelta(days=3))
     rotate["userIdentity"] = {"accountId": A, "invokedBy": "kms.amazonaws.com"}
     t.kms("Decrypt", tg.role_session("AppRole", "x", path="/service-role/"), OTHER_KEY, tg.T0)

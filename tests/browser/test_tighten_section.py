@@ -11,9 +11,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from keytrail.cli.main import cli
-from tests import trailgen as tg
 from tests.analysis import tighten_scenario as sc
 from tests.browser.conftest import OpenedPage, artifact
+from tests.factory import scenario as tg
 
 Open = Callable[..., OpenedPage]
 

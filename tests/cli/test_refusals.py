@@ -16,8 +16,8 @@ from keytrail.cli.main import cli
 from keytrail.errors import UsageError
 from keytrail.sources import sample
 from keytrail.sources.registry import SourceOptions, open_sources, register_scheme
-from tests import fixtures_gen as fx
-from tests.fixtures_gen import ACCOUNT, OTHER, alias_event, key_arn, kms, non_kms, user
+from tests import factory as fx
+from tests.factory import ACCOUNT, OTHER, alias_event, key_arn, kms, non_kms, user
 
 SAMPLE = str(sample.sample_dir())
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -328,11 +328,11 @@ def test_report_without_o_on_a_terminal_refuses(db: str, tmp_path: Path) -> None
 
 
 def test_a_key_only_the_inventory_knows_is_an_answer_not_an_error(tmp_path: Path) -> None:
-    from tests import trailgen as tg
+    from tests.factory import scenario as tg
 
     path = str(tmp_path / "store.duckdb")
     tg.scenario_store(tmp_path, db=path).close()
-    for name in (tg.K_NEVER, tg.key_id(tg.K_NEVER)):
+    for name in (tg.K_NEVER, fx.key_id(tg.K_NEVER)):
         result = run("who-uses", name, "--db", path)
         assert result.exit_code == 0, result.output
         first = result.stdout.splitlines()[0]

@@ -17,8 +17,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from keytrail.cli.main import cli
-from tests import trailgen as tg
+from tests import factory as fx
 from tests.analysis import tighten_scenario as sc
+from tests.factory import scenario as tg
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = "KEYTRAIL_REGEN_GOLDEN=1 python -m pytest tests/cli/test_suggest_policy_cli.py"
@@ -77,7 +78,7 @@ def test_explain_is_markdown(db: str, tmp_path: Path) -> None:
 
 
 def test_json_for_machines(db: str) -> None:
-    result = run("suggest-policy", tg.key_id(sc.KEY), "--db", db, "--format", "json", "-q")
+    result = run("suggest-policy", fx.key_id(sc.KEY), "--db", db, "--format", "json", "-q")
     assert result.exit_code == 0 and result.stderr == ""
     data = json.loads(result.stdout)
     assert {"key", "window", "policy", "removed", "kept", "added", "replay", "warnings"} <= set(data)

@@ -25,8 +25,8 @@ from keytrail.cli.writing import screen_for
 from keytrail.render.grid import Screen
 from keytrail.render.width import width
 from keytrail.sources import sample
-from tests import trailgen as tg
 from tests.conftest import gen_trail
+from tests.factory import scenario as tg
 
 GOLDEN = Path(__file__).parent / "golden" / "terminal"
 REGEN = "KEYTRAIL_REGEN_GOLDEN=1 python -m pytest tests/cli/test_terminal.py"
@@ -217,8 +217,12 @@ def test_width_leaves_the_other_formats_as_they_are(db: str, fmt: str) -> None:
 
 
 def test_no_calls_is_said_in_words(db: str) -> None:
-    result = run("who-uses", "alias/nothing-here", "--db", db, "--width", "80")
-    assert result.stdout == "alias/nothing-here: no calls in the store\n"
+    result = run("who-uses", "alias/blog-bucket-key", "--db", db, "--width", "80", "--since", "2099-01-01")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "alias/blog-bucket-key (arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab): "
+        "no calls since 2099-01-01T00:00:00Z; last use 2026-11-02T09:23:00Z\n"
+    )
 
 
 # ---- where the layout comes from ------------------------------------------------------------------

@@ -8,8 +8,8 @@ from keytrail.pipeline import ingest
 from keytrail.pipeline.origins import LOG, Origins, OriginTally, no_logs
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
-from tests import fixtures_gen as fx
-from tests.fixtures_gen import KEY_A, kms, user
+from tests import factory as fx
+from tests.factory import KEY_A, kms, user
 
 
 def test_a_file_counts_for_every_source_it_was_found_under() -> None:
