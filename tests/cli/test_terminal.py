@@ -220,8 +220,10 @@ def test_no_calls_is_said_in_words(db: str) -> None:
     result = run("who-uses", "alias/blog-bucket-key", "--db", db, "--width", "80", "--since", "2099-01-01")
     assert result.exit_code == 0
     assert result.stdout == (
-        "alias/blog-bucket-key (arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab): "
-        "no calls since 2099-01-01T00:00:00Z; last use 2026-11-02T09:23:00Z\n"
+        "alias/blog-bucket-key\n"
+        "    (arn:aws:kms:us-east-1:111122223333:key/\n"
+        "    1234abcd-12ab-34cd-56ef-1234567890ab): no calls since 2099-01-01T00:00:00Z;\n"
+        "    last use 2026-11-02T09:23:00Z\n"
     )
 
 

@@ -156,7 +156,10 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
         if screen is None:
             _write_who_uses(key, data, columns, output, said, inputs.quiet)
         elif not data:
-            write_text("".join(f"{safe.terminal(line)}\n" for line in said), output.path)
+            from keytrail.render.flow import flow, words
+
+            lines = [text for line in said for text in flow([words(safe.terminal(line))], screen.width, screen.color)]
+            write_text("".join(f"{line}\n" for line in lines), output.path)
         else:
             write_text(who_uses_on_screen(loaded.store, key, filters, data, by, details, screen), output.path)
         return exit_code(loaded)
