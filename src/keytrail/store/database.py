@@ -82,6 +82,7 @@ class Store(Resolution):
                 raise StoreError(f"{dataset}: no such directory (expected a dataset written by keytrail spark-ingest)")
         elif path and path != MEMORY and (read_only or not create) and not os.path.exists(path):
             raise StoreNotFound(path, stores_like(path), named)
+        read_only = read_only and path != MEMORY  # an in-memory store (":memory:") is a new, empty one
         super().__init__(path, read_only and dataset is None)
         try:
             self._prepare()
