@@ -21,8 +21,8 @@ def test_one_of_each_in_the_singular() -> None:
     report = IngestReport(files_ingested=1, files_unchanged=1, files_error=1, records=1, kms_records=1, rows=1,
                           records_rejected=1, records_unattributed=1, bytes_read=1_200_000_000, seconds=75)
     assert summary_line(report) == (
-        "1 record in 1 file (1 KMS call, 1 key-use row, 1 record rejected, 1 KMS call unattributable); "
-        "1 file unchanged since the last ingest; 1 file unreadable; 1 min 15 s at 16 MB/s"
+        "1 record in 1 file (1 KMS call, 1 key-use row, 1 record rejected, 1 KMS call unattributable), listed by "
+        "`keytrail problems`; 1 file unchanged since the last ingest; 1 file unreadable; 1 min 15 s at 16 MB/s"
     )
 
 
