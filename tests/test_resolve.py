@@ -12,6 +12,7 @@ import pytest
 from keytrail.analysis import event_id_clashes, keys_report, usage
 from keytrail.analysis.clashes import CONFLICTING_COPIES, DIFFERENT_EVENTS, identity_conflicts
 from keytrail.analysis.findings import FindingOptions, run_findings
+from keytrail.analysis.record_problems import CONFLICTING, problems
 from keytrail.pipeline import ingest
 from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
@@ -280,8 +281,13 @@ def test_copies_that_disagree_on_the_outcome_count_once_and_are_reported(tmp_pat
         assert len(key_use(store)) == 1
         (clash,) = event_id_clashes(store)
         (finding,) = run_findings(store, FindingOptions(kinds=("conflicting-copies",)))
+        listed = problems(store, (CONFLICTING,))
     assert (clash.kind, clash.records, clash.calls) == (CONFLICTING_COPIES, 2, 1)
     assert finding.details["event_id"] == eid and finding.severity == "medium"
+    # keytrail problems lists both records of the call
+    assert [(p.record, p.event_id, p.event_name, p.kind) for p in listed] == [
+        (0, eid, "Decrypt", CONFLICTING), (1, eid, "Decrypt", CONFLICTING)]
+    assert listed[0].reason.startswith("copies of one call (same eventID, eventName and eventTime) disagree")
 
 
 def test_a_verified_copy_wins_over_an_unverified_one(tmp_path: Path) -> None:

@@ -125,4 +125,4 @@ def test_nothing_to_list(tmp_path: Path) -> None:
 def test_an_unknown_kind_is_refused(trail: Path) -> None:
     result = CliRunner().invoke(cli, ["problems", str(trail), "--kind", "bad"])
     assert result.exit_code == 2
-    assert "--kind: bad: not a kind of problem (rejected, unattributable, unreadable)" in result.stderr
+    assert "--kind: bad: not a kind of problem (rejected, unattributable, unreadable, conflicting)" in result.stderr

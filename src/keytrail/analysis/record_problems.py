@@ -1,5 +1,5 @@
 """What was not counted, and why: records rejected, KMS calls that could not be attributed, and
-files that could not be read -- ``keytrail problems``.
+files that could not be read, and copies of one call that disagree -- ``keytrail problems``.
 
 Every row names where the record is (the file or the source's batch, and the record's index in
 it), the call when the record shows it (eventID, eventName), and the reason. Nothing is dropped
@@ -12,14 +12,23 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from keytrail.analysis.clashes import CONFLICTING_COPIES, event_id_clashes
 from keytrail.store import Store
 
 REJECTED = "rejected"
 UNATTRIBUTABLE = "unattributable"
 UNREADABLE = "unreadable"
-KINDS = (REJECTED, UNATTRIBUTABLE, UNREADABLE)
+CONFLICTING = "conflicting"
+KINDS = (REJECTED, UNATTRIBUTABLE, UNREADABLE, CONFLICTING)
 """The kinds of problem, in report order: a record whose shape keytrail cannot read, a KMS call it
-read but cannot attribute to a key (or a principal), a file (or part of a source) it could not read."""
+read but cannot attribute to a key (or a principal), a file (or part of a source) it could not read,
+a record one of whose copies (same eventID, eventName and eventTime) says otherwise."""
+
+CONFLICTING_REASON = (
+    "copies of one call (same eventID, eventName and eventTime) disagree on its outcome or its caller: "
+    "counted once, the copy from a verified log file first, then the first read (`keytrail findings`: "
+    "conflicting-copies)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,23 @@ def problems(store: Store, kinds: Sequence[str] = KINDS) -> list[ProblemEntry]:
         if event_name and reason.startswith(f"{event_name}: "):
             reason = reason[len(event_name) + 2 :]  # the event name is a column of its own
         out.append(ProblemEntry(source, None if record is None else int(record), event_id, event_name, kind, reason))
+    if CONFLICTING in wanted:
+        out += conflicting_copies(store)
     return out
 
 
-__all__ = ["KINDS", "REJECTED", "UNATTRIBUTABLE", "UNREADABLE", "ProblemEntry", "problems"]
+def conflicting_copies(store: Store) -> list[ProblemEntry]:
+    """Every record of a call whose copies disagree (``clashes.CONFLICTING_COPIES``)."""
+    ids = [c.event_id for c in event_id_clashes(store) if c.kind == CONFLICTING_COPIES]
+    if not ids:
+        return []
+    rows = store.query(
+        """SELECT DISTINCT f.uri, k.rec_index, k.event_id, k.event_name
+           FROM raw_key_use k JOIN files f USING (file_id)
+           WHERE k.event_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY 3, 1, 2""",
+        [ids],
+    )
+    return [ProblemEntry(uri, int(i), eid, name, CONFLICTING, CONFLICTING_REASON) for uri, i, eid, name in rows]
+
+
+__all__ = ["CONFLICTING", "KINDS", "REJECTED", "UNATTRIBUTABLE", "UNREADABLE", "ProblemEntry", "conflicting_copies", "problems"]
