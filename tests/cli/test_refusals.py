@@ -180,7 +180,7 @@ def test_a_log_file_whose_first_record_is_not_an_aws_event_is_read(tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert [(r["principal"], r["encrypt"], r["decrypt"]) for r in json.loads(result.stdout)] == [
         (f"arn:aws:iam::{ACCOUNT}:user/alice", 0, 1), (f"arn:aws:iam::{ACCOUNT}:user/bob", 1, 0)]
-    assert "4 record(s), 2 KMS call(s)" in result.stderr
+    assert "4 records in 1 file (2 KMS calls" in result.stderr
 
 
 # ---- KEYTRAIL_DB --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from keytrail.cli.main import cli
 from keytrail.normalize import normalize
+from keytrail.render.words import count
 from keytrail.sources import ocsf_mapping, securitylake
 from keytrail.sources.ocsf_mapping import FIELDS, VERSION_1, VERSION_2, record_from_row
 from tests.aws_server import ATHENA, EmulatorServer, client
@@ -70,7 +71,7 @@ def test_the_seed_31_org_archive_as_ocsf_parquet_equals_truth(archive: Path, lak
     result = run("usage", str(lakes[version]), "--format", "json")
     assert result.exit_code == 0, result.stderr
     files = len(list(lakes[version].rglob("*.gz.parquet")))
-    assert f"{files} file(s) read; 8341 record(s), 4355 KMS call(s)" in result.stderr
+    assert f"8,341 records in {count(files, 'file')} (4,355 KMS calls" in result.stderr
     checked = truth_check(result.stdout, archive / "truth.json", tmp_path)
     assert checked.returncode == 0, checked.stdout
 
@@ -123,7 +124,7 @@ def test_a_parquet_file_that_is_not_ocsf_is_skipped_and_a_damaged_one_named(tmp_
     result = run("usage", str(tmp_path), "--format", "json")
     assert result.exit_code == 3
     assert "broken.parquet: not a readable Parquet file" in result.stderr
-    assert "1 skipped (1 Parquet, not OCSF API Activity (no api.service.name, api.operation))" in result.stderr
+    assert "1 file skipped (1 Parquet, not OCSF API Activity (no api.service.name, api.operation))" in result.stderr
     assert [r["key"] for r in json.loads(result.stdout)] == [KEY]
 
 
@@ -316,7 +317,7 @@ def test_a_security_lake_table_known_by_its_name_and_narrowed_by_partitions(athe
     assert params[2:] == ["'us-east-1'", f"'{account}'"]
     want = sum(1 for r in archive_records(archive) if r["eventSource"] == "kms.amazonaws.com"
                and r["awsRegion"] == "us-east-1" and r["recipientAccountId"] == account)  # fmt: skip
-    assert f"{want} KMS call(s)" in result.stderr
+    assert f"({count(want, 'KMS call')}," in result.stderr
 
 
 # ---- s3:// in Security Lake's version 1 layout ----------------------------------------------------------
@@ -334,7 +335,7 @@ def test_a_security_lake_bucket_is_walked_by_partition(aws: EmulatorServer, arch
     s3.put_object(Bucket=bucket, Key="aws/CLOUD_TRAIL_MGMT/2.0/metadata/00000.metadata.json", Body=b"{}")
     result = run("usage", f"s3://{bucket}/", "--format", "json", "--workers", "1")
     assert result.exit_code == 0, result.stderr
-    assert f"{len(files)} file(s) read" in result.stderr
+    assert f" in {count(len(files), 'file')} (" in result.stderr
     assert "2.0/: Security Lake source version 2.0 is an Iceberg table: not read from S3" in result.stderr
     checked = truth_check(result.stdout, archive / "truth.json", tmp_path)
     assert checked.returncode == 0, checked.stdout
@@ -345,7 +346,7 @@ def test_a_security_lake_bucket_is_walked_by_partition(aws: EmulatorServer, arch
                  "--regions", "us-east-1", "--accounts", account, "--since", "2026-10-01", "--until", "2026-10-02")  # fmt: skip
     assert narrow.exit_code == 0, narrow.stderr
     want = [p for p in files if f"region=us-east-1/accountId={account}/" in str(p)]
-    assert f"{len(want)} file(s) read" in narrow.stderr
+    assert f" in {count(len(want), 'file')} (" in narrow.stderr
     listed = {prefix for prefix, _ in aws.faults.s3_lists()}
     assert not any("region=ap-northeast-1" in p for p in listed), listed
 
