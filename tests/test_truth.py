@@ -52,5 +52,5 @@ def test_ingest_is_idempotent_and_incremental(small_archive: Path, tmp_path: Pat
     before = CliRunner().invoke(cli, ["usage", "--db", db, "--format", "json"]).stdout
     again = CliRunner().invoke(cli, ["ingest", str(small_archive), "--db", db])
     assert again.exit_code == 0
-    assert "0 file(s) read" in again.stderr and "unchanged since the last ingest" in again.stderr
+    assert "0 records in 0 files" in again.stderr and "unchanged since the last ingest" in again.stderr
     assert CliRunner().invoke(cli, ["usage", "--db", db, "--format", "json"]).stdout == before

@@ -34,3 +34,8 @@ def test_nothing_new() -> None:
 def test_a_small_read_rate_in_kilobytes() -> None:
     report = IngestReport(files_ingested=2, records=37, kms_records=37, rows=37, bytes_read=21_000, seconds=0.5)
     assert summary_line(report) == "37 records in 2 files (37 KMS calls, 37 key-use rows); 0.5 s at 42 kB/s"
+
+
+def test_a_tiny_read_rate_in_bytes() -> None:
+    report = IngestReport(files_ingested=1, records=4, kms_records=2, rows=2, bytes_read=900, seconds=1.8)
+    assert summary_line(report) == "4 records in 1 file (2 KMS calls, 2 key-use rows); 1.8 s at 500 B/s"

@@ -83,8 +83,10 @@ def count(n: int, noun: str) -> str:
 
 
 def megabytes_per_second(n_bytes: int, seconds: float) -> str:
-    """A read rate: ``4.1 MB/s``, ``120 MB/s``, ``35 kB/s``."""
+    """A read rate: ``4.1 MB/s``, ``120 MB/s``, ``35 kB/s``, ``600 B/s``."""
     rate = n_bytes / seconds
+    if rate < 1e3:
+        return f"{rate:,.0f} B/s"
     if rate < 1e6:
         return f"{rate / 1e3:,.0f} kB/s"
     return f"{rate / 1e6:.1f} MB/s" if rate < 1e7 else f"{rate / 1e6:,.0f} MB/s"
