@@ -247,6 +247,7 @@ def test_validate_refuses_what_kms_refuses() -> None:
     assert any("no Principal" in p for p in problems(key, doc(root, {k: v for k, v in ec.items() if k != "Principal"})))
 
 
+@pytest.mark.shared
 def test_every_key_of_the_published_corpus(tmp_path: Path) -> None:
     """AWS's own example records (every identity type, placeholders, redaction markers): each key
     with successful use gets a document KMS would accept, and the replay denies only the calls of

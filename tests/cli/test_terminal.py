@@ -25,8 +25,8 @@ from keytrail.cli.writing import screen_for
 from keytrail.render.grid import Screen
 from keytrail.render.width import width
 from keytrail.sources import sample
-from tests.conftest import gen_trail
 from tests.factory import scenario as tg
+from tests.factory.archive import write_archive
 
 GOLDEN = Path(__file__).parent / "golden" / "terminal"
 REGEN = "KEYTRAIL_REGEN_GOLDEN=1 python -m pytest tests/cli/test_terminal.py"
@@ -72,7 +72,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """The trailgen scenario (keys pending deletion, denied calls, roles with paths, an inventory)."""
+    """The findings scenario (tests/factory/scenario.py: keys pending deletion, denied calls, roles with
+    paths, an inventory)."""
     tmp = tmp_path_factory.mktemp("scenario")
     path = str(tmp / "store.duckdb")
     tg.scenario_store(tmp, db=path).close()
@@ -100,17 +101,19 @@ def test_demo_answers_in_a_terminal_of_80_and_120_columns(cells: int) -> None:
 
 
 def name_of(principal: str) -> str:
-    """A principal's name: the last part of its ARN, a hidden caller's unique id, a service."""
+    """A principal's name: the last part of its ARN, a hidden caller's unique id, an Identity Center
+    user's id, a service."""
     if principal.startswith("AWSAccount:"):
         return principal.rsplit(":", 1)[1]
+    if principal.startswith("identitycenter:"):
+        return principal.rsplit("/", 1)[1]
     return principal.rsplit("/", 1)[-1].rsplit(":", 1)[-1] if principal.startswith("arn:") else principal
 
 
 @pytest.fixture(scope="module")
 def seed23(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, object]]:
     out = tmp_path_factory.mktemp("seed23") / "trail"
-    truth = gen_trail(out, "--events", "30000", "--seed", "23", "--org", "--plain-every", "7", "--accounts", "4",
-                      "--regions", "2", "--external-accounts", "1")
+    truth = write_archive(out, events=30000, seed=23, org=True, plain_every=7, accounts=4, regions=2, external=1)
     db = str(out.parent / "store.duckdb")
     assert run("ingest", str(out), "--db", db, "-q").exit_code == 0
     return db, truth

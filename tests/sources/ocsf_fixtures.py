@@ -1,7 +1,7 @@
 """OCSF Parquet files as Amazon Security Lake writes them, made here from CloudTrail records.
 
-No published KMS record exists in OCSF, so the tests make their own from generated CloudTrail
-archives, through this mapping -- written from the published one (the OCSF project's examples,
+No published KMS record exists in OCSF, so the tests make their own from CloudTrail archives with
+known answers (``tests.factory.archive``), through this mapping -- written from the published one (the OCSF project's examples,
 ``mappings/markdown/AWS/v1.1.0/CloudTrail/API Activity/README.md`` and ``v1.0.0-rc.2``, and
 AWS's Security Lake query examples), independently of keytrail's (``keytrail.sources.ocsf_mapping``):
 it shares no code with it, and goes the other way (CloudTrail -> OCSF).
@@ -17,16 +17,16 @@ CloudTrail paths to text.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tests.factory.archive import records
 
 S = pa.string()
 _IPV4 = re.compile(r"^(?:[0-9]{1,3}\.){3}[0-9]{1,3}$")
@@ -153,14 +153,6 @@ def schema(version: int) -> pa.Schema:
     ])  # fmt: skip
 
 
-def archive_records(archive: Path) -> Iterator[dict[str, Any]]:
-    """Every record of a gen_trail archive's log files, in file order."""
-    for path in sorted((archive / "AWSLogs").rglob("*.json*")):
-        if "/CloudTrail/" in str(path):
-            data = path.read_bytes()
-            yield from json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)["Records"]
-
-
 def write_parquet(rows: list[dict[str, Any]], version: int, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=schema(version)), path, compression="gzip")
@@ -171,7 +163,7 @@ def write_lake(archive: Path, out: Path, version: int, drop: tuple[str, ...] = (
     (``aws/CLOUD_TRAIL_MGMT/1.0/region=R/accountId=A/eventDay=D/*.gz.parquet``; version 2 rows in
     the same folders): returns the number of files."""
     parts: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in archive_records(archive):
+    for record in records(archive):
         key = (record["awsRegion"], record["recipientAccountId"], record["eventTime"][:10].replace("-", ""))
         parts.setdefault(key, []).append(to_ocsf(record, version, drop))
     n = 0
