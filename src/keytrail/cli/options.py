@@ -1,7 +1,8 @@
 """The options commands share, each group read once into a typed value a command takes.
 
-    @input_options    SOURCE..., --db, --parquet, --verify, --public-keys, --strict, --quiet, --workers,
-                      --profile, --region, --accounts, --regions   ->  inputs: Inputs
+    @input_options    SOURCE..., --db, --parquet, --verify, --public-keys, --strict, --quiet, --verbose,
+                      --workers, --max-file-bytes, --profile, --region, --accounts, --regions
+                                                                   ->  inputs: Inputs
     @filter_options   --since, --until, --account, --key-region    ->  window: Window, scope: Scope
     @output_options   --format, --output, --width, --no-color      ->  output: Output
 
@@ -100,6 +101,7 @@ class Inputs:
     workers: int | None = None
     aws: AwsOptions = field(default_factory=AwsOptions)
     env_db: str | None = None  # $KEYTRAIL_DB, the store of commands given no --db (and reports given no SOURCE)
+    verbose: bool = False
 
     @property
     def store(self) -> str | None:
@@ -156,6 +158,8 @@ _INPUT_OPTIONS = [
                  help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
     click.option("--strict", is_flag=True, help="Fail (exit 3) before any output if any input could not be read."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr (errors still shown)."),
+    click.option("--verbose", "-v", is_flag=True,
+                 help="Also name on stderr every request to AWS that was retried, and why."),
     click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: every core)."),
     click.option("--profile", default=None, help="AWS profile for the AWS sources (s3://, lookup://, athena://, logs://, lake://)."),
     click.option("--region", "aws_region", default=None, help="AWS Region for API calls."),
@@ -169,11 +173,12 @@ def input_options(f: Command[R]) -> Command[R]:
 
     @functools.wraps(f)
     def wrapper(*args: Any, sources: tuple[str, ...], db: str | None, parquet: str | None, verify: Mode | None,
-                public_keys: tuple[str, ...], strict: bool, quiet: bool, workers: int | None, profile: str | None,
-                aws_region: str | None, accounts: str | None, regions: str | None, **kwargs: Any) -> R:
+                public_keys: tuple[str, ...], strict: bool, quiet: bool, verbose: bool, workers: int | None,
+                profile: str | None, aws_region: str | None, accounts: str | None, regions: str | None,
+                **kwargs: Any) -> R:
         aws = AwsOptions(profile, aws_region, split_csv(accounts), split_csv(regions))
         inputs = Inputs(sources, db, parquet, VerifyOptions(verify, public_keys), strict, quiet, workers, aws,
-                        default_db())
+                        default_db(), verbose)
         return f(*args, inputs=inputs, **kwargs)
 
     return _options(wrapper, _INPUT_OPTIONS)

@@ -21,6 +21,7 @@ from keytrail.errors import PartialInputError
 from keytrail.pipeline.origins import LOG, Origins, no_logs
 from keytrail.pipeline.worker import Chunk, FileOutcome, problem_row, process_batch, process_chunk
 from keytrail.sources import FileRef, FileSource, RecordSource, origins_of, survey
+from keytrail.sources.retry import RETRIES
 from keytrail.store import Store
 from keytrail.store.segments import Segment
 from keytrail.store.tables import FileEntry, ProblemRow, storable, to_arrow
@@ -62,6 +63,8 @@ class IngestReport:
     def nothing_read(self) -> bool:
         """No SOURCE held a CloudTrail log file."""
         return len(self.sources_without_logs) + len(self.sources_unreadable) >= self.sources > 0
+    retries: int = 0  # requests to AWS made again after a fault (``sources.retry``): none was lost
+    retry_notes: list[str] = field(default_factory=list)  # "what: why" of each retry (capped)
 
     @property
     def partial(self) -> bool:
@@ -200,6 +203,7 @@ def ingest(
     for those files.
     """
     started = time.perf_counter()
+    mark = RETRIES.mark()
     run = _Run(store, ", ".join(s.description for s in sources), progress)
     n_workers = workers if workers is not None else default_workers()
     try:
@@ -216,6 +220,8 @@ def ingest(
     except BaseException:
         run.batch.abort()
         raise
+    finally:
+        _add_retries(run.report, *RETRIES.take(mark))  # listings, API pages, files read in this process
     run.batch.commit()
     report = run.report
     if report.files_new:
@@ -347,6 +353,11 @@ class _Run:
             self.progress(report)
 
 
+def _add_retries(report: IngestReport, count: int, notes: list[str]) -> None:
+    report.retries += count
+    report.retry_notes.extend(notes[: max(0, MAX_LISTED - len(report.retry_notes))])
+
+
 def _account(report: IngestReport, o: FileOutcome) -> None:
     report.bytes_done += o.size
     report.files_done += 1
@@ -362,6 +373,7 @@ def _account(report: IngestReport, o: FileOutcome) -> None:
     else:
         report.files_error += 1
         report.errors.append(f"{o.uri}: {o.reason}")
+    _add_retries(report, o.retries, o.retry_notes)
     report.records_rejected += len(o.problems)
     report.records_unattributed += len(o.unattributed)
     for p in o.problems:

@@ -19,6 +19,7 @@ from keytrail.decode import FileRecords, Record, gunzip_if_needed, read_records
 from keytrail.errors import KeytrailError, NotCloudTrail, SourceReadError
 from keytrail.normalize import Normalized, normalize, normalize_record
 from keytrail.sources import FileRef, FileSource, RecordBatch
+from keytrail.sources.retry import RETRIES
 from keytrail.store.segments import RowBuffer, Segment, write_segment
 from keytrail.store.tables import AliasRow, CredentialRow, ProblemRow, arrow_table, storable, to_arrow
 
@@ -68,6 +69,8 @@ class FileOutcome:
     problems: list[Problem] = field(default_factory=list)
     unattributed: list[Problem] = field(default_factory=list)
     verified: bool = False  # the file is covered by a verified digest chain
+    retries: int = 0  # requests retried to read it (``sources.retry``)
+    retry_notes: list[str] = field(default_factory=list)  # what was retried and why
 
 
 @dataclass
@@ -153,8 +156,14 @@ def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted |
     """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
     ex = ex if ex is not None else Extracted()
     out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested", verified=ref.verified)
+    mark = RETRIES.mark()
     try:
-        data = gunzip_if_needed(source.read(ref), ref.uri)
+        try:
+            raw = source.read(ref)
+        finally:
+            out.retries, out.retry_notes = RETRIES.take(mark)
+        data = gunzip_if_needed(raw, ref.uri)
+        del raw
         fr = read_records(data, ref.uri)
     except NotCloudTrail as e:
         out.status, out.reason = "skipped", storable(e.reason)
