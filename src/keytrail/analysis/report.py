@@ -362,7 +362,11 @@ def _summary(  # long: one query per part of the summary, in the order the page 
                    list(uri ORDER BY uri)[1:{SKIP_EXAMPLES}]
             FROM files WHERE status <> 'ingested' GROUP BY ALL ORDER BY status, count(*) DESC, r"""  # noqa: S608
     )
-    problems = store.query("SELECT kind, count(*) FROM record_problems GROUP BY kind ORDER BY kind")
+    # rejected records are counted per file (the store keeps a sample of them); unattributable calls one by one
+    problems = store.query(
+        """SELECT 'rejected', sum(problems)::BIGINT FROM files HAVING sum(problems) > 0
+           UNION ALL SELECT kind, count(*) FROM record_problems WHERE kind <> 'rejected' GROUP BY kind ORDER BY 1"""
+    )
     calls = store.query(f"SELECT count(*) FROM key_use WHERE {where}", params)[0][0]  # noqa: S608
     ingest = None
     if report is not None:

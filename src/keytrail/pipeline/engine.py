@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import PartialInputError
 from keytrail.pipeline.origins import LOG, Origins, no_logs
 from keytrail.pipeline.worker import Chunk, FileOutcome, problem_row, process_batch, process_chunk
@@ -162,12 +163,13 @@ _PRELOAD = ["keytrail.pipeline.worker", "pyarrow", "pyarrow.parquet", "duckdb"]
 
 
 def _run_chunks(
-    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int, segments_dir: str
+    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int, segments_dir: str,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Iterator[Chunk]:
     """Chunks processed by a pool (bounded number in flight) or inline for one worker."""
     if workers <= 1:
         for items in chunks:
-            yield process_chunk(source, items, segments_dir)
+            yield process_chunk(source, items, segments_dir, max_file_bytes)
         return
     import multiprocessing
 
@@ -178,7 +180,7 @@ def _run_chunks(
         queued = 0  # bytes of the files in flight: many small chunks, or a few of large files
         for items in chunks:
             size = sum(ref.size for _, ref in items)
-            in_flight.append((pool.submit(process_chunk, source, items, segments_dir), size))
+            in_flight.append((pool.submit(process_chunk, source, items, segments_dir, max_file_bytes), size))
             queued += size
             while len(in_flight) >= IN_FLIGHT * workers or queued >= 2 * workers * CHUNK_BYTES:
                 fut, size = in_flight.pop(0)
@@ -194,8 +196,12 @@ def ingest(
     workers: int | None = None,
     progress: Progress | None = None,
     strict: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> IngestReport:
     """Read every new file of the sources into the store and resolve; returns what was read.
+
+    A file larger than ``max_file_bytes``, or that inflates to more, is not read (named, as an
+    unreadable file); every other file is decoded a window at a time (``decode.windows``).
 
     Files already in the ledger with the same size and version are not read again. Unreadable
     files and rejected records are counted and named in the report (``report.partial``); with
@@ -214,7 +220,8 @@ def ingest(
                 continue
             todo = run.new_files(source)
             inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
-            for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo)), store.segments_dir):
+            workers_here = 1 if inline else min(n_workers, len(todo))
+            for chunk in _run_chunks(source, _chunks(todo), workers_here, store.segments_dir, max_file_bytes):
                 run.write(chunk)
             run.without_logs(source)
     except BaseException:
@@ -333,7 +340,7 @@ class _Run:
         for file_id, o in chunk.files:
             entries.append(
                 FileEntry(file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
-                          len(o.problems), o.reason, self.ingest_id, segment if o.rows else None, o.verified)
+                          o.problems.seen, o.reason, self.ingest_id, segment if o.rows else None, o.verified)
             )
             problems.extend(problem_row(file_id, "rejected", p) for p in o.problems)
             problems.extend(problem_row(file_id, "unattributed", p) for p in o.unattributed)
@@ -374,7 +381,7 @@ def _account(report: IngestReport, o: FileOutcome) -> None:
         report.files_error += 1
         report.errors.append(f"{o.uri}: {o.reason}")
     _add_retries(report, o.retries, o.retry_notes)
-    report.records_rejected += len(o.problems)
+    report.records_rejected += o.problems.seen
     report.records_unattributed += len(o.unattributed)
     for p in o.problems:
         if len(report.record_problems) < MAX_LISTED:
