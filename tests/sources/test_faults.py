@@ -117,6 +117,7 @@ def test_s3_in_process_counts_what_it_retried(
     assert faulty.stdout == clean.stdout
     assert sum(proxy.applied.values()) > 0
     assert "request(s) to AWS retried" in faulty.stderr
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
     assert "keytrail: retried:" not in faulty.stderr  # named only with --verbose
 
 
@@ -136,6 +137,7 @@ def test_lookup_at_20_percent_faults_equals_the_fault_free_run(
     assert faulty.exit_code == 0, faulty.stderr
     assert faulty.stdout == clean.stdout
     assert "request(s) to AWS retried" in faulty.stderr
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
     assert "keytrail: retried: " in faulty.stderr
 
 
@@ -151,6 +153,7 @@ def test_athena_at_20_percent_faults_equals_the_fault_free_run(
     assert faulty.exit_code == 0, faulty.stderr
     assert faulty.stdout == clean.stdout
     assert "request(s) to AWS retried" in faulty.stderr
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
 
 
 def test_inventory_at_20_percent_faults_equals_the_fault_free_run(
@@ -168,6 +171,7 @@ def test_inventory_at_20_percent_faults_equals_the_fault_free_run(
     assert faulty.exit_code == 0, faulty.stderr
     assert _without_times(faulty.stdout) == _without_times(clean.stdout)
     assert "request(s) to AWS retried" in faulty.stderr
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
 
 
 def _without_times(text: str) -> Any:
