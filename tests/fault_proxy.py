@@ -194,3 +194,23 @@ def _error(kind: str, service: str, target: str) -> tuple[int, str, bytes]:
     status = {"503": 503, "500": 500, "throttle": 400}[kind]
     body = f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>injected</Message></Error><RequestId>f</RequestId></ErrorResponse>"
     return status, "text/xml", body.encode()
+
+
+FAST = {
+    "KEYTRAIL_AWS_READ_TIMEOUT": "1",  # the proxy's slow answers take longer
+    "KEYTRAIL_AWS_CONNECT_TIMEOUT": "2",
+    "KEYTRAIL_AWS_BASE_DELAY": "0.05",
+    "KEYTRAIL_AWS_MAX_DELAY": "0.5",
+}
+
+
+def through(proxy: FaultProxy, monkeypatch: Any) -> None:
+    """keytrail's clients from now on reach AWS through the proxy, with short timeouts and backoff."""
+    from keytrail.sources import aws as aws_module
+    from keytrail.sources.retry import RETRIES
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    aws_module.forget_clients()
+    RETRIES.take()

@@ -21,32 +21,15 @@ from keytrail.sources import lookup as lookup_module
 from keytrail.sources.retry import RETRIES, RetryPolicy
 from tests.aws_server import EmulatorServer, aws_env, client
 from tests.conftest import CHECK_TRUTH, gen_trail
-from tests.fault_proxy import FaultPlan, FaultProxy
+from tests.fault_proxy import FAST, FaultPlan, FaultProxy, through
 
 BUCKET = "org-trail"
-FAST = {
-    "KEYTRAIL_AWS_READ_TIMEOUT": "1",  # the proxy's slow answers take longer
-    "KEYTRAIL_AWS_CONNECT_TIMEOUT": "2",
-    "KEYTRAIL_AWS_BASE_DELAY": "0.05",
-    "KEYTRAIL_AWS_MAX_DELAY": "0.5",
-}
-
-
 @pytest.fixture
 def proxy(aws: EmulatorServer) -> Iterator[FaultProxy]:
     p = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=31))
     p.start()
     yield p
     p.stop()
-
-
-def through(proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
-    """keytrail's clients from now on reach AWS through the proxy, with short timeouts and backoff."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    for name, value in FAST.items():
-        monkeypatch.setenv(name, value)
-    aws_module.forget_clients()
-    RETRIES.take()
 
 
 def run(*args: str) -> Any:

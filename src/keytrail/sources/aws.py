@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import ModuleType
 from typing import Any
@@ -183,7 +183,15 @@ class AwsConfig:
 
     profile: str | None = None
     region: str | None = None
+    max_attempts: int | None = None  # botocore's attempts per call, if not the policy's
+    retry_mode: str | None = None  # botocore's retry mode, if not the policy's
     retry: RetryPolicy = field(default_factory=RetryPolicy.from_env)  # retries and timeouts of every call
+
+    def __post_init__(self) -> None:
+        if self.max_attempts is not None or self.retry_mode is not None:
+            policy = replace(self.retry, max_attempts=self.max_attempts or self.retry.max_attempts,
+                             mode=self.retry_mode or self.retry.mode)
+            object.__setattr__(self, "retry", policy)
 
     def session(self) -> Any:
         """A boto3 Session for this profile (cached per process and thread)."""
