@@ -87,3 +87,7 @@ def test_a_million_rejected_records_are_counted_and_a_sample_kept(tmp_path: Path
     with Store(db, read_only=True) as store:
         assert store.query("SELECT problems FROM files") == [(1_000_000,)]
         assert store.query("SELECT count(*) FROM record_problems") == [(100,)]
+    listed = json.loads(CliRunner().invoke(cli, ["problems", "--db", db, "--format", "json"]).stdout)
+    assert len(listed) == 101 and listed[0]["record"] is None
+    assert listed[0]["reason"] == ("999,900 more rejected record(s) than listed: the first 100 of a file are kept, "
+                                   "every one is counted")  # fmt: skip
