@@ -187,9 +187,7 @@ def process_file(
     out.shape = fr.shape if fr is not None else None
     while fr is not None:
         out.records += fr.total
-        for i, m in fr.problems:
-            out.problems.append(Problem(i, m))
-        out.problems.seen += fr.problems.seen - len(fr.problems)  # those the window only counted
+        take_problems(out, fr)
         normalize_records(file_id, fr, out, ex)
         ex.rows.flush()
         fr = None  # this window's records are freed before the next is decoded
@@ -199,6 +197,13 @@ def process_file(
             out.problems.append(Problem(out.records, f"the rest of the file is not read: {e}"))
             fr = None
     return out, ex
+
+
+def take_problems(out: FileOutcome, fr: FileRecords) -> None:
+    """The records a decoder rejected, into the file's outcome (kept ones, and the count of the rest)."""
+    for i, m in fr.problems:
+        out.problems.append(Problem(i, m))
+    out.problems.seen += fr.problems.seen - len(fr.problems)
 
 
 MAX_TEXT = 1_000_000  # bytes (UTF-8) in one text value: far beyond any field CloudTrail writes
