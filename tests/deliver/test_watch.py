@@ -331,7 +331,7 @@ def test_sns_notifications_at_20_percent_faults_all_arrive(aws: EmulatorServer, 
     queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    tg.scenario().write(tmp_path / "trail")
+    sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
     proxy = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=11))
     proxy.start()

@@ -13,6 +13,7 @@ from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.deliver.securityhub import ArchiveScope, Exporter, export
 from keytrail.errors import DeliveryError
 from keytrail.render import safe
+from keytrail.render.words import count
 from keytrail.sources.aws import AwsConfig
 from keytrail.sources.retry import RETRIES
 from keytrail.times import iso
@@ -51,7 +52,7 @@ def securityhub_command(request: FindingRequest) -> int:
             for note in notes if inputs.verbose else ():
                 click.echo(f"keytrail: retried: {safe.escaped(note)}", err=True)
             if retried and not inputs.quiet:
-                click.echo(f"keytrail: {retried} request(s) to Security Hub retried", err=True)
+                click.echo(f"keytrail: {count(retried, 'request')} to Security Hub retried", err=True)
         for finding_id, reason in summary.failed:
             click.echo(f"keytrail: error: Security Hub did not take {finding_id}: {safe.escaped(reason)}", err=True)
         for account, n in summary.other_accounts.items():

@@ -13,6 +13,7 @@ from keytrail.errors import KeytrailError, UsageError
 from keytrail.pipeline import InventoryRun, import_inventory, take_inventory
 from keytrail.render import Column
 from keytrail.render.safe import escaped
+from keytrail.render.words import count
 from keytrail.sources.aws import AwsConfig, boto3_module
 from keytrail.store import Store
 from keytrail.times import iso
@@ -107,5 +108,5 @@ def _say(run: InventoryRun, quiet: bool, verbose: bool = False) -> None:
     if run.failures:
         summary += f"; {len(run.failures)} failed"
     if run.retries:
-        summary += f"; {run.retries} request(s) to AWS retried"
+        summary += f"; {count(run.retries, 'request')} to AWS retried"
     click.echo(summary, err=True)
