@@ -13,9 +13,9 @@ from keytrail.analysis.report import (
     OTHER,
     TOP_SERIES,
     ReportData,
-    _axis,
     build_report_data,
 )
+from keytrail.analysis.report_time import axis_of
 from keytrail.pipeline import IngestReport, ingest
 from keytrail.sources.local import LocalSource
 from keytrail.store import Store
@@ -123,7 +123,7 @@ def test_bucket_unit_follows_the_window(span_minutes: int, unit: str, buckets: i
     from datetime import timedelta
 
     first = datetime(2026, 10, 1)  # a Thursday
-    axis = _axis(first, first + timedelta(minutes=span_minutes))
+    axis = axis_of(first, first + timedelta(minutes=span_minutes))
     assert axis.unit == unit
     assert len(axis.buckets) == buckets
     if unit == "week":

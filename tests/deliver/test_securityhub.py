@@ -19,6 +19,7 @@ from keytrail.errors import UsageError
 from keytrail.render.asff import MAX_BATCH_FINDINGS, check_asff, product_arn
 from keytrail.sources import aws as aws_module
 from keytrail.sources.aws import AwsConfig
+from keytrail.sources.retry import RETRIES
 from tests.aws_server import EmulatorServer, Request, client
 from tests.deliver.conftest import run
 
@@ -179,9 +180,11 @@ def test_throttled_imports_are_retried_with_backoff(aws: EmulatorServer, monkeyp
     aws.faults.rules.append(_throttle(3))
     slept: list[float] = []
     exporter = Exporter(AwsConfig(region=REGION, max_attempts=1), "2026-12-01T00:00:00Z", sleep=slept.append)
+    RETRIES.take()
     summary = export([_finding("111122223333", n) for n in range(150)], exporter)
     assert (summary.imported, summary.failed) == (150, [])
-    assert [d for d in slept if d >= 1] == [1.0, 2.0, 4.0]  # exponential backoff on each throttled try
+    retried, notes = RETRIES.take()  # the retry policy's backoff (with jitter) on each throttled try, counted
+    assert retried == 3 and all("TooManyRequestsException" in n for n in notes)
     assert len(imports(aws)) == 2 + 3
 
 
@@ -238,3 +241,29 @@ def test_a_region_is_required(monkeypatch: pytest.MonkeyPatch, aws: EmulatorServ
         export([_finding("111122223333", 1)], Exporter(AwsConfig(), "2026-12-01T00:00:00Z"))
     code, out, err = run("export", "securityhub", "--db", ":memory:", "-q")
     assert (code, out, err) == (2, "", "keytrail: error: Security Hub is regional: give --region (or set AWS_REGION)\n")
+
+
+def test_an_export_at_20_percent_faults_equals_the_fault_free_export(
+    aws: EmulatorServer, one_account: tuple[Path, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through tests/fault_proxy.py failing 20% of requests: every finding imported once, exit 0,
+    the retries counted."""
+    from tests.fault_proxy import FaultPlan, FaultProxy, through
+
+    _, db, account = one_account
+    expected = findings_json(db)
+    act_as(monkeypatch, account)
+    proxy = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=7))
+    proxy.start()
+    try:
+        through(proxy, monkeypatch)
+        code, out, err = run("export", "securityhub", "--db", db, "--region", REGION, "--verbose")
+    finally:
+        proxy.stop()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
+    assert code == 0, err
+    assert out == f"Security Hub {account} {REGION}: {len(expected)} imported, 0 updated, 0 archived, 0 failed\n"
+    stored = hub_findings(account)
+    assert len(stored) == len(expected) == len({f["Id"] for f in stored})
+    assert sum(proxy.applied.values()) > 0 and "to Security Hub retried" in err

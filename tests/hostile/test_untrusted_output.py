@@ -303,6 +303,9 @@ REVIEWED_SQL_PARTS = {
     "sets", "values", "which", "ROW_RULE_EXPRESSIONS", "target", "staged", "UNKNOWN_ACCOUNT", "key_use_select(counted)",
     # OCSF Parquet: the paths of keytrail.sources FIELDS (constants); a file's schema only says which exist
     "_select(schema)", "wanted",
+    # bounded reports and grouped denied findings: a QUALIFY/ORDER BY/LIMIT of keytrail's own with int() counts,
+    # conditions built from the window's (bound) condition, the seen-keys subquery of denied.py
+    "top", "order", "denied", "seen", "inventory",
 }
 
 

@@ -29,6 +29,7 @@ from keytrail.sources import logs as logs_module
 from keytrail.sources.aws import AwsConfig
 from keytrail.sources.logs import FILTER_PATTERN, LogsSource, StreamHours, open_logs, recheck
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.retry import RetryPolicy
 from keytrail.sources.slices import plan_slices
 from keytrail.store import Store
 from keytrail.times import utcnow
@@ -199,17 +200,16 @@ def test_throttling_is_retried_with_backoff_and_nothing_is_lost(aws: EmulatorSer
     with Store() as store:
         report = ingest([source(now, page_limit=500, sleep=naps.append, aws=once)], store)
     assert report.kms_records == kms_count(streams)
-    assert len([n for n in naps if n >= 1]) == len(seen) // 2  # keytrail's own backoff, one per throttled call
+    assert report.retries == len(seen) // 2  # keytrail's own backoff, one per throttled call, counted
 
 
 def test_throttled_for_good_stops_and_the_next_run_completes(aws: EmulatorServer, group: Any, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     streams, now = group
-    monkeypatch.setattr(logs_module, "EXTRA_RETRIES", 2)
     throttle_every(aws, 1)
     db = str(tmp_path / "t.duckdb")
-    once = AwsConfig(max_attempts=1, retry_mode="standard")
-    with Store(db) as store, pytest.raises(SourceError, match="still throttled after 2 more retries"):
+    once = AwsConfig(retry=RetryPolicy(max_attempts=1, mode="standard", attempts=3))
+    with Store(db) as store, pytest.raises(SourceError, match=r"still failing \(ThrottlingException \(HTTP 400\)\) after 3 attempts"):
         ingest([source(now, sleep=lambda s: None, aws=once)], store)
     aws.faults.rules.clear()
     with Store(db) as store:
@@ -360,3 +360,27 @@ def test_an_interrupted_run_resumes_without_loss_or_duplicates(aws: EmulatorServ
         (n,) = store.query("SELECT count(DISTINCT event_id) FROM raw_key_use")[0]
     kms = [json.loads(m) for e in streams.values() for _, m in e if recheck(m) is not None]
     assert n == len({r["eventID"] for r in kms if r["eventName"] not in NO_KEY})  # a call naming no key makes no row
+
+
+def test_at_20_percent_faults_equals_the_fault_free_run(aws: EmulatorServer, group: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Through tests/fault_proxy.py failing 20% of requests: the same answer, exit 0, retries counted."""
+    from tests.fault_proxy import FaultPlan, FaultProxy, through
+
+    streams, now = group
+    monkeypatch.setattr(logs_module, "DEFAULT_RATE", 100.0)
+    args = ["usage", f"logs://{GROUP}", "--since", (now - timedelta(days=2)).date().isoformat(), "--format", "json"]
+    clean = CliRunner().invoke(cli, args)
+    assert clean.exit_code == 0, clean.stderr
+    # seed 310: the run is two requests; this seed fails FilterLogEvents twice (throttled, then 503)
+    proxy = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=310))
+    proxy.start()
+    try:
+        through(proxy, monkeypatch)
+        faulty = CliRunner().invoke(cli, [*args, "--verbose"])
+    finally:
+        proxy.stop()
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
+    assert faulty.exit_code == 0, faulty.stderr
+    assert faulty.stdout == clean.stdout
+    assert sum(proxy.applied.values()) > 0 and "to AWS retried" in faulty.stderr

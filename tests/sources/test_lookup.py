@@ -19,6 +19,7 @@ from keytrail.sources import lookup as lookup_module
 from keytrail.sources.aws import AwsConfig
 from keytrail.sources.lookup import LookupSource, open_lookup
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.retry import RETRIES, RetryPolicy
 from keytrail.sources.slices import completed_bases, plan_slices
 from keytrail.store import Store
 from tests.aws_server import DEFAULT_ACCOUNT, HISTORY, EmulatorServer
@@ -64,7 +65,7 @@ def kms_events(archive: Path, region: str | None = None) -> int:
 def source(**kw: Any) -> LookupSource:
     defaults: dict[str, Any] = dict(
         regions=("us-east-1", "ap-northeast-1"), since=SINCE, until=UNTIL, rate=100.0, now=NOW,
-        aws=AwsConfig(max_attempts=3),
+        aws=AwsConfig(retry=RetryPolicy(max_attempts=3)),
     )  # fmt: skip
     defaults.update(kw)
     return LookupSource(**defaults)
@@ -121,12 +122,13 @@ def test_throttling_is_retried_and_nothing_is_lost(history: Path, aws: EmulatorS
     naps: list[float] = []
     until, taken = first_events_until(history, 150)  # 150 events and those of the 150th's second: 4 pages
     with Store() as store:
-        once = AwsConfig(max_attempts=1, retry_mode="standard")
+        once = AwsConfig(retry=RetryPolicy(max_attempts=1, mode="standard", base_delay=1, max_delay=1))
         report = ingest([source(regions=("us-east-1",), until=until, sleep=naps.append, aws=once)], store)
         assert report.kms_records == taken
     throttled = len(HISTORY.requests) // 2
     assert throttled == 3
-    assert len([n for n in naps if n >= 1]) == throttled  # keytrail's own backoff, after botocore's attempts
+    # keytrail's own backoff after botocore's attempts (the other naps are the 2-a-second pacing)
+    assert report.retries == throttled and all("ThrottlingException" in n for n in report.retry_notes)
     # with botocore's adaptive retries the throttling never reaches keytrail
     HISTORY.requests.clear()
     HISTORY.throttle_every = 3
@@ -134,8 +136,9 @@ def test_throttling_is_retried_and_nothing_is_lost(history: Path, aws: EmulatorS
     with Store() as store:
         report = ingest([source(regions=("us-east-1",), until=until, sleep=naps.append)], store)
         (n,) = store.query("SELECT count(DISTINCT event_id) FROM raw_key_use")[0]
-    assert len(HISTORY.requests) == 5 and not [n for n in naps if n >= 1]  # 4 pages, one retried by botocore
+    assert len(HISTORY.requests) == 5  # 4 pages, one retried by botocore
     assert report.kms_records == taken
+    assert report.retries == 1 and report.retry_notes == ["cloudtrail:LookupEvents: ThrottlingException (HTTP 400)"]
 
 
 def first_events_until(archive: Path, n: int) -> tuple[datetime, int]:
@@ -152,12 +155,13 @@ def first_events_until(archive: Path, n: int) -> tuple[datetime, int]:
 def test_throttled_for_good_stops_and_the_next_run_completes(
     history: Path, aws: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lookup_module, "EXTRA_RETRIES", 2)
     HISTORY.throttle_every = 1
     db = str(tmp_path / "t.duckdb")
+    policy = RetryPolicy(max_attempts=1, mode="standard", attempts=3)
     with Store(db) as store:
-        with pytest.raises(SourceError, match="still throttled"):
-            ingest([source(sleep=lambda s: None, aws=AwsConfig(max_attempts=1, retry_mode="standard"))], store)
+        with pytest.raises(SourceError, match="still failing \\(ThrottlingException \\(HTTP 400\\)\\) after 3 attempts"):
+            ingest([source(sleep=lambda s: None, aws=AwsConfig(retry=policy))], store)
+    RETRIES.take()
     HISTORY.throttle_every = 0
     with Store(db) as store:
         ingest([source()], store)

@@ -245,3 +245,25 @@ def test_strict_writes_nothing_on_partial_input(spark: Any, tmp_path: Path) -> N
     assert result.exit_code == 3, result.output
     assert "--strict: 1 input problem(s)" in result.stderr
     assert not list((tmp_path / "out").glob("*"))
+
+
+def test_files_past_the_size_limit_are_named_and_the_rest_read(spark: Any, tmp_path: Path) -> None:
+    """A gzip bomb and a plain file over --max-file-bytes: named (exit 3), the good file read; a
+    plain file over the limit is not even read by Spark (its content is not selected)."""
+    import gzip
+
+    src = tmp_path / "logs"
+    src.mkdir()
+    good = {"eventVersion": "1.08", "eventSource": "kms.amazonaws.com", "eventName": "Decrypt",
+            "eventTime": "2026-10-01T00:00:00Z", "awsRegion": "us-east-1", "eventID": "e1",
+            "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/u", "accountId": "111122223333"},
+            "requestParameters": {"keyId": "arn:aws:kms:us-east-1:111122223333:key/k"}}  # fmt: skip
+    (src / "good.json").write_text(json.dumps({"Records": [good]}))
+    (src / "bomb.json.gz").write_bytes(gzip.compress(b'{"Records":[' + b" " * (3 << 20) + b"]}"))
+    (src / "large.json").write_bytes(b'{"Records":[' + b" " * (3 << 20) + b"]}")
+    result = CliRunner().invoke(cli, ["spark-ingest", str(src), "-o", str(tmp_path / "out"), "--max-file-bytes", "1M"])
+    assert result.exit_code == 3, result.output
+    assert f"file:{src / 'bomb.json.gz'}: inflates to more than 1 MiB, the per-file limit" in result.stderr
+    assert f"file:{src / 'large.json'}: is larger than 1 MiB, the per-file limit" in result.stderr
+    assert "1 file(s) read, 2 unreadable; 1 record(s), 1 KMS call(s)" in result.stderr

@@ -2,7 +2,8 @@
 files that could not be read, and copies of one call that disagree -- ``keytrail problems``.
 
 Every row names where the record is (the file or the source's batch, and the record's index in
-it), the call when the record shows it (eventID, eventName), and the reason. Nothing is dropped
+it), the call when the record shows it (eventID, eventName), and the reason. A file's first
+``MAX_KEPT`` rejected records are kept; a row without a record index says how many more there are. Nothing is dropped
 without a word: a KMS call that needs a key and names none keytrail can read is here.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from keytrail.analysis.clashes import CONFLICTING_COPIES, event_id_clashes
+from keytrail.decode.record import MAX_KEPT
 from keytrail.store import Store
 
 REJECTED = "rejected"
@@ -53,7 +55,15 @@ def problems(store: Store, kinds: Sequence[str] = KINDS) -> list[ProblemEntry]:
            UNION ALL
            SELECT uri, NULL, NULL, NULL, 'unreadable', coalesce(reason, 'could not be read')
            FROM files WHERE status = 'error'
-           ORDER BY 1, 2 NULLS FIRST, 5"""
+           UNION ALL
+           SELECT f.uri, NULL, NULL, NULL, 'rejected',
+                  format('{:,} more rejected record(s) than listed: the first {} of a file are kept, every one is counted',
+                         f.problems - coalesce(k.n, 0), ?)
+           FROM files f LEFT JOIN (SELECT file_id, count(*) AS n FROM record_problems WHERE kind = 'rejected'
+                                   GROUP BY file_id) k USING (file_id)
+           WHERE f.problems > coalesce(k.n, 0)
+           ORDER BY 1, 2 NULLS FIRST, 5""",
+        [MAX_KEPT],
     )
     wanted = set(kinds)
     out = []

@@ -9,7 +9,7 @@ text reports (``usage``, ``keys_report``, ``principals_report``), so the page sh
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from keytrail._version import __version__
@@ -30,6 +30,7 @@ from keytrail.analysis.report_model import (
     Timeline,
     TopPrincipal,
 )
+from keytrail.analysis.report_time import OTHER, TOP_SERIES, axis_of, timelines
 from keytrail.analysis.usage import (
     DETAILS,
     Detail,
@@ -47,18 +48,11 @@ from keytrail.times import maybe_iso as iso
 CATEGORIES = OPERATION_CATEGORIES
 TOP_DETAILS = 5  # sessions, resources, source IPs, user agents, services shown per principal
 TOP_RESOURCES = 25  # resources listed per key
-TOP_SERIES = 6  # principals drawn in a key's timeline; the rest are "other"
 TOP_PRINCIPALS = 15  # principals in the overall chart
 SKIP_EXAMPLES = 5  # file names shown per skip reason
-OTHER = "other principals"
+ROWS_SHOWN = 500  # principals listed per key, and findings listed: the page stays readable and quick
+KEY_SECTIONS = 50  # keys with a section of their own (the keys with the most calls)
 
-# the timeline's bucket, by the length of the window: at most a few hundred bars
-_UNITS: tuple[tuple[str, timedelta | None, timedelta], ...] = (
-    ("minute", timedelta(hours=3), timedelta(minutes=1)),
-    ("hour", timedelta(days=4), timedelta(hours=1)),
-    ("day", timedelta(days=731), timedelta(days=1)),
-    ("week", None, timedelta(weeks=1)),
-)
 _REPORT_DETAILS = {**DETAILS, "user_agents": Detail(("user_agent",), "user_agent")}
 
 
@@ -71,30 +65,34 @@ def build_report_data(  # long: the page's parts, gathered in the order the page
     generated_at: datetime | None = None,
 ) -> ReportData:
     """Everything the HTML report shows, for the calls ``filters`` selects (``ingest_report``: what
-    this run's ingest read, e.g. a ``pipeline.IngestReport``)."""
+    this run's ingest read, e.g. a ``pipeline.IngestReport``).
+
+    Bounded whatever the store holds: the ``KEY_SECTIONS`` keys with the most calls get a section,
+    each listing its ``ROWS_SHOWN`` principals with the most calls, and the first ``ROWS_SHOWN``
+    findings are listed; the totals say how many more there are (every row is in the CSV and JSON
+    reports). The queries behind the details read only the rows shown."""
     where, params = filters.where(store)
     first, last = store.query(f"SELECT min(event_time), max(event_time) FROM key_use WHERE {where}", params)[0]  # noqa: S608
-    axis = _axis(first, last)
+    axis = axis_of(first, last)
     key_rows = keys_report(store, filters)
-    usage_rows = usage(store, filters)
-    details = top_details(store, where, params, _REPORT_DETAILS, TOP_DETAILS)
-    ops = _grouped(store, where, params, "event_name")
-    resources = _grouped(store, where, params, "coalesce(resource_kind || ':' || resource_id, resource_id)")
-    via = _grouped(store, where, params, "via")
+    shown_keys = sorted(key_rows, key=lambda k: (-(k.crypto_calls + k.admin + k.denied), k.key))[:KEY_SECTIONS]
+    shown = {k.key for k in shown_keys}
+    usage_rows = usage(store, filters, top_per_key=ROWS_SHOWN, keys=sorted(shown))
+    principals = sorted({u.principal for u in usage_rows})
+    details = top_details(store, where, params, _REPORT_DETAILS, TOP_DETAILS, principals)
+    ops = _grouped(store, where, params, "event_name", principals)
+    key_ops = _per_key(store, where, params, "event_name")
+    resources = _per_key(store, where, params, "coalesce(resource_kind || ':' || resource_id, resource_id)")
+    via = _per_key(store, where, params, "via")
     states = _key_states(store)
     inventory_aliases = _inventory_aliases(store)
     trail_aliases = _trail_aliases(store)
-    by_op, by_principal = _timelines(store, where, params, axis, first)
+    by_op, by_principal = timelines(store, where, params, axis, first)
 
     per_key = _principal_entries(usage_rows, details, ops)
     sections = []
-    for i, k in enumerate(key_rows, 1):
-        rows = per_key.get(k.key, [])
-        key_ops: dict[str, int] = {}
-        for p in rows:
-            for c in p.operations:
-                key_ops[c.name] = key_ops.get(c.name, 0) + c.calls
-        res = _totals(resources, k.key)
+    for i, k in enumerate([k for k in key_rows if k.key in shown], 1):
+        res = resources.get(k.key, [])
         sections.append(
             KeySection(
                 anchor=f"key-{i}",
@@ -117,25 +115,38 @@ def build_report_data(  # long: the page's parts, gathered in the order the page
                 last_seen=k.last_seen,
                 first_use=k.first_use,
                 last_use=k.last_use,
-                principal_rows=rows,
-                operations=[Count(n, c) for n, c in sorted(key_ops.items(), key=lambda x: (-x[1], x[0]))],
+                principal_rows=per_key.get(k.key, []),
+                operations=key_ops.get(k.key, []),
                 resources=res[:TOP_RESOURCES],
                 resources_total=len(res),
-                via=_totals(via, k.key),
+                via=via.get(k.key, []),
                 timeline=Timeline(by_op.get(k.key, []), by_principal.get(k.key, [])),
             )
         )
     top = _top_principals(store, filters)
-    summary = _summary(store, filters, where, params, first, last, key_rows, len(top), ingest_report, verification)
+    n_principals = store.query(f"SELECT count(DISTINCT principal) FROM key_use WHERE {where}", params)[0][0]  # noqa: S608
+    summary = _summary(store, filters, where, params, first, last, key_rows, int(n_principals), ingest_report,
+                       verification)
+    listed = None if findings is None else [dict(f) for f in findings[:ROWS_SHOWN]]
     return ReportData(
         summary=summary,
         axis=axis,
         keys=sections,
-        top_principals=top[:TOP_PRINCIPALS],
-        findings=None if findings is None else [dict(f) for f in findings],
+        top_principals=top,
+        findings=listed,
+        findings_total=None if findings is None else len(findings),
+        finding_severities=None if findings is None else _severities(findings),
         generated_at=iso(generated_at),
         tool_version=__version__,
     )
+
+
+def _severities(findings: list[dict[str, Any]]) -> list[Count]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        severity = str(f.get("severity") or "info").lower()
+        counts[severity] = counts.get(severity, 0) + 1
+    return [Count(s, n) for s, n in counts.items()]
 
 
 def _principal_entries(
@@ -159,9 +170,9 @@ def _principal_entries(
 
 
 def _top_principals(store: Store, filters: Filters) -> list[TopPrincipal]:
-    """Every principal across keys, most calls first."""
+    """The ``TOP_PRINCIPALS`` principals with the most calls across keys, most first."""
     top = []
-    for pr in principals_report(store, filters):
+    for pr in principals_report(store, filters, top=TOP_PRINCIPALS):
         total = pr.encrypt + pr.decrypt + pr.sign + pr.admin + pr.denied
         top.append(TopPrincipal(pr.principal, pr.principal_type, pr.keys, pr.encrypt, pr.decrypt, pr.sign, pr.admin,
                                 pr.denied, total))
@@ -169,41 +180,15 @@ def _top_principals(store: Store, filters: Filters) -> list[TopPrincipal]:
     return top
 
 
-def _unit(first: datetime | None, last: datetime | None) -> tuple[str, timedelta]:
-    span = (last - first) if first is not None and last is not None else timedelta(0)
-    for name, limit, step in _UNITS:
-        if limit is None or span <= limit:
-            return name, step
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _truncate(t: datetime, unit: str) -> datetime:
-    if unit == "minute":
-        return t.replace(second=0, microsecond=0)
-    if unit == "hour":
-        return t.replace(minute=0, second=0, microsecond=0)
-    day = t.replace(hour=0, minute=0, second=0, microsecond=0)
-    return day if unit == "day" else day - timedelta(days=day.weekday())
-
-
-def _axis(first: datetime | None, last: datetime | None) -> Axis:
-    unit, step = _unit(first, last)
-    if first is None or last is None:
-        return Axis(unit, [])
-    t, end = _truncate(first, unit), _truncate(last, unit)
-    buckets = []
-    while t <= end:
-        buckets.append(iso(t) or "")
-        t += step
-    return Axis(unit, buckets)
-
-
-def _grouped(store: Store, where: str, params: list[object], expr: str) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    """Calls per value of ``expr`` per (key, principal), most calls first."""
+def _grouped(
+    store: Store, where: str, params: list[object], expr: str, principals: list[str]
+) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """Calls per value of ``expr`` per (key, principal) of ``principals``, most calls first."""
     rows = store.query(
         f"""SELECT key, principal, {expr} AS v, count(*) AS n FROM key_use
-            WHERE {where} AND {expr} IS NOT NULL GROUP BY ALL ORDER BY key, principal, n DESC, v""",  # noqa: S608
-        params,
+            WHERE ({where}) AND {expr} IS NOT NULL AND principal IN (SELECT unnest(?::VARCHAR[]))
+            GROUP BY ALL ORDER BY key, principal, n DESC, v""",  # noqa: S608
+        [*params, principals],
     )
     out: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for k, p, v, n in rows:
@@ -211,60 +196,17 @@ def _grouped(store: Store, where: str, params: list[object], expr: str) -> dict[
     return out
 
 
-def _totals(grouped: dict[tuple[str, str], list[tuple[str, int]]], key: str) -> list[Count]:
-    totals: dict[str, int] = {}
-    for (k, _), values in grouped.items():
-        if k == key:
-            for v, n in values:
-                totals[v] = totals.get(v, 0) + n
-    return [Count(v, n) for v, n in sorted(totals.items(), key=lambda x: (-x[1], x[0]))]
-
-
-def _timelines(
-    store: Store, where: str, params: list[object], axis: Axis, first: datetime | None
-) -> tuple[dict[str, list[Series]], dict[str, list[Series]]]:
-    """Per key: calls per bucket by operation (category) and by principal (the top ones, the rest as one)."""
-    if first is None or not axis.buckets:
-        return {}, {}
-    unit = axis.unit
-    origin = _truncate(first, unit)
-    # date_trunc('week') starts weeks on Monday, as _truncate does
-    bucket = f"date_trunc('{unit}', event_time)"
-    step = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}[unit]
-
-    def index(t: datetime) -> int:
-        return int((t - origin).total_seconds()) // step
-
-    by_op: dict[str, dict[str, dict[int, int]]] = {}
-    for k, b, cat, n in store.query(
-        f"SELECT key, {bucket} AS b, category, count(*) FROM key_use WHERE {where} GROUP BY ALL", params  # noqa: S608
-    ):
-        by_op.setdefault(k, {}).setdefault(cat, {})[index(b)] = n
-    ops_out = {
-        k: [_series(c, series[c]) for c in CATEGORIES if c in series] for k, series in by_op.items()
-    }
-
-    by_p: dict[str, dict[str, dict[int, int]]] = {}
-    for k, b, p, n in store.query(
-        f"SELECT key, {bucket} AS b, principal, count(*) FROM key_use WHERE {where} GROUP BY ALL", params  # noqa: S608
-    ):
-        by_p.setdefault(k, {}).setdefault(p, {})[index(b)] = n
-    principals_out: dict[str, list[Series]] = {}
-    for k, series in by_p.items():
-        ranked = sorted(series, key=lambda p: (-sum(series[p].values()), p))
-        out = [_series(p, series[p]) for p in ranked[:TOP_SERIES]]
-        rest: dict[int, int] = {}
-        for p in ranked[TOP_SERIES:]:
-            for i, n in series[p].items():
-                rest[i] = rest.get(i, 0) + n
-        if rest:
-            out.append(Series(OTHER, sum(rest.values()), sorted(rest.items()), other=True))
-        principals_out[k] = out
-    return ops_out, principals_out
-
-
-def _series(name: str, points: dict[int, int]) -> Series:
-    return Series(name, sum(points.values()), sorted(points.items()))
+def _per_key(store: Store, where: str, params: list[object], expr: str) -> dict[str, list[Count]]:
+    """Calls per value of ``expr`` per key, most calls first."""
+    rows = store.query(
+        f"""SELECT key, {expr} AS v, count(*) AS n FROM key_use WHERE ({where}) AND {expr} IS NOT NULL
+            GROUP BY ALL ORDER BY key, n DESC, v""",  # noqa: S608
+        params,
+    )
+    out: dict[str, list[Count]] = {}
+    for k, v, n in rows:
+        out.setdefault(k, []).append(Count(v, n))
+    return out
 
 
 def _has_table(store: Store, name: str) -> bool:
@@ -362,7 +304,11 @@ def _summary(  # long: one query per part of the summary, in the order the page 
                    list(uri ORDER BY uri)[1:{SKIP_EXAMPLES}]
             FROM files WHERE status <> 'ingested' GROUP BY ALL ORDER BY status, count(*) DESC, r"""  # noqa: S608
     )
-    problems = store.query("SELECT kind, count(*) FROM record_problems GROUP BY kind ORDER BY kind")
+    # rejected records are counted per file (the store keeps a sample of them); unattributable calls one by one
+    problems = store.query(
+        """SELECT 'rejected', sum(problems)::BIGINT FROM files HAVING sum(problems) > 0
+           UNION ALL SELECT kind, count(*) FROM record_problems WHERE kind <> 'rejected' GROUP BY kind ORDER BY 1"""
+    )
     calls = store.query(f"SELECT count(*) FROM key_use WHERE {where}", params)[0][0]  # noqa: S608
     ingest = None
     if report is not None:
@@ -397,7 +343,8 @@ def _summary(  # long: one query per part of the summary, in the order the page 
 
 
 __all__ = [
-    "CATEGORIES", "OTHER", "REPORT_SCHEMA", "TOP_DETAILS", "TOP_PRINCIPALS", "TOP_RESOURCES", "TOP_SERIES", "Axis",
+    "CATEGORIES", "KEY_SECTIONS", "OTHER", "REPORT_SCHEMA", "ROWS_SHOWN", "TOP_DETAILS", "TOP_PRINCIPALS",
+    "TOP_RESOURCES", "TOP_SERIES", "Axis",
     "Count", "IngestCounts", "IngestSummary", "KeySection", "KeyState", "PrincipalEntry", "ReportData", "Series",
     "SkipGroup", "Summary", "Timeline", "TopPrincipal", "build_report_data",
 ]

@@ -79,7 +79,7 @@ class Summary:
     record_problems: list[Count]  # rejected / unattributed records, by kind
     skipped: list[SkipGroup]
     calls: int  # key-use rows (a call per key and operation) in the report
-    keys: int
+    keys: int  # every key of the report (the sections are those with the most calls)
     principals: int
     ingest: IngestSummary | None
     verification: str | None
@@ -161,12 +161,12 @@ class KeySection:
     sign: int
     admin: int
     denied: int
-    principals: int
+    principals: int  # every principal of the key
     first_seen: str | None
     last_seen: str | None
     first_use: str | None
     last_use: str | None
-    principal_rows: list[PrincipalEntry]
+    principal_rows: list[PrincipalEntry]  # those with the most calls (report.ROWS_SHOWN at most)
     operations: list[Count]
     resources: list[Count]
     resources_total: int
@@ -193,7 +193,9 @@ class ReportData:
     axis: Axis
     keys: list[KeySection]
     top_principals: list[TopPrincipal]
-    findings: list[dict[str, Any]] | None = None
+    findings: list[dict[str, Any]] | None = None  # the first ones (report.ROWS_SHOWN) when there are more
+    findings_total: int | None = None  # every finding of the report, listed or not
+    finding_severities: list[Count] | None = None  # every finding of the report, by severity
     tighten: dict[str, dict[str, Any]] | None = None  # key -> keytrail suggest-policy's proposal (Suggestion.as_dict)
     generated_at: str | None = None
     tool_version: str = ""

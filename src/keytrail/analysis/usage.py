@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,18 +81,39 @@ class PrincipalRow:
     last_seen: str | None
 
 
-def usage(store: Store, filters: Filters = NO_FILTERS) -> list[UsageRow]:
-    """One row per (key, principal) in the window, every key, sorted."""
+def usage(
+    store: Store, filters: Filters = NO_FILTERS, top_per_key: int | None = None, keys: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[UsageRow]:
+    """One row per (key, principal) in the window, every key, sorted by key and principal. With
+    ``top_per_key``: only each key's principals with the most calls (sorted by key, then calls);
+    with ``keys``: only those keys; with ``limit``: only the rows with the most calls (most first)."""
     where, params = filters.where(store)
+    if keys is not None:
+        where, params = f"({where}) AND key IN (SELECT unnest(?::VARCHAR[]))", [*params, list(keys)]
+    top = ""
+    order = "key, principal"
+    if top_per_key is not None:
+        top = f"QUALIFY row_number() OVER (PARTITION BY key ORDER BY count(*) DESC, principal) <= {int(top_per_key)}"
+        order = "key, count(*) DESC, principal"
+    if limit is not None:
+        order = f"count(*) DESC, key, principal LIMIT {int(limit)}"
     rows = store.query(
         f"""SELECT key, principal, {_TYPE}, {_COUNTS}, bool_and(key_resolved)
-            FROM key_use WHERE {where} GROUP BY key, principal ORDER BY key, principal""",  # noqa: S608
+            FROM key_use WHERE {where} GROUP BY key, principal {top} ORDER BY {order}""",  # noqa: S608
         params,
     )
     return [
         UsageRow(key, principal, ptype, enc, dec, sig, adm, den, iso(first), iso(last), bool(resolved))
         for key, principal, ptype, enc, dec, sig, adm, den, first, last, resolved in rows
     ]
+
+
+def usage_counts(store: Store, filters: Filters = NO_FILTERS) -> dict[str, int]:
+    """Per key, how many principals the window shows (the rows ``usage`` returns per key)."""
+    where, params = filters.where(store)
+    rows = store.query(f"SELECT key, count(DISTINCT principal) FROM key_use WHERE {where} GROUP BY key", params)  # noqa: S608
+    return {k: int(n) for k, n in rows}
 
 
 _TOP = 3
@@ -113,9 +135,10 @@ DETAILS = {
 }
 
 
-def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[UsageRow]:
+def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS, top_per_key: int | None = None) -> list[UsageRow]:
     """Principals of every key ``key`` meant (see ``match_keys``), with the top sessions,
-    resources, source IPs and services (via) of each."""
+    resources, source IPs and services (via) of each; with ``top_per_key``, only each key's
+    principals with the most calls (most first)."""
     f = Filters(
         keys=(key,),
         principal=filters.principal,
@@ -124,9 +147,10 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[Usag
         account=filters.account,
         region=filters.region,
     )
-    base = usage(store, f)
+    base = usage(store, f, top_per_key=top_per_key)
     where, params = f.where(store)
-    details = top_details(store, where, params, DETAILS, _TOP)
+    shown = None if top_per_key is None else sorted({r.principal for r in base})
+    details = top_details(store, where, params, DETAILS, _TOP, shown)
     out = []
     for r in base:
         d = details.get((r.key, r.principal), {})
@@ -135,12 +159,16 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS) -> list[Usag
 
 
 def top_details(
-    store: Store, where: str, params: list[object], details: dict[str, Detail], top: int
+    store: Store, where: str, params: list[object], details: dict[str, Detail], top: int,
+    principals: Sequence[str] | None = None,
 ) -> dict[tuple[str, str], dict[str, list[str]]]:
-    """Per (key, principal), the ``top`` most frequent values of each detail (ties by value).
+    """Per (key, principal), the ``top`` most frequent values of each detail (ties by value); with
+    ``principals``, for those principals only (the rows a report shows).
 
     One pass over the matching rows: one aggregation with a grouping set per detail (formatted
     only per distinct value, not per row); an aggregation spills to disk when memory runs short."""
+    if principals is not None:
+        where, params = f"({where}) AND principal IN (SELECT unnest(?::VARCHAR[]))", [*params, list(principals)]
     names = list(details)
     sets = ", ".join(f"(key, principal, {', '.join(d.columns)})" for d in details.values())
     columns = sorted({c for d in details.values() for c in d.columns})
@@ -272,18 +300,26 @@ def _has_table(store: Store, name: str) -> bool:
     return bool(store.query("SELECT 1 FROM information_schema.tables WHERE table_name = ?", [name]))
 
 
-def principals_report(store: Store, filters: Filters = NO_FILTERS) -> list[PrincipalRow]:
-    """One row per principal across keys."""
+def principals_report(store: Store, filters: Filters = NO_FILTERS, top: int | None = None) -> list[PrincipalRow]:
+    """One row per principal across keys (sorted by principal); with ``top``, only the principals
+    with the most calls (most first)."""
     where, params = filters.where(store)
+    order = "principal" if top is None else f"count(*) DESC, principal LIMIT {int(top)}"
     rows = store.query(
         f"""SELECT principal, {_TYPE}, count(DISTINCT key), {_COUNTS}
-            FROM key_use WHERE {where} GROUP BY principal ORDER BY principal""",  # noqa: S608
+            FROM key_use WHERE {where} GROUP BY principal ORDER BY {order}""",  # noqa: S608
         params,
     )
     return [
         PrincipalRow(principal, ptype, keys, enc, dec, sig, adm, den, iso(first), iso(last))
         for principal, ptype, keys, enc, dec, sig, adm, den, first, last in rows
     ]
+
+
+def principals_count(store: Store, filters: Filters = NO_FILTERS) -> int:
+    """How many principals the window shows (the rows ``principals_report`` returns)."""
+    where, params = filters.where(store)
+    return int(store.query(f"SELECT count(DISTINCT principal) FROM key_use WHERE {where}", params)[0][0])  # noqa: S608
 
 
 def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,9 @@ from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.deliver.securityhub import ArchiveScope, Exporter, export
 from keytrail.errors import DeliveryError
 from keytrail.render import safe
+from keytrail.render.words import count
 from keytrail.sources.aws import AwsConfig
+from keytrail.sources.retry import RETRIES
 from keytrail.times import iso
 
 
@@ -40,10 +42,17 @@ def securityhub_command(request: FindingRequest) -> int:
         f = request.options.filters
         scope = ArchiveScope(request.options.kinds, f.region, f.account, archive=not f.keys)
         exporter = Exporter(AwsConfig(inputs.aws.profile, inputs.aws.region), now, scope)
+        mark = RETRIES.mark()
         try:
             summary = export(report.findings, exporter)
         except DeliveryError as e:
             return fail(e, EXIT_VIOLATIONS)
+        finally:
+            retried, notes = RETRIES.take(mark)
+            for note in notes if inputs.verbose else ():
+                click.echo(f"keytrail: retried: {safe.escaped(note)}", err=True)
+            if retried and not inputs.quiet:
+                click.echo(f"keytrail: {count(retried, 'request')} to Security Hub retried", err=True)
         for finding_id, reason in summary.failed:
             click.echo(f"keytrail: error: Security Hub did not take {finding_id}: {safe.escaped(reason)}", err=True)
         for account, n in summary.other_accounts.items():

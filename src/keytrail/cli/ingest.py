@@ -37,8 +37,9 @@ def ingest_command(inputs: Inputs, window: Window, keys: tuple[str, ...], workgr
         if gate is not None:
             sources = gate.wrap(sources)  # only the log files verification vouched for
         with Store(db) as store:
-            report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(inputs.quiet))
-            report_problems(report)
+            report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(inputs.quiet),
+                            max_file_bytes=inputs.max_file_bytes)
+            report_problems(report, inputs.verbose)
             if gate is None:
                 refuse_empty(report)  # a SOURCE with no CloudTrail log file is said
             if not inputs.quiet:

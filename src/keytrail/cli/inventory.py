@@ -13,6 +13,7 @@ from keytrail.errors import KeytrailError, UsageError
 from keytrail.pipeline import InventoryRun, import_inventory, take_inventory
 from keytrail.render import Column
 from keytrail.render.safe import escaped
+from keytrail.render.words import count
 from keytrail.sources.aws import AwsConfig, boto3_module
 from keytrail.store import Store
 from keytrail.times import iso
@@ -41,6 +42,7 @@ INVENTORY_COLUMNS = [
 @click.option("--org-role", default=None, help="Assume this role (name) in every account of the organisation.")
 @click.option("--accounts", default=None, help="With --org-role: only these accounts (comma-separated) instead of ListAccounts.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr (errors still shown).")
+@click.option("--verbose", "-v", is_flag=True, help="Also name on stderr every request to AWS that was retried, and why.")
 @output_options
 def inventory_command(
     db: str,
@@ -51,6 +53,7 @@ def inventory_command(
     org_role: str | None,
     accounts: str | None,
     quiet: bool,
+    verbose: bool,
     output: Output,
 ) -> int:
     """Take the KMS key inventory (keys, state, aliases, policies, grants, tags) into --db and show it.
@@ -76,7 +79,7 @@ def inventory_command(
 
             run = take_inventory(store, AwsConfig(profile, aws_region), regions=split_csv(regions),
                                  accounts=split_csv(accounts), org_role=org_role, progress=progress)
-        _say(run, quiet)
+        _say(run, quiet, verbose)
         rows = inventory_rows(store)
         screen = screen_for(output)
         if screen is None:
@@ -88,7 +91,7 @@ def inventory_command(
     return EXIT_PARTIAL if run.partial else EXIT_OK
 
 
-def _say(run: InventoryRun, quiet: bool) -> None:
+def _say(run: InventoryRun, quiet: bool, verbose: bool = False) -> None:
     """What failed, what was refused for single keys, and what was taken, on stderr."""
     for account, region, failure in run.failures:
         where = f"{account} {region}" if region else account
@@ -96,10 +99,14 @@ def _say(run: InventoryRun, quiet: bool) -> None:
         click.echo(f"keytrail: error: {escaped(where)}: {escaped(text)}", err=True)
     if quiet:
         return
+    for line in run.retry_notes if verbose else ():
+        click.echo(f"keytrail: retried: {escaped(line)}", err=True)
     for note in run.notes()[:20]:
         click.echo(f"keytrail: warning: {escaped(note)}", err=True)
     summary = (f"keytrail: inventory taken {iso(run.taken_at)}: {run.keys} key(s), {run.aliases} alias(es) "
                f"from {len(run.regions)} account and Region pair(s)")  # fmt: skip
     if run.failures:
         summary += f"; {len(run.failures)} failed"
+    if run.retries:
+        summary += f"; {count(run.retries, 'request')} to AWS retried"
     click.echo(summary, err=True)

@@ -75,8 +75,9 @@ def _ingest(inputs: Inputs, source_options: SourceOptions | None, store: Store, 
     sources = open_sources(inputs.sources, source_options)
     if gate is not None:
         sources = gate.wrap(sources)  # only the log files verification vouched for
-    report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(quiet), strict=False)
-    report_problems(report)
+    report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(quiet), strict=False,
+                    max_file_bytes=inputs.max_file_bytes)
+    report_problems(report, inputs.verbose)
     if gate is None:
         refuse_empty(report)  # a SOURCE with no CloudTrail log file is said, not answered with "no calls"
     if inputs.strict and (report.partial or report.sources_without_logs):

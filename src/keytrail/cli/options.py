@@ -1,7 +1,8 @@
 """The options commands share, each group read once into a typed value a command takes.
 
-    @input_options    SOURCE..., --db, --parquet, --verify, --public-keys, --strict, --quiet, --workers,
-                      --profile, --region, --accounts, --regions   ->  inputs: Inputs
+    @input_options    SOURCE..., --db, --parquet, --verify, --public-keys, --strict, --quiet, --verbose,
+                      --workers, --max-file-bytes, --profile, --region, --accounts, --regions
+                                                                   ->  inputs: Inputs
     @filter_options   --since, --until, --account, --key-region    ->  window: Window, scope: Scope
     @output_options   --format, --output, --width, --no-color      ->  output: Output
 
@@ -23,6 +24,7 @@ import click
 
 from keytrail.analysis.filters import Filters
 from keytrail.analysis.key_names import check_scope, keys_named
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES, size_text
 from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, SINCE, UNTIL, Term, UsageError
 from keytrail.render import FORMATS
 from keytrail.sources.aws import ACCOUNT_ID, REGION_NAME
@@ -36,8 +38,10 @@ Command = Callable[..., R]
 
 if TYPE_CHECKING:
     _Choice = click.Choice[str]
-else:  # click.Choice is generic from click 8.2 on
+    _ParamType = click.ParamType[int]
+else:  # click.Choice is generic from click 8.2 on, click.ParamType from 8.3
     _Choice = click.Choice
+    _ParamType = click.ParamType
 
 TIME_TERMS: dict[str, Term] = {"since": SINCE, "until": UNTIL, "baseline_since": BASELINE_SINCE,
                                "baseline_until": BASELINE_UNTIL}
@@ -100,6 +104,8 @@ class Inputs:
     workers: int | None = None
     aws: AwsOptions = field(default_factory=AwsOptions)
     env_db: str | None = None  # $KEYTRAIL_DB, the store of commands given no --db (and reports given no SOURCE)
+    verbose: bool = False
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     @property
     def store(self) -> str | None:
@@ -118,6 +124,27 @@ class Inputs:
         """What remote sources take: these options and the window (``since``, ``until``) to read."""
         aws = self.aws
         return SourceOptions(aws.profile, aws.region, aws.accounts, aws.regions, since, until, keys, extra or {})
+
+
+class ByteSize(_ParamType):
+    """A size in bytes: 268435456, 256M, 256MiB, 1G (K, M, G are powers of 1024)."""
+
+    name = "size"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*", str(value), re.IGNORECASE)
+        if m is None or int(m[1]) == 0:
+            self.fail(f"{value!r} is not a size in bytes (e.g. 268435456, 512M, 1G)", param, ctx)
+        return int(m[1]) * self._UNITS[m[2].upper()]
+
+
+MAX_FILE_BYTES_HELP = (
+    "Refuse (exit 3) a file larger than SIZE, or that inflates to more, and read the rest "
+    f"(default {size_text(DEFAULT_MAX_FILE_BYTES)}; e.g. 512M, 1G)."
+)
 
 
 class VerifyMode(_Choice):
@@ -156,7 +183,11 @@ _INPUT_OPTIONS = [
                  help="With --verify: `aws cloudtrail list-public-keys` output (repeatable)."),
     click.option("--strict", is_flag=True, help="Fail (exit 3) before any output if any input could not be read."),
     click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr (errors still shown)."),
+    click.option("--verbose", "-v", is_flag=True,
+                 help="Also name on stderr every request to AWS that was retried, and why."),
     click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default: every core)."),
+    click.option("--max-file-bytes", type=ByteSize(), default=DEFAULT_MAX_FILE_BYTES, metavar="SIZE",
+                 help=MAX_FILE_BYTES_HELP),
     click.option("--profile", default=None, help="AWS profile for the AWS sources (s3://, lookup://, athena://, logs://, lake://)."),
     click.option("--region", "aws_region", default=None, help="AWS Region for API calls."),
     click.option("--accounts", default=None, help="Comma-separated account ids to read (S3 sources)."),
@@ -169,11 +200,12 @@ def input_options(f: Command[R]) -> Command[R]:
 
     @functools.wraps(f)
     def wrapper(*args: Any, sources: tuple[str, ...], db: str | None, parquet: str | None, verify: Mode | None,
-                public_keys: tuple[str, ...], strict: bool, quiet: bool, workers: int | None, profile: str | None,
-                aws_region: str | None, accounts: str | None, regions: str | None, **kwargs: Any) -> R:
+                public_keys: tuple[str, ...], strict: bool, quiet: bool, verbose: bool, workers: int | None,
+                max_file_bytes: int, profile: str | None, aws_region: str | None, accounts: str | None,
+                regions: str | None, **kwargs: Any) -> R:
         aws = AwsOptions(profile, aws_region, split_csv(accounts), split_csv(regions))
         inputs = Inputs(sources, db, parquet, VerifyOptions(verify, public_keys), strict, quiet, workers, aws,
-                        default_db())
+                        default_db(), verbose, max_file_bytes)
         return f(*args, inputs=inputs, **kwargs)
 
     return _options(wrapper, _INPUT_OPTIONS)

@@ -11,7 +11,7 @@ from keytrail.analysis import Filters, keys_report, principals_report, usage, wh
 from keytrail.analysis.key_names import meaning, no_calls
 from keytrail.analysis.principal_facts import principal_details, resource_groups
 from keytrail.analysis.sessions import who_uses_by_person
-from keytrail.analysis.usage import as_dicts
+from keytrail.analysis.usage import as_dicts, principals_count, usage_counts
 from keytrail.cli.exits import command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import (
@@ -105,15 +105,18 @@ def usage_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store, keys)
         filters = scope.filters(window, keys, principal)
-        data = [{k: v for k, v in r.items() if k not in _DETAIL_COLUMNS} for r in as_dicts(usage(loaded.store, filters))]
         screen = screen_for(output)
+        total = sum(usage_counts(loaded.store, filters).values()) if screen is not None else 0
+        # on a terminal, the rows with the most calls (only those are read) and a line counting the rest
+        rows = usage(loaded.store, filters, limit=TABLE_ROWS) if total > TABLE_ROWS else usage(loaded.store, filters)
+        data = [{k: v for k, v in r.items() if k not in _DETAIL_COLUMNS} for r in as_dicts(rows)]
         if screen is None:
             emit(data, USAGE_COLUMNS, output)
         else:
             from keytrail.render.views import usage_text
 
             aliases = {k.key: k.aliases for k in keys_report(loaded.store, filters)}
-            write_text(usage_text(data, aliases, screen), output.path)
+            write_text(usage_text(data, aliases, screen) + more_rows(total, len(data), screen, MOST_CALLS), output.path)
         return exit_code(loaded)
 
 
@@ -144,7 +147,7 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
             rows: list[Any] = who_uses_by_person(loaded.store, key, filters)
             columns = PERSON_COLUMNS
         else:
-            rows = who_uses(loaded.store, key, filters)
+            rows = who_uses(loaded.store, key, filters, top_per_key=_bounded(loaded.store, key, filters, output, wide))
         data = as_dicts(rows)
         said = []  # the answer in words, before the tables
         if len(named) > 1:
@@ -161,8 +164,20 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
             lines = [text for line in said for text in flow([words(safe.terminal(line))], screen.width, screen.color)]
             write_text("".join(f"{line}\n" for line in lines), output.path)
         else:
-            write_text(who_uses_on_screen(loaded.store, key, filters, data, by, details, screen), output.path)
+            counts = usage_counts(loaded.store, replace(filters, keys=(key,))) if by != "person" else {}
+            rest = "".join(more_rows(n, TABLE_ROWS, screen, MOST_CALLS, f"{safe.terminal(k)}: ")
+                           for k, n in sorted(counts.items()) if n > TABLE_ROWS)  # fmt: skip
+            write_text(who_uses_on_screen(loaded.store, key, filters, data, by, details, screen) + rest, output.path)
         return exit_code(loaded)
+
+
+def _bounded(store: Store, key: str, filters: Filters, output: Output, wide: bool) -> int | None:
+    """TABLE_ROWS when who-uses goes to a terminal and a key it means has more principals than
+    that (only those with the most calls are read), else None (every principal)."""
+    if wide or screen_for(output) is None:
+        return None
+    counts = usage_counts(store, replace(filters, keys=(key,)))
+    return TABLE_ROWS if any(n > TABLE_ROWS for n in counts.values()) else None
 
 
 def _write_who_uses(key: str, data: list[dict[str, Any]], columns: list[Column], output: Output, said: list[str],
@@ -219,7 +234,8 @@ def keys_command(inputs: Inputs, window: Window, scope: Scope, output: Output) -
         else:
             from keytrail.render.views import keys_text
 
-            write_text(keys_text(data, screen), output.path)
+            shown = sorted(data, key=lambda r: -(r["crypto_calls"] + r["admin"] + r["denied"]))[:TABLE_ROWS]
+            write_text(keys_text(shown, screen) + more_rows(len(data), len(shown), screen, MOST_CALLS), output.path)
         return exit_code(loaded)
 
 
@@ -231,12 +247,32 @@ def principals_command(inputs: Inputs, window: Window, scope: Scope, output: Out
     """One row per principal across keys."""
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store)
-        data = as_dicts(principals_report(loaded.store, scope.filters(window)))
+        filters = scope.filters(window)
         screen = screen_for(output)
+        total = principals_count(loaded.store, filters) if screen is not None else 0
+        # on a terminal, the principals with the most calls (only those are read) and a line counting the rest
+        top = TABLE_ROWS if total > TABLE_ROWS else None
+        data = as_dicts(principals_report(loaded.store, filters, top=top))
         if screen is None:
             emit(data, PRINCIPALS_COLUMNS, output)
         else:
             from keytrail.render.views import principals_text
 
-            write_text(principals_text(data, screen), output.path)
+            write_text(principals_text(data, screen) + more_rows(total, len(data), screen, MOST_CALLS), output.path)
         return exit_code(loaded)
+
+
+TABLE_ROWS = 200  # rows a report shows on a terminal; the rest are counted under it (csv and json have every row)
+MOST_CALLS = "with the most calls"
+
+
+def more_rows(total: int, shown: int, screen: Screen, which: str, where: str = "") -> str:
+    """The line under a terminal table that shows ``shown`` of ``total`` rows: how many more, and
+    how to get them all ("" when every row is shown)."""
+    if total <= shown:
+        return ""
+    from keytrail.render.flow import flow, words
+
+    text = (f"{where}... and {total - shown:,} more row(s), {total:,} in all (the {shown:,} {which} are shown): "
+            "--format csv or --format json writes every row")
+    return "".join(f"{line}\n" for line in flow([words(text)], screen.width, screen.color))

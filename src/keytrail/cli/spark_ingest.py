@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import click
 
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, command
+from keytrail.cli.options import MAX_FILE_BYTES_HELP, ByteSize
 from keytrail.cli.stderr import report_problems, summary_line
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import UsageError
 
 PROG = "keytrail.spark"
@@ -53,6 +55,7 @@ def _conf(pairs: tuple[str, ...]) -> dict[str, str]:
               help="A Spark setting for a session this command starts; repeatable.")
 @click.option("--strict", is_flag=True, help="Write nothing (exit 3) if any input could not be read.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr (errors still shown).")
+@click.option("--max-file-bytes", type=ByteSize(), default=DEFAULT_MAX_FILE_BYTES, metavar="SIZE", help=MAX_FILE_BYTES_HELP)
 def spark_ingest_command(
     sources: tuple[str, ...],
     output: str,
@@ -62,6 +65,7 @@ def spark_ingest_command(
     conf: tuple[str, ...],
     strict: bool,
     quiet: bool,
+    max_file_bytes: int,
 ) -> int:
     """Normalise SOURCEs (files or directories: local, s3a://, hdfs://) on Apache Spark into the
     Parquet dataset DIR, partitioned by date and key account; report from it with --parquet DIR.
@@ -83,7 +87,7 @@ def spark_ingest_command(
     from keytrail.spark.job import JobOptions
     from keytrail.spark.job import run as run_job
 
-    result = run_job(spark, JobOptions(sources, output, window, strict))
+    result = run_job(spark, JobOptions(sources, output, window, strict, max_file_bytes))
     report_problems(result.report)
     if not quiet:
         if result.recovered:

@@ -46,13 +46,20 @@ def summary_line(r: IngestReport) -> str:
         text += f"; {count(r.files_skipped, 'file')} skipped ({safe.escaped(reasons)})"  # reasons may quote JSON keys
     if r.files_error:
         text += f"; {count(r.files_error, 'file')} unreadable"
+    if r.retries:
+        text += f"; {count(r.retries, 'request')} to AWS retried"
     if r.seconds > 0 and r.bytes_read:
         text += f"; {duration(r.seconds)} at {megabytes_per_second(r.bytes_read, r.seconds)}"
     return text
 
 
-def report_problems(r: IngestReport) -> None:
+def report_problems(r: IngestReport, verbose: bool = False) -> None:
     # file names and reasons may quote log data: shown escaped, never as terminal controls
+    if verbose:
+        for line in r.retry_notes:
+            click.echo(f"keytrail: retried: {safe.escaped(line)}", err=True)
+        if r.retries > len(r.retry_notes):
+            click.echo(f"keytrail: ... and {r.retries - len(r.retry_notes)} more retried request(s)", err=True)
     for line in r.errors:
         click.echo(f"keytrail: error: {safe.escaped(line)}", err=True)
     for line in r.record_problems:

@@ -19,8 +19,9 @@ rejects the record (``Rejected``); a nested object of the wrong type (``sessionC
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -189,6 +190,42 @@ def record_from_dict(value: dict[str, Any]) -> tuple[Record, str | None]:
     return record, problem
 
 
+MAX_KEPT = 100  # problems kept with their record index per file (or window); the rest are counted
+
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+class Sample(list[T]):
+    """Per-record problems: every one counted (``seen``), the first ``MAX_KEPT`` kept (each a
+    tuple whose first item is the record's index). A file of millions of bad records costs a
+    count, not a list."""
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        super().__init__()
+        self.seen = 0
+        for item in items:
+            self.append(item)
+
+    def append(self, item: T) -> None:
+        self.seen += 1
+        if len(self) < MAX_KEPT:
+            super().append(item)
+
+    def add_all(self, other: Sample[T]) -> None:
+        """Another sample's problems (its kept ones, and the count of the rest)."""
+        seen, kept = other.seen, list(other)
+        for item in kept:
+            self.append(item)
+        self.seen += seen - len(kept)
+
+    def drop(self, index: int) -> None:
+        """Forget the problems of record ``index`` (those kept; the count goes down by as many)."""
+        kept = [item for item in self if item[0] != index]
+        self.seen -= len(self) - len(kept)
+        self[:] = kept
+
+
 @dataclass
 class FileRecords:
     """What one file holds: counts, the records to normalise, per-record problems.
@@ -203,7 +240,7 @@ class FileRecords:
     total: int = 0
     records: list[tuple[int, Record]] = field(default_factory=list)
     parsed: list[tuple[int, object]] = field(default_factory=list)
-    problems: list[tuple[int, str]] = field(default_factory=list)
+    problems: Sample[tuple[int, str]] = field(default_factory=Sample)
     hints: set[tuple[str, str]] = field(default_factory=set)
 
     @property

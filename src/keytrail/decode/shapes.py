@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from keytrail.decode.hints import hint_of
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES, inflate
 from keytrail.decode.parquet import is_parquet, read_parquet
 from keytrail.decode.record import (
     FileRecords,
@@ -36,16 +37,7 @@ from keytrail.decode.tolerant import (
     loads_tolerant,
     read_tolerant,
 )
-from keytrail.errors import NotCloudTrail, SourceReadError
-
-try:  # ISA-L's gunzip is several times faster than zlib's; the result is the same
-    from isal.igzip import decompress as _isal_gunzip
-
-    def _gunzip(data: bytes) -> bytes:
-        return bytes(_isal_gunzip(data))  # type: ignore[no-untyped-call]
-
-except ImportError:  # pragma: no cover - isal is a dependency, kept optional for odd platforms
-    from gzip import decompress as _gunzip
+from keytrail.errors import NotCloudTrail
 
 _NULL = msgspec.Raw(b"null")
 
@@ -93,19 +85,14 @@ _decode_response = msgspec.json.Decoder(ResponseElements | None).decode
 _decode_object = msgspec.json.Decoder().decode
 
 
-def gunzip_if_needed(data: bytes, uri: str) -> bytes:
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return _gunzip(data)
-    except EOFError as e:
-        raise SourceReadError(uri, "truncated gzip (compressed stream ends early)") from e
-    except Exception as e:  # gzip raises BadGzipFile, zlib.error, OSError for garbage
-        raise SourceReadError(uri, f"not a readable gzip stream ({e})") from e
+def gunzip_if_needed(data: bytes, uri: str, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """``data`` gunzipped when it is gzip (``inflate``: never past ``limit`` bytes)."""
+    return inflate(data, uri, limit)
 
 
 def read_records(data: bytes, uri: str) -> FileRecords:
-    """Records of one file (already read, possibly gzipped). Raises NotCloudTrail/SourceReadError."""
+    """Records of one file (already read, possibly gzipped), decoded whole. Raises
+    NotCloudTrail/SourceReadError. Large files are read in windows by ``decode.windows``."""
     data = gunzip_if_needed(data, uri)
     if is_parquet(data):
         return read_parquet(data, uri)
@@ -118,11 +105,23 @@ def read_records(data: bytes, uri: str) -> FileRecords:
         return read_tolerant(data, uri)
     heads = log.Records
     out = FileRecords("cloudtrail-log", total=len(heads))
-    if heads and not is_aws_source(heads[0].eventSource):
-        _check_records([h.eventSource for h in heads])
+    check_records(heads)
+    take_heads(heads, out, 0)
+    return out
+
+
+decode_heads = msgspec.json.Decoder(list[_Head]).decode
+"""A JSON array of records as the fast path's ``_Head``s (a window of a log file's Records)."""
+
+DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+"""What ``decode_heads`` raises for bytes that are not JSON (or not JSON it can read)."""
+
+
+def take_heads(heads: list[_Head], out: FileRecords, offset: int) -> None:
+    """Records and identity hints from decoded heads (record ``i`` is the file's ``offset + i``)."""
     records = out.records
     hints = out.hints
-    for i, h in enumerate(heads):
+    for i, h in enumerate(heads, offset):
         src = h.eventSource
         if is_read(src, h.eventName):
             try:
@@ -146,7 +145,6 @@ def read_records(data: bytes, uri: str) -> FileRecords:
             hint = hint_of(h.userIdentity)
             if hint is not None:
                 hints.add(hint)
-    return out
 
 
 def _add_tolerant(h: _Head, out: FileRecords, index: int) -> None:
@@ -166,6 +164,13 @@ def _add_tolerant(h: _Head, out: FileRecords, index: int) -> None:
     add_parsed(record, out, index)
 
 
+def check_records(heads: list[_Head]) -> None:
+    """A ``Records`` file (or its first window) whose first record is not an AWS event: CloudTrail
+    still when any record is one (those are read, whatever comes first), else not CloudTrail."""
+    if heads and not is_aws_source(heads[0].eventSource):
+        _check_records([h.eventSource for h in heads])
+
+
 def _check_records(sources: list[Any]) -> None:
     """A ``Records`` file whose first record is not an AWS event: CloudTrail still when any record
     is one (those are read, whatever comes first), else not CloudTrail."""
@@ -175,4 +180,7 @@ def _check_records(sources: list[Any]) -> None:
             raise NotCloudTrail(f"valid JSON, not CloudTrail: Records of {first!r} events")
 
 
-__all__ = ["NEEDED_FIELDS", "FileRecords", "NotCloudTrail", "gunzip_if_needed", "read_records"]
+__all__ = [
+    "DECODE_ERRORS", "NEEDED_FIELDS", "FileRecords", "NotCloudTrail", "check_records", "decode_heads",
+    "gunzip_if_needed", "read_records", "take_heads",
+]  # fmt: skip

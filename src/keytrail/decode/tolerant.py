@@ -2,7 +2,7 @@
 
 The standard library's parser reads the file (NaN and Infinity, integers of any size, bytes that
 are not UTF-8 kept so that only the record holding them is rejected); the shape is recognised from
-what it holds (``_collect``): ``{"Records": [...]}``, a bare array, a single event, NDJSON,
+what it holds (``collect``): ``{"Records": [...]}``, a bare array, a single event, NDJSON,
 ``lookup-events`` output, EventBridge, CloudWatch Logs and Cribl envelopes, wrappers holding an
 event under ``event``. A log file nested too deeply for the parser is read record by record.
 Every record found is handed over parsed (``FileRecords.parsed``), or named as a problem.
@@ -42,11 +42,11 @@ def read_tolerant(data: bytes, uri: str) -> FileRecords:
     try:
         value = loads_tolerant(text)
     except RecursionError as first_error:
-        return _one_by_one(text) or _ndjson(text, uri, first_error)
+        return read_one_by_one(text) or _ndjson(text, uri, first_error)
     except ValueError as first_error:
         return _ndjson(text, uri, first_error)
     out = FileRecords("json")
-    _collect(value, out, uri, top=True)
+    collect(value, out, uri, top=True)
     return out
 
 
@@ -56,7 +56,7 @@ _SPACE = re.compile(r"\s*")
 _NESTING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-def _one_by_one(text: str) -> FileRecords | None:
+def read_one_by_one(text: str) -> FileRecords | None:
     """A log file too deeply nested to parse whole, read record by record: a record nested deeper
     than the parser's stack is rejected alone. None when the text is not ``{"Records": [...]}``."""
     m = _RECORDS_OPEN.match(text)
@@ -139,7 +139,7 @@ def _ndjson(text: str, uri: str, first_error: Exception) -> FileRecords:
             continue
         parsed_any = True
         before = out.total
-        _collect(value, out, uri, top=False)
+        collect(value, out, uri, top=False)
         if out.total == before:
             out.total += 1
             out.problems.append((out.total - 1, f"line {lineno}: not a CloudTrail event"))
@@ -178,7 +178,7 @@ def _not_cloudtrail(records: list[Any]) -> NotCloudTrail | None:
 _GENERIC_WRAPPERS = frozenset({"wrapped-event", "lookup-event", "cloudwatch-log-event"})
 
 
-def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) -> str | None:  # long: one branch per envelope shape; the tolerant path's logic, kept whole
+def collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) -> str | None:  # long: one branch per envelope shape; the tolerant path's logic, kept whole
     """Find CloudTrail records in a parsed value (the tolerant path: shapes and envelopes).
 
     Returns the kind of envelope the records were found in (None for bare records)."""
@@ -242,7 +242,7 @@ def _collect(value: Any, out: FileRecords, uri: str, top: bool, depth: int = 0) 
                     found = found or shape
                     continue
             before = out.total
-            inner_envelope = _collect(inner, out, uri, top=False, depth=depth + 1)
+            inner_envelope = collect(inner, out, uri, top=False, depth=depth + 1)
             if out.total > before:
                 found = found or (inner_envelope if shape in _GENERIC_WRAPPERS and inner_envelope else shape)
     if top:
@@ -258,7 +258,7 @@ def _collect_item(item: Any, out: FileRecords, uri: str, depth: int) -> str | No
         out.total += 1
         add_parsed(item, out, out.total - 1)
     elif isinstance(item, dict):
-        return _collect(item, out, uri, top=False, depth=depth + 1)
+        return collect(item, out, uri, top=False, depth=depth + 1)
     return None
 
 

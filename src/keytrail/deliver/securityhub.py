@@ -27,7 +27,7 @@ import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keytrail.analysis.findings.base import Finding
@@ -37,13 +37,12 @@ from keytrail.render.asff import batches, check_asff, product_arn, to_asff
 from keytrail.sources.aws import (
     AwsConfig,
     RateLimiter,
-    backoff_delays,
     botocore_errors,
     caller_account,
     describe_error,
     error_code,
-    is_throttling,
 )
+from keytrail.sources.retry import RETRIES, describe_failure, is_retryable
 
 GENERATOR_PREFIX = "keytrail/"
 REQUESTS_PER_SECOND = 10.0  # BatchImportFindings: 10 a second (bursts of 30)
@@ -139,22 +138,24 @@ class Exporter:
                 return out
 
     def call(self, region: str, what: str, call: Callable[[], Any]) -> Any:
-        """One API call, retried with backoff while it is throttled."""
-        delays = backoff_delays(THROTTLE_RETRIES, self.backoff_base)
+        """One API call, made again while it fails in a retryable way (throttling, 5xx, a broken
+        connection) under the retry policy (``sources.retry``), at most ``THROTTLE_RETRIES`` times."""
+        policy = replace(self.config.retry, attempts=THROTTLE_RETRIES + 1, base_delay=self.backoff_base)
+        delays = policy.delays()
+        destination = f"Security Hub ({region}) {what}"
         while True:
             try:
                 return call()
             except botocore_errors() as e:
-                if is_throttling(e):
-                    delay = next(delays, None)
-                    if delay is not None:
-                        self.sleep(delay)
-                        continue
-                destination = f"Security Hub ({region}) {what}"
+                delay = next(delays, None) if is_retryable(e) else None
+                if delay is not None:
+                    RETRIES.add(destination, describe_failure(e))
+                    self.sleep(delay)
+                    continue
                 if error_code(e) == "InvalidAccessException":
                     raise DeliveryError(destination, f"{describe_error(e)} (is Security Hub enabled in this account "
                                                      "and Region?)") from e
-                raise DeliveryError(destination, describe_error(e), retryable=is_throttling(e)) from e
+                raise DeliveryError(destination, describe_error(e), retryable=is_retryable(e)) from e
 
 
 def archived_copy(found: dict[str, Any], now: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from keytrail.analysis.findings.identity import finding_id
 from keytrail.deliver.notify import Message, Notifier
 from keytrail.errors import DeliveryError
 from keytrail.pipeline import IngestReport, ingest
-from keytrail.sources.aws import backoff_delays
+from keytrail.sources.retry import RetryPolicy
 from keytrail.store import Store
 from keytrail.store import watch_state as state
 
@@ -87,7 +87,8 @@ def record(store: Store, findings: Sequence[Finding], now: datetime, notified: b
 def _send(watch: Watch, store: Store, message: Message, now: datetime, result: RunResult) -> bool:
     """Send one message (retried with backoff while the failure is retryable) and record it;
     False when it failed for this run (its findings stay pending)."""
-    delays = backoff_delays(SEND_ATTEMPTS - 1, watch.backoff_base)
+    # the retry policy's bounded exponential backoff with jitter (a webhook, or SNS: an AWS call)
+    delays = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=watch.backoff_base).delays()
     while True:
         try:
             with watch.critical():

@@ -17,10 +17,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import PartialInputError
 from keytrail.pipeline.origins import LOG, Origins, no_logs
 from keytrail.pipeline.worker import Chunk, FileOutcome, problem_row, process_batch, process_chunk
 from keytrail.sources import FileRef, FileSource, RecordSource, origins_of, survey
+from keytrail.sources.retry import RETRIES
 from keytrail.store import Store
 from keytrail.store.segments import Segment
 from keytrail.store.tables import FileEntry, ProblemRow, storable, to_arrow
@@ -62,6 +64,8 @@ class IngestReport:
     def nothing_read(self) -> bool:
         """No SOURCE held a CloudTrail log file."""
         return len(self.sources_without_logs) + len(self.sources_unreadable) >= self.sources > 0
+    retries: int = 0  # requests to AWS made again after a fault (``sources.retry``): none was lost
+    retry_notes: list[str] = field(default_factory=list)  # "what: why" of each retry (capped)
 
     @property
     def partial(self) -> bool:
@@ -159,12 +163,13 @@ _PRELOAD = ["keytrail.pipeline.worker", "pyarrow", "pyarrow.parquet", "duckdb"]
 
 
 def _run_chunks(
-    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int, segments_dir: str
+    source: FileSource, chunks: Iterator[list[tuple[int, FileRef]]], workers: int, segments_dir: str,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Iterator[Chunk]:
     """Chunks processed by a pool (bounded number in flight) or inline for one worker."""
     if workers <= 1:
         for items in chunks:
-            yield process_chunk(source, items, segments_dir)
+            yield process_chunk(source, items, segments_dir, max_file_bytes)
         return
     import multiprocessing
 
@@ -175,7 +180,7 @@ def _run_chunks(
         queued = 0  # bytes of the files in flight: many small chunks, or a few of large files
         for items in chunks:
             size = sum(ref.size for _, ref in items)
-            in_flight.append((pool.submit(process_chunk, source, items, segments_dir), size))
+            in_flight.append((pool.submit(process_chunk, source, items, segments_dir, max_file_bytes), size))
             queued += size
             while len(in_flight) >= IN_FLIGHT * workers or queued >= 2 * workers * CHUNK_BYTES:
                 fut, size = in_flight.pop(0)
@@ -191,8 +196,12 @@ def ingest(
     workers: int | None = None,
     progress: Progress | None = None,
     strict: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> IngestReport:
     """Read every new file of the sources into the store and resolve; returns what was read.
+
+    A file larger than ``max_file_bytes``, or that inflates to more, is not read (named, as an
+    unreadable file); every other file is decoded a window at a time (``decode.windows``).
 
     Files already in the ledger with the same size and version are not read again. Unreadable
     files and rejected records are counted and named in the report (``report.partial``); with
@@ -200,6 +209,7 @@ def ingest(
     for those files.
     """
     started = time.perf_counter()
+    mark = RETRIES.mark()
     run = _Run(store, ", ".join(s.description for s in sources), progress)
     n_workers = workers if workers is not None else default_workers()
     try:
@@ -210,12 +220,15 @@ def ingest(
                 continue
             todo = run.new_files(source)
             inline = n_workers <= 1 or len(todo) < 4 or any(r.data is not None for _, r in todo)
-            for chunk in _run_chunks(source, _chunks(todo), 1 if inline else min(n_workers, len(todo)), store.segments_dir):
+            workers_here = 1 if inline else min(n_workers, len(todo))
+            for chunk in _run_chunks(source, _chunks(todo), workers_here, store.segments_dir, max_file_bytes):
                 run.write(chunk)
             run.without_logs(source)
     except BaseException:
         run.batch.abort()
         raise
+    finally:
+        _add_retries(run.report, *RETRIES.take(mark))  # listings, API pages, files read in this process
     run.batch.commit()
     report = run.report
     if report.files_new:
@@ -327,7 +340,7 @@ class _Run:
         for file_id, o in chunk.files:
             entries.append(
                 FileEntry(file_id, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
-                          len(o.problems), o.reason, self.ingest_id, segment if o.rows else None, o.verified)
+                          o.problems.seen, o.reason, self.ingest_id, segment if o.rows else None, o.verified)
             )
             problems.extend(problem_row(file_id, "rejected", p) for p in o.problems)
             problems.extend(problem_row(file_id, "unattributed", p) for p in o.unattributed)
@@ -347,6 +360,11 @@ class _Run:
             self.progress(report)
 
 
+def _add_retries(report: IngestReport, count: int, notes: list[str]) -> None:
+    report.retries += count
+    report.retry_notes.extend(notes[: max(0, MAX_LISTED - len(report.retry_notes))])
+
+
 def _account(report: IngestReport, o: FileOutcome) -> None:
     report.bytes_done += o.size
     report.files_done += 1
@@ -362,7 +380,8 @@ def _account(report: IngestReport, o: FileOutcome) -> None:
     else:
         report.files_error += 1
         report.errors.append(f"{o.uri}: {o.reason}")
-    report.records_rejected += len(o.problems)
+    _add_retries(report, o.retries, o.retry_notes)
+    report.records_rejected += o.problems.seen
     report.records_unattributed += len(o.unattributed)
     for p in o.problems:
         if len(report.record_problems) < MAX_LISTED:

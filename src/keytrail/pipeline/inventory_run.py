@@ -11,6 +11,7 @@ from datetime import datetime
 from keytrail.sources.aws import AwsConfig
 from keytrail.sources.inventory import InventoryFailure, RegionInventory, Taken, regions_from_api
 from keytrail.sources.inventory_files import regions_from_files
+from keytrail.sources.retry import RETRIES
 from keytrail.store import Store
 from keytrail.store.inventory_tables import finish, write_failure, write_region
 from keytrail.times import utcnow
@@ -24,6 +25,8 @@ class InventoryRun:
     source: str  # api | files
     regions: list[RegionInventory] = field(default_factory=list)
     failures: list[InventoryFailure] = field(default_factory=list)
+    retries: int = 0  # requests to AWS made again after a fault (``sources.retry``)
+    retry_notes: list[str] = field(default_factory=list)  # "what: why" of each (capped)
 
     @property
     def partial(self) -> bool:
@@ -52,7 +55,11 @@ def take_inventory(
 ) -> InventoryRun:
     """Take the inventory through the KMS API (``sources.inventory.regions_from_api``) and store it."""
     run = InventoryRun(now or utcnow(), "api")
-    return _store(store, run, regions_from_api(aws, regions, accounts, org_role, progress))
+    mark = RETRIES.mark()
+    try:
+        return _store(store, run, regions_from_api(aws, regions, accounts, org_role, progress))
+    finally:
+        run.retries, run.retry_notes = RETRIES.take(mark)
 
 
 def import_inventory(store: Store, directory: str, now: datetime | None = None) -> InventoryRun:

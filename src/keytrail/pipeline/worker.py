@@ -15,10 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from keytrail.decode import FileRecords, Record, gunzip_if_needed, read_records
+from keytrail.decode import FileRecords, Record
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES, TooLarge, inflate
+from keytrail.decode.record import Sample
+from keytrail.decode.windows import file_records
 from keytrail.errors import KeytrailError, NotCloudTrail, SourceReadError
 from keytrail.normalize import Normalized, normalize, normalize_record
 from keytrail.sources import FileRef, FileSource, RecordBatch
+from keytrail.sources.retry import RETRIES
 from keytrail.store.segments import RowBuffer, Segment, write_segment
 from keytrail.store.tables import AliasRow, CredentialRow, ProblemRow, arrow_table, storable, to_arrow
 
@@ -65,9 +69,11 @@ class FileOutcome:
     kms_records: int = 0
     rows: int = 0
     reason: str | None = None
-    problems: list[Problem] = field(default_factory=list)
+    problems: Sample[Problem] = field(default_factory=Sample)  # rejected records: counted, a sample kept
     unattributed: list[Problem] = field(default_factory=list)
     verified: bool = False  # the file is covered by a verified digest chain
+    retries: int = 0  # requests retried to read it (``sources.retry``)
+    retry_notes: list[str] = field(default_factory=list)  # what was retried and why
 
 
 @dataclass
@@ -119,7 +125,7 @@ def normalize_records(file_id: int, fr: FileRecords, out: FileOutcome, ex: Extra
     for index, value in fr.parsed:
         _take(file_id, index, normalize(value), out, ex, value)
     ex.identities |= fr.hints
-    out.rows = len(rows) - before
+    out.rows += len(rows) - before
     out.problems.sort(key=_by_index)
     return ex
 
@@ -149,13 +155,26 @@ def _take(file_id: int, index: int, n: Normalized, out: FileOutcome, ex: Extract
         ex.aliases.append(AliasRow(a.alias_arn, a.event_time, a.target_key, a.event_id, a.event_name, "trail", file_id, index))
 
 
-def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted | None = None) -> tuple[FileOutcome, Extracted]:
-    """Read, decode and normalise one file; unreadable and non-CloudTrail files become outcomes."""
+def process_file(
+    source: FileSource, file_id: int, ref: FileRef, ex: Extracted | None = None, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> tuple[FileOutcome, Extracted]:
+    """Read, inflate (never past ``max_file_bytes``), decode and normalise one file, a window at a
+    time (``decode.windows``: memory follows the window, not the file); unreadable and
+    non-CloudTrail files become outcomes."""
     ex = ex if ex is not None else Extracted()
     out = FileOutcome(storable(ref.uri), ref.size, ref.version, "ingested", verified=ref.verified)
+    mark = RETRIES.mark()
     try:
-        data = gunzip_if_needed(source.read(ref), ref.uri)
-        fr = read_records(data, ref.uri)
+        if ref.size > max_file_bytes and ref.data is None:
+            raise TooLarge(ref.uri, max_file_bytes, inflated=False)
+        try:
+            raw = source.read(ref)
+        finally:
+            out.retries, out.retry_notes = RETRIES.take(mark)
+        data = inflate(raw, ref.uri, max_file_bytes)
+        del raw
+        windows = file_records(data, ref.uri)
+        fr: FileRecords | None = next(windows)
     except NotCloudTrail as e:
         out.status, out.reason = "skipped", storable(e.reason)
         return out, ex
@@ -165,14 +184,26 @@ def process_file(source: FileSource, file_id: int, ref: FileRef, ex: Extracted |
     except MemoryError:
         out.status, out.reason = "error", "file too large to decode in memory"
         return out, ex
-    del data
-    out.shape = fr.shape
-    out.records = fr.total
-    out.problems = [Problem(i, m) for i, m in fr.problems]
-    normalize_records(file_id, fr, out, ex)
-    del fr
-    ex.rows.flush()
+    out.shape = fr.shape if fr is not None else None
+    while fr is not None:
+        out.records += fr.total
+        take_problems(out, fr)
+        normalize_records(file_id, fr, out, ex)
+        ex.rows.flush()
+        fr = None  # this window's records are freed before the next is decoded
+        try:
+            fr = next(windows, None)
+        except KeytrailError as e:  # a later window of a file that began well: named, the rest of it not read
+            out.problems.append(Problem(out.records, f"the rest of the file is not read: {e}"))
+            fr = None
     return out, ex
+
+
+def take_problems(out: FileOutcome, fr: FileRecords) -> None:
+    """The records a decoder rejected, into the file's outcome (kept ones, and the count of the rest)."""
+    for i, m in fr.problems:
+        out.problems.append(Problem(i, m))
+    out.problems.seen += fr.problems.seen - len(fr.problems)
 
 
 MAX_TEXT = 1_000_000  # bytes (UTF-8) in one text value: far beyond any field CloudTrail writes
@@ -250,7 +281,9 @@ def _reject_long(files: list[tuple[int, FileOutcome]], ex: Extracted, long: dict
         o.rows = rows.get(file_id, 0)
 
 
-def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segments_dir: str) -> Chunk:
+def process_chunk(
+    source: FileSource, items: Sequence[tuple[int, FileRef]], segments_dir: str, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Chunk:
     """Worker entry point: read, decode and normalise some files; write their rows as one segment.
 
     The cycle collector is paused for the chunk: decoded records hold no reference cycles, yet
@@ -263,7 +296,7 @@ def process_chunk(source: FileSource, items: Sequence[tuple[int, FileRef]], segm
         files: list[tuple[int, FileOutcome]] = []
         ex = Extracted()
         for file_id, ref in items:
-            outcome, _ = process_file(source, file_id, ref, ex)
+            outcome, _ = process_file(source, file_id, ref, ex, max_file_bytes)
             files.append((file_id, outcome))
         return _chunk(files, ex, segments_dir)
     finally:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -276,7 +277,8 @@ class AthenaSource:
         """Partition columns, struct fields and Security Lake's version from the catalog (the
         documented table, or Security Lake's by its name, if unknown)."""
         try:
-            meta = client.get_table_metadata(CatalogName=self.catalog, DatabaseName=self.database, TableName=self.table)
+            meta = self.aws.call("athena:GetTableMetadata", client.get_table_metadata, CatalogName=self.catalog,
+                                 DatabaseName=self.database, TableName=self.table)
         except botocore_errors() as e:
             lake = securitylake.version_of(self.table, None)
             assumed = f"Security Lake's version {lake} table" if lake else "AWS's documented table"
@@ -307,7 +309,9 @@ class AthenaSource:
         if self.output:
             kwargs["ResultConfiguration"] = {"OutputLocation": self.output}
         try:
-            query_id = str(client.start_query_execution(**kwargs)["QueryExecutionId"])
+            # one token for every attempt: a retried start never runs the query twice
+            kwargs["ClientRequestToken"] = uuid.uuid4().hex
+            query_id = str(self.aws.call("athena:StartQueryExecution", client.start_query_execution, **kwargs)["QueryExecutionId"])
         except botocore_errors() as e:
             raise translate(e, f"{self.description}: athena:StartQueryExecution") from e
         log.info("%s: query %s started", self.description, query_id)
@@ -315,7 +319,8 @@ class AthenaSource:
         try:
             while True:
                 try:
-                    execution = client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+                    execution = self.aws.call("athena:GetQueryExecution", client.get_query_execution,
+                                              QueryExecutionId=query_id)["QueryExecution"]
                 except botocore_errors() as e:
                     raise translate(e, f"{self.description}: athena:GetQueryExecution") from e
                 status = execution.get("Status", {})
@@ -345,7 +350,7 @@ class AthenaSource:
             if token:
                 kwargs["NextToken"] = token
             try:
-                page = client.get_query_results(**kwargs)
+                page = self.aws.call("athena:GetQueryResults", client.get_query_results, **kwargs)
             except botocore_errors() as e:
                 raise translate(e, f"{self.description}: athena:GetQueryResults") from e
             result = page.get("ResultSet", {})

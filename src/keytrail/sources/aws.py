@@ -4,8 +4,8 @@ time slices that make API sources resumable are ``sources.slices``).
 boto3 is optional (``pip install 'keytrail[aws]'``) and imported here only, when a client is
 first needed. Credentials come from boto3's standard chain (environment, ``--profile``, SSO,
 instance or container role); ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` are honoured
-by boto3 itself. Retries use botocore's *adaptive* mode (exponential backoff with jitter plus
-client-side rate limiting on throttling).
+by boto3 itself. Every client is made with the one retry policy (``sources.retry``): botocore's
+adaptive retries, connect and read timeouts, and its retries counted in ``retry.RETRIES``.
 
 Nothing here ever logs or formats credentials: errors are described by their AWS error code and
 message only.
@@ -17,13 +17,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from keytrail._version import __version__
 from keytrail.errors import (
     ACCOUNTS,
     PROFILE,
@@ -36,10 +35,10 @@ from keytrail.errors import (
     SourceError,
     UsageError,
 )
+from keytrail.sources.retry import RetryPolicy, instrument
 from keytrail.times import parse_time_bound
 
 INSTALL_HINT = "pip install 'keytrail[aws]'"
-MAX_ATTEMPTS = 10  # botocore attempts per call (adaptive retries) before an error reaches keytrail
 
 # Error codes meaning "you may not": reported by name, the rest of the work continues.
 ACCESS_DENIED = frozenset(
@@ -85,15 +84,9 @@ def boto3_module() -> ModuleType:
     return module
 
 
-def client_config(max_attempts: int = MAX_ATTEMPTS, mode: str = "adaptive") -> Any:
-    from botocore.config import Config
-
-    return Config(
-        retries={"mode": mode, "total_max_attempts": max_attempts},
-        user_agent_extra=f"keytrail/{__version__}",
-        connect_timeout=10,
-        read_timeout=60,
-    )
+def client_config(policy: RetryPolicy | None = None) -> Any:
+    """The botocore Config of the retry policy (``RetryPolicy.from_env()`` when none is given)."""
+    return (policy or RetryPolicy.from_env()).config()
 
 
 def error_code(exc: BaseException) -> str:
@@ -190,8 +183,15 @@ class AwsConfig:
 
     profile: str | None = None
     region: str | None = None
-    max_attempts: int = MAX_ATTEMPTS
-    retry_mode: str = "adaptive"  # botocore's: backoff and client-side rate limiting on throttling
+    max_attempts: int | None = None  # botocore's attempts per call, if not the policy's
+    retry_mode: str | None = None  # botocore's retry mode, if not the policy's
+    retry: RetryPolicy = field(default_factory=RetryPolicy.from_env)  # retries and timeouts of every call
+
+    def __post_init__(self) -> None:
+        if self.max_attempts is not None or self.retry_mode is not None:
+            policy = replace(self.retry, max_attempts=self.max_attempts or self.retry.max_attempts,
+                             mode=self.retry_mode or self.retry.mode)
+            object.__setattr__(self, "retry", policy)
 
     def session(self) -> Any:
         """A boto3 Session for this profile (cached per process and thread)."""
@@ -210,12 +210,12 @@ class AwsConfig:
     def client(self, service: str, region: str | None = None) -> Any:
         """A client of ``service`` (cached per process, thread and Region)."""
         cache: dict[tuple[Any, ...], Any] = _LOCAL.__dict__.setdefault("clients", {})
-        key = (os.getpid(), service, self.profile, self.region, region, self.max_attempts, self.retry_mode)
+        key = (os.getpid(), service, self.profile, self.region, region, self.retry)
         client = cache.get(key)
         if client is None:
             try:
-                client = self.session().client(
-                    service, region_name=region or self.region, config=client_config(self.max_attempts, self.retry_mode)
+                client = instrument(
+                    self.session().client(service, region_name=region or self.region, config=self.retry.config())
                 )
             except UsageError:
                 raise
@@ -223,6 +223,15 @@ class AwsConfig:
                 raise translate(e, f"{service} client") from e
             cache[key] = client
         return client
+
+    def session_client(self, session: Any, service: str, region: str | None = None, max_attempts: int | None = None) -> Any:
+        """A client of ``service`` from another session (assumed-role credentials), with the retry policy."""
+        config = self.retry.config(max_attempts, "standard" if max_attempts else None)
+        return instrument(session.client(service, region_name=region, config=config))
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` under the retry policy (``RetryPolicy.call``)."""
+        return self.retry.call(what, fn, *args, **kwargs)
 
     def region_name(self) -> str | None:
         """The Region boto3 resolves (``--region``, AWS_REGION, the profile's)."""
@@ -249,7 +258,7 @@ def session_from_credentials(credentials: Mapping[str, Any], region: str | None)
 def caller_account(config: AwsConfig) -> str:
     """The account of the credentials (STS GetCallerIdentity)."""
     try:
-        return str(config.client("sts").get_caller_identity()["Account"])
+        return str(config.call("sts:GetCallerIdentity", config.client("sts").get_caller_identity)["Account"])
     except UsageError:
         raise
     except Exception as e:
@@ -260,10 +269,12 @@ def enabled_regions(session_or_config: Any, region: str | None = None) -> list[s
     """The Regions enabled for the account (EC2 DescribeRegions)."""
     try:
         if isinstance(session_or_config, AwsConfig):
+            policy = session_or_config.retry
             ec2 = session_or_config.client("ec2", region)
         else:
-            ec2 = session_or_config.client("ec2", region_name=region, config=client_config())
-        regions = ec2.describe_regions(AllRegions=False)["Regions"]
+            policy = RetryPolicy.from_env()
+            ec2 = instrument(session_or_config.client("ec2", region_name=region, config=policy.config()))
+        regions = policy.call("ec2:DescribeRegions", ec2.describe_regions, AllRegions=False)["Regions"]
     except UsageError:
         raise
     except Exception as e:
@@ -294,9 +305,3 @@ class RateLimiter:
             self._sleep(self._next - now)
             now = self._next
         self._next = now + self.interval
-
-
-def backoff_delays(attempts: int, base: float = 1.0, cap: float = 30.0) -> Iterator[float]:
-    """Exponential backoff delays (full jitter would hide test timing; this is deterministic)."""
-    for i in range(attempts):
-        yield min(cap, base * (2**i))

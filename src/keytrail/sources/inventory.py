@@ -47,13 +47,13 @@ from keytrail.sources.aws import (
     AwsConfig,
     botocore_errors,
     check_scope,
-    client_config,
     describe_error,
     enabled_regions,
     error_code,
     session_from_credentials,
     translate,
 )
+from keytrail.sources.retry import RetryingClient
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +216,9 @@ def grant_from_entry(entry: dict[str, Any], key_arn: str) -> InventoryGrant:
 
 
 def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(client, RetryingClient):  # the listing made again if a page still fails
+        yield from client.pages(operation, key, **kwargs)
+        return
     for page in client.get_paginator(operation).paginate(**kwargs):
         yield from page.get(key, []) or []
 
@@ -283,14 +286,9 @@ def inventory_region(kms: Any, account: str, region: str, last_usage_client: Any
     return inv
 
 
-def _organization_accounts(session: Any) -> list[str]:
-    client = session.client("organizations", config=client_config())
-    accounts = []
-    for page in client.get_paginator("list_accounts").paginate():
-        for a in page.get("Accounts", []) or []:
-            if a.get("Status", "ACTIVE") == "ACTIVE":
-                accounts.append(str(a["Id"]))
-    return sorted(accounts)
+def _organization_accounts(aws: AwsConfig, session: Any) -> list[str]:
+    client = RetryingClient(aws.session_client(session, "organizations"), aws.retry)
+    return sorted(str(a["Id"]) for a in client.pages("list_accounts", "Accounts") if a.get("Status", "ACTIVE") == "ACTIVE")
 
 
 def regions_from_api(
@@ -314,7 +312,7 @@ def regions_from_api(
             targets = sorted(set(accounts))
         else:
             try:
-                targets = _organization_accounts(base)
+                targets = _organization_accounts(aws, base)
             except botocore_errors() as e:
                 raise SourceError(f"organizations:ListAccounts: {describe_error(e)} (give ", ACCOUNTS, " instead)") from e
     for account in targets:
@@ -322,7 +320,8 @@ def regions_from_api(
         if account != caller and org_role:
             role_arn = f"arn:{partition}:iam::{account}:role/{org_role}"
             try:
-                creds = aws.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)["Credentials"]
+                creds = aws.call("sts:AssumeRole", aws.client("sts").assume_role, RoleArn=role_arn,
+                                 RoleSessionName=SESSION_NAME)["Credentials"]
                 session = session_from_credentials(creds, aws.region_name())
             except botocore_errors() as e:
                 yield InventoryFailure(account, None, f"cannot assume {role_arn}: {describe_error(e)}")
@@ -335,13 +334,13 @@ def regions_from_api(
         for region in names:
             if progress is not None:
                 progress(f"{account} {region}")
-            yield _one_region(session, account, region)
+            yield _one_region(aws, session, account, region)
 
 
 def _caller(aws: AwsConfig) -> tuple[str, str]:
     """The account and partition of the credentials."""
     try:
-        identity = aws.client("sts").get_caller_identity()
+        identity = aws.call("sts:GetCallerIdentity", aws.client("sts").get_caller_identity)
     except UsageError:
         raise
     except botocore_errors() as e:
@@ -362,12 +361,12 @@ def _region_names(aws: AwsConfig, session: Any, regions: Sequence[str]) -> list[
     return [default]
 
 
-def _one_region(session: Any, account: str, region: str) -> Taken:
+def _one_region(aws: AwsConfig, session: Any, account: str, region: str) -> Taken:
     try:
-        kms = session.client("kms", region_name=region, config=client_config())
+        kms = RetryingClient(aws.session_client(session, "kms", region), aws.retry)
         probe = None
         if "GetKeyLastUsage" in kms.meta.service_model.operation_names:
-            probe = session.client("kms", region_name=region, config=client_config(1, "standard"))
+            probe = aws.session_client(session, "kms", region, max_attempts=1)  # a probe: its first refusal counts
         return inventory_region(kms, account, region, probe)
     except botocore_errors() as e:
         return InventoryFailure(account, region, describe_error(e))

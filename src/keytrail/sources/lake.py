@@ -223,7 +223,7 @@ class LakeSource:
     def _run(self, client: Any, sql: str) -> str:
         """Start the query and wait for it; the bytes it scanned go to the log (stderr)."""
         try:
-            query_id = str(client.start_query(QueryStatement=sql)["QueryId"])
+            query_id = str(self.aws.call("cloudtrail:StartQuery", client.start_query, QueryStatement=sql)["QueryId"])
         except botocore_errors() as e:
             raise translate(e, f"{self.description}: cloudtrail:StartQuery") from e
         log.info("%s: query %s started", self.description, query_id)
@@ -232,7 +232,7 @@ class LakeSource:
         try:
             while True:
                 try:
-                    query = client.describe_query(QueryId=query_id)
+                    query = self.aws.call("cloudtrail:DescribeQuery", client.describe_query, QueryId=query_id)
                 except botocore_errors() as e:
                     raise translate(e, f"{self.description}: cloudtrail:DescribeQuery") from e
                 state = query.get("QueryStatus")
@@ -269,7 +269,7 @@ class LakeSource:
             if token:
                 kwargs["NextToken"] = token
             try:
-                page = client.get_query_results(**kwargs)
+                page = self.aws.call("cloudtrail:GetQueryResults", client.get_query_results, **kwargs)
             except botocore_errors() as e:
                 raise translate(e, f"{self.description}: cloudtrail:GetQueryResults") from e
             for entries in page.get("QueryResultRows") or []:

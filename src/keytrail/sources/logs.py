@@ -48,17 +48,16 @@ from keytrail.sources.aws import (
     REGION_NAME,
     AwsConfig,
     RateLimiter,
-    backoff_delays,
     botocore_errors,
     caller_account,
     describe_error,
     error_code,
     is_access_denied,
-    is_throttling,
     time_window,
     translate,
 )
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.retry import RETRIES, describe_failure, is_retryable
 from keytrail.sources.slices import TimeSlice, completed_bases, contiguous, plan_slices
 from keytrail.times import iso, utcnow
 
@@ -70,7 +69,6 @@ DEFAULT_RATE = 5.0  # FilterLogEvents requests per second per account and Region
 DEFAULT_WINDOW = timedelta(days=90)
 SLICE = timedelta(hours=1)
 PART_SIZE = 5000  # records per ledger batch at most (bounded memory)
-EXTRA_RETRIES = 6  # keytrail's own retries of a throttled call after botocore's
 PROGRESS_SECONDS = 5.0
 SHAPE = "cloudwatch-logs"
 _EPOCH = datetime(1970, 1, 1)
@@ -277,9 +275,10 @@ class LogsSource:
                      self.description, events - kept)  # fmt: skip
 
     def _call(self, client: Any, limiter: RateLimiter, method: str, kwargs: Mapping[str, Any], region: str) -> dict[str, Any]:
-        """One paced CloudWatch Logs call; throttling retried with backoff, refusal raised as RegionDenied."""
+        """One paced CloudWatch Logs call; throttling, 5xx answers and broken connections retried
+        under the retry policy (``sources.retry``), refusal raised as RegionDenied."""
         what = f"{self.description}: logs:{''.join(w.title() for w in method.split('_'))}"
-        delays = backoff_delays(EXTRA_RETRIES)
+        delays = self.aws.retry.delays()
         while True:
             limiter.wait()
             try:
@@ -289,15 +288,16 @@ class LogsSource:
                     raise RegionDenied(region, describe_error(e)) from e
                 if error_code(e) == "ResourceNotFoundException":
                     raise SourceError(f"{what}: no such log group in {region} ({describe_error(e)})") from e
-                if not is_throttling(e):
+                if not is_retryable(e):
                     raise translate(e, what) from e
                 delay = next(delays, None)
                 if delay is None:
                     raise SourceError(
-                        f"{what}: still throttled after {EXTRA_RETRIES} more retries; run again later "
-                        "(hours already read are kept)"
+                        f"{what}: still failing ({describe_failure(e)}) after {self.aws.retry.attempts} attempts; "
+                        "run again later (hours already read are kept)"
                     ) from e
-                log.info("%s: throttled; retrying in %.0f s", what, delay)
+                RETRIES.add(what, describe_failure(e))
+                log.info("%s: %s; retrying in %.1f s", what, describe_failure(e), delay)
                 self.sleep(delay)
 
 

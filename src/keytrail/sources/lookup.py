@@ -6,8 +6,9 @@ anything older are not. keytrail says so on stderr whenever this source is used.
 
 One lookup attribute per call: ``ResourceName`` = the key ARN for each ``--key``, else
 ``EventSource`` = ``kms.amazonaws.com``. Pages of 50 events, newest first, at most 2 requests a
-second per account and Region (AWS's limit); ``ThrottlingException`` is retried with backoff by
-botocore's adaptive retries, then by keytrail, so no page is lost.
+second per account and Region (AWS's limit); ``ThrottlingException``, 5xx answers and broken
+connections are retried with backoff by botocore's adaptive retries, then by keytrail's retry
+policy (``sources.retry``), so no page is lost.
 
 Idempotent and resumable: the window is cut into UTC hours; each hour is one or more ledger
 batches (``lookup://ACCOUNT/REGION/ATTRIBUTE=VALUE/2026-10-01T05Z#1``). An hour that ended more
@@ -43,18 +44,17 @@ from keytrail.sources.aws import (
     REGION_NAME,
     AwsConfig,
     RateLimiter,
-    backoff_delays,
     botocore_errors,
     caller_account,
     check_scope,
     describe_error,
     enabled_regions,
     is_access_denied,
-    is_throttling,
     time_window,
     translate,
 )
 from keytrail.sources.registry import SourceOptions
+from keytrail.sources.retry import RETRIES, describe_failure, is_retryable
 from keytrail.sources.slices import SliceCollector, completed_bases, contiguous, plan_slices
 from keytrail.times import iso, naive_utc, utcnow
 
@@ -65,7 +65,6 @@ PAGE_SIZE = 50
 PART_SIZE = 5000  # records per ledger batch at most (bounded memory)
 HISTORY = timedelta(days=90)
 SLICE = timedelta(hours=1)
-EXTRA_RETRIES = 6  # keytrail's own retries of a throttled page after botocore's
 PROGRESS_SECONDS = 5.0
 NOTICE = (
     "Event history (lookup://) holds only the last 90 days of management events: data events and "
@@ -206,7 +205,7 @@ class LookupSource:
         log.info("%s: %d event(s) in %d page(s) from %s to %s", what, events, pages, iso(start), iso(end))
 
     def _page(self, client: Any, limiter: RateLimiter, kwargs: Mapping[str, Any], what: str, region: str) -> dict[str, Any]:
-        delays = backoff_delays(EXTRA_RETRIES)
+        delays = self.aws.retry.delays()
         while True:
             limiter.wait()
             try:
@@ -214,15 +213,16 @@ class LookupSource:
             except botocore_errors() as e:
                 if is_access_denied(e):
                     raise RegionDenied(region, describe_error(e)) from e
-                if not is_throttling(e):
+                if not is_retryable(e):
                     raise translate(e, f"{what}: cloudtrail:LookupEvents") from e
                 delay = next(delays, None)
                 if delay is None:
                     raise SourceError(
-                        f"{what}: still throttled after {EXTRA_RETRIES} more retries; run again later "
-                        "(hours already read are kept)"
+                        f"{what}: cloudtrail:LookupEvents still failing ({describe_failure(e)}) after "
+                        f"{self.aws.retry.attempts} attempts; run again later (hours already read are kept)"
                     ) from e
-                log.info("%s: throttled; retrying in %.0f s", what, delay)
+                RETRIES.add(f"cloudtrail:LookupEvents {what}", describe_failure(e))
+                log.info("%s: %s; retrying in %.1f s", what, describe_failure(e), delay)
                 self.sleep(delay)
 
 

@@ -97,12 +97,9 @@ class S3Source:
         return f"s3://{self.bucket}/{key}"
 
     def _list(self, prefix: str, delimiter: bool) -> Iterator[tuple[str, dict[str, Any]]]:
-        """('dir', {Prefix}) and ('obj', {Key, Size, ETag}) entries below ``prefix`` (paged)."""
-        paginator = self._client().get_paginator("list_objects_v2")
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if delimiter:
-            kwargs["Delimiter"] = "/"
-        for page in paginator.paginate(**kwargs):
+        """('dir', {Prefix}) and ('obj', {Key, Size, ETag}) entries below ``prefix`` (paged; each
+        page retried under the retry policy, so a fault burst does not lose the rest of a listing)."""
+        for page in self.aws.retry.list_objects(self._client(), self.bucket, prefix, "/" if delimiter else None):
             for d in page.get("CommonPrefixes", []) or []:
                 yield "dir", d
             for o in page.get("Contents", []) or []:
@@ -137,7 +134,7 @@ class S3Source:
 
     def _one(self, key: str) -> FileRef:
         try:
-            head = self._client().head_object(Bucket=self.bucket, Key=key)
+            head = self.aws.call(f"s3:HeadObject s3://{self.bucket}/{key}", self._client().head_object, Bucket=self.bucket, Key=key)
         except botocore_errors() as e:
             return FileRef(self._uri(key), error=f"cannot read: {describe_error(e)}")
         return self._ref({"Key": key, "Size": head.get("ContentLength", 0), "ETag": head.get("ETag", "")})
@@ -365,15 +362,17 @@ class S3Source:
 
     # ---- reading (in worker processes) ---------------------------------------------------
     def read(self, ref: FileRef) -> bytes:
+        """The object's bytes (``RetryPolicy.read_object``: a broken body is read on, failed calls
+        are made again); it must still be the version listed (its ETag)."""
+        from keytrail.sources.retry import ObjectChanged
+
         key = ref.uri[len(f"s3://{self.bucket}/") :]
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if ref.version:
-            kwargs["IfMatch"] = ref.version
         try:
-            response = self._client().get_object(**kwargs)
-            return bytes(response["Body"].read())
+            return self.aws.retry.read_object(self._client(), self.bucket, key, ref.version)
         except (UsageError, SourceError) as e:
             raise SourceReadError(ref.uri, str(e)) from e
+        except ObjectChanged as e:
+            raise SourceReadError(ref.uri, "the object changed while it was read; run again", retryable=True) from e
         except botocore_errors() as e:
             code = error_code(e)
             if is_access_denied(e):
@@ -382,7 +381,8 @@ class S3Source:
                 raise SourceReadError(ref.uri, "the object was deleted after it was listed", retryable=True) from e
             if code in ("PreconditionFailed", "412"):
                 raise SourceReadError(ref.uri, "the object changed after it was listed; run again", retryable=True) from e
-            raise SourceReadError(ref.uri, describe_error(e), retryable=True) from e
+            attempts = self.aws.retry.attempts
+            raise SourceReadError(ref.uri, f"{describe_error(e)} (after {attempts} attempts)", retryable=True) from e
 
 
 def open_s3(spec: str, options: SourceOptions) -> S3Source:

@@ -33,6 +33,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from keytrail._version import __version__
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import PartialInputError
 from keytrail.pipeline.engine import MAX_LISTED, IngestReport
 from keytrail.spark import commit as cm
@@ -57,6 +58,7 @@ class JobOptions:
     output: str
     window: cm.Window = field(default_factory=cm.Window)
     strict: bool = False
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # a larger file, or one inflating past it, is not read
 
 
 @dataclass
@@ -107,9 +109,10 @@ def _report(files: DataFrame, problems: DataFrame) -> IngestReport:
     """What was read, in the local engine's terms (files, records, skip reasons, problems)."""
     r = IngestReport()
     totals = files.groupBy("status", "reason").agg(
-        F.count(F.lit(1)), F.sum("records"), F.sum("kms_records"), F.sum("rows"), F.sum("size")
+        F.count(F.lit(1)), F.sum("records"), F.sum("kms_records"), F.sum("rows"), F.sum("size"), F.sum("problems")
     )
-    for status, reason, n, records, kms, rows, size in totals.collect():
+    for status, reason, n, records, kms, rows, size, rejected in totals.collect():
+        r.records_rejected += rejected or 0  # counted per file: the problems table holds a sample of them
         r.files_seen += n
         r.files_new += n
         r.records += records or 0
@@ -128,9 +131,7 @@ def _report(files: DataFrame, problems: DataFrame) -> IngestReport:
         errors = files.where(F.col("status") == "error").orderBy("uri").select("uri", "reason").limit(MAX_LISTED)
         r.errors = [f"{uri}: {reason}" for uri, reason in errors.collect()]
     for kind, n in problems.groupBy("kind").count().collect():
-        if kind == "rejected":
-            r.records_rejected = int(n)
-        else:
+        if kind == "unattributed":
             r.records_unattributed = int(n)
     for kind, count, target in (
         ("rejected", r.records_rejected, r.record_problems),
@@ -183,8 +184,14 @@ def run(spark: SparkSession, options: JobOptions) -> JobResult:  # long: the job
             .option("recursiveFileLookup", "true")
             .load(list(inputs.read))
         )
-        stage = files.select("path", "modificationTime", "length", "content").mapInArrow(
-            partial(normalize_files, inputs), S.struct(S.STAGE_COLUMNS)
+        # a file over the limit is not even read (binaryFile filters on length before reading content)
+        cap = options.max_file_bytes
+        small = files.where(F.col("length") <= cap).select("path", "modificationTime", "length", "content")
+        large = files.where(F.col("length") > cap).select(
+            "path", "modificationTime", "length", F.lit(None).cast("binary").alias("content")
+        )
+        stage = small.unionByName(large).mapInArrow(
+            partial(normalize_files, inputs, max_file_bytes=cap), S.struct(S.STAGE_COLUMNS)
         )
         stage.write.partitionBy(S.STAGE_KIND).mode("errorifexists").parquet(cm.join(stage_dir, "stage"))
         _set_conf(spark, saved)  # the rows are exchanged in Spark's usual batches from here on

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.pipeline.worker import Extracted, FileOutcome, finish_rows, problem_row, process_file
 from keytrail.sources import FileRef
 from keytrail.sources.local import is_log_name, non_log_reason
@@ -50,8 +51,9 @@ def _kind_table(kind: str, table: Any) -> Any:
     return wide.add_column(0, S.STAGE_KIND, pa.array([kind] * wide.num_rows, pa.string()))
 
 
-def normalize_batch(inputs: Inputs, batch: Any) -> list[Any]:
-    """Executor side: one Arrow batch of (path, modificationTime, length, content) -> staged tables."""
+def normalize_batch(inputs: Inputs, batch: Any, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[Any]:
+    """Executor side: one Arrow batch of (path, modificationTime, length, content) -> staged tables.
+    A file larger than ``max_file_bytes`` comes without its content and is refused as too large."""
     import pyarrow as pa
 
     source = _InHand()
@@ -69,7 +71,8 @@ def normalize_batch(inputs: Inputs, batch: Any) -> list[Any]:
         if skip is not None:
             outcomes.append(FileEntry(fid, path, length, version, "skipped", None, 0, 0, 0, 0, skip, None, None, False))
             continue
-        out, _ = process_file(source, fid, FileRef(path, length, version, data=bytes(content or b"")), ex)
+        data = None if content is None and length > max_file_bytes else bytes(content or b"")
+        out, _ = process_file(source, fid, FileRef(path, length, version, data=data), ex, max_file_bytes)
         files.append((fid, out))
         orders[fid] = file_order_key(inputs.index_of(path), path)
     finished = finish_rows(files, ex)
@@ -81,7 +84,7 @@ def normalize_batch(inputs: Inputs, batch: Any) -> list[Any]:
         tables.append(_kind_table("row", rows.append_column("file_order", order)))
     for fid, o in files:
         outcomes.append(FileEntry(fid, o.uri, o.size, o.version, o.status, o.shape, o.records, o.kms_records, o.rows,
-                                  len(o.problems), o.reason, None, None, False))  # fmt: skip
+                                  o.problems.seen, o.reason, None, None, False))  # fmt: skip
     if outcomes:
         tables.append(_kind_table("file", to_arrow("files", outcomes)))
     if finished.aliases.num_rows:
@@ -101,10 +104,10 @@ def normalize_batch(inputs: Inputs, batch: Any) -> list[Any]:
     return tables
 
 
-def normalize_files(inputs: Inputs, batches: Iterable[Any]) -> Iterator[Any]:
+def normalize_files(inputs: Inputs, batches: Iterable[Any], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Iterator[Any]:
     """``mapInArrow`` body of the normalising pass."""
     for batch in batches:
-        for table in normalize_batch(inputs, batch):
+        for table in normalize_batch(inputs, batch, max_file_bytes):
             yield from table.to_batches()
 
 

@@ -17,6 +17,7 @@ the object; a local copy can carry it in a sidecar file named like the digest pl
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ import orjson
 
 from keytrail.errors import NotGzip, SourceReadError, UsageError
 from keytrail.sources.local import LocalSource
+from keytrail.sources.retry import RetryPolicy
 from keytrail.verify.digest import archive_key
 
 _decompressobj: Callable[[int], Any]
@@ -43,6 +45,7 @@ except ImportError:  # pragma: no cover - isal is a dependency, kept optional fo
 SIGNATURE_SUFFIX = ".signature"
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+STREAMED_BYTES = 256 << 20  # objects larger than this are hashed as they stream, not held in memory
 
 Kind = Literal["digest", "log", "other"]
 
@@ -158,11 +161,9 @@ class S3Archive:
     @property
     def client(self) -> Any:
         if self._client is None:
-            try:
-                import boto3
-            except ImportError as e:
-                raise UsageError("s3:// sources need boto3: pip install 'keytrail[aws]'") from e
-            self._client = boto3.client("s3")
+            from keytrail.sources.aws import AwsConfig
+
+            self._client = AwsConfig().client("s3")  # the retry policy's retries and timeouts
         return self._client
 
     def _uri(self, key: str) -> str:
@@ -172,7 +173,7 @@ class S3Archive:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            pages = RetryPolicy.from_env().list_objects(self.client, self.bucket, self.prefix)
             for page in pages:
                 for obj in page.get("Contents", []):
                     key = obj["Key"]
@@ -190,18 +191,37 @@ class S3Archive:
 
         key = entry.uri[len(f"s3://{self.bucket}/"):]
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)
+            return RetryPolicy.from_env().call(f"s3:GetObject {entry.uri}", self.client.get_object, Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as e:
             raise SourceReadError(entry.uri, f"cannot read: {e}") from e
 
     def read_digest(self, entry: Entry) -> tuple[bytes, str | None]:
         response = self._get(entry)
         signature = response.get("Metadata", {}).get("signature")
-        return response["Body"].read(), signature if isinstance(signature, str) else None
+        return self._body(entry, response), signature if isinstance(signature, str) else None
 
     def open(self, entry: Entry) -> IO[bytes]:
-        body: IO[bytes] = self._get(entry)["Body"]
-        return body
+        if entry.size > STREAMED_BYTES:  # read as it streams: not held in memory, not re-read if it breaks
+            body: IO[bytes] = self._get(entry)["Body"]
+            return body
+        return io.BytesIO(self._body(entry, self._get(entry)))
+
+    def _body(self, entry: Entry, response: Any) -> bytes:
+        """The body of ``response``; if it breaks mid-read, the rest read again (the retry policy's
+        ranged re-read, against the ETag of the first answer)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from keytrail.sources.retry import ObjectChanged
+
+        key = entry.uri[len(f"s3://{self.bucket}/"):]
+        try:
+            return bytes(response["Body"].read())
+        except (BotoCoreError, ClientError):
+            pass  # the body broke: read it again, from the start, as that version
+        try:
+            return RetryPolicy.from_env().read_object(self.client, self.bucket, key, str(response.get("ETag") or ""))
+        except (BotoCoreError, ClientError, ObjectChanged) as e:
+            raise SourceReadError(entry.uri, f"cannot read: {e}") from e
 
 
 def open_archives(specs: Sequence[str], s3_client: Any = None) -> list[Archive]:

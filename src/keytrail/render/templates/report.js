@@ -541,7 +541,11 @@
       return sec;
     }
     var bySeverity = {};
-    findings.forEach(function (f) { var s = String(f.severity || 'info').toLowerCase(); bySeverity[s] = (bySeverity[s] || 0) + 1; });
+    if (Array.isArray(data.finding_severities)) {
+      data.finding_severities.forEach(function (c) { bySeverity[String(c.name)] = c.calls; });
+    } else {
+      findings.forEach(function (f) { var s = String(f.severity || 'info').toLowerCase(); bySeverity[s] = (bySeverity[s] || 0) + 1; });
+    }
     var cards = el('div', { 'class': 'cards' });
     Object.keys(bySeverity).sort(function (a, b) {
       return (SEVERITY_RANK[a] === undefined ? 9 : SEVERITY_RANK[a]) - (SEVERITY_RANK[b] === undefined ? 9 : SEVERITY_RANK[b]);
@@ -597,7 +601,18 @@
         })).join('\n');
       },
     }));
+    var total = typeof data.findings_total === 'number' ? data.findings_total : findings.length;
+    if (total > findings.length) {
+      sec.appendChild(more('findings', 'The first ' + fmt(findings.length) + ' of ' + fmt(total) +
+        ' findings (most severe first) are listed here, and the filter searches those. All of them: ' +
+        'keytrail findings --format json (or csv), on the same sources or store.'));
+    }
     return sec;
+  }
+
+  /** A sentence under a table that lists only part of its rows: how many more, and how to get them all. */
+  function more(name, children) {
+    return el('p', { 'class': 'muted more', 'data-more': name }, children);
   }
 
   function evidenceCount(f) {
@@ -647,7 +662,12 @@
 
   function keysOverview(data) {
     var sec = el('section', { id: 'keys' }, el('h2', null, 'Keys'));
-    sec.appendChild(table({
+    if (data.summary.keys > data.keys.length) {
+      sec.appendChild(more('keys', 'The ' + fmt(data.keys.length) + ' keys with the most calls, of ' + fmt(data.summary.keys) +
+        ', are listed here, each with a section below. Every key: keytrail keys --format csv (or json); every ' +
+        'principal of every key: keytrail usage --format csv, on the same sources or store.'));
+    }
+    sec.insertBefore(table({
       name: 'keys', label: 'keys', rows: data.keys.map(function (k, i) { return { k: k, i: i }; }),
       filter: data.keys.length > 5, sort: ['calls', 'descending'],
       columns: [
@@ -666,7 +686,7 @@
         textCol('first_seen', 'first seen', function (r) { return r.k.first_seen; }),
         textCol('last_seen', 'last seen', function (r) { return r.k.last_seen; }),
       ],
-    }));
+    }), sec.childNodes[1] || null);
     return sec;
   }
 
@@ -800,6 +820,11 @@
     sec.appendChild(el('div', { 'class': 'charts' }, [charts.operation, charts.principal]));
     sec.appendChild(el('h3', null, 'Principals'));
     sec.appendChild(principalRowsTable(k));
+    if (k.principals > k.principal_rows.length) {
+      sec.appendChild(more('principals', ['The ' + fmt(k.principal_rows.length) + ' principals with the most calls, of ' +
+        fmt(k.principals) + ', are listed here, and the filter searches those. Every principal of this key: ' +
+        'keytrail usage --key ', val(k.key), ' --format csv (or json), on the same sources or store.']));
+    }
     sec.appendChild(el('div', { 'class': 'charts' }, [charts.principals]));
     sec.appendChild(el('h3', null, 'Operations'));
     sec.appendChild(countTable('operations', 'operation', k.operations));
