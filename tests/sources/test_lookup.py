@@ -222,8 +222,9 @@ def test_two_requests_a_second_by_default(history: Path, aws: EmulatorServer) ->
                store)  # fmt: skip
     sent = [r.at for r in aws.faults.calls("LookupEvents")]  # when each request arrived
     assert len(sent) == 4
-    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
-    assert min(gaps) >= 0.45
+    # the span, not each gap: a busy machine delays single arrivals (two may land close together),
+    # but cannot make the requests as a whole arrive faster than they were sent
+    assert sent[-1] - sent[0] >= 0.5 * (len(sent) - 1) - 0.1
 
 
 def test_cli_states_the_90_day_limit_and_reports_progress(history: Path, aws: EmulatorServer,
