@@ -221,3 +221,17 @@ def test_every_kms_call_of_a_records_file_is_read_whatever_comes_first(kinds: li
         return
     assert kms_ids(read(data)) == [f"e{i}" for i, k in enumerate(kinds) if k == "kms"]
     assert kms_ids(read(_records_file(records, NAN_RECORD))) == kms_ids(read(data))
+
+
+def test_a_field_name_that_is_not_utf8_is_left_out_of_the_typed_record() -> None:
+    """The tolerant reader keeps bytes that are not UTF-8 as lone surrogates; msgspec cannot encode
+    such a key, and the record is then read field by field (found by tests/hostile/test_fuzz.py)."""
+    from keytrail.decode.record import record_from_dict
+
+    value = {"eventSource": "kms.amazonaws.com", "eventName": "Decrypt",
+             "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a", "\udcff": "x"},
+             "requestParameters": {"\udcfe": 1, "keyId": "alias/x"}}  # fmt: skip
+    record, problem = record_from_dict(value)
+    assert problem is None
+    assert record.userIdentity is not None and record.userIdentity.arn == "arn:aws:iam::111122223333:user/a"
+    assert record.requestParameters is not None and record.requestParameters.keyId == "alias/x"

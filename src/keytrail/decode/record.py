@@ -133,7 +133,7 @@ def as_struct(value: object, cls: type[Any]) -> Any:
         return None
     try:
         return msgspec.convert(value, cls)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeEncodeError):  # a lone surrogate (bytes that were not UTF-8) in a key
         pass
     # field by field: a nested object of the wrong type is absent, the rest is kept
     out = cls()
@@ -167,7 +167,7 @@ def record_from_dict(value: dict[str, Any]) -> tuple[Record, str | None]:
     call with it; an STS credential record reads what it can)."""
     try:
         return msgspec.convert(value, Record), None
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeEncodeError):  # a lone surrogate (bytes that were not UTF-8) in a key
         pass
     problem: str | None = None
     ui = value.get("userIdentity")
