@@ -46,24 +46,6 @@ def test_usage_json_equals_truth(tmp_path: Path, args: tuple[str, ...]) -> None:
     assert sum(len(p) for p in truth["keys"].values()) == len(rows)  # type: ignore[union-attr]
 
 
-def test_single_worker_and_many_workers_agree(small_archive: Path) -> None:
-    one = CliRunner().invoke(cli, ["usage", str(small_archive), "--format", "json", "-q", "--workers", "1"])
-    two = CliRunner().invoke(cli, ["usage", str(small_archive), "--format", "json", "-q", "--workers", "2"])
-    assert one.exit_code == two.exit_code == 0
-    assert one.stdout == two.stdout
-
-
-def test_ingest_is_idempotent_and_incremental(small_archive: Path, tmp_path: Path) -> None:
-    db = str(tmp_path / "k.duckdb")
-    first = CliRunner().invoke(cli, ["ingest", str(small_archive), "--db", db])
-    assert first.exit_code == 0, first.output
-    before = CliRunner().invoke(cli, ["usage", "--db", db, "--format", "json"]).stdout
-    again = CliRunner().invoke(cli, ["ingest", str(small_archive), "--db", db])
-    assert again.exit_code == 0
-    assert "0 records in 0 files" in again.stderr and "unchanged since the last ingest" in again.stderr
-    assert CliRunner().invoke(cli, ["usage", "--db", db, "--format", "json"]).stdout == before
-
-
 def test_check_truth_reads_the_local_archives_truth(small_archive: Path, tmp_path: Path) -> None:
     """tests/factory/archive.py writes truth.json in gen_trail's shape: check_truth.py and tests/factory/truth.py agree."""
     result = CliRunner().invoke(cli, ["usage", str(small_archive), "--format", "json", "-q"])
