@@ -47,7 +47,7 @@ def test_a_gzip_bomb_is_named_the_good_file_read_and_memory_stays_under_1_gb(tmp
     assert result.exit_code == 3
     assert (f"keytrail: error: {tmp_path / 'bomb.json.gz'}: inflates to more than 256 MiB, the per-file limit "
             "(max-file-bytes): not read") in result.stderr  # fmt: skip
-    assert "1 file(s) read, 1 unreadable; 1 record(s), 1 KMS call(s)" in result.stderr
+    assert "keytrail: 1 record in 1 file (1 KMS call, 1 key-use row); 1 file unreadable;" in result.stderr
     assert len(json.loads(result.stdout)) == 1
 
 
@@ -59,7 +59,7 @@ def test_max_file_bytes_sets_the_limit(tmp_path: Path) -> None:
     read = CliRunner().invoke(cli, ["usage", str(tmp_path), "--max-file-bytes", "4MiB", "--format", "json"])
     assert read.exit_code == 0, read.stderr
     plain = CliRunner().invoke(cli, ["usage", str(tmp_path / "good.json"), "--max-file-bytes", "100"])
-    assert plain.exit_code == 3 and "is larger than 100 bytes, the per-file limit" in plain.stderr
+    assert plain.exit_code == 2 and "is larger than 100 bytes, the per-file limit" in plain.stderr  # nothing read: no answer
     bad = CliRunner().invoke(cli, ["usage", str(tmp_path), "--max-file-bytes", "lots"])
     assert bad.exit_code == 2 and "'lots' is not a size in bytes" in bad.stderr
 
@@ -81,7 +81,7 @@ def test_a_million_rejected_records_are_counted_and_a_sample_kept(tmp_path: Path
     db = str(tmp_path / "s.duckdb")
     result = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--db", db, "--workers", "1"])
     assert result.exit_code == 3
-    assert "1000000 record(s) rejected" in result.stderr
+    assert "1,000,000 records rejected" in result.stderr
     assert result.stderr.count("keytrail: skipped record: ") == 100
     assert "keytrail: ... and 999900 more rejected record(s)" in result.stderr
     with Store(db, read_only=True) as store:

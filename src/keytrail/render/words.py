@@ -68,6 +68,7 @@ _NOUNS = {
     "object": ("object", "objects"),
     "KMS call": ("KMS call", "KMS calls"),
     "key-use row": ("key-use row", "key-use rows"),
+    "request": ("request", "requests"),
 }
 
 
