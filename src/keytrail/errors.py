@@ -86,12 +86,13 @@ KEY_REGION = Term("key_region", "key_region")  # the one Region whose keys a rep
 KEY_OPTION = Term("key_option", "key")  # naming one key for a report
 KEYS_REPORT = Term("keys_report", "the keys report")  # where every key the store knows is listed
 CREATE_STORE = Term("create_store", "an ingest into it creates it")  # how to create a store ({value}: its path)
+TIME_ZONE = Term("time_zone", "time zone")
 
 TERMS: tuple[Term, ...] = (
     SINCE, UNTIL, BASELINE_SINCE, BASELINE_UNTIL, ACCOUNTS, REGIONS, REGIONS_LIST, REGION, PROFILE, ORG_ROLE,
     ORG_ROLE_NAMED, REGION_CHOICE, WORKGROUP, ATHENA_OUTPUT, LOOKUP_KEY, INVENTORY_DIR, ALLOWED_NETWORKS, EXPECTATIONS,
     VERIFY, STRICT, STORE, NEW_STORE, COPY_EXAMPLE, CHART, CHROMIUM, ACCOUNT, KEY_REGION, KEY_OPTION, KEYS_REPORT,
-    CREATE_STORE,
+    CREATE_STORE, TIME_ZONE,
 )
 """Every term a message may hold (a value-carrying term is one of these with ``value`` set)."""
 
