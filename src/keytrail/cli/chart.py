@@ -48,12 +48,14 @@ def chart_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
             name = "top-principals"
         else:
             if len(keys) != 1:
-                raise UsageError(f"--by {by} draws one key: name it with --key" + (" (once)" if keys else ""))
+                raise UsageError(_("--by {by} draws one key: name it with --key (once)").format(by=by) if keys
+                                 else _("--by {by} draws one key: name it with --key").format(by=by))
             key = one_key(loaded.store, keys[0], scope.account, scope.key_region)  # several: how to name each
             filters = scope.filters(window, (key,), principal)
             data = build_report_data(loaded.store, filters, zone=i18n.zone())
             if not data.keys:
-                raise UsageError(f"{no_calls(loaded.store, keys[0].strip(), [key], filters)}: nothing to draw")
+                raise UsageError(_("{answer}: nothing to draw").format(answer=no_calls(loaded.store, keys[0].strip(), [key],
+                                                                                        filters)))
             name = f"{data.keys[0].anchor}:{by}"
         chart_png(render_html(data), name, output, chromium, theme)
         if not inputs.quiet:

@@ -66,7 +66,7 @@ def inventory_command(
     """
     log_to_stderr(quiet)
     if from_dir and (profile or org_role or accounts or regions):
-        raise UsageError("--from reads files: --profile, --regions, --org-role and --accounts do not apply")
+        raise UsageError(_("--from reads files: --profile, --regions, --org-role and --accounts do not apply"))
     if not from_dir:
         boto3_module()  # without the aws extra: its install command, before any store is made
     with Store(db) as store:

@@ -10,7 +10,7 @@ from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Output, input_options, output_options, split_csv
 from keytrail.cli.writing import emit, write_text
 from keytrail.errors import UsageError
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.render import Column, render
 
 PROBLEM_COLUMNS = [
@@ -30,7 +30,8 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> t
     kinds = split_csv(value) or KINDS
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise UsageError(f"--kind: {', '.join(unknown)}: not a kind of problem ({', '.join(KINDS)})")
+        raise UsageError(_("--kind: {unknown}: not a kind of problem ({kinds})").format(unknown=", ".join(unknown),
+                                                                                      kinds=", ".join(KINDS)))
     return kinds
 
 

@@ -81,8 +81,8 @@ def report_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str
     from keytrail.render.html import render_html
 
     if output is None and sys.stdout.isatty():
-        raise UsageError("the report is an HTML page, not text for a terminal: write it with -o report.html "
-                         "(or > report.html)")
+        raise UsageError(_("the report is an HTML page, not text for a terminal: write it with -o report.html "
+                           "(or > report.html)"))
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store, keys)
         data = build(loaded, scope.filters(window, keys, principal))

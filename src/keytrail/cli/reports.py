@@ -27,7 +27,7 @@ from keytrail.cli.options import (
     output_options,
 )
 from keytrail.cli.writing import emit, screen_for, write_text
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.render import Column, render, safe
 from keytrail.render.grid import Screen
 from keytrail.store import Store
@@ -152,8 +152,8 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
         data = as_dicts(rows)
         said = []  # the answer in words, before the tables
         if len(named) > 1:
-            said.append(f"{key.strip()} means {len(named)} keys ({meaning(named)}): one table per key with calls; "
-                        "narrow with --account or --key-region, or give a key's ARN")
+            said.append(_("{key} means {n} keys ({meaning}): one table per key with calls; narrow with --account or "
+                          "--key-region, or give a key's ARN").format(key=key.strip(), n=len(named), meaning=meaning(named)))
         if not data:
             said.append(no_calls(loaded.store, key.strip(), named, scope.filters(window, principal=principal)))
         screen = None if wide else screen_for(output)
@@ -189,7 +189,7 @@ def _write_who_uses(key: str, data: list[dict[str, Any]], columns: list[Column],
         emit(data, columns, output)
         if not quiet:
             for line in said:
-                click.echo(f"keytrail: note: {safe.escaped(line)}", err=True)
+                click.echo("keytrail: " + _("note: {note}").format(note=safe.escaped(line)), err=True)
         return
     keys = sorted({r["key"] for r in data})
     if not keys:

@@ -28,7 +28,8 @@ def _day(value: str | None, option: str) -> str | None:
             raise ValueError(value)
         date.fromisoformat(value)
     except ValueError as e:
-        raise UsageError(f"{option}: {value!r} is not a date (YYYY-MM-DD): partitions are whole UTC days") from e
+        raise UsageError(_("{option}: {value!r} is not a date (YYYY-MM-DD): partitions are whole UTC days").format(
+            option=option, value=value)) from e
     return value
 
 
@@ -37,7 +38,7 @@ def _conf(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--conf {pair!r}: expected KEY=VALUE")
+            raise UsageError(_("--conf {pair!r}: expected KEY=VALUE").format(pair=pair))
         out[key.strip()] = value
     return out
 
@@ -78,7 +79,7 @@ def spark_ingest_command(
 
     window = Window(_day(since, "--since"), _day(until, "--until"))
     if window.since and window.until and window.since >= window.until:
-        raise UsageError("--since must be before --until")
+        raise UsageError(_("--since must be before --until"))
     settings = _conf(conf)
     if quiet:
         settings.setdefault("spark.ui.showConsoleProgress", "false")

@@ -82,8 +82,8 @@ def refuse_empty(r: IngestReport) -> None:
     """Every SOURCE without a CloudTrail log file: ``NothingToRead`` (no report). Some of them: each
     named on stderr (the others are read; exit code 3)."""
     if r.nothing_read:
-        raise NothingToRead(r.sources_without_logs + [f"{s}: no CloudTrail log file: it could not be read"
-                                                      for s in r.sources_unreadable])
+        raise NothingToRead(r.sources_without_logs + [_("{source}: no CloudTrail log file: it could not be read")
+                                                      .format(source=s) for s in r.sources_unreadable])
     for line in r.sources_without_logs:
         click.echo("keytrail: " + _("error: {message}").format(message=safe.escaped(line)), err=True)
 

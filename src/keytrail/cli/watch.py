@@ -33,7 +33,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_duration(value: str, option: str) -> timedelta:
     m = _DURATION.match(value)
     if not m or int(m[1]) <= 0:
-        raise UsageError(f"{option}: {value!r} is not a duration (30s, 5m, 1h, 7d)")
+        raise UsageError(_("{option}: {value!r} is not a duration (30s, 5m, 1h, 7d)").format(option=option, value=value))
     return timedelta(seconds=int(m[1]) * _UNITS[m[2]])
 
 

@@ -58,10 +58,15 @@ def _never_seen(ctx: Context, cond: str, params: list[object]) -> list[Finding]:
                 severity=MEDIUM if "AccessDenied" in code and foreign else LOW,
                 key=None,
                 principal=principal,
-                summary=f"{principal}: {plural(int(n), 'failed call')} on {int(keys)} keys never seen to exist ({code})",
-                recommendation=(
-                    "Find what calls with these key ids: a key deleted long ago and still configured, ids "
-                    "made up by a script, or probing" + (" from another account" if foreign else "")
+                summary=ngettext("{principal}: {n} failed call on {keys} keys never seen to exist ({code})",
+                                 "{principal}: {n} failed calls on {keys} keys never seen to exist ({code})", int(n)).format(
+                    principal=principal, n=int(n), keys=int(keys), code=code),
+                recommendation=_(
+                    "Find what calls with these key ids: a key deleted long ago and still configured, ids made up by "
+                    "a script, or probing from another account"
+                ) if foreign else _(
+                    "Find what calls with these key ids: a key deleted long ago and still configured, ids made up by "
+                    "a script, or probing"
                 ),
                 evidence=tuple(evidence.get((principal, None if code == "?" else code), [])),
                 evidence_count=int(n),
