@@ -856,48 +856,50 @@
   function tightenSection(t) {
     var box = el('div', { 'class': 'tighten', 'data-tighten': '1' });
     var r = t.replay || {};
+    var replay = fill(_('Replay of the window against the proposed policy: {calls} call(s), {denied}, {allowed} allowed, {delegated} through the account\u2019s IAM policies'),
+      { calls: fmt(r.calls), denied: '\u0000', allowed: fmt(r.allowed), delegated: fmt(r.delegated) }).split('\u0000');
     box.appendChild(el('p', null, [
-      'Replay of the window against the proposed policy: ', fmt(r.calls), ' call(s), ',
-      el('strong', { 'class': r.denied ? 'bad' : null }, fmt(r.denied) + ' denied'), ', ', fmt(r.allowed), ' allowed, ',
-      fmt(r.delegated), ' through the account\u2019s IAM policies',
-      r.unverified ? ', ' + fmt(r.unverified) + ' not verifiable' : '', '.',
-      (t.problems || []).length ? ' AWS KMS would refuse it: ' + t.problems.join('; ') : '',
+      replay[0], el('strong', { 'class': r.denied ? 'bad' : null }, fill(_('{n} denied'), { n: fmt(r.denied) })), replay[1] || '',
+      r.unverified ? fill(_(', {n} not verifiable'), { n: fmt(r.unverified) }) : '', _('.'),
+      (t.problems || []).length ? fill(_(' AWS KMS would refuse it: {problems}'), { problems: t.problems.join('; ') }) : '',
     ]));
     if ((r.denied_calls || []).length) {
-      box.appendChild(el('h4', null, 'Calls it would deny'));
+      box.appendChild(el('h4', null, _('Calls it would deny')));
       box.appendChild(list(r.denied_calls.map(function (c) {
-        return c.principal + ' ' + c.action + ' \u00d7' + c.calls + ' (first ' + c.first + ', ' + c.event_id + '): ' + c.reason;
+        return fill(_('{principal} {action} \u00d7{n} (first {time}, {event}): {reason}'), {
+          principal: c.principal, action: c.action, n: c.calls, time: when(c.first), event: c.event_id, reason: c.reason });
       })));
     }
     if ((t.warnings || []).length) {
-      box.appendChild(el('h4', null, 'What the evidence cannot show'));
+      box.appendChild(el('h4', null, _('What the evidence cannot show')));
       box.appendChild(list(t.warnings.map(function (w) { return w.message; })));
     }
-    [['removed', 'Removed'], ['added', 'Added'], ['kept', 'Kept']].forEach(function (part) {
+    [['removed', _('Removed ({n})'), _('removed permissions')], ['added', _('Added ({n})'), _('added permissions')],
+      ['kept', _('Kept ({n})'), _('kept permissions')]].forEach(function (part) {
       var rows = t[part[0]] || [];
-      box.appendChild(el('h4', null, part[1] + ' (' + rows.length + ')'));
-      if (!rows.length) { box.appendChild(el('p', { 'class': 'muted' }, 'Nothing.')); return; }
+      box.appendChild(el('h4', null, fill(part[1], { n: rows.length })));
+      if (!rows.length) { box.appendChild(el('p', { 'class': 'muted' }, _('Nothing.'))); return; }
       box.appendChild(table({
-        name: 'tighten-' + part[0], label: part[1].toLowerCase() + ' permissions', rows: rows, filter: rows.length > 10,
+        name: 'tighten-' + part[0], label: part[2], rows: rows, filter: rows.length > 10,
         sort: ['principal', 'ascending'],
         columns: [
-          textCol('principal', 'principal'),
-          listCol('actions', 'actions', function (c) { return c.actions; }),
-          textCol('why', 'why'),
+          textCol('principal', _('principal')),
+          listCol('actions', _('actions'), function (c) { return c.actions; }),
+          textCol('why', _('why')),
         ],
       }));
     });
     if ((t.losing_access || []).length) {
-      box.appendChild(el('h4', null, 'Principals that lose every cryptographic action'));
+      box.appendChild(el('h4', null, _('Principals that lose every cryptographic action')));
       box.appendChild(list(t.losing_access));
     }
     if ((t.unused_grants || []).length) {
-      box.appendChild(el('h4', null, 'Grants not used in the window'));
+      box.appendChild(el('h4', null, _('Grants not used in the window')));
       box.appendChild(list(t.unused_grants.map(function (g) { return g.grant_id + ' (' + g.grantee + '): ' + g.revoke; })));
     }
     var pre = el('pre', { 'class': 'policy' });
     pre.textContent = JSON.stringify(t.policy, null, 2);
-    box.appendChild(el('details', null, [el('summary', null, 'The proposed key policy'), pre]));
+    box.appendChild(el('details', null, [el('summary', null, _('The proposed key policy')), pre]));
     return box;
   }
 
