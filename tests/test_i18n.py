@@ -235,3 +235,30 @@ def test_no_function_hides_the_translation_function() -> None:
             if calls and bound:
                 wrong.append(f"{path.relative_to(REPO)}:{fn.lineno}")
     assert wrong == [], wrong
+
+
+def test_nothing_is_translated_at_import_time() -> None:
+    """A word said when a module is imported would stay in the language of the first command that
+    imported it: no default argument and no module-level value may call ``_()``/``ngettext`` or read
+    ``keytrail.render.words`` (``W.``) -- mark it ``N_()`` and translate it where it is shown."""
+    import ast
+
+    def says(node: ast.AST) -> bool:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("_", "ngettext"):
+                return True
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "W":
+                return True
+        return False
+
+    wrong = []
+    for path in sorted((REPO / "src" / "keytrail").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign | ast.AnnAssign | ast.Expr) and says(node):
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno}")
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                defaults = [d for d in (*fn.args.defaults, *fn.args.kw_defaults) if d is not None]
+                wrong += [f"{path.relative_to(REPO)}:{fn.lineno}" for d in defaults if says(d)]
+    assert wrong == [], wrong

@@ -75,7 +75,7 @@ def _key_place(row: Row) -> tuple[str | None, str | None]:
     return row.get("account") or name.account, row.get("region") or name.region
 
 
-def keys_text(rows: Sequence[Row], screen: Screen, title: str = W.KEYS_TITLE) -> str:
+def keys_text(rows: Sequence[Row], screen: Screen, title: str | None = None) -> str:
     """``keytrail keys``: one row per key."""
     rows = sorted(rows, key=lambda r: (*(v or "" for v in _key_place(r)), r["key"]))
     places = [_key_place(r) for r in rows]
@@ -96,7 +96,7 @@ def keys_text(rows: Sequence[Row], screen: Screen, title: str = W.KEYS_TITLE) ->
                   Cell(W.number(r["denied"]), role=BAD if r["denied"] else None),
                   Cell(clock.cell(r["first_use"])), Cell(clock.cell(r["last_use"]))]
         table.append(cells)
-    heading = _title(terminal(title), {p[0] for p in places}, {p[1] for p in places}, clock)
+    heading = _title(terminal(title or W.KEYS_TITLE), {p[0] for p in places}, {p[1] for p in places}, clock)
     return _text(heading, grid(cols, table, screen, _groups(rows, _key_place, screen.width)), screen, not rows)
 
 

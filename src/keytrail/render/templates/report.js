@@ -521,7 +521,7 @@
   var CATEGORY_WORDS = {
     encrypt: _('encrypt'), decrypt: _('decrypt'), sign: _('sign'), admin: _('admin'), denied: _('denied'),
   };
-  var MANAGER_WORDS = { customer: _('customer managed'), aws: _('AWS managed'), unknown: _('unknown') };
+  var MANAGER_WORDS = { customer: _('customer'), aws: _('aws'), unknown: _('unknown') };  // as the data say it
 
   var SEVERITY_WORDS = { critical: _('critical'), high: _('high'), medium: _('medium'), low: _('low'), info: _('info') };
 
