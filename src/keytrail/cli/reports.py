@@ -264,7 +264,7 @@ def principals_command(inputs: Inputs, window: Window, scope: Scope, output: Out
 
 
 TABLE_ROWS = 200  # rows a report shows on a terminal; the rest are counted under it (csv and json have every row)
-MOST_CALLS = "with the most calls"
+MOST_CALLS = N_("with the most calls")
 
 
 def more_rows(total: int, shown: int, screen: Screen, which: str, where: str = "") -> str:
@@ -274,6 +274,6 @@ def more_rows(total: int, shown: int, screen: Screen, which: str, where: str = "
         return ""
     from keytrail.render.flow import flow, words
 
-    text = (f"{where}... and {total - shown:,} more row(s), {total:,} in all (the {shown:,} {which} are shown): "
-            "--format csv or --format json writes every row")
+    text = where + _("... and {more:,} more row(s), {total:,} in all (the {shown:,} {which} are shown): --format csv or "
+                     "--format json writes every row").format(more=total - shown, total=total, shown=shown, which=_(which))
     return "".join(f"{line}\n" for line in flow([words(text)], screen.width, screen.color))
