@@ -52,6 +52,22 @@ def gen_trail(out: Path, *args: str) -> dict[str, object]:
     return json.loads((out / "truth.json").read_text())  # type: ignore[no-any-return]
 
 
+@pytest.fixture(autouse=True)
+def _english_and_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts in English and UTC, whatever the machine's locale and zone (tests that want
+    another set them); the process-wide language and zone are reset after it."""
+    from datetime import UTC
+
+    from keytrail import i18n
+
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE", "TZ"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    yield
+    i18n.use("en")
+    i18n.use_zone(UTC, "UTC")
+
+
 @pytest.fixture(scope="session")
 def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small archive with known answers (tests/factory/archive.py), shared by tests: an organisation trail of

@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("keytrail.sources",),
     ("keytrail.times",),
     ("keytrail.errors", "keytrail._version"),
+    ("keytrail.i18n",),  # every layer says its messages through it
 )
 
 # Imports against the layers, each with its reason.

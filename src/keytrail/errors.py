@@ -40,6 +40,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from keytrail.i18n import _
+
 
 class Term(NamedTuple):
     """A name in an error message that callers may word their own way.
@@ -86,12 +88,13 @@ KEY_REGION = Term("key_region", "key_region")  # the one Region whose keys a rep
 KEY_OPTION = Term("key_option", "key")  # naming one key for a report
 KEYS_REPORT = Term("keys_report", "the keys report")  # where every key the store knows is listed
 CREATE_STORE = Term("create_store", "an ingest into it creates it")  # how to create a store ({value}: its path)
+TIME_ZONE = Term("time_zone", "time zone")
 
 TERMS: tuple[Term, ...] = (
     SINCE, UNTIL, BASELINE_SINCE, BASELINE_UNTIL, ACCOUNTS, REGIONS, REGIONS_LIST, REGION, PROFILE, ORG_ROLE,
     ORG_ROLE_NAMED, REGION_CHOICE, WORKGROUP, ATHENA_OUTPUT, LOOKUP_KEY, INVENTORY_DIR, ALLOWED_NETWORKS, EXPECTATIONS,
     VERIFY, STRICT, STORE, NEW_STORE, COPY_EXAMPLE, CHART, CHROMIUM, ACCOUNT, KEY_REGION, KEY_OPTION, KEYS_REPORT,
-    CREATE_STORE,
+    CREATE_STORE, TIME_ZONE,
 )
 """Every term a message may hold (a value-carrying term is one of these with ``value`` set)."""
 
@@ -108,6 +111,34 @@ def create_store(path: str) -> Term:
 
 Part = str | Term
 Line = tuple[Part, ...]
+
+
+def said(template: str, **fields: object) -> tuple[Part, ...]:
+    """A message's parts from a template already in the current language (``keytrail.i18n._``):
+    each ``{field}`` filled (format specs and ``!r`` as ``str.format`` does them), a ``Term`` (or a
+    list of parts) kept as it is, for the caller to word. ``UsageError(*said(_("{setting}: {value!r} is not a date"),
+    setting=SINCE, value=v))``: a translation orders the fields as its language needs."""
+    from string import Formatter
+
+    parts: list[Part] = []
+    for literal, name, spec, conversion in Formatter().parse(template):
+        if literal:
+            parts.append(literal)
+        if name is None:
+            continue
+        value = fields[name]
+        if isinstance(value, Term):
+            parts.append(value)
+            continue
+        if isinstance(value, list | tuple):  # parts already: spliced in
+            parts += [v if isinstance(v, Term) else str(v) for v in value]
+            continue
+        if conversion == "r":
+            value = repr(value)
+        elif conversion == "s":
+            value = str(value)
+        parts.append(format(value, spec or ""))
+    return tuple(parts)
 
 
 class KeytrailError(Exception):
@@ -194,7 +225,7 @@ class OutputError(UsageError):
     """A report or chart could not be written to its file (the file is left as it was)."""
 
     def __init__(self, path: str, what: str, reason: str) -> None:
-        super().__init__(f"{path}: cannot write {what}: {reason}")
+        super().__init__(_("{path}: cannot write {what}: {reason}").format(path=path, what=what, reason=reason))
         self.path = path
         self.what = what
         self.reason = reason
@@ -231,7 +262,7 @@ class NothingToRead(UsageError):
         if len(sources) == 1:
             super().__init__(sources[0])
         else:
-            super().__init__("no SOURCE holds a CloudTrail log file:", details=[(s,) for s in sources])
+            super().__init__(_("no SOURCE holds a CloudTrail log file:"), details=[(s,) for s in sources])
         self.sources = list(sources)
 
 
@@ -244,8 +275,9 @@ class StoreNotFound(StoreError):
     beside it with a similar name."""
 
     def __init__(self, path: str, nearby: Sequence[str] = (), named: str | None = None) -> None:
-        hint = f"; did you mean {' or '.join(nearby)}?" if nearby else ""
-        super().__init__(f"{named or path}: no such store{hint} (", create_store(path), ")")
+        hint = _("; did you mean {names}?").format(names=_(" or ").join(nearby)) if nearby else ""
+        super().__init__(*said(_("{path}: no such store{hint} ({remedy})"), path=named or path, hint=hint,
+                               remedy=create_store(path)))
         self.path = path
         self.nearby = list(nearby)
 
@@ -256,7 +288,8 @@ class StoreBusyError(StoreError):
     retryable = True
 
     def __init__(self, path: str) -> None:
-        super().__init__(f"store is busy: {path} is locked by another keytrail process; try again when it finishes")
+        super().__init__(_("store is busy: {path} is locked by another keytrail process; try again when it finishes")
+                         .format(path=path))
         self.path = path
 
 
@@ -264,10 +297,10 @@ class SchemaVersionError(StoreError):
     """The store was written by a keytrail whose schema this one cannot read."""
 
     def __init__(self, path: str, found: int, expected: int) -> None:
-        super().__init__(
-            f"{path}: store schema version {found}, this keytrail reads version {expected}; "
-            "re-ingest into a new store", NEW_STORE,
-        )
+        super().__init__(*said(
+            _("{path}: store schema version {found}, this keytrail reads version {expected}; re-ingest into a new "
+              "store{remedy}"), path=path, found=found, expected=expected, remedy=NEW_STORE,
+        ))
         self.path = path
         self.found = found
         self.expected = expected
@@ -277,7 +310,7 @@ class PolicyError(KeytrailError):
     """A key policy document that is not a policy (bad JSON or shape)."""
 
     def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: key policy cannot be read: {reason}")
+        super().__init__(_("{key}: key policy cannot be read: {reason}").format(key=key, reason=reason))
         self.key = key
         self.reason = reason
 
@@ -287,8 +320,9 @@ class PartialInputError(KeytrailError):
 
     def __init__(self, problems: list[str]) -> None:
         head = "; ".join(problems[:3])
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        super().__init__(STRICT, f": {len(problems)} input problem(s): {head}{more}")
+        more = _(" (and {n} more)").format(n=len(problems) - 3) if len(problems) > 3 else ""
+        super().__init__(*said(_("{option}: {n} input problem(s): {problems}{more}"), option=STRICT, n=len(problems),
+                               problems=head, more=more))
         self.problems = problems
 
 

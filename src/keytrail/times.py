@@ -6,10 +6,13 @@ spelling for output: ``2026-11-02T08:00:00Z``.
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import UTC, date, datetime, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 from keytrail.errors import Term, UsageError
+from keytrail.i18n import _
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -79,7 +82,72 @@ def parse_time_bound(value: str | None, setting: Term, now: datetime | None = No
             return datetime(d.year, d.month, d.day)
         dt = datetime.fromisoformat(value)
     except ValueError as e:
-        raise UsageError(setting, f": {value!r} is not an ISO-8601 date or date-time, nor a time ago (7d, 12h, 2w)") from e
+        raise UsageError(setting, _(": {value!r} is not an ISO-8601 date or date-time, nor a time ago (7d, 12h, 2w)")
+                         .format(value=value)) from e
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
+
+
+class _SystemZone(tzinfo):
+    """The zone the C library takes from ``TZ`` (a POSIX rule such as ``JST-9``, which zoneinfo
+    does not read): offsets from ``time.localtime``."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        if dt is None:
+            return timedelta(seconds=time.localtime().tm_gmtoff)
+        seconds = calendar.timegm(dt.replace(tzinfo=None).timetuple())
+        return timedelta(seconds=time.localtime(seconds).tm_gmtoff)
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str:
+        return time.tzname[0]
+
+    def fromutc(self, dt: datetime) -> datetime:
+        seconds = calendar.timegm(dt.replace(tzinfo=None).timetuple())
+        return dt + timedelta(seconds=time.localtime(seconds).tm_gmtoff)
+
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
+
+
+def parse_zone(name: str, setting: Term) -> tzinfo:
+    """A time zone by its IANA name (``Asia/Tokyo``), ``UTC``, or a fixed offset (``+09:00``,
+    ``UTC+9``). ``setting`` names the value in an error."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    m = _OFFSET.match(name)
+    if m:
+        delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+        if delta > timedelta(hours=14):
+            raise UsageError(setting, _(": {value!r} is not a time zone offset (at most 14 hours)").format(value=name))
+        return timezone(-delta if m.group(1) == "-" else delta)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise UsageError(
+            setting, _(": {value!r} is not a time zone (an IANA name such as Asia/Tokyo, or an offset such as +09:00)")
+            .format(value=name)
+        ) from e
+
+
+def zone_of_environment(value: str) -> tuple[tzinfo, str]:
+    """The zone ``TZ`` names, and its name: an IANA name (``Asia/Tokyo``, ``:Asia/Tokyo``), a zone
+    file's path, else a POSIX rule, which the C library reads."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = value[1:] if value.startswith(":") else value
+    if name.upper() in ("UTC", "UTC0", "GMT", "GMT0", "UCT", "UNIVERSAL", "ZULU", "ETC/UTC"):
+        return UTC, "UTC"
+    try:
+        if name.startswith("/"):
+            with open(name, "rb") as f:
+                return ZoneInfo.from_file(f, key=name), name
+        return ZoneInfo(name), name
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        time.tzset()
+        return _SystemZone(), name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -123,7 +123,7 @@ def test_bucket_unit_follows_the_window(span_minutes: int, unit: str, buckets: i
     from datetime import timedelta
 
     first = datetime(2026, 10, 1)  # a Thursday
-    axis = axis_of(first, first + timedelta(minutes=span_minutes))
+    axis, _ = axis_of(first, first + timedelta(minutes=span_minutes), UTC)
     assert axis.unit == unit
     assert len(axis.buckets) == buckets
     if unit == "week":
@@ -155,3 +155,33 @@ def test_inventory_state_and_aliases_are_shown(data: ReportData, tmp_path: Path)
     assert any(PAYLOADS[1] in p.user_agents for p in k.principal_rows)
     assert any(r.name == f"s3-object:{PAYLOADS[3]}" or r.name.endswith(PAYLOADS[3]) for r in k.resources)
     assert [g.reason for g in data.summary.skipped] == ["valid JSON, not CloudTrail (top-level keys: note)"]
+
+
+def test_the_timeline_counts_in_the_days_of_the_zone() -> None:
+    """Days start at the zone's midnight: 2026-11-02 08:05Z and 16:30Z are one day in UTC, two in Tokyo."""
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    first, last = datetime(2026, 11, 2, 8, 5), datetime(2026, 11, 9, 16, 30)
+    axis, slots = axis_of(first, last, tokyo)
+    assert axis.unit == "day"
+    assert axis.buckets[0] == "2026-11-02T00:00:00+09:00"
+    assert axis.buckets[-1] == "2026-11-10T00:00:00+09:00"  # 16:30Z is 01:30 the next day in Tokyo
+    assert len(axis.buckets) == len(slots) == 9
+    utc_axis, _ = axis_of(first, last, UTC)
+    assert utc_axis.buckets[0] == "2026-11-02T00:00:00Z" and len(utc_axis.buckets) == 8
+
+
+def test_a_report_in_a_zone_counts_every_call_once(store: Store) -> None:
+    """The same calls, bucketed in Tokyo's days instead of UTC's: the same totals."""
+    from zoneinfo import ZoneInfo
+
+    from keytrail.sources.sample import sample_dir
+
+    ingest([LocalSource((str(sample_dir()),))], store, workers=1)
+    utc = build_report_data(store)
+    tokyo = build_report_data(store, zone=ZoneInfo("Asia/Tokyo"))
+    assert tokyo.axis.buckets[0].endswith("+09:00") and tokyo.axis.unit == utc.axis.unit
+    for a, b in zip(utc.keys, tokyo.keys, strict=True):
+        assert sum(s.total for s in a.timeline.by_operation) == sum(s.total for s in b.timeline.by_operation) == a.calls
+        assert sum(n for s in b.timeline.by_principal for _, n in s.points) == a.calls

@@ -251,7 +251,7 @@ def test_hostile_values_stay_text(hostile: Path, open_report: Open) -> None:
             h1: document.querySelector('h1').textContent,
         };
     }""")
-    assert dom["scripts"] == 2
+    assert dom["scripts"] == 3  # the data, the page's words (both JSON) and the page's script
     assert dom["injected"] == 0
     assert dom["svgScripts"] == 0
     assert dom["handlers"] == []

@@ -93,7 +93,7 @@ def test_demo_answers_in_a_terminal_of_80_and_120_columns(cells: int) -> None:
     # test-user's line carries its counts
     assert any(re.search(r"test-user\b.*\b8\b.*\b12\b", line) for line in text.splitlines()), text
     # the answer in words comes before the table
-    words = text.index("test-user (IAM user): encrypt 8, decrypt 12")
+    words = text.index("test-user (IAM user): encrypt 8 (uploads), decrypt 12 (downloads)")
     assert words < text.index("By principal")
 
 

@@ -51,7 +51,7 @@ def _blocks(html: str, tag: str) -> list[tuple[str, str]]:
 
 
 def _data_block(html: str) -> str:
-    blocks = [content for attrs, content in _blocks(html, "script") if 'type="application/json"' in attrs]
+    blocks = [content for attrs, content in _blocks(html, "script") if 'id="keytrail-data"' in attrs]
     assert len(blocks) == 1
     return blocks[0]
 
@@ -80,10 +80,12 @@ def test_script_json_of_report_data_round_trips(hostile_data: ReportData) -> Non
     assert json.loads(script_json(hostile_data)) == orjson.loads(orjson.dumps(hostile_data))
 
 
-def test_the_document_has_exactly_our_two_scripts_and_one_style(hostile_html: str) -> None:
+def test_the_document_has_exactly_our_three_scripts_and_one_style(hostile_html: str) -> None:
+    """The data and the page's words (both JSON, never run) and the page's own script."""
     lower = hostile_html.lower()
-    assert lower.count("<script") == 2
-    assert lower.count("</script") == 2
+    assert lower.count("<script") == 3
+    assert lower.count("</script") == 3
+    assert lower.count('<script type="application/json"') == 2
     assert lower.count("<style") == 1
     assert lower.count("</style") == 1
     assert "<!--" not in hostile_html

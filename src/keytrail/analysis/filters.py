@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from keytrail.errors import UsageError
+from keytrail.i18n import _
 from keytrail.normalize.rules import alias_arn_parts, is_key_arn
 from keytrail.store import Store
 
@@ -108,7 +109,7 @@ def principal_condition(pattern: str, column: str = "principal") -> tuple[str, l
     and its bound parameters: the pattern is only ever a parameter, never SQL text."""
     pattern = pattern.strip()
     if not pattern:
-        raise UsageError("an empty principal")
+        raise UsageError(_("an empty principal"))
     forms = [f.format(c=column) for f in _FORMS_SQL]
     if "*" in pattern:
         like = _like_pattern(pattern)
@@ -127,7 +128,7 @@ def match_keys(store: Store, spec: str, account: str | None = None, region: str 
     """
     spec = spec.strip()
     if not spec:
-        raise UsageError("an empty key name")
+        raise UsageError(_("an empty key name"))
     if is_key_arn(spec):
         found = [spec]
     elif spec.startswith("alias/") or alias_arn_parts(spec) is not None:

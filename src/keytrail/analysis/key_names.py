@@ -24,11 +24,12 @@ from keytrail.errors import (
     Line,
     Part,
     Term,
+    said,
 )
+from keytrail.i18n import N_, _, local_iso, ngettext
 from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.normalize.rules import alias_arn_parts, is_key_arn, key_arn_parts
 from keytrail.store import Store
-from keytrail.times import iso, maybe_iso
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ def _in_scope(key: str, account: str | None, region: str | None) -> bool:
 def _scope_words(account: str | None, region: str | None) -> list[Part]:
     words: list[Part] = []
     if account:
-        words += [ACCOUNT, f" {account}"]
+        words += said(_("{option} {account}"), option=ACCOUNT, account=account)
     if region:
-        words += [" " if words else "", KEY_REGION, f" {region}"]
+        words += [" " if words else "", *said(_("{option} {region}"), option=KEY_REGION, region=region)]
     return words
 
 
@@ -123,16 +124,18 @@ def keys_named(store: Store, name: str, account: str | None = None, region: str 
         known = known_names(store)
         near = nearest(name, known)
         if near:
-            hint: list[Part] = [f"; did you mean {' or '.join(near)}?"]
+            hint: tuple[Part, ...] = (_("; did you mean {names}?").format(names=_(" or ").join(near)),)
         elif known.keys:
-            hint = ["; ", KEYS_REPORT, f" lists the {len(known.keys)} key(s) it knows"]
+            hint = said(_("; {report} lists the {n} key(s) it knows"), report=KEYS_REPORT, n=len(known.keys))
         else:
-            hint = ["; it holds no key at all"]
-        raise KeyNotFound(name, f"{name}: no key of that name in the store", *hint, suggestions=near)
+            hint = (_("; it holds no key at all"),)
+        raise KeyNotFound(name, _("{name}: no key of that name in the store").format(name=name), *hint,
+                          suggestions=near)
     found = [k for k in everywhere if _in_scope(k, account, region)]
     if not found:
         raise KeyNotFound(
-            name, f"{name} means {len(everywhere)} key(s), none in ", *_scope_words(account, region), ":",
+            name, *said(_("{name} means {n} key(s), none in {scope}:"), name=name, n=len(everywhere),
+                        scope=_scope_words(account, region)),
             details=[(k,) for k in everywhere],
         )
     return found
@@ -145,8 +148,10 @@ def one_key(store: Store, name: str, account: str | None = None, region: str | N
     keys = keys_named(store, name, account, region)
     if len(keys) == 1:
         return keys[0]
-    details: list[Line] = [(option, f" {k}  ({calls} call(s))") for k, calls in _calls_per_key(store, keys)]
-    raise AmbiguousKey(name, keys, f"{name} means {len(keys)} keys ({meaning(keys)}); name one:", details=details)
+    details: list[Line] = [said(_("{option} {key}  ({n} call(s))"), option=option, key=k, n=calls)
+                           for k, calls in _calls_per_key(store, keys)]
+    raise AmbiguousKey(name, keys, _("{name} means {n} keys ({meaning}); name one:").format(
+        name=name, n=len(keys), meaning=meaning(keys)), details=details)
 
 
 def _calls_per_key(store: Store, keys: Sequence[str]) -> list[tuple[str, int]]:
@@ -160,10 +165,11 @@ def meaning(keys: Sequence[str]) -> str:
     parts = [p for k in keys if (p := key_arn_parts(k)) is not None]
     accounts = len({p[2] for p in parts})
     regions = len({p[1] for p in parts})
-    words = [f"{accounts} account{'s' if accounts != 1 else ''}", f"{regions} Region{'s' if regions != 1 else ''}"]
+    words = [ngettext("{n} account", "{n} accounts", accounts).format(n=accounts),
+             ngettext("{n} Region", "{n} Regions", regions).format(n=regions)]
     if len(keys) > len({(p[1], p[2]) for p in parts}):
-        words.append("retargeted over time")
-    return ", ".join(words)
+        words.append(_("retargeted over time"))
+    return _(", ").join(words)
 
 
 _HELD = {
@@ -179,7 +185,8 @@ _HELD = {
 def check_scope(store: Store, account: str | None, region: str | None) -> None:
     """``KeyNotFound`` when the store holds no key of ``account`` (or in ``region``): a typo is not
     an empty answer."""
-    for value, term, what in ((account, ACCOUNT, "account"), (region, KEY_REGION, "Region")):
+    for value, term, what, word in ((account, ACCOUNT, "account", N_("account")),
+                                    (region, KEY_REGION, "Region", N_("Region"))):
         if not value:
             continue
         one, calls, inventory = _HELD[what]
@@ -190,41 +197,46 @@ def check_scope(store: Store, account: str | None, region: str | None) -> None:
             held |= {v for (v,) in store.query(inventory) if v}
         if value not in held:
             listed = ", ".join(sorted(held)[:10]) + (" ..." if len(held) > 10 else "")
-            raise KeyNotFound(value, term, f" {value}: the store holds no key of this {what}",
-                              f" (it holds keys of {listed})" if held else " (it holds no key at all)")
+            raise KeyNotFound(value, *said(
+                _("{option} {value}: the store holds no key of this {what} (it holds keys of {listed})") if held
+                else _("{option} {value}: the store holds no key of this {what} (it holds no key at all)"),
+                option=term, value=value, what=_(word), listed=listed))
 
 
 def _window_words(since: datetime | None, until: datetime | None) -> str:
     if since and until:
-        return f"between {iso(since)} and {iso(until)}"
+        return _("between {since} and {until}").format(since=local_iso(since), until=local_iso(until))
     if since:
-        return f"since {iso(since)}"
+        return _("since {time}").format(time=local_iso(since))
     if until:
-        return f"before {iso(until)}"
-    return "in the store"
+        return _("before {time}").format(time=local_iso(until))
+    return _("in the store")
 
 
 def no_calls(store: Store, name: str, keys: Sequence[str], filters: Filters) -> str:
     """The answer for keys with no call in the window (by the principal asked about): the window,
     and when the keys were last used (in the store, and by GetKeyLastUsage in the inventory)."""
     who = f"{name} ({keys[0]})" if len(keys) == 1 and keys[0] != name else name if len(keys) == 1 else (
-        f"{name} ({len(keys)} keys)")
-    by = f" by {filters.principal}" if filters.principal else ""
-    text = f"{who}: no calls{by} {_window_words(filters.since, filters.until)}"
+        _("{name} ({n} keys)").format(name=name, n=len(keys)))
+    window = _window_words(filters.since, filters.until)
+    if filters.principal:
+        text = _("{who}: no calls by {principal} {window}").format(who=who, principal=filters.principal, window=window)
+    else:
+        text = _("{who}: no calls {window}").format(who=who, window=window)
     ((last_use, last_call),) = store.query(
         f"""SELECT max(event_time) FILTER (WHERE category IN {CRYPTO_SQL}), max(event_time)
             FROM key_use WHERE key IN (SELECT unnest(?::VARCHAR[]))""",  # noqa: S608 - constants only
         [list(keys)],
     )
     if last_use is not None:
-        text += f"; last use {iso(last_use)}"
+        text += _("; last use {time}").format(time=local_iso(last_use))
     elif last_call is not None:
-        text += f"; no cryptographic use in the store, last call {iso(last_call)}"
+        text += _("; no cryptographic use in the store, last call {time}").format(time=local_iso(last_call))
     else:
-        text += "; the store holds no call of it"
+        text += _("; the store holds no call of it")
     if has_table(store, "inventory_keys"):
         ((kms_last,),) = store.query("SELECT max(last_used) FROM inventory_keys WHERE arn IN (SELECT unnest(?::VARCHAR[]))",
                                      [list(keys)])
         if kms_last is not None:
-            text += f" (GetKeyLastUsage: {maybe_iso(kms_last)})"
+            text += _(" (GetKeyLastUsage: {time})").format(time=local_iso(kms_last))
     return text

@@ -9,7 +9,7 @@ text reports (``usage``, ``keys_report``, ``principals_report``), so the page sh
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from keytrail._version import __version__
@@ -63,9 +63,11 @@ def build_report_data(  # long: the page's parts, gathered in the order the page
     findings: list[dict[str, Any]] | None = None,
     verification: str | None = None,
     generated_at: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> ReportData:
     """Everything the HTML report shows, for the calls ``filters`` selects (``ingest_report``: what
-    this run's ingest read, e.g. a ``pipeline.IngestReport``).
+    this run's ingest read, e.g. a ``pipeline.IngestReport``). The timeline's buckets are minutes,
+    hours, days or weeks of ``zone`` (its days start at its midnight); every other time is UTC.
 
     Bounded whatever the store holds: the ``KEY_SECTIONS`` keys with the most calls get a section,
     each listing its ``ROWS_SHOWN`` principals with the most calls, and the first ``ROWS_SHOWN``
@@ -73,7 +75,7 @@ def build_report_data(  # long: the page's parts, gathered in the order the page
     reports). The queries behind the details read only the rows shown."""
     where, params = filters.where(store)
     first, last = store.query(f"SELECT min(event_time), max(event_time) FROM key_use WHERE {where}", params)[0]  # noqa: S608
-    axis = axis_of(first, last)
+    axis, slots = axis_of(first, last, zone)
     key_rows = keys_report(store, filters)
     shown_keys = sorted(key_rows, key=lambda k: (-(k.crypto_calls + k.admin + k.denied), k.key))[:KEY_SECTIONS]
     shown = {k.key for k in shown_keys}
@@ -87,7 +89,7 @@ def build_report_data(  # long: the page's parts, gathered in the order the page
     states = _key_states(store)
     inventory_aliases = _inventory_aliases(store)
     trail_aliases = _trail_aliases(store)
-    by_op, by_principal = timelines(store, where, params, axis, first)
+    by_op, by_principal = timelines(store, where, params, axis, slots, zone)
 
     per_key = _principal_entries(usage_rows, details, ops)
     sections = []

@@ -3,7 +3,7 @@ key, by operation and by its top principals (the rest summed as one series)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from keytrail.analysis.report_model import Axis, Series
 from keytrail.normalize.operations import CATEGORIES
@@ -37,40 +37,62 @@ def _truncate(t: datetime, unit: str) -> datetime:
     return day if unit == "day" else day - timedelta(days=day.weekday())
 
 
-def axis_of(first: datetime | None, last: datetime | None) -> Axis:
-    """The buckets from the first call to the last, in the unit the window's length calls for."""
+def _wall(t: datetime, zone: tzinfo) -> datetime:
+    """A naive UTC time as the wall-clock time of ``zone`` (naive)."""
+    return t if zone is UTC else t.replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None)
+
+
+def _bucket_name(wall: datetime, zone: tzinfo) -> str:
+    """A bucket's start: ``2026-11-02T08:00:00Z``, or with the zone's offset (``...T17:00:00+09:00``)."""
+    if zone is UTC:
+        return iso(wall) or ""
+    offset = wall.replace(tzinfo=zone).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return wall.strftime("%Y-%m-%dT%H:%M:%S") + f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def axis_of(first: datetime | None, last: datetime | None, zone: tzinfo = UTC) -> tuple[Axis, dict[datetime, int]]:
+    """The buckets from the first call to the last, in the unit the window's length calls for and in
+    the wall-clock time of ``zone`` (named by their start), and each start's index."""
     unit, step = _unit(first, last)
     if first is None or last is None:
-        return Axis(unit, [])
-    t, end = _truncate(first, unit), _truncate(last, unit)
-    buckets = []
+        return Axis(unit, []), {}
+    t, end = _truncate(_wall(first, zone), unit), _truncate(_wall(last, zone), unit)
+    buckets: list[str] = []
+    slots: dict[datetime, int] = {}
     while t <= end:
-        buckets.append(iso(t) or "")
+        slots[t] = len(buckets)
+        buckets.append(_bucket_name(t, zone))
         t += step
-    return Axis(unit, buckets)
+    return Axis(unit, buckets), slots
 
 
 def timelines(
-    store: Store, where: str, params: list[object], axis: Axis, first: datetime | None
+    store: Store, where: str, params: list[object], axis: Axis, slots: dict[datetime, int], zone: tzinfo = UTC
 ) -> tuple[dict[str, list[Series]], dict[str, list[Series]]]:
     """Per key: calls per bucket by operation (category) and by principal (the top ``TOP_SERIES``,
     chosen in SQL, the rest as one series: rows returned grow with keys and buckets, not principals)."""
-    if first is None or not axis.buckets:
+    if not axis.buckets:
         return {}, {}
     unit = axis.unit
-    origin = _truncate(first, unit)
-    # date_trunc('week') starts weeks on Monday, as _truncate does
-    bucket = f"date_trunc('{unit}', event_time)"
-    step = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}[unit]
+    if zone is UTC:
+        # date_trunc('week') starts weeks on Monday, as _truncate does
+        bucket = f"date_trunc('{unit}', event_time)"
+    else:
+        # counted per quarter hour (every zone's offset is a whole number of them; per minute when the
+        # buckets are minutes), then put into the zone's buckets
+        bucket = "date_trunc('minute', event_time)" if unit == "minute" else "time_bucket(INTERVAL 15 MINUTE, event_time)"
 
     def index(t: datetime) -> int:
-        return int((t - origin).total_seconds()) // step
+        return slots.get(_truncate(_wall(t, zone), unit), -1)
 
     by_op: dict[str, dict[str, dict[int, int]]] = {}
     for k, b, cat, n in store.query(
         f"SELECT key, {bucket} AS b, category, count(*) FROM key_use WHERE {where} GROUP BY ALL", params  # noqa: S608
     ):
-        by_op.setdefault(k, {}).setdefault(cat, {})[index(b)] = n
+        points = by_op.setdefault(k, {}).setdefault(cat, {})
+        points[index(b)] = points.get(index(b), 0) + n
     ops_out = {
         k: [_series(c, series[c]) for c in CATEGORIES if c in series] for k, series in by_op.items()
     }
@@ -83,7 +105,8 @@ def timelines(
             LEFT JOIN top ON top.key = u.key AND top.principal = u.principal GROUP BY ALL""",  # noqa: S608
         params,
     ):
-        by_p.setdefault(k, {}).setdefault(p, {})[index(b)] = n
+        line = by_p.setdefault(k, {}).setdefault(p, {})
+        line[index(b)] = line.get(index(b), 0) + n
     principals_out: dict[str, list[Series]] = {}
     for k, series in by_p.items():
         rest = series.pop(None, {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from keytrail import i18n
 from keytrail.analysis.key_names import no_calls, one_key
 from keytrail.analysis.report import build_report_data
 from keytrail.cli.exits import command
@@ -11,6 +12,7 @@ from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Scope, Window, filter_options, input_options
 from keytrail.cli.report import report_options
 from keytrail.errors import UsageError
+from keytrail.i18n import _
 
 CHARTS = ("operation", "principal", "principals", "top-principals")
 
@@ -40,20 +42,22 @@ def chart_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str,
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store, keys)
         if by == "top-principals":
-            data = build_report_data(loaded.store, scope.filters(window, keys, principal))
+            data = build_report_data(loaded.store, scope.filters(window, keys, principal), zone=i18n.zone())
             if not data.top_principals:
-                raise UsageError("no calls match: nothing to draw")
+                raise UsageError(_("no calls match: nothing to draw"))
             name = "top-principals"
         else:
             if len(keys) != 1:
-                raise UsageError(f"--by {by} draws one key: name it with --key" + (" (once)" if keys else ""))
+                raise UsageError(_("--by {by} draws one key: name it with --key (once)").format(by=by) if keys
+                                 else _("--by {by} draws one key: name it with --key").format(by=by))
             key = one_key(loaded.store, keys[0], scope.account, scope.key_region)  # several: how to name each
             filters = scope.filters(window, (key,), principal)
-            data = build_report_data(loaded.store, filters)
+            data = build_report_data(loaded.store, filters, zone=i18n.zone())
             if not data.keys:
-                raise UsageError(f"{no_calls(loaded.store, keys[0].strip(), [key], filters)}: nothing to draw")
+                raise UsageError(_("{answer}: nothing to draw").format(answer=no_calls(loaded.store, keys[0].strip(), [key],
+                                                                                        filters)))
             name = f"{data.keys[0].anchor}:{by}"
         chart_png(render_html(data), name, output, chromium, theme)
         if not inputs.quiet:
-            click.echo(f"keytrail: wrote {output}", err=True)
+            click.echo("keytrail: " + _("wrote {file}").format(file=output), err=True)
         return exit_code(loaded)

@@ -11,18 +11,19 @@ from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Output, Scope, Window, input_options, output_options, window_options
 from keytrail.cli.writing import screen_for, write_text
+from keytrail.i18n import N_, _
 from keytrail.render import Column, render, safe
 
 VIOLATION_COLUMNS = [
-    Column("rule", "rule"),
-    Column("key", "key"),
-    Column("principal", "principal"),
-    Column("operation", "operation"),
-    Column("event_names", "calls made"),
-    Column("calls", "calls", True),
-    Column("first_seen", "first seen"),
-    Column("last_seen", "last seen"),
-    Column("evidence", "evidence"),
+    Column("rule", N_("rule")),
+    Column("key", N_("key")),
+    Column("principal", N_("principal")),
+    Column("operation", N_("operation")),
+    Column("event_names", N_("calls made")),
+    Column("calls", N_("calls"), True),
+    Column("first_seen", N_("first seen")),
+    Column("last_seen", N_("last seen")),
+    Column("evidence", N_("evidence")),
 ]
 
 
@@ -47,18 +48,15 @@ def check_command(policy: str, inputs: Inputs, window: Window, output: Output) -
 
             write_text(violations_text(rows, screen), output.path)
         else:
-            write_text(render(rows, VIOLATION_COLUMNS, output.fmt, None if output.fmt == "json" else "violations"),
+            write_text(render(rows, VIOLATION_COLUMNS, output.fmt, None if output.fmt == "json" else _("violations")),
                        output.path)
         for w in result.warnings:
-            click.echo(f"keytrail: warning: {safe.escaped(w)}", err=True)
+            click.echo("keytrail: " + _("warning: {message}").format(message=safe.escaped(w)), err=True)
         for w in result.unevaluated:
-            click.echo(f"keytrail: error: {safe.escaped(w)}", err=True)
+            click.echo("keytrail: " + _("error: {message}").format(message=safe.escaped(w)), err=True)
         if not inputs.quiet:
-            n = len(result.violations)
-            click.echo(
-                f"keytrail: {n} violation(s) of {len(expectations.rules)} rule(s) on {result.keys_checked} key(s)",
-                err=True,
-            )
+            click.echo("keytrail: " + _("{n} violation(s) of {rules} rule(s) on {keys} key(s)").format(
+                n=len(result.violations), rules=len(expectations.rules), keys=result.keys_checked), err=True)
         if result.violations:
             return EXIT_VIOLATIONS
         code = exit_code(loaded)  # 1 when --verify found something that failed, 3 on partial input

@@ -12,6 +12,7 @@ from keytrail.cli.exits import EXIT_OK, command
 from keytrail.cli.options import Output, output_options
 from keytrail.cli.reports import KEYS_COLUMNS, WHO_USES_COLUMNS
 from keytrail.cli.writing import screen_for, write_text
+from keytrail.i18n import _, ngettext
 from keytrail.pipeline import ingest
 from keytrail.render import render
 from keytrail.sources.local import LocalSource
@@ -30,7 +31,8 @@ def demo(key: str, output: Output) -> int:
         keys = as_dicts(keys_report(store, Filters()))
         who = as_dicts(who_uses(store, key, Filters()))
         screen = screen_for(output)
-        title = f"Keys in the sample trail ({report.records} records)"
+        title = ngettext("Keys in the sample trail ({n} record)", "Keys in the sample trail ({n} records)",
+                         report.records).format(n=report.records)
         if output.fmt == "json":
             text = orjson.dumps({"keys": keys, "who_uses": who}, option=orjson.OPT_INDENT_2).decode() + "\n"
         elif screen is not None:
@@ -41,6 +43,6 @@ def demo(key: str, output: Output) -> int:
                                                                               False, screen)
         else:
             text = render(keys, KEYS_COLUMNS, output.fmt, title)
-            text += "\n" + render(who, WHO_USES_COLUMNS, output.fmt, f"Who uses {key}?")
+            text += "\n" + render(who, WHO_USES_COLUMNS, output.fmt, _("Who uses {key}?").format(key=key))
     write_text(text, output.path)
     return EXIT_OK

@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 
+from keytrail.cli.language import choose_language, language_options
 from keytrail.errors import KeytrailError, PartialInputError, Term, UsageError, VerificationFailed
+from keytrail.i18n import _
 from keytrail.render import safe
 
 EXIT_OK = 0
@@ -50,6 +52,7 @@ OPTION_WORDS: dict[str, str] = {
     "copy_example": ", e.g. `keytrail usage --db COPY`",
     "chart": "keytrail chart",
     "chromium": "--chromium",
+    "time_zone": "--tz",
     "finish_commit": "`keytrail spark-ingest -o {value}` (no SOURCE)",
     "account": "--account",
     "key_region": "--key-region",
@@ -88,7 +91,7 @@ def exit_code(e: KeytrailError, otherwise: int = EXIT_USAGE) -> int:
 def fail(e: KeytrailError, otherwise: int = EXIT_USAGE) -> int:
     """Say ``e`` on stderr, its details each on a line of its own; its exit code (``otherwise`` for
     errors that are neither usage, partial input nor verification)."""
-    click.echo(f"keytrail: error: {safe.escaped(message(e))}", err=True)
+    click.echo("keytrail: " + _("error: {message}").format(message=safe.escaped(message(e))), err=True)
     for line in e.worded_details(option_words):
         click.echo(f"  {safe.escaped(line)}", err=True)
     return exit_code(e, otherwise)
@@ -103,6 +106,7 @@ class KeytrailCommand(click.Command):
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
     ) -> click.Context:
+        choose_language(args)
         try:
             return super().make_context(info_name, args, parent, **extra)
         except KeytrailError as e:  # an option refused as it is read (--since, a KEY)
@@ -123,5 +127,9 @@ class PartialOnErrorCommand(KeytrailCommand):
 
 
 def command(name: str, cls: type[KeytrailCommand] = KeytrailCommand) -> Callable[[Callable[..., int]], click.Command]:
-    """``click.command`` for keytrail's commands (``KeytrailCommand``)."""
-    return click.command(name, cls=cls)
+    """``click.command`` for keytrail's commands (``KeytrailCommand``), with ``--lang`` and ``--tz``."""
+
+    def decorate(f: Callable[..., int]) -> click.Command:
+        return click.command(name, cls=cls)(language_options(f))
+
+    return decorate

@@ -12,6 +12,7 @@ from keytrail.cli.finding_options import FindingRequest, finding_options
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.deliver.securityhub import ArchiveScope, Exporter, export
 from keytrail.errors import DeliveryError
+from keytrail.i18n import _
 from keytrail.render import safe
 from keytrail.render.words import count
 from keytrail.sources.aws import AwsConfig
@@ -54,10 +55,12 @@ def securityhub_command(request: FindingRequest) -> int:
             if retried and not inputs.quiet:
                 click.echo(f"keytrail: {count(retried, 'request')} to Security Hub retried", err=True)
         for finding_id, reason in summary.failed:
-            click.echo(f"keytrail: error: Security Hub did not take {finding_id}: {safe.escaped(reason)}", err=True)
+            click.echo("keytrail: " + _("error: Security Hub did not take {id}: {reason}").format(
+                id=finding_id, reason=safe.escaped(reason)), err=True)
         for account, n in summary.other_accounts.items():
-            click.echo(f"keytrail: note: {n} finding(s) about account {account} not imported: Security Hub takes an "
-                       "account's findings only from that account (export with its credentials, --profile)", err=True)
+            click.echo("keytrail: " + _("note: {n} finding(s) about account {account} not imported: Security Hub takes "
+                                        "an account's findings only from that account (export with its credentials, "
+                                        "--profile)").format(n=n, account=account), err=True)
         click.echo(summary.line())
         if summary.failed:
             return EXIT_VIOLATIONS

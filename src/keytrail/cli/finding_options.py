@@ -30,6 +30,7 @@ from keytrail.cli.options import (
     split_csv,
 )
 from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, UsageError
+from keytrail.i18n import _
 from keytrail.store import Store
 from keytrail.times import parse_time_bound
 
@@ -40,7 +41,7 @@ def parse_kinds(values: tuple[str, ...]) -> tuple[str, ...]:
     kinds = tuple(k for v in values for k in split_csv(v))
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise UsageError(f"--kind: unknown kind {unknown[0]!r} (one of: {', '.join(KINDS)})")
+        raise UsageError(_("--kind: unknown kind {kind!r} (one of: {kinds})").format(kind=unknown[0], kinds=", ".join(KINDS)))
     return kinds
 
 

@@ -8,48 +8,54 @@ from typing import Any
 import click
 import orjson
 
+from keytrail import i18n
 from keytrail.analysis.findings import SEVERITIES, findings_as_dicts, findings_report
 from keytrail.cli.exits import command
 from keytrail.cli.finding_options import FindingRequest, finding_options
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import SCREEN_OPTIONS, Output
 from keytrail.cli.writing import screen_for, write_text
+from keytrail.i18n import N_, _
 from keytrail.render import FORMATS, Column, render
 from keytrail.render.interchange import FINDING_FORMATS, render_findings
 from keytrail.times import iso
 
 # the table and Markdown: the summary names the key and principal
 FINDING_COLUMNS = [
-    Column("severity", "severity"),
-    Column("kind", "kind"),
-    Column("summary", "finding"),
-    Column("evidence", "evidence"),
-    Column("recommendation", "recommendation"),
+    Column("severity", N_("severity")),
+    Column("kind", N_("kind")),
+    Column("summary", N_("finding")),
+    Column("evidence", N_("evidence")),
+    Column("recommendation", N_("recommendation")),
 ]
 CSV_COLUMNS = [
-    Column("severity", "severity"),
-    Column("kind", "kind"),
-    Column("key", "key"),
-    Column("principal", "principal"),
-    Column("summary", "finding"),
-    Column("evidence", "evidence"),
-    Column("evidence_count", "calls", True),
-    Column("recommendation", "recommendation"),
-    Column("details", "details"),
+    Column("severity", N_("severity")),
+    Column("kind", N_("kind")),
+    Column("key", N_("key")),
+    Column("principal", N_("principal")),
+    Column("summary", N_("finding")),
+    Column("evidence", N_("evidence")),
+    Column("evidence_count", N_("calls"), True),
+    Column("recommendation", N_("recommendation")),
+    Column("details", N_("details")),
 ]
 
 
-def _evidence_cell(f: dict[str, Any]) -> str:
-    ev = [f"{e['event_id'] or '?'} {e['event_time'] or ''}".strip() for e in f["evidence"]]
+def _evidence_cell(f: dict[str, Any], human: bool) -> str:
+    """The evidence calls in one cell: UTC and English for CSV, in the zone and language for people."""
+    when = i18n.local_iso if human else (lambda t: t)
+    ev = [f"{e['event_id'] or '?'} {when(e['event_time']) or ''}".strip() for e in f["evidence"]]
     more = f["evidence_count"] - len(ev)
-    return "; ".join(ev) + (f" (+{more} more)" if more > 0 and ev else "")
+    if more <= 0 or not ev:
+        return "; ".join(ev)
+    return "; ".join(ev) + ((_(" (+{n} more)") if human else " (+{n} more)").format(n=more))
 
 
 def table_rows(findings: list[dict[str, Any]], with_details: bool = False) -> list[dict[str, Any]]:
-    """Findings as flat rows for table, CSV and Markdown."""
+    """Findings as flat rows for table and Markdown (for people), and CSV (``with_details``: data)."""
     out = []
     for f in findings:
-        row = {**f, "evidence": _evidence_cell(f)}
+        row = {**f, "evidence": _evidence_cell(f, human=not with_details)}
         if with_details:
             row["details"] = orjson.dumps(f["details"], option=orjson.OPT_SORT_KEYS).decode()
         out.append(row)
@@ -90,12 +96,13 @@ def findings_command(request: FindingRequest, fmt: str, output_path: str | None,
         elif output.fmt == "csv":
             text = render(table_rows(data, with_details=True), CSV_COLUMNS, "csv")
         else:
-            text = render(table_rows(data), FINDING_COLUMNS, output.fmt, "findings")
+            text = render(table_rows(data), FINDING_COLUMNS, output.fmt, _("findings"))
         write_text(text, output.path)
         if not inputs.quiet:
             for note in report.notes:
-                click.echo(f"keytrail: note: {note}", err=True)
+                click.echo("keytrail: " + _("note: {note}").format(note=note), err=True)
             by_sev = {s: sum(1 for f in report.findings if f.severity == s) for s in SEVERITIES}
             counts = ", ".join(f"{n} {s}" for s, n in by_sev.items() if n)
-            click.echo(f"keytrail: {len(report.findings)} finding(s){': ' + counts if counts else ''}", err=True)
+            found = _("{n} finding(s)").format(n=len(report.findings))
+            click.echo(f"keytrail: {found}{': ' + counts if counts else ''}", err=True)
         return exit_code(loaded)

@@ -9,6 +9,7 @@ from keytrail.cli.options import DB_ENV, Inputs, Window, input_options, window_o
 from keytrail.cli.stderr import log_to_stderr, progress_bar, refuse_empty, report_problems, summary_line
 from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import PartialInputError, UsageError
+from keytrail.i18n import _
 from keytrail.pipeline import ingest
 from keytrail.sources.registry import open_sources
 from keytrail.store import Store
@@ -26,9 +27,10 @@ def ingest_command(inputs: Inputs, window: Window, keys: tuple[str, ...], workgr
     """Read SOURCEs into the store --db FILE (files already read are skipped)."""
     db = inputs.db or inputs.env_db
     if not db:
-        raise UsageError(f"ingest needs --db FILE or {DB_ENV} (reports without --db read their sources directly)")
+        raise UsageError(_("ingest needs --db FILE or {variable} (reports without --db read their sources directly)")
+                         .format(variable=DB_ENV))
     if not inputs.sources:
-        raise UsageError("ingest needs at least one SOURCE")
+        raise UsageError(_("ingest needs at least one SOURCE"))
     extra = {k: v for k, v in (("workgroup", workgroup), ("athena_output", athena_output)) if v}
     gate = verify_if_asked(inputs.sources, inputs.verify, ingesting=True)  # fail mode: raises before anything is read
     log_to_stderr(inputs.quiet)

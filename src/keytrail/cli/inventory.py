@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import click
 
+from keytrail import i18n
 from keytrail.analysis.inventory_report import inventory_rows
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, command, message
 from keytrail.cli.options import DB_ENV, Output, output_options, split_csv
 from keytrail.cli.stderr import log_to_stderr
 from keytrail.cli.writing import emit, screen_for, write_text
 from keytrail.errors import KeytrailError, UsageError
+from keytrail.i18n import N_, _
 from keytrail.pipeline import InventoryRun, import_inventory, take_inventory
 from keytrail.render import Column
 from keytrail.render.safe import escaped
 from keytrail.render.words import count
 from keytrail.sources.aws import AwsConfig, boto3_module
 from keytrail.store import Store
-from keytrail.times import iso
 
 INVENTORY_COLUMNS = [
-    Column("key", "key"),
-    Column("manager", "manager"),
-    Column("state", "state"),
-    Column("aliases", "aliases"),
-    Column("description", "description"),
-    Column("tags", "tags"),
-    Column("crypto_calls", "crypto calls", True),
-    Column("last_use", "last use"),
+    Column("key", N_("key")),
+    Column("manager", N_("manager")),
+    Column("state", N_("state")),
+    Column("aliases", N_("aliases")),
+    Column("description", N_("description")),
+    Column("tags", N_("tags")),
+    Column("crypto_calls", N_("crypto calls"), True),
+    Column("last_use", N_("last use")),
 ]
 
 
@@ -65,7 +66,7 @@ def inventory_command(
     """
     log_to_stderr(quiet)
     if from_dir and (profile or org_role or accounts or regions):
-        raise UsageError("--from reads files: --profile, --regions, --org-role and --accounts do not apply")
+        raise UsageError(_("--from reads files: --profile, --regions, --org-role and --accounts do not apply"))
     if not from_dir:
         boto3_module()  # without the aws extra: its install command, before any store is made
     with Store(db) as store:
@@ -75,7 +76,7 @@ def inventory_command(
 
             def progress(where: str) -> None:
                 if not quiet:
-                    click.echo(f"keytrail: inventory of {where}", err=True)
+                    click.echo("keytrail: " + _("inventory of {where}").format(where=where), err=True)
 
             run = take_inventory(store, AwsConfig(profile, aws_region), regions=split_csv(regions),
                                  accounts=split_csv(accounts), org_role=org_role, progress=progress)
@@ -96,17 +97,18 @@ def _say(run: InventoryRun, quiet: bool, verbose: bool = False) -> None:
     for account, region, failure in run.failures:
         where = f"{account} {region}" if region else account
         text = message(failure) if isinstance(failure, KeytrailError) else failure
-        click.echo(f"keytrail: error: {escaped(where)}: {escaped(text)}", err=True)
+        click.echo("keytrail: " + _("error: {message}").format(message=f"{escaped(where)}: {escaped(text)}"), err=True)
     if quiet:
         return
     for line in run.retry_notes if verbose else ():
         click.echo(f"keytrail: retried: {escaped(line)}", err=True)
     for note in run.notes()[:20]:
-        click.echo(f"keytrail: warning: {escaped(note)}", err=True)
-    summary = (f"keytrail: inventory taken {iso(run.taken_at)}: {run.keys} key(s), {run.aliases} alias(es) "
-               f"from {len(run.regions)} account and Region pair(s)")  # fmt: skip
+        click.echo("keytrail: " + _("warning: {message}").format(message=escaped(note)), err=True)
+    summary = "keytrail: " + _("inventory taken {time}: {keys} key(s), {aliases} alias(es) from {pairs} account and "
+                               "Region pair(s)").format(time=i18n.local_iso(run.taken_at), keys=run.keys,
+                                                        aliases=run.aliases, pairs=len(run.regions))
     if run.failures:
-        summary += f"; {len(run.failures)} failed"
+        summary += _("; {n} failed").format(n=len(run.failures))
     if run.retries:
-        summary += f"; {count(run.retries, 'request')} to AWS retried"
+        summary += _("; {requests} to AWS retried").format(requests=count(run.retries, "request"))
     click.echo(summary, err=True)

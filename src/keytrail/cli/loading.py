@@ -16,6 +16,7 @@ from keytrail.cli.options import DB_ENV, Inputs
 from keytrail.cli.stderr import log_to_stderr, progress_bar, refuse_empty, report_problems, summary_line
 from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import PartialInputError, UsageError
+from keytrail.i18n import _
 from keytrail.pipeline import IngestReport, ingest
 from keytrail.sources.registry import SourceOptions, open_sources
 from keytrail.store import Store, open_dataset
@@ -35,15 +36,15 @@ def loaded_store(inputs: Inputs, source_options: SourceOptions | None = None) ->
     Parquet dataset (``--parquet``). ``source_options``: what remote sources read."""
     if inputs.parquet is not None:
         if inputs.sources or inputs.db:
-            raise UsageError("--parquet reads a dataset written by spark-ingest: give it without SOURCE or --db")
+            raise UsageError(_("--parquet reads a dataset written by spark-ingest: give it without SOURCE or --db"))
         if inputs.verify.asked:
-            raise UsageError("--verify checks the digest files of SOURCEs: a --parquet dataset cannot be verified")
+            raise UsageError(_("--verify checks the digest files of SOURCEs: a --parquet dataset cannot be verified"))
         with open_dataset(inputs.parquet) as dataset:
             yield Loaded(dataset, None)
         return
     db = inputs.store
     if not inputs.sources and not db:
-        raise UsageError(f"give SOURCE paths or URLs, or --db FILE (or set {DB_ENV}; see --help)")
+        raise UsageError(_("give SOURCE paths or URLs, or --db FILE (or set {variable}; see --help)").format(variable=DB_ENV))
     gate = verify_if_asked(inputs.sources, inputs.verify)  # before the store is made: --verify may refuse to read
     tmpdir: tempfile.TemporaryDirectory[str] | None = None
     if db:

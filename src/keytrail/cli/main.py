@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from keytrail._version import __version__
+from keytrail.i18n import _
 
 # command name -> "module:attribute"; the order is the order of --help
 COMMANDS: dict[str, str] = {
@@ -64,8 +65,8 @@ class LazyGroup(click.Group):
 
             near = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.7)
             near += [c for c in self.list_commands(ctx) if c.startswith(name) and c not in near]
-            hint = f" Did you mean {' or '.join(repr(c) for c in near[:3])}?" if near else ""
-            ctx.fail(f"No such command {name!r}.{hint}")
+            hint = " " + _("Did you mean {commands}?").format(commands=_(" or ").join(repr(c) for c in near[:3])) if near else ""
+            ctx.fail(_("No such command {name!r}.").format(name=name) + hint)
         return super().resolve_command(ctx, args)
 
     @property

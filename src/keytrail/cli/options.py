@@ -26,6 +26,7 @@ from keytrail.analysis.filters import Filters
 from keytrail.analysis.key_names import check_scope, keys_named
 from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES, size_text
 from keytrail.errors import BASELINE_SINCE, BASELINE_UNTIL, SINCE, UNTIL, Term, UsageError
+from keytrail.i18n import _
 from keytrail.render import FORMATS
 from keytrail.sources.aws import ACCOUNT_ID, REGION_NAME
 from keytrail.sources.registry import SourceOptions
@@ -156,14 +157,14 @@ class VerifyMode(_Choice):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value in MODES:
             return value
-        self.fail(f"{value!r} is not a verification mode ({', '.join(MODES)}). Give the mode after '=' "
-                  "(--verify=exclude), or put a bare --verify after the SOURCEs", param, ctx)
+        self.fail(_("{value!r} is not a verification mode ({modes}). Give the mode after '=' (--verify=exclude), "
+                    "or put a bare --verify after the SOURCEs").format(value=value, modes=", ".join(MODES)), param, ctx)
 
 
 def _reports_only(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """--parquet is for reports: refused on ingest as the command line is read."""
     if value is not None and ctx.command.name == "ingest":
-        raise click.UsageError("--parquet is read by reports; ingest writes a --db store (see spark-ingest)")
+        raise click.UsageError(_("--parquet is read by reports; ingest writes a --db store (see spark-ingest)"))
     return value
 
 
@@ -257,7 +258,8 @@ def ordered(since: str | None, until: str | None, names: tuple[str, str] = ("--s
     """Refuse a window whose start is after its end (it holds nothing)."""
     start, end = parse_time_bound(since, SINCE), parse_time_bound(until, UNTIL)
     if start is not None and end is not None and start > end:
-        raise UsageError(f"{names[0]} {since} is after {names[1]} {until}: the window holds nothing")
+        raise UsageError(_("{since_option} {since} is after {until_option} {until}: the window holds nothing").format(
+            since_option=names[0], since=since, until_option=names[1], until=until))
 
 
 def window_options(since_help: str, until_help: str) -> Callable[[Command[R]], Command[R]]:
@@ -294,8 +296,8 @@ def checked_account(_ctx: click.Context, _param: click.Parameter, value: str | N
     if value is None or ACCOUNT_ID.match(value):
         return value
     digits = re.sub(r"[\s-]", "", value)
-    hint = f" (did you mean {digits}?)" if ACCOUNT_ID.match(digits) else ""
-    raise UsageError(f"--account: {value!r} is not a 12-digit account id{hint}")
+    hint = _(" (did you mean {account}?)").format(account=digits) if ACCOUNT_ID.match(digits) else ""
+    raise UsageError(_("--account: {value!r} is not a 12-digit account id{hint}").format(value=value, hint=hint))
 
 
 def checked_region(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -303,8 +305,8 @@ def checked_region(_ctx: click.Context, _param: click.Parameter, value: str | No
     if value is None or REGION_NAME.match(value):
         return value
     guess = _region_guess(value)
-    hint = f"; did you mean {guess}?" if guess else ""
-    raise UsageError(f"--key-region: {value!r} is not a Region name (e.g. us-east-1){hint}")
+    hint = _("; did you mean {region}?").format(region=guess) if guess else ""
+    raise UsageError(_("--key-region: {value!r} is not a Region name (e.g. us-east-1){hint}").format(value=value, hint=hint))
 
 
 def filter_options(f: Command[R]) -> Command[R]:
@@ -325,7 +327,7 @@ def filter_options(f: Command[R]) -> Command[R]:
 def key_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     """A KEY argument checked as the command line is read (an empty name fails before any ingest)."""
     if not value.strip():
-        raise UsageError("an empty key name")
+        raise UsageError(_("an empty key name"))
     return value
 
 

@@ -10,18 +10,19 @@ from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Output, input_options, output_options, split_csv
 from keytrail.cli.writing import emit, write_text
 from keytrail.errors import UsageError
+from keytrail.i18n import N_, _
 from keytrail.render import Column, render
 
 PROBLEM_COLUMNS = [
-    Column("source", "file or source"),
-    Column("record", "record", True),
-    Column("event_id", "event id"),
-    Column("event_name", "event"),
-    Column("kind", "problem"),
-    Column("reason", "reason"),
+    Column("source", N_("file or source")),
+    Column("record", N_("record"), True),
+    Column("event_id", N_("event id")),
+    Column("event_name", N_("event")),
+    Column("kind", N_("problem")),
+    Column("reason", N_("reason")),
 ]
-TABLE_COLUMNS = [Column("record", "record", True), Column("event_name", "event"), Column("kind", "problem"),
-                 Column("reason", "reason"), Column("event_id", "event id")]  # fmt: skip
+TABLE_COLUMNS = [Column("record", N_("record"), True), Column("event_name", N_("event")), Column("kind", N_("problem")),
+                 Column("reason", N_("reason")), Column("event_id", N_("event id"))]  # fmt: skip
 """The terminal table: one table per file or source (its name the title), so that it fits 80 columns."""
 
 
@@ -29,7 +30,8 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> t
     kinds = split_csv(value) or KINDS
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise UsageError(f"--kind: {', '.join(unknown)}: not a kind of problem ({', '.join(KINDS)})")
+        raise UsageError(_("--kind: {unknown}: not a kind of problem ({kinds})").format(unknown=", ".join(unknown),
+                                                                                      kinds=", ".join(KINDS)))
     return kinds
 
 

@@ -6,6 +6,7 @@ import time
 
 from rich.progress import TaskID
 
+from keytrail.i18n import _
 from keytrail.pipeline import IngestReport
 from keytrail.render.words import megabytes_per_second, number
 
@@ -18,8 +19,8 @@ class ProgressBar:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.fields[files]} files"),
-            TextColumn("{task.fields[records]} records"),
+            TextColumn(_("{files} files").format(files="{task.fields[files]}")),
+            TextColumn(_("{records} records").format(records="{task.fields[records]}")),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
@@ -33,7 +34,7 @@ class ProgressBar:
         elapsed = max(1e-6, time.perf_counter() - self._start)
         if self._task is None:
             self._progress.start()
-            self._task = self._progress.add_task("ingest", total=r.files_new, files="", records="0", rate="")
+            self._task = self._progress.add_task(_("ingest"), total=r.files_new, files="", records="0", rate="")
         self._progress.update(
             self._task,
             completed=done,

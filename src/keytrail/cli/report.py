@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from keytrail import i18n
 from keytrail.analysis.filters import Filters
 from keytrail.analysis.findings import FindingOptions, findings_as_dicts, run_findings
 from keytrail.analysis.report import build_report_data
@@ -29,8 +30,7 @@ from keytrail.cli.options import (
 )
 from keytrail.cli.writing import write_text
 from keytrail.errors import UsageError
-
-DEFAULT_TITLE = "KMS key usage"
+from keytrail.i18n import _
 
 
 def _findings(loaded: Loaded, filters: Filters) -> list[dict[str, Any]]:
@@ -46,6 +46,7 @@ def build(loaded: Loaded, filters: Filters) -> ReportData:
         findings=_findings(loaded, filters),
         verification=loaded.verification.summary() if loaded.verification is not None else None,
         generated_at=datetime.now(UTC).replace(tzinfo=None),
+        zone=i18n.zone(),
     )
     return replace(data, tighten=_tighten(loaded, filters, [k.key for k in data.keys]))
 
@@ -66,11 +67,11 @@ def report_options(f: Command[R]) -> Command[R]:
 @input_options
 @filter_options
 @report_options
-@click.option("--title", default=DEFAULT_TITLE, show_default=True, help="The report's title.")
+@click.option("--title", default=None, help="The report's title (default: \"KMS key usage\", in the report's language).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the HTML report to FILE (default: standard output, when it is not a terminal).")
 def report_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str, ...], principal: str | None,
-                   title: str, output: str | None) -> int:
+                   title: str | None, output: str | None) -> int:
     """An HTML report to attach to a ticket: a summary of what was read, and per key its aliases,
     principals (sortable, filterable), operations, resources, services and charts of calls over time.
 
@@ -80,14 +81,14 @@ def report_command(inputs: Inputs, window: Window, scope: Scope, keys: tuple[str
     from keytrail.render.html import render_html
 
     if output is None and sys.stdout.isatty():
-        raise UsageError("the report is an HTML page, not text for a terminal: write it with -o report.html "
-                         "(or > report.html)")
+        raise UsageError(_("the report is an HTML page, not text for a terminal: write it with -o report.html "
+                           "(or > report.html)"))
     with loaded_store(inputs, inputs.source_options(window.since, window.until)) as loaded:
         scope.checked(loaded.store, keys)
         data = build(loaded, scope.filters(window, keys, principal))
         write_text(render_html(data, title), output)
         if output and not inputs.quiet:
             s = data.summary
-            click.echo(f"keytrail: wrote {output}: {s.keys} key(s), {s.principals} principal(s), {s.calls} call(s)",
-                       err=True)
+            click.echo("keytrail: " + _("wrote {file}: {keys} key(s), {principals} principal(s), {calls} call(s)").format(
+                file=output, keys=s.keys, principals=s.principals, calls=s.calls), err=True)
         return exit_code(loaded)

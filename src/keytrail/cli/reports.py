@@ -27,66 +27,67 @@ from keytrail.cli.options import (
     output_options,
 )
 from keytrail.cli.writing import emit, screen_for, write_text
+from keytrail.i18n import N_, _
 from keytrail.render import Column, render, safe
 from keytrail.render.grid import Screen
 from keytrail.store import Store
 from keytrail.times import maybe_iso
 
 COUNT_COLUMNS = [
-    Column("encrypt", "encrypt", True),
-    Column("decrypt", "decrypt", True),
-    Column("sign", "sign", True),
-    Column("admin", "admin", True),
-    Column("denied", "denied", True),
+    Column("encrypt", N_("encrypt"), True),
+    Column("decrypt", N_("decrypt"), True),
+    Column("sign", N_("sign"), True),
+    Column("admin", N_("admin"), True),
+    Column("denied", N_("denied"), True),
 ]
 USAGE_COLUMNS = [
-    Column("key", "key"),
-    Column("principal", "principal"),
-    Column("principal_type", "type"),
+    Column("key", N_("key")),
+    Column("principal", N_("principal")),
+    Column("principal_type", N_("type")),
     *COUNT_COLUMNS,
-    Column("first_seen", "first seen"),
-    Column("last_seen", "last seen"),
+    Column("first_seen", N_("first seen")),
+    Column("last_seen", N_("last seen")),
 ]
 WHO_USES_COLUMNS = [
-    Column("principal", "principal"),
-    Column("principal_type", "type"),
+    Column("principal", N_("principal")),
+    Column("principal_type", N_("type")),
     *COUNT_COLUMNS,
-    Column("first_seen", "first seen"),
-    Column("last_seen", "last seen"),
-    Column("via", "via"),
-    Column("sessions", "sessions"),
-    Column("resources", "resources"),
-    Column("source_ips", "source IPs"),
+    Column("first_seen", N_("first seen")),
+    Column("last_seen", N_("last seen")),
+    Column("via", N_("via")),
+    Column("sessions", N_("sessions")),
+    Column("resources", N_("resources")),
+    Column("source_ips", N_("source IPs")),
 ]
 PERSON_COLUMNS = [
-    Column("person", "person"),
-    Column("basis", "found by"),
-    Column("principals", "principals"),
+    Column("person", N_("person")),
+    Column("basis", N_("found by")),
+    Column("principals", N_("principals")),
     *COUNT_COLUMNS,
-    Column("first_seen", "first seen"),
-    Column("last_seen", "last seen"),
-    Column("chains", "role chains"),
-    Column("sessions", "sessions"),
+    Column("first_seen", N_("first seen")),
+    Column("last_seen", N_("last seen")),
+    Column("chains", N_("role chains")),
+    Column("sessions", N_("sessions")),
 ]
 KEYS_COLUMNS = [
-    Column("key", "key"),
-    Column("manager", "manager"),
-    Column("state", "state"),
-    Column("aliases", "aliases"),
-    Column("crypto_calls", "crypto calls", True),
-    Column("principals", "principals", True),
-    Column("admin", "admin", True),
-    Column("denied", "denied", True),
-    Column("first_use", "first use"),
-    Column("last_use", "last use"),
+    Column("key", N_("key")),
+    Column("manager", N_("manager")),
+    Column("state", N_("state")),
+    Column("aliases", N_("aliases")),
+    Column("crypto_calls", N_("crypto calls"), True),
+    Column("principals", N_("principals"), True),
+    Column("admin", N_("admin"), True),
+    Column("denied", N_("denied"), True),
+    Column("first_use", N_("first use")),
+    Column("last_use", N_("last use")),
 ]
 PRINCIPALS_COLUMNS = [
-    Column("principal", "principal"),
-    Column("principal_type", "type"),
-    Column("keys", "keys", True),
+    Column("principal", N_("principal")),
+    Column("principal_type", N_("type")),
+    Column("keys", N_("keys"), True),
     *COUNT_COLUMNS,
-    Column("first_seen", "first seen"),
-    Column("last_seen", "last seen"),
+    Column("first_seen", N_("first seen")),
+    Column("last_seen", N_("last seen")),
 ]
 
 
@@ -151,8 +152,8 @@ def who_uses_command(key: str, inputs: Inputs, window: Window, scope: Scope, pri
         data = as_dicts(rows)
         said = []  # the answer in words, before the tables
         if len(named) > 1:
-            said.append(f"{key.strip()} means {len(named)} keys ({meaning(named)}): one table per key with calls; "
-                        "narrow with --account or --key-region, or give a key's ARN")
+            said.append(_("{key} means {n} keys ({meaning}): one table per key with calls; narrow with --account or "
+                          "--key-region, or give a key's ARN").format(key=key.strip(), n=len(named), meaning=meaning(named)))
         if not data:
             said.append(no_calls(loaded.store, key.strip(), named, scope.filters(window, principal=principal)))
         screen = None if wide else screen_for(output)
@@ -188,7 +189,7 @@ def _write_who_uses(key: str, data: list[dict[str, Any]], columns: list[Column],
         emit(data, columns, output)
         if not quiet:
             for line in said:
-                click.echo(f"keytrail: note: {safe.escaped(line)}", err=True)
+                click.echo("keytrail: " + _("note: {note}").format(note=safe.escaped(line)), err=True)
         return
     keys = sorted({r["key"] for r in data})
     if not keys:
@@ -263,7 +264,7 @@ def principals_command(inputs: Inputs, window: Window, scope: Scope, output: Out
 
 
 TABLE_ROWS = 200  # rows a report shows on a terminal; the rest are counted under it (csv and json have every row)
-MOST_CALLS = "with the most calls"
+MOST_CALLS = N_("with the most calls")
 
 
 def more_rows(total: int, shown: int, screen: Screen, which: str, where: str = "") -> str:
@@ -273,6 +274,6 @@ def more_rows(total: int, shown: int, screen: Screen, which: str, where: str = "
         return ""
     from keytrail.render.flow import flow, words
 
-    text = (f"{where}... and {total - shown:,} more row(s), {total:,} in all (the {shown:,} {which} are shown): "
-            "--format csv or --format json writes every row")
+    text = where + _("... and {more:,} more row(s), {total:,} in all (the {shown:,} {which} are shown): --format csv or "
+                     "--format json writes every row").format(more=total - shown, total=total, shown=shown, which=_(which))
     return "".join(f"{line}\n" for line in flow([words(text)], screen.width, screen.color))

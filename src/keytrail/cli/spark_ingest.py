@@ -11,6 +11,7 @@ from keytrail.cli.options import MAX_FILE_BYTES_HELP, ByteSize
 from keytrail.cli.stderr import report_problems, summary_line
 from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import UsageError
+from keytrail.i18n import _
 
 PROG = "keytrail.spark"
 
@@ -27,7 +28,8 @@ def _day(value: str | None, option: str) -> str | None:
             raise ValueError(value)
         date.fromisoformat(value)
     except ValueError as e:
-        raise UsageError(f"{option}: {value!r} is not a date (YYYY-MM-DD): partitions are whole UTC days") from e
+        raise UsageError(_("{option}: {value!r} is not a date (YYYY-MM-DD): partitions are whole UTC days").format(
+            option=option, value=value)) from e
     return value
 
 
@@ -36,7 +38,7 @@ def _conf(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--conf {pair!r}: expected KEY=VALUE")
+            raise UsageError(_("--conf {pair!r}: expected KEY=VALUE").format(pair=pair))
         out[key.strip()] = value
     return out
 
@@ -77,7 +79,7 @@ def spark_ingest_command(
 
     window = Window(_day(since, "--since"), _day(until, "--until"))
     if window.since and window.until and window.since >= window.until:
-        raise UsageError("--since must be before --until")
+        raise UsageError(_("--since must be before --until"))
     settings = _conf(conf)
     if quiet:
         settings.setdefault("spark.ui.showConsoleProgress", "false")
@@ -91,16 +93,16 @@ def spark_ingest_command(
     report_problems(result.report)
     if not quiet:
         if result.recovered:
-            click.echo(f"keytrail: finished an interrupted commit of {result.output}", err=True)
+            click.echo("keytrail: " + _("finished an interrupted commit of {dataset}").format(dataset=result.output),
+                       err=True)
         if sources:
             click.echo(f"keytrail: {summary_line(result.report)}", err=True)
-            dates = ", ".join(_span(result.replaced)) or "none"
-            dropped = f"; {len(result.dropped)} date(s) without rows removed" if result.dropped else ""
-            click.echo(
-                f"keytrail: wrote {result.rows_written} key-use row(s) in {result.partitions} partition(s) "
-                f"(dates {dates}{dropped}) to {result.output} in {result.seconds:.1f} s",
-                err=True,
-            )
+            dates = ", ".join(_span(result.replaced)) or _("none")
+            dropped = _("; {n} date(s) without rows removed").format(n=len(result.dropped)) if result.dropped else ""
+            click.echo("keytrail: " + _(
+                "wrote {rows} key-use row(s) in {partitions} partition(s) (dates {dates}{dropped}) to {dataset} in "
+                "{seconds:.1f} s").format(rows=result.rows_written, partitions=result.partitions, dates=dates,
+                                          dropped=dropped, dataset=result.output, seconds=result.seconds), err=True)
     return EXIT_PARTIAL if result.report.partial else EXIT_OK
 
 

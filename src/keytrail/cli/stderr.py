@@ -4,13 +4,16 @@ and the library's notices (remote sources' caveats, progress) through ``logging`
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 
 import click
 
+from keytrail import i18n
 from keytrail.cli.exits import log_args
 from keytrail.errors import NothingToRead
+from keytrail.i18n import N_, _
 from keytrail.pipeline import IngestReport
 from keytrail.render import safe
 from keytrail.render.words import count, duration, megabytes_per_second, number
@@ -27,29 +30,31 @@ def progress_bar(quiet: bool) -> Callable[[IngestReport], None] | None:
 def summary_line(r: IngestReport) -> str:
     """What an ingest read, in human units: "28,131 records in 132 files (13,155 KMS calls, 13,432
     key-use rows); 116 files skipped (...); 2.2 s at 4.1 MB/s"."""
-    text = f"{count(r.records, 'record')} in {count(r.files_ingested, 'file')}"
+    text = _("{records} in {files}").format(records=count(r.records, "record"), files=count(r.files_ingested, "file"))
     inside = []
     if r.records or r.records_rejected:
         inside = [count(r.kms_records, "KMS call"), count(r.rows, "key-use row")]
     if r.records_rejected:
-        inside.append(f"{count(r.records_rejected, 'record')} rejected")
+        inside.append(_("{records} rejected").format(records=count(r.records_rejected, "record")))
     if r.records_unattributed:
-        inside.append(f"{count(r.records_unattributed, 'KMS call')} unattributable")
+        inside.append(_("{calls} unattributable").format(calls=count(r.records_unattributed, "KMS call")))
     if inside:
-        text += f" ({', '.join(inside)})"
+        text += " (" + _(", ").join(inside) + ")"
     if r.records_rejected or r.records_unattributed:
-        text += ", listed by `keytrail problems`"
+        text += _(", listed by `keytrail problems`")
     if r.files_unchanged:
-        text += f"; {count(r.files_unchanged, 'file')} unchanged since the last ingest"
+        text += _("; {files} unchanged since the last ingest").format(files=count(r.files_unchanged, "file"))
     if r.files_skipped:
         reasons = "; ".join(f"{number(n)} {reason}" for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
-        text += f"; {count(r.files_skipped, 'file')} skipped ({safe.escaped(reasons)})"  # reasons may quote JSON keys
+        # reasons may quote JSON keys
+        text += _("; {files} skipped ({reasons})").format(files=count(r.files_skipped, "file"), reasons=safe.escaped(reasons))
     if r.files_error:
-        text += f"; {count(r.files_error, 'file')} unreadable"
+        text += _("; {files} unreadable").format(files=count(r.files_error, "file"))
     if r.retries:
-        text += f"; {count(r.retries, 'request')} to AWS retried"
+        text += _("; {requests} to AWS retried").format(requests=count(r.retries, "request"))
     if r.seconds > 0 and r.bytes_read:
-        text += f"; {duration(r.seconds)} at {megabytes_per_second(r.bytes_read, r.seconds)}"
+        text += _("; {duration} at {rate}").format(duration=duration(r.seconds),
+                                                   rate=megabytes_per_second(r.bytes_read, r.seconds))
     return text
 
 
@@ -61,21 +66,26 @@ def report_problems(r: IngestReport, verbose: bool = False) -> None:
         if r.retries > len(r.retry_notes):
             click.echo(f"keytrail: ... and {r.retries - len(r.retry_notes)} more retried request(s)", err=True)
     for line in r.errors:
-        click.echo(f"keytrail: error: {safe.escaped(line)}", err=True)
+        click.echo("keytrail: " + _("error: {message}").format(message=safe.escaped(line)), err=True)
     for line in r.record_problems:
-        click.echo(f"keytrail: skipped record: {safe.escaped(line)}", err=True)
+        click.echo("keytrail: " + _("skipped record: {problem}").format(problem=safe.escaped(line)), err=True)
     if r.records_rejected > len(r.record_problems):
-        click.echo(f"keytrail: ... and {r.records_rejected - len(r.record_problems)} more rejected record(s)", err=True)
+        more = r.records_rejected - len(r.record_problems)
+        click.echo("keytrail: " + _("... and {n} more rejected record(s)").format(n=more), err=True)
+
+
+_UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+_LEVELS = {logging.WARNING: N_("warning: "), logging.ERROR: N_("error: "), logging.CRITICAL: N_("critical: ")}
 
 
 def refuse_empty(r: IngestReport) -> None:
     """Every SOURCE without a CloudTrail log file: ``NothingToRead`` (no report). Some of them: each
     named on stderr (the others are read; exit code 3)."""
     if r.nothing_read:
-        raise NothingToRead(r.sources_without_logs + [f"{s}: no CloudTrail log file: it could not be read"
-                                                      for s in r.sources_unreadable])
+        raise NothingToRead(r.sources_without_logs + [_("{source}: no CloudTrail log file: it could not be read")
+                                                      .format(source=s) for s in r.sources_unreadable])
     for line in r.sources_without_logs:
-        click.echo(f"keytrail: error: {safe.escaped(line)}", err=True)
+        click.echo("keytrail: " + _("error: {message}").format(message=safe.escaped(line)), err=True)
 
 
 class _StderrLog(logging.Handler):
@@ -83,9 +93,12 @@ class _StderrLog(logging.Handler):
     they name (``errors.Term`` arguments) in the command line's words."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
-        if isinstance(record.args, tuple):
-            record.args = log_args(record.args)
+        level = "" if record.levelno < logging.WARNING else _(_LEVELS.get(record.levelno, record.levelname.lower() + ": "))
+        if isinstance(record.msg, str):
+            record.msg = _(record.msg)  # the library marks its messages with N_(): said here in the language
+        if isinstance(record.args, tuple):  # settings in the options' words, UTC times in the zone
+            record.args = tuple(i18n.local_iso(a) if isinstance(a, str) and _UTC_TIME.match(a) else a
+                                for a in log_args(record.args))
         click.echo(f"keytrail: {level}{safe.escaped(record.getMessage())}", err=True)
 
 

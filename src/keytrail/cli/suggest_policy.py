@@ -15,6 +15,7 @@ from keytrail.cli.exits import EXIT_VIOLATIONS, command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Scope, Window, filter_options, input_options, key_name
 from keytrail.cli.writing import write_text
+from keytrail.i18n import _
 from keytrail.render import safe
 from keytrail.render.explain import LOCKOUT, apply_command, markdown
 
@@ -61,7 +62,7 @@ def suggest_policy_command(key: str, inputs: Inputs, window: Window, scope: Scop
                 "nothing written (--force writes it anyway)")
             return EXIT_VIOLATIONS
         text = s.text if fmt == "policy" else orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
-        write_text(safe.json_text(text), output, "the policy")
+        write_text(safe.json_text(text), output, _("the policy"))
         return exit_code(loaded)
 NOTES = frozenset({"not-evaluated", "kms-itself"})  # said as notes: true of every proposal, or harmless
 

@@ -11,12 +11,13 @@ import orjson
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, PartialOnErrorCommand, command
 from keytrail.cli.options import Output
 from keytrail.cli.writing import screen_for, write_text
+from keytrail.i18n import N_
 from keytrail.render import Column, render
 from keytrail.render.grid import Screen
 from keytrail.render.safe import markdown, terminal
 from keytrail.verify import VerificationReport, load_public_keys, verify_archive
 
-COLUMNS = [Column("level", "status"), Column("file", "file"), Column("message", "problem")]
+COLUMNS = [Column("level", N_("status")), Column("file", N_("file")), Column("message", N_("problem"))]
 
 
 def _display(uri: str) -> str:

@@ -19,6 +19,7 @@ import click
 
 from keytrail.cli.options import VerifyOptions
 from keytrail.errors import UsageError, VerificationFailed
+from keytrail.i18n import _, ngettext
 from keytrail.render import safe
 from keytrail.verify.gate import Gate
 
@@ -34,34 +35,36 @@ def verify_if_asked(sources: Sequence[str], asked: VerifyOptions, *, ingesting: 
     mode = asked.mode
     if not mode:
         if asked.public_keys:
-            raise UsageError("--public-keys is read with --verify")
+            raise UsageError(_("--public-keys is read with --verify"))
         return None
     if not sources:
-        raise UsageError("--verify checks the digest files of the SOURCEs given: give SOURCE paths or URLs")
+        raise UsageError(_("--verify checks the digest files of the SOURCEs given: give SOURCE paths or URLs"))
     if not asked.public_keys:
-        raise UsageError("--verify needs --public-keys FILE (the output of `aws cloudtrail list-public-keys` "
-                         "for the archive's Regions and time range): without them no digest can be verified")
+        raise UsageError(_("--verify needs --public-keys FILE (the output of `aws cloudtrail list-public-keys` for the "
+                           "archive's Regions and time range): without them no digest can be verified"))
     from keytrail.verify import load_public_keys, verify_archive
 
     keys = [k for path in asked.public_keys for k in load_public_keys(path)]
     gate = Gate(verify_archive(list(sources), keys), mode)
-    click.echo(f"keytrail: verification: {gate.report.summary()}", err=True)
+    click.echo("keytrail: " + _("verification: {summary}").format(summary=gate.report.summary()), err=True)
     left = {f.uri for f in gate.left_out}
     for finding in gate.report.findings:
         if finding.level != "note" and finding.uri not in left:
-            _say(f"keytrail: verification {finding.level}: {finding.uri or '-'}: {finding.message}")
+            _say("keytrail: " + _("verification {level}: {file}: {message}").format(
+                level=finding.level, file=finding.uri or "-", message=finding.message))
     for f in gate.left_out:
-        _say(f"keytrail: not verified: {f.uri}: {f.reason}")
+        _say("keytrail: " + _("not verified: {file}: {reason}").format(file=f.uri, reason=f.reason))
     if gate.blocked:
         n = len(gate.left_out)
         if n:
-            what = f"{n} log file{'' if n == 1 else 's'} not verified"
+            what = ngettext("{n} log file not verified", "{n} log files not verified", n).format(n=n)
         else:
-            what = "verification failed" if gate.report.failed else "some input could not be read"
-        done = "nothing was ingested" if ingesting else "nothing was read and no report written"
+            what = _("verification failed") if gate.report.failed else _("some input could not be read")
         raise VerificationFailed(
-            f"--verify: {what}: {done} (--verify=exclude {'ingests' if ingesting else 'reports on'} "
-            "the verified log files only)",
+            _("--verify: {what}: nothing was ingested (--verify=exclude ingests the verified log files only)").format(
+                what=what) if ingesting else
+            _("--verify: {what}: nothing was read and no report written (--verify=exclude reports on the verified "
+              "log files only)").format(what=what),
             [f.uri for f in gate.left_out],
             unreadable_only=gate.report.unreadable and not gate.report.failed,
         )
@@ -74,24 +77,29 @@ def after_ingest(gate: Gate, errors: Sequence[str], ledger: Iterable[str] | None
     lines; ``ledger`` the URIs a persistent store holds (a report reads them all). Raises
     ``VerificationFailed`` when the result would count a file this run did not verify."""
     for uri in gate.note_ingest(errors):
-        _say(f"keytrail: not verified: {uri}: changed after the digest check read it: not read")
+        _say("keytrail: " + _("not verified: {file}: {reason}").format(
+            file=uri, reason=_("changed after the digest check read it: not read")))
     for uri in gate.excluded_at_ingest():
-        _say(f"keytrail: not verified: {uri}: the source lists it, the digest check did not find it: not read")
+        _say("keytrail: " + _("not verified: {file}: {reason}").format(
+            file=uri, reason=_("the source lists it, the digest check did not find it: not read")))
     foreign = gate.foreign(ledger) if ledger is not None else []
     if foreign:
         for uri in foreign[:20]:
-            _say(f"keytrail: not verified: {uri}: in the store from an earlier ingest, not verified by this run")
-        more = " (the first 20 named)" if len(foreign) > 20 else ""
+            _say("keytrail: " + _("not verified: {file}: {reason}").format(
+                file=uri, reason=_("in the store from an earlier ingest, not verified by this run")))
+        more = _(" (the first 20 named)") if len(foreign) > 20 else ""
         raise VerificationFailed(
-            f"--verify: the store holds {len(foreign)} file(s) this run did not verify{more}, which a report "
-            "from it would count: no report written (report from the SOURCEs without --db, or ingest them "
-            "into a new --db)", foreign)
+            _("--verify: the store holds {n} file(s) this run did not verify{more}, which a report from it would "
+              "count: no report written (report from the SOURCEs without --db, or ingest them into a new --db)")
+            .format(n=len(foreign), more=more), foreign)
     if gate.mode == "fail" and gate.failed:
-        done = "not ingested" if ingesting else "not read, and no report written"
-        raise VerificationFailed(f"--verify: log files changed or appeared after the digest check: they were {done}",
-                                 gate.changed + gate.excluded_at_ingest())
+        raise VerificationFailed(
+            _("--verify: log files changed or appeared after the digest check: they were not ingested") if ingesting
+            else _("--verify: log files changed or appeared after the digest check: they were not read, and no "
+                   "report written"), gate.changed + gate.excluded_at_ingest())
     n = gate.left_out_count
     if gate.mode == "exclude" and n:
         v = gate.verified_logs
-        click.echo(f"keytrail: warning: --verify=exclude: {n} log file{'' if n == 1 else 's'} left out (not "
-                   f"verified), {v} verified log file{'' if v == 1 else 's'} kept", err=True)
+        click.echo("keytrail: " + _("warning: --verify=exclude: {left} left out (not verified), {kept} kept").format(
+            left=ngettext("{n} log file", "{n} log files", n).format(n=n),
+            kept=ngettext("{n} verified log file", "{n} verified log files", v).format(n=v)), err=True)

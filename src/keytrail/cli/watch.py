@@ -20,6 +20,7 @@ from keytrail.cli.stderr import log_to_stderr, progress_bar, report_problems, su
 from keytrail.deliver.notify import Notifier, notifier_for
 from keytrail.deliver.watch import Watch, run_once
 from keytrail.errors import KeytrailError, UsageError
+from keytrail.i18n import _
 from keytrail.render import safe
 from keytrail.sources.aws import AwsConfig
 from keytrail.sources.registry import SourceOptions, open_sources
@@ -32,7 +33,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_duration(value: str, option: str) -> timedelta:
     m = _DURATION.match(value)
     if not m or int(m[1]) <= 0:
-        raise UsageError(f"{option}: {value!r} is not a duration (30s, 5m, 1h, 7d)")
+        raise UsageError(_("{option}: {value!r} is not a duration (30s, 5m, 1h, 7d)").format(option=option, value=value))
     return timedelta(seconds=int(m[1]) * _UNITS[m[2]])
 
 
@@ -91,10 +92,11 @@ def _one_run(watch: Watch, db: str, sources: tuple[str, ...], source_options: So
         if result.ingest.partial:
             code = EXIT_PARTIAL
     for error in result.errors:
-        click.echo(f"keytrail: error: notification failed (kept for the next run): {safe.escaped(error)}", err=True)
+        click.echo("keytrail: " + _("error: notification failed (kept for the next run): {error}").format(
+            error=safe.escaped(error)), err=True)
     if not quiet:
         for note in result.notes:
-            click.echo(f"keytrail: note: {note}", err=True)
+            click.echo("keytrail: " + _("note: {note}").format(note=note), err=True)
         click.echo(f"keytrail: {result.line()}", err=True)
     return EXIT_VIOLATIONS if result.errors else code
 
@@ -178,5 +180,5 @@ def watch_command(
             return runs.loop(once, pause)
     except Stopped:
         if not quiet:
-            click.echo("keytrail: watch: stopped", err=True)
+            click.echo("keytrail: watch: " + _("stopped"), err=True)
         return EXIT_OK

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from keytrail.cli.options import MIN_WIDTH, Output
+from keytrail.i18n import N_
 from keytrail.render import Column, render
 from keytrail.render.grid import Screen
 
@@ -35,7 +36,7 @@ def emit(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], output: O
     write_text(render(rows, columns, output.fmt, title), output.path)
 
 
-def write_text(text: str, output: str | None, what: str = "the report") -> None:
+def write_text(text: str, output: str | None, what: str = N_("the report")) -> None:
     """To stdout, or to a file through ``render.output.write_output``: atomically, never through a
     planted link, created 0600 (reports hold encryption contexts, access key ids and source IPs)."""
     if output:

@@ -35,6 +35,7 @@ import orjson
 from keytrail._version import __version__
 from keytrail.analysis.findings.base import SEVERITIES
 from keytrail.errors import DeliveryError, UsageError
+from keytrail.i18n import _
 from keytrail.render import safe
 from keytrail.sources.aws import AwsConfig, botocore_errors, describe_error, is_throttling
 
@@ -78,7 +79,7 @@ def _json(value: Any) -> str:
 def counts(findings: Sequence[dict[str, Any]]) -> str:
     """``3 new finding(s) (1 high, 2 medium)`` -- keytrail's words only."""
     by = [f"{n} {s}" for s in SEVERITIES if (n := sum(1 for f in findings if f.get("severity") == s))]
-    return f"{len(findings)} new finding(s)" + (f" ({', '.join(by)})" if by else "")
+    return _("{n} new finding(s)").format(n=len(findings)) + (f" ({', '.join(by)})" if by else "")
 
 
 def _chunks(findings: Sequence[dict[str, Any]], most: int, max_bytes: int | None = None) -> list[Message]:
@@ -139,11 +140,11 @@ def slack_message(findings: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # each value escaped on its own: the line breaks are keytrail's, a value's are shown as \x0a
         lines = [f"{slack_text(str(f.get('severity', '')).upper())} {slack_text(f.get('kind', ''))}: "
                  f"{slack_text(f.get('summary', ''))}"]
-        for label in ("key", "principal"):
+        for label, word in (("key", _("key")), ("principal", _("principal"))):
             if f.get(label):
-                lines.append(f"{label}: {slack_text(f[label])}")
-        lines.append(f"recommendation: {slack_text(f.get('recommendation', ''))}")
-        lines.append(f"finding id: {slack_text(f.get('finding_id', ''))}")
+                lines.append(f"{word}: {slack_text(f[label])}")
+        lines.append(_("recommendation: {text}").format(text=slack_text(f.get("recommendation", ""))))
+        lines.append(_("finding id: {id}").format(id=slack_text(f.get("finding_id", ""))))
         text = "\n".join(lines)
         if len(text) > SLACK_SECTION_MAX:  # the id stays whole at the end
             text = text[: SLACK_SECTION_MAX - len(lines[-1]) - 2] + "\u2026\n" + lines[-1]

@@ -33,6 +33,7 @@ from typing import Any
 from keytrail.analysis.findings.base import Finding
 from keytrail.analysis.findings.identity import finding_account, finding_id
 from keytrail.errors import REGION, DeliveryError, UsageError
+from keytrail.i18n import _
 from keytrail.render.asff import batches, check_asff, product_arn, to_asff
 from keytrail.sources.aws import (
     AwsConfig,
@@ -69,8 +70,9 @@ class ExportSummary:
     other_accounts: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        return (f"Security Hub {self.account} {self.region}: {self.imported} imported, {self.updated} updated, "
-                f"{self.archived} archived, {len(self.failed)} failed")
+        return _("Security Hub {account} {region}: {imported} imported, {updated} updated, {archived} archived, "
+                 "{failed} failed").format(account=self.account, region=self.region, imported=self.imported,
+                                           updated=self.updated, archived=self.archived, failed=len(self.failed))
 
 
 @dataclass(frozen=True)

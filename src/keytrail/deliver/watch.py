@@ -33,6 +33,7 @@ from keytrail.analysis.findings.base import Finding
 from keytrail.analysis.findings.identity import finding_id
 from keytrail.deliver.notify import Message, Notifier
 from keytrail.errors import DeliveryError
+from keytrail.i18n import _
 from keytrail.pipeline import IngestReport, ingest
 from keytrail.sources.retry import RetryPolicy
 from keytrail.store import Store
@@ -54,8 +55,9 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"watch: {self.findings} finding(s), {self.new} new, {self.notified} notified"
-                + (f", {self.pending} still pending (retried next run)" if self.pending else ""))
+        return "watch: " + _("{n} finding(s), {new} new, {notified} notified").format(
+            n=self.findings, new=self.new, notified=self.notified) + (
+            _(", {n} still pending (retried next run)").format(n=self.pending) if self.pending else "")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """``who-uses`` on a terminal: the answer in words first -- the key (alias, id, account, Region),
-the window, how many principals, then one sentence per principal ("test-user (IAM user): encrypt 8,
-decrypt 12 — via S3 (AWS Internal), 3 objects in test-s3-kms-for-blog") -- and then the table;
+the window, how many principals, then one sentence per principal ("test-user (IAM user): encrypt 8
+(uploads), decrypt 12 (downloads) — via S3 (AWS Internal), 3 objects in test-s3-kms-for-blog") -- and then the table;
 sessions, resources, source IPs and user agents per principal as details when asked for."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def key_block(key: str, rows: Sequence[Mapping[str, Any]], facts: Facts, screen:
         lines += flow(sentence(row, name.account, facts.groups.get((key, row["principal"]), ())), cells, color)
     clock = short.clock(v for r in rows for v in (r["first_seen"], r["last_seen"]))
     year = W.YEAR.format(year=clock.year) if clock.year else ""
-    lines += ["", *flow([words(W.TABLE_CAPTION.format(year=year), DIM)], cells, color)]
+    lines += ["", *flow([words(W.TABLE_CAPTION.format(zone=clock.zone, year=year), DIM)], cells, color)]
     cols, table = principal_table(ordered, name.account, clock, facts.details)
     return lines + grid(cols, table, screen)
 
@@ -86,30 +86,41 @@ def _key_facts(name: short.KeyName, info: Mapping[str, Any]) -> list[Part]:
     state = str(info.get("state") or "")
     if state and state != "Enabled":
         flag = W.STATE_FLAG.get(state, terminal(state))
-        parts += [words(", "), whole(flag, BAD if "Deletion" in state else WARN)]
+        parts += [words(W.LIST_SEP), whole(flag, BAD if "Deletion" in state else WARN)]
     return parts
 
 
 def _span(rows: Sequence[Mapping[str, Any]], facts: Facts) -> list[Part]:
     clock = short.Clock(None)
-    n = W.count(len(rows), "principal")
-    calls = W.count(sum(total(r) for r in rows), "call")
+    n = whole(W.count(len(rows), "principal"))  # "4 principals" on one line
+    calls = whole(W.count(sum(total(r) for r in rows), "call"))
     if facts.since or facts.until:
         since = clock.full(facts.since) if facts.since else W.OPEN_START
         until = clock.full(facts.until) if facts.until else W.OPEN_END
-        return fill(W.SPAN_WINDOW, since=since, until=until, principals=n, calls=calls)
-    first = clock.full(min((r["first_seen"] for r in rows if r["first_seen"]), default=None))
-    last = clock.full(max((r["last_seen"] for r in rows if r["last_seen"]), default=None))
+        zone = short.clock([facts.since, facts.until]).zone
+        return fill(W.SPAN_WINDOW, since=since, until=until, zone=zone, principals=n, calls=calls)
+    earliest = min((r["first_seen"] for r in rows if r["first_seen"]), default=None)
+    latest = max((r["last_seen"] for r in rows if r["last_seen"]), default=None)
+    first, last = clock.full(earliest), clock.full(latest)
     if first[:10] == last[:10]:
         last = last[11:]
-    return fill(W.SPAN, first=first, last=last, principals=n, calls=calls)
+    return fill(W.SPAN, first=first, last=last, zone=short.clock([earliest, latest]).zone, principals=n, calls=calls)
 
 
 def sentence(row: Mapping[str, Any], home: str | None, groups: Sequence[ResourceGroup]) -> list[Part]:
-    """"test-user (IAM user): encrypt 8, decrypt 12 — via S3 (AWS Internal), 3 objects in BUCKET"."""
+    """"test-user (IAM user): encrypt 8 (uploads), decrypt 12 (downloads) — via S3 (AWS Internal), 3 objects
+    in BUCKET": through S3 alone, encrypt and decrypt say what S3 did."""
     who = short.principal(row["principal"], home)
-    counts = join([[whole(W.COUNT.format(what=W.H[c], n=W.number(int(row[c]))), BAD if c == "denied" else None)]
-                   for c in W.COUNTS if row[c]], ", ")
+    through = _through(row.get("via") or [], row["principal"], groups)
+    said = W.COUNT_VIA if len(through) == 1 else {}
+    service = next(iter(through), "")
+
+    def count(c: str) -> str:
+        template = said.get((service, c))
+        n = W.number(int(row[c]))
+        return str(template.format(n=n) if template else W.COUNT.format(what=W.H[c], n=n))
+
+    counts = join([[whole(count(c), BAD if c == "denied" else None)] for c in W.COUNTS if row[c]], W.LIST_SEP)
     name = whole(terminal(who.name), STRONG)
     kind = W.KIND[who.kind]
     if who.account and who.account != home:
@@ -124,10 +135,26 @@ def sentence(row: Mapping[str, Any], home: str | None, groups: Sequence[Resource
     if len(groups) > _TOP_GROUPS:
         touched.append([words(W.MORE.format(n=len(groups) - _TOP_GROUPS))])
     if touched:
-        how.append(join(touched, ", "))
+        how.append(join(touched, W.LIST_SEP))
     if how:
         parts += [words(W.DASH), *join(how, W.THEN)]
     return parts
+
+
+def _through(via: Sequence[str], principal: str, groups: Sequence[ResourceGroup]) -> set[str]:
+    """The services (``s3``) the calls came through, as ``_via`` names them."""
+    services = {W.RESOURCE[g.kind][0] for g in groups if g.kind in W.RESOURCE}
+    own = services.pop() if len(services) == 1 else ""
+    out = set()
+    for v in via:
+        if v == principal:
+            continue
+        prefix, dot, rest = v.partition(".")
+        if v in W.HIDDEN_VIA:
+            out.add(own or v)
+        else:
+            out.add(prefix if dot and rest == "amazonaws.com" else v)
+    return out
 
 
 def _service_of_host(host: str) -> str:
@@ -160,7 +187,7 @@ def _group(g: ResourceGroup) -> list[Part]:
     kind = terminal(g.kind or "")
     _service, one, many = W.RESOURCE.get(g.kind or "", ("", kind, W.VALUES.format(kind=kind)))
     if g.resources > 1:
-        return [words(f"{W.number(g.resources)} {many}")]
+        return [words(W.COUNTED.format(n=W.number(g.resources), things=many))]
     return fill(W.ONE_RESOURCE, what=one, name=whole(_resource_name(example)))
 
 

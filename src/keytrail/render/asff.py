@@ -34,6 +34,7 @@ import orjson
 
 from keytrail.analysis.findings.base import HIGH, INFO, LOW, MEDIUM, Finding
 from keytrail.analysis.findings.identity import finding_account, finding_id, finding_region, observed
+from keytrail.i18n import _
 from keytrail.normalize.rules import key_arn_parts
 from keytrail.render import safe
 
@@ -179,7 +180,7 @@ def to_asff(  # long: one ASFF finding, attribute by attribute
     created = min(created, now)  # never after UpdatedAt
     types = [f"{TYPES.get(f.kind, _CONFIG)}/{f.kind}"]
     severity = {"Label": LABELS[f.severity], "Original": f.severity}
-    description = f"{f.summary}. Evidence: {_evidence_text(f)}."
+    description = _("{summary}. Evidence: {evidence}.").format(summary=f.summary, evidence=_evidence_text(f))
     out: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": fid,

@@ -14,8 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from keytrail.errors import CHART, KeytrailError, UsageError
+from keytrail.errors import CHART, KeytrailError, UsageError, said
 from keytrail.errors import CHROMIUM as CHROMIUM_OPTION
+from keytrail.i18n import _
 from keytrail.render.output import write_output
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,19 +42,19 @@ def chart_png(html: str, chart: str, output: str, chromium: str | None = None, t
     """Screenshot chart ``chart`` of report ``html`` into the PNG file ``output`` (written as every
     report is: ``render.output.write_output``)."""
     if not CHART_NAME.match(chart):
-        raise UsageError(f"no such chart: {chart!r}")
+        raise UsageError(_("no such chart: {chart!r}").format(chart=chart))
     exe = chromium or default_chromium()
     if not os.path.exists(exe):
-        raise UsageError(
-            CHART, f" needs Chromium and found none at {exe}: install it (apt-get install chromium) "
-            "or name it with ", CHROMIUM_OPTION, " / KEYTRAIL_CHROMIUM"
-        )
+        raise UsageError(*said(
+            _("{chart} needs Chromium and found none at {path}: install it (apt-get install chromium) or name it with "
+              "{option} / KEYTRAIL_CHROMIUM"), chart=CHART, path=exe, option=CHROMIUM_OPTION,
+        ))
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError as e:
-        raise UsageError(CHART, " needs Playwright's Python package, which is not installed: "
-                         "pip install 'keytrail[chart]'") from e
+        raise UsageError(*said(_("{chart} needs Playwright's Python package, which is not installed: {install}"),
+                               chart=CHART, install="pip install 'keytrail[chart]'")) from e
 
     with tempfile.TemporaryDirectory(prefix="keytrail-chart-") as tmp:
         page_path = Path(tmp) / "report.html"
@@ -64,7 +65,7 @@ def chart_png(html: str, chart: str, output: str, chromium: str | None = None, t
             try:
                 browser = p.chromium.launch(executable_path=exe, args=list(CHROMIUM_ARGS))
             except PlaywrightError as e:
-                raise KeytrailError(f"cannot start Chromium ({exe}): {e}") from e
+                raise KeytrailError(_("cannot start Chromium ({path}): {error}").format(path=exe, error=e)) from e
             try:
                 context = browser.new_context(
                     viewport={"width": 1000, "height": 800}, device_scale_factor=scale,
@@ -83,10 +84,11 @@ def chart_png(html: str, chart: str, output: str, chromium: str | None = None, t
                 page.goto(f"{url}#chart={chart}")
                 page.wait_for_selector("html[data-ready]", timeout=30_000)
                 if page.get_attribute("html", "data-ready") != "1":
-                    raise UsageError(f"chart {chart} could not be drawn: {'; '.join(errors) or 'unknown error'}")
+                    raise UsageError(_("chart {chart} could not be drawn: {errors}").format(
+                        chart=chart, errors="; ".join(errors) or _("unknown error")))
                 png = page.locator("figure.chart").first.screenshot(type="png")
             except PlaywrightError as e:
-                raise KeytrailError(f"Chromium could not draw the chart: {e}") from e
+                raise KeytrailError(_("Chromium could not draw the chart: {error}").format(error=e)) from e
             finally:
                 browser.close()
-    write_output(output, png, "the chart")
+    write_output(output, png, _("the chart"))

@@ -22,17 +22,21 @@ import base64
 import dataclasses
 import hashlib
 import json
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 import orjson
 
+from keytrail import i18n
 from keytrail.analysis.report_model import ReportData
+from keytrail.i18n import _, ngettext
 from keytrail.render import safe
 
 TEMPLATE = "report.html.j2"
 ASSETS = ("report.css", "report.js")
 DATA_ID = "keytrail-data"
+LOCALE_ID = "keytrail-locale"
 
 _SCRIPT_ESCAPES = {
     ord("<"): "\\u003c",
@@ -96,8 +100,28 @@ def _inline(text: str, element: str) -> str:
     return text
 
 
-def render_html(data: ReportData, title: str = "KMS key usage") -> str:
-    """The report as one HTML document."""
+def page_locale() -> dict[str, Any]:
+    """What the page's script needs to speak the current language and show times in the current
+    zone (``keytrail.i18n``): the ``report`` catalogue (plural messages by their singular), and the
+    zone as an IANA name the browser knows, else as a fixed offset in minutes."""
+    words: dict[str, str] = {}
+    plurals: dict[str, list[str]] = {}
+    for key, value in i18n.catalogue(i18n.REPORT_DOMAIN).items():
+        words[key] = value
+    for (singular, _index), value in sorted(i18n.plural_catalogue(i18n.REPORT_DOMAIN).items()):
+        plurals.setdefault(singular, []).append(value)
+    zone = i18n.zone()
+    name = getattr(zone, "key", None)
+    offset = None
+    if not i18n.is_utc() and not name:
+        delta = zone.utcoffset(datetime.now(UTC))
+        offset = int(delta.total_seconds()) // 60 if delta is not None else 0
+    return {"lang": i18n.language(), "zone": None if i18n.is_utc() else name, "offset": offset,
+            "zone_name": i18n.zone_name(), "words": words, "plurals": plurals}
+
+
+def render_html(data: ReportData, title: str | None = None) -> str:
+    """The report as one HTML document, in the current language and zone (``keytrail.i18n``)."""
     import jinja2
     from markupsafe import Markup
 
@@ -108,11 +132,16 @@ def render_html(data: ReportData, title: str = "KMS key usage") -> str:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
     template = env.get_template(TEMPLATE)
     return template.render(
-        title=title,
-        generated_at=data.generated_at or "",
+        title=title or _("KMS key usage"),
+        lang=i18n.language(),
+        locale_id=LOCALE_ID,
+        locale_json=Markup(script_json(page_locale())),  # noqa: S704 - escaped for a script element by script_json
+        generated_at=i18n.local_iso(data.generated_at) or "",
         version=data.tool_version,
         csp=content_security_policy(js, css),
         css=Markup(css),  # noqa: S704 - our packaged stylesheet, checked above

@@ -26,18 +26,19 @@ import stat
 import tempfile
 
 from keytrail.errors import OutputError
+from keytrail.i18n import N_, _
 
 NEW_FILE_MODE = 0o600
 _PREFIX_NAME_MAX = 100  # of the target's name, in the temporary file's name (file names are <= 255 bytes)
 
 
-def write_output(path: str | os.PathLike[str], data: bytes, what: str = "the report") -> None:
+def write_output(path: str | os.PathLike[str], data: bytes, what: str = N_("the report")) -> None:
     """Write ``data`` to ``path`` atomically (see the module docstring); ``OutputError`` on failure."""
     target = os.fspath(path)
     try:
         _write(target, data)
     except OSError as e:
-        raise OutputError(target, what, e.strerror or str(e)) from e
+        raise OutputError(target, _(what), e.strerror or str(e)) from e
 
 
 def _write(target: str, data: bytes) -> None:

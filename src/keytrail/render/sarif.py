@@ -28,6 +28,7 @@ from typing import Any
 from keytrail._version import __version__
 from keytrail.analysis.findings.base import HIGH, INFO, LOW, MEDIUM, Finding
 from keytrail.analysis.findings.identity import finding_id, finding_uuid
+from keytrail.i18n import _
 from keytrail.render import safe
 
 SARIF_VERSION = "2.1.0"
@@ -56,7 +57,8 @@ def markdown(value: str) -> str:
 def _message(f: Finding) -> dict[str, str]:
     text = f"{plain(f.summary)}. {plain(f.recommendation)}."
     # each value follows keytrail's words on its line: none can start a block (a list, a quote, a heading)
-    md = f"**{markdown(f.kind)}**: {markdown(f.summary)}.\n\nRecommendation: {markdown(f.recommendation)}."
+    md = f"**{markdown(f.kind)}**: {markdown(f.summary)}.\n\n" + _("Recommendation: {text}.").format(
+        text=markdown(f.recommendation))
     return {"text": text, "markdown": md}
 
 

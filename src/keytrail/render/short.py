@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
+from keytrail import i18n
 from keytrail.normalize.rules import key_arn_parts
 
 ELLIPSIS = "…"
@@ -129,29 +131,53 @@ def resource(value: str) -> str:
 _ISO = re.compile(r"(\d{4})-(\d\d-\d\d)T(\d\d:\d\d):\d\d(?:\.\d+)?Z\Z")
 
 
+def _local(value: str | None) -> tuple[str, str, str, str] | None:
+    """A UTC time's (year, ``MM-DD``, ``HH:MM``, offset) in the zone of human output (``i18n``)."""
+    m = _ISO.match(value or "")
+    if m is None:
+        return None
+    if i18n.is_utc():
+        return m[1], m[2], m[3], "Z"
+    t = i18n.local(datetime.strptime(f"{m[1]}-{m[2]} {m[3]}", "%Y-%m-%d %H:%M"))
+    return t.strftime("%Y"), t.strftime("%m-%d"), t.strftime("%H:%M"), i18n.offset(t)
+
+
 @dataclass(frozen=True)
 class Clock:
-    """Times of one table in short: ``11-02 08:05`` when they share a year (``year``, for the
-    heading), else ``2026-11-02 08:05``. Times are UTC; ``shown``: the table has any."""
+    """Times of one table in short, in the zone of human output: ``11-02 08:05`` when they share a
+    year (``year``, for the heading), else ``2026-11-02 08:05``; ``zone`` names the zone for the
+    heading (``UTC``, ``Asia/Tokyo +09:00``: with every offset the times have); ``shown``: the table
+    has any."""
 
     year: str | None
     shown: bool = True
+    zone: str = "UTC"
 
     def cell(self, value: str | None) -> str:
         if not value:
             return ""
-        m = _ISO.match(value)
-        if m is None:
+        t = _local(value)
+        if t is None:
             return value
-        return f"{m[2]} {m[3]}" if self.year == m[1] else f"{m[1]}-{m[2]} {m[3]}"
+        return f"{t[1]} {t[2]}" if self.year == t[0] else f"{t[0]}-{t[1]} {t[2]}"
 
     def full(self, value: str | None) -> str:
         """With its year: ``2026-11-02 08:05``."""
-        m = _ISO.match(value or "")
-        return f"{m[1]}-{m[2]} {m[3]}" if m else (value or "")
+        t = _local(value)
+        return f"{t[0]}-{t[1]} {t[2]}" if t else (value or "")
+
+
+def zone_label(offsets: Iterable[str] = ()) -> str:
+    """The zone of human output for a heading: ``UTC``, or its name with the offsets the times have
+    (``Asia/Tokyo +09:00``, ``America/New_York -04:00/-05:00``)."""
+    if i18n.is_utc():
+        return "UTC"
+    shown = sorted(set(offsets), reverse=True)
+    return f"{i18n.zone_name()} {'/'.join(shown)}" if shown else i18n.zone_name()
 
 
 def clock(values: Iterable[str | None]) -> Clock:
     given = [v for v in values if v]
-    years = {m[1] for v in given if (m := _ISO.match(v))}
-    return Clock(years.pop() if len(years) == 1 else None, bool(given))
+    times = [t for v in given if (t := _local(v))]
+    years = {t[0] for t in times}
+    return Clock(years.pop() if len(years) == 1 else None, bool(given), zone_label(t[3] for t in times))

@@ -10,21 +10,31 @@ from typing import Any
 
 import orjson
 
+from keytrail import i18n
+from keytrail.i18n import _
 from keytrail.render import safe
 
 FORMATS = ("table", "json", "csv", "md")
+_TIME_SUFFIXES = ("_seen", "_use", "_time", "_at")
 
 
 @dataclass(frozen=True)
 class Column:
-    """One output column: ``name`` in JSON/CSV, ``header`` in the table and Markdown."""
+    """One output column: ``name`` in JSON/CSV, ``header`` in the table and Markdown (English,
+    marked with ``i18n.N_``: shown in the current language). A column named ``*_seen``, ``*_use``,
+    ``*_time`` or ``*_at`` holds UTC times, which the table and Markdown show in the current zone."""
 
     name: str
     header: str
     numeric: bool = False
 
+    @property
+    def time(self) -> bool:
+        return self.name.endswith(_TIME_SUFFIXES)
+
 
 def _cell(value: Any) -> str:
+    """A value as CSV writes it: English, UTC (a contract)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -32,6 +42,17 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(_cell(v) for v in value)
     return str(value)
+
+
+def _shown(value: Any, column: Column) -> str:
+    """A value as people read it (table, Markdown): in the current language and zone."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if column.time and isinstance(value, str):
+        return i18n.local_iso(value) or ""
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(v, column) for v in value)
+    return _cell(value)
 
 
 def render_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
@@ -51,23 +72,23 @@ def render_md(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], titl
     lines = []
     if title:
         lines += [f"### {safe.markdown(title)}", ""]
-    lines.append("| " + " | ".join(c.header for c in columns) + " |")
+    lines.append("| " + " | ".join(_(c.header) for c in columns) + " |")
     lines.append("| " + " | ".join("---:" if c.numeric else "---" for c in columns) + " |")
     for row in rows:
-        lines.append("| " + " | ".join(safe.markdown(_cell(row.get(c.name))) for c in columns) + " |")
+        lines.append("| " + " | ".join(safe.markdown(_shown(row.get(c.name), c)) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
 def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], title: str | None) -> str:
     """The wide table: every column, one unwrapped line per row (for grep, a file, ``--wide``).
     The layout for a terminal's width is ``keytrail.render.grid``."""
-    cells = [[safe.terminal(_cell(row.get(c.name))) for c in columns] for row in rows]
+    cells = [[safe.terminal(_shown(row.get(c.name), c)) for c in columns] for row in rows]
     title = safe.terminal(title) if title else None
     text = _unwrapped_table(cells, columns, title) if rows else None
     if text is None:
         text = _rich_table(cells, columns, title, None)
     if not rows:
-        text += "(no rows)\n"
+        text += _("(no rows)") + "\n"
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
@@ -82,7 +103,7 @@ def _rich_table(cells: list[list[str]], columns: Sequence[Column], title: str | 
 
     table = Table(title=Text(title) if title else None, box=SIMPLE_HEAD, title_justify="left")
     for c in columns:
-        table.add_column(Text(c.header), justify="right" if c.numeric else "left", overflow="fold", no_wrap=width is None)
+        table.add_column(Text(_(c.header)), justify="right" if c.numeric else "left", overflow="fold", no_wrap=width is None)
     for row in cells:
         table.add_row(*(Text(v) for v in row))
     buf = io.StringIO()
@@ -98,7 +119,8 @@ def _unwrapped_table(cells: list[list[str]], columns: Sequence[Column], title: s
 
     if len("".join(v for row in cells for v in row).splitlines()) > 1:
         return None  # a value holding a line boundary (U+2028, say): rich splits it its own way
-    widths = [cell_len(c.header) for c in columns]
+    headers = [_(c.header) for c in columns]
+    widths = [cell_len(h) for h in headers]
     for row in cells:
         for i, v in enumerate(row):
             n = cell_len(v)
@@ -120,7 +142,7 @@ def _unwrapped_table(cells: list[list[str]], columns: Sequence[Column], title: s
         return "  " + "   ".join(out)
 
     lines = [title] if title is not None else []
-    lines += ["", line([c.header for c in columns]), " " + "─" * (total - 2)]
+    lines += ["", line(headers), " " + "─" * (total - 2)]
     lines += [line(row) for row in cells]
     lines.append("")
     return "\n".join(lines) + "\n"

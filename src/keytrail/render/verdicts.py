@@ -33,7 +33,7 @@ def findings_text(findings: Sequence[Row], screen: Screen, severities: Sequence[
     clock = short.clock(e["event_time"] for f in findings for e in f["evidence"])
     head = flow([words(title, STRONG)], screen.width, screen.color)
     if clock.year:
-        head += flow([words(W.TIMES.format(year=W.YEAR.format(year=clock.year)))], screen.width, screen.color)
+        head += flow([words(W.TIMES.format(zone=clock.zone, year=W.YEAR.format(year=clock.year)))], screen.width, screen.color)
     if not findings:
         return "\n".join(head) + "\n"
     cols = [Col(W.H["severity"], ATOM), Col(W.H["kind"], ATOM), Col(W.H["summary"], TEXT),
@@ -63,7 +63,7 @@ def violations_text(rows: Sequence[Row], screen: Screen) -> str:
                       Cell(terminal(", ".join(r["evidence"])))])
     head = flow([words(W.VIOLATIONS_TITLE, STRONG)], screen.width, screen.color)
     if rows:
-        head += flow([words(W.TIMES.format(year=W.YEAR.format(year=clock.year) if clock.year else ""))],
+        head += flow([words(W.TIMES.format(zone=clock.zone, year=W.YEAR.format(year=clock.year) if clock.year else ""))],
                      screen.width, screen.color)
     body = grid(cols, table, screen) if rows else [W.NO_ROWS]
     return "\n".join([*head, "", *body]) + "\n"

@@ -33,7 +33,7 @@ def _title(title: str, accounts: Collection[str | None], regions: Collection[str
     elif region:
         scope.append(W.SCOPE_REGION.format(region=region))
     if clock is not None and clock.shown:
-        scope.append(W.TIMES.format(year=W.YEAR.format(year=clock.year) if clock.year else ""))
+        scope.append(W.TIMES.format(zone=clock.zone, year=W.YEAR.format(year=clock.year) if clock.year else ""))
     return [title, W.SCOPE_SEP.join(scope)] if scope else [title]
 
 
@@ -43,6 +43,11 @@ def _text(title: list[str], lines: list[str], screen: Screen, empty: bool = Fals
         head += flow([words(line)], screen.width, screen.color)
     body = [W.NO_ROWS] if empty else lines
     return "\n".join([*head, "", *body]) + "\n"
+
+
+def _manager(manager: object) -> str:
+    """A key's manager in a cell: ``customer``, ``aws``, ``unknown`` (in the current language)."""
+    return str(W.MANAGER_CELL.get(str(manager), terminal(str(manager))))
 
 
 def _state(state: str | None) -> Cell:
@@ -70,7 +75,7 @@ def _key_place(row: Row) -> tuple[str | None, str | None]:
     return row.get("account") or name.account, row.get("region") or name.region
 
 
-def keys_text(rows: Sequence[Row], screen: Screen, title: str = W.KEYS_TITLE) -> str:
+def keys_text(rows: Sequence[Row], screen: Screen, title: str | None = None) -> str:
     """``keytrail keys``: one row per key."""
     rows = sorted(rows, key=lambda r: (*(v or "" for v in _key_place(r)), r["key"]))
     places = [_key_place(r) for r in rows]
@@ -85,13 +90,13 @@ def keys_text(rows: Sequence[Row], screen: Screen, title: str = W.KEYS_TITLE) ->
     for r in rows:
         name = short.key(r["key"])
         cells = [Cell(terminal(name.id), terminal(compacts[name.id])), Cell(terminal(", ".join(r["aliases"] or []))),
-                 Cell(terminal(str(r["manager"])))]
+                 Cell(_manager(r["manager"]))]
         cells += [_state(r.get("state"))] if states else []
         cells += [Cell(W.number(r["crypto_calls"])), Cell(W.number(r["principals"])), Cell(W.number(r["admin"])),
                   Cell(W.number(r["denied"]), role=BAD if r["denied"] else None),
                   Cell(clock.cell(r["first_use"])), Cell(clock.cell(r["last_use"]))]
         table.append(cells)
-    heading = _title(terminal(title), {p[0] for p in places}, {p[1] for p in places}, clock)
+    heading = _title(terminal(title or W.KEYS_TITLE), {p[0] for p in places}, {p[1] for p in places}, clock)
     return _text(heading, grid(cols, table, screen, _groups(rows, _key_place, screen.width)), screen, not rows)
 
 
@@ -169,7 +174,7 @@ def inventory_text(rows: Sequence[Row], screen: Screen) -> str:
     for r in rows:
         name = short.key(r["key"])
         table.append([Cell(terminal(name.id), terminal(compacts[name.id])), Cell(terminal(", ".join(r["aliases"]))),
-                      Cell(terminal(r["manager"])), _state(r["state"]), Cell(W.number(r["crypto_calls"])),
+                      Cell(_manager(r["manager"])), _state(r["state"]), Cell(W.number(r["crypto_calls"])),
                       Cell(clock.cell(r["last_use"])), Cell(terminal(r["description"] or "")),
                       Cell(terminal(", ".join(r["tags"])))])
     heading = _title(W.INVENTORY_TITLE, {r["account"] for r in rows}, {r["region"] for r in rows}, clock)

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from keytrail.errors import ATHENA_OUTPUT, SINCE, WORKGROUP, SourceError, UsageError
+from keytrail.i18n import N_
 from keytrail.sources import RecordBatch, ocsf_mapping, securitylake
 from keytrail.sources.aws import (
     AwsConfig,
@@ -242,7 +243,7 @@ class AthenaSource:
         since = self.since
         if since is None:
             since = (now - DEFAULT_WINDOW).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
-            log.warning("athena://: no %s: reading the last 90 days (from %s)", SINCE, iso(since))
+            log.warning(N_("athena://: no %s: reading the last 90 days (from %s)"), SINCE, iso(since))
         until_is_now = self.until is None or self.until >= now
         until = now if until_is_now else self.until
         assert until is not None
@@ -251,7 +252,7 @@ class AthenaSource:
         done = completed_bases(known)
         todo = [s for s in slices if s.base not in done]
         if not todo:
-            log.info("%s: every day from %s to %s is already in the store", self.description, iso(since), iso(until))
+            log.info(N_("%s: every day from %s to %s is already in the store"), self.description, iso(since), iso(until))
             return
         covered = [s for s in slices if todo[0].start <= s.start and s.end <= todo[-1].end]
         skip = frozenset(s.base for s in covered if s.base in done)
@@ -281,15 +282,19 @@ class AthenaSource:
                                  DatabaseName=self.database, TableName=self.table)
         except botocore_errors() as e:
             lake = securitylake.version_of(self.table, None)
-            assumed = f"Security Lake's version {lake} table" if lake else "AWS's documented table"
-            log.info("%s: table metadata unavailable (%s): assuming %s", self.description, describe_error(e), assumed)
+            if lake:
+                log.info(N_("%s: table metadata unavailable (%s): assuming Security Lake's version %d table"),
+                         self.description, describe_error(e), lake)
+            else:
+                log.info(N_("%s: table metadata unavailable (%s): assuming AWS's documented table"), self.description,
+                         describe_error(e))
             return TableShape(lake_version=lake)
         table = meta.get("TableMetadata", {})
         partitions = tuple(str(p.get("Name", "")) for p in table.get("PartitionKeys", []) or [])
         paths = securitylake.table_paths([*(table.get("Columns", []) or []), *(table.get("PartitionKeys", []) or [])])
         lake = securitylake.version_of(self.table, paths)
         if lake is not None:
-            log.info("%s: Amazon Security Lake's CloudTrail table, source version %d (OCSF)", self.description, lake)
+            log.info(N_("%s: Amazon Security Lake's CloudTrail table, source version %d (OCSF)"), self.description, lake)
             return TableShape(partitions, lake_version=lake, paths=frozenset(paths))
         ui_type = next(
             (str(c.get("Type", "")) for c in table.get("Columns", []) or [] if str(c.get("Name", "")).lower() == "useridentity"),
@@ -314,7 +319,7 @@ class AthenaSource:
             query_id = str(self.aws.call("athena:StartQueryExecution", client.start_query_execution, **kwargs)["QueryExecutionId"])
         except botocore_errors() as e:
             raise translate(e, f"{self.description}: athena:StartQueryExecution") from e
-        log.info("%s: query %s started", self.description, query_id)
+        log.info(N_("%s: query %s started"), self.description, query_id)
         delay = 0.2
         try:
             while True:
@@ -327,8 +332,10 @@ class AthenaSource:
                 state = status.get("State")
                 if state == "SUCCEEDED":
                     scanned = execution.get("Statistics", {}).get("DataScannedInBytes")
-                    log.info("%s: query %s succeeded%s", self.description, query_id,
-                             f", {scanned / 1e6:.1f} MB scanned" if isinstance(scanned, int | float) else "")
+                    if isinstance(scanned, int | float):
+                        log.info(N_("%s: query %s succeeded, %.1f MB scanned"), self.description, query_id, scanned / 1e6)
+                    else:
+                        log.info(N_("%s: query %s succeeded"), self.description, query_id)
                     return query_id
                 if state in ("FAILED", "CANCELLED"):
                     reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage") or state

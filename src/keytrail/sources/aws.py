@@ -34,7 +34,9 @@ from keytrail.errors import (
     Part,
     SourceError,
     UsageError,
+    said,
 )
+from keytrail.i18n import _
 from keytrail.sources.retry import RetryPolicy, instrument
 from keytrail.times import parse_time_bound
 
@@ -79,7 +81,7 @@ def boto3_module() -> ModuleType:
     try:
         import boto3
     except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise UsageError(f"reading from AWS needs boto3, which is not installed: {INSTALL_HINT}") from e
+        raise UsageError(_("reading from AWS needs boto3, which is not installed: {install}").format(install=INSTALL_HINT)) from e
     module: ModuleType = boto3
     return module
 
@@ -163,17 +165,17 @@ def check_scope(accounts: Iterable[str] = (), regions: Iterable[str] = ()) -> No
     """Accounts must be account ids, Regions Region names or 'all'."""
     for account in accounts:
         if not ACCOUNT_ID.match(account):
-            raise UsageError(ACCOUNTS, f": {account!r} is not a 12-digit account id")
+            raise UsageError(ACCOUNTS, _(": {value!r} is not a 12-digit account id").format(value=account))
     for region in regions:
         if region.lower() != "all" and not REGION_NAME.match(region):
-            raise UsageError(REGIONS, f": {region!r} is not a Region name (e.g. us-east-1) or 'all'")
+            raise UsageError(REGIONS, _(": {value!r} is not a Region name (e.g. us-east-1) or 'all'").format(value=region))
 
 
 def time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """``since`` / ``until`` as UTC bounds; until must come after since."""
     start, end = parse_time_bound(since, SINCE), parse_time_bound(until, UNTIL)
     if start and end and end <= start:
-        raise UsageError(UNTIL, " must be after ", SINCE)
+        raise UsageError(*said(_("{until} must be after {since}"), until=UNTIL, since=SINCE))
     return start, end
 
 

@@ -43,6 +43,7 @@ from keytrail.errors import (
     SourceError,
     UsageError,
 )
+from keytrail.i18n import N_
 from keytrail.sources.aws import (
     AwsConfig,
     botocore_errors,
@@ -282,7 +283,7 @@ def inventory_region(kms: Any, account: str, region: str, last_usage_client: Any
         if alias is not None:
             inv.aliases.append(alias)
     if last_usage.unavailable and inv.keys:
-        log.info("%s %s: GetKeyLastUsage unavailable (%s): last use left empty", account, region, last_usage.unavailable)
+        log.info(N_("%s %s: GetKeyLastUsage unavailable (%s): last use left empty"), account, region, last_usage.unavailable)
     return inv
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from keytrail.errors import INVENTORY_DIR, KeytrailError, SourceError, UsageError
+from keytrail.i18n import N_
 from keytrail.sources.aws import ACCOUNT_ID, REGION_NAME
 from keytrail.sources.inventory import (
     InventoryFailure,
@@ -118,14 +119,14 @@ def regions_from_files(directory: str) -> Iterator[Taken]:
         if not os.path.isdir(adir):
             continue
         if not ACCOUNT_ID.match(account):
-            log.warning("%s: %s is not an account folder (12 digits): ignored", INVENTORY_DIR, adir)
+            log.warning(N_("%s: %s is not an account folder (12 digits): ignored"), INVENTORY_DIR, adir)
             continue
         for region in sorted(os.listdir(adir)):
             rdir = os.path.join(adir, region)
             if not os.path.isdir(rdir):
                 continue
             if not REGION_NAME.match(region):
-                log.warning("%s: %s is not a Region folder: ignored", INVENTORY_DIR, rdir)
+                log.warning(N_("%s: %s is not a Region folder: ignored"), INVENTORY_DIR, rdir)
                 continue
             try:
                 yield read_region_folder(rdir, account, region)

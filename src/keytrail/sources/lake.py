@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from keytrail.errors import SINCE, SourceError, UsageError
+from keytrail.i18n import N_
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import REGION_NAME, AwsConfig, botocore_errors, time_window, translate
 from keytrail.sources.registry import SourceOptions
@@ -201,7 +202,7 @@ class LakeSource:
         since = self.since
         if since is None:
             since = (now - DEFAULT_WINDOW).replace(hour=0, minute=0, second=0, microsecond=0)  # whole days
-            log.warning("%s: no %s: reading the last 90 days (from %s)", self.description, SINCE, iso(since))
+            log.warning(N_("%s: no %s: reading the last 90 days (from %s)"), self.description, SINCE, iso(since))
         until_is_now = self.until is None or self.until >= now
         until = now if until_is_now else self.until
         assert until is not None
@@ -209,7 +210,7 @@ class LakeSource:
         done = completed_bases(known)
         todo = [s for s in slices if s.base not in done]
         if not todo:
-            log.info("%s: every day from %s to %s is already in the store", self.description, iso(since), iso(until))
+            log.info(N_("%s: every day from %s to %s is already in the store"), self.description, iso(since), iso(until))
             return
         covered = [s for s in slices if todo[0].start <= s.start and s.end <= todo[-1].end]
         skip = frozenset(s.base for s in covered if s.base in done)
@@ -226,7 +227,7 @@ class LakeSource:
             query_id = str(self.aws.call("cloudtrail:StartQuery", client.start_query, QueryStatement=sql)["QueryId"])
         except botocore_errors() as e:
             raise translate(e, f"{self.description}: cloudtrail:StartQuery") from e
-        log.info("%s: query %s started", self.description, query_id)
+        log.info(N_("%s: query %s started"), self.description, query_id)
         delay = 0.2
         started = last_report = time.monotonic()
         try:
@@ -239,7 +240,7 @@ class LakeSource:
                 if state == "FINISHED":
                     stats = query.get("QueryStatistics") or {}
                     log.info(
-                        "%s: query %s finished: %s scanned, %s event(s) scanned, %s matched, in %.1f s",
+                        N_("%s: query %s finished: %s scanned, %s event(s) scanned, %s matched, in %.1f s"),
                         self.description, query_id, _size(stats.get("BytesScanned")), stats.get("EventsScanned", "?"),
                         stats.get("EventsMatched", "?"), (stats.get("ExecutionTimeInMillis") or 0) / 1000,
                     )  # fmt: skip
@@ -249,7 +250,7 @@ class LakeSource:
                     raise SourceError(f"{self.description}: query {query_id} {str(state).lower()}: {reason}")
                 if time.monotonic() - last_report >= PROGRESS_SECONDS:
                     last_report = time.monotonic()
-                    log.info("%s: query %s %s for %.0f s", self.description, query_id, str(state).lower(),
+                    log.info(N_("%s: query %s %s for %.0f s"), self.description, query_id, str(state).lower(),
                              last_report - started)  # fmt: skip
                 self.sleep(delay)
                 delay = min(POLL_MAX, delay * 1.5)
@@ -281,10 +282,10 @@ class LakeSource:
                 yield row
             if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 last_report = time.monotonic()
-                log.info("%s: %d row(s) of query %s read so far", self.description, rows, query_id)
+                log.info(N_("%s: %d row(s) of query %s read so far"), self.description, rows, query_id)
             token = page.get("NextToken")
             if not token:
-                log.info("%s: %d KMS call(s) read from query %s", self.description, rows, query_id)
+                log.info(N_("%s: %d KMS call(s) read from query %s"), self.description, rows, query_id)
                 return
 
 

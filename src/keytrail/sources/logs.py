@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl, quote
 import orjson
 
 from keytrail.errors import REGION, SINCE, RegionDenied, SourceError, UsageError
+from keytrail.i18n import N_
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
     REGION_NAME,
@@ -172,7 +173,7 @@ class LogsSource:
         since = self.since
         if since is None:
             since = (now - DEFAULT_WINDOW).replace(minute=0, second=0, microsecond=0)
-            log.warning("%s: no %s: reading the last 90 days (from %s)", self.description, SINCE, iso(since))
+            log.warning(N_("%s: no %s: reading the last 90 days (from %s)"), self.description, SINCE, iso(since))
         until_is_now = self.until is None or self.until >= now
         until = now if until_is_now else self.until
         assert until is not None
@@ -196,7 +197,7 @@ class LogsSource:
             done = completed_bases(known)
             todo = [s for s in slices if s.base not in done]
             if not todo:
-                log.info("%s: every hour from %s to %s is already in the store", self.description, iso(since), iso(until))
+                log.info(N_("%s: every hour from %s to %s is already in the store"), self.description, iso(since), iso(until))
                 return
             for run in contiguous(todo):
                 hours = StreamHours(run, PART_SIZE, iso(now))
@@ -218,14 +219,14 @@ class LogsSource:
             try:
                 page = self._call(client, limiter, "describe_import_tasks", kwargs, region)
             except (RegionDenied, SourceError) as e:
-                log.info("%s: could not check for a running import (%s): hours are closed as usual", self.description, e)
+                log.info(N_("%s: could not check for a running import (%s): hours are closed as usual"), self.description, e)
                 return False
             for task in page.get("imports") or []:
                 destination = str(task.get("importDestinationArn") or "")
                 name = destination.split(":log-group:", 1)[-1].removesuffix(":*").lstrip("/")
                 if name == want:
                     log.warning(
-                        "%s: import %s from %s is still running: the hours read now will be read again by the next run",
+                        N_("%s: import %s from %s is still running: the hours read now will be read again by the next run"),
                         self.description, task.get("importId"), task.get("importSourceArn"),
                     )  # fmt: skip
                     return True
@@ -263,15 +264,15 @@ class LogsSource:
                 yield str(ev.get("logStreamName") or ""), t, str(ev.get("eventId") or ""), record
             if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 last_report = time.monotonic()
-                log.info("%s: %d page(s), %d KMS event(s) so far (from %s to %s)", self.description, pages, kept,
+                log.info(N_("%s: %d page(s), %d KMS event(s) so far (from %s to %s)"), self.description, pages, kept,
                          iso(start), iso(end))  # fmt: skip
             token = page.get("nextToken")
             if not token:
                 break
             kwargs["nextToken"] = token
-        log.info("%s: %d KMS event(s) in %d page(s) from %s to %s", self.description, kept, pages, iso(start), iso(end))
+        log.info(N_("%s: %d KMS event(s) in %d page(s) from %s to %s"), self.description, kept, pages, iso(start), iso(end))
         if events > kept:
-            log.info("%s: %d event(s) that are not KMS calls left out (the server did not apply the filter pattern)",
+            log.info(N_("%s: %d event(s) that are not KMS calls left out (the server did not apply the filter pattern)"),
                      self.description, events - kept)  # fmt: skip
 
     def _call(self, client: Any, limiter: RateLimiter, method: str, kwargs: Mapping[str, Any], region: str) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from keytrail.errors import (
     SourceError,
     UsageError,
 )
+from keytrail.i18n import N_
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
     REGION_NAME,
@@ -66,7 +67,7 @@ PART_SIZE = 5000  # records per ledger batch at most (bounded memory)
 HISTORY = timedelta(days=90)
 SLICE = timedelta(hours=1)
 PROGRESS_SECONDS = 5.0
-NOTICE = (
+NOTICE = N_(
     "Event history (lookup://) holds only the last 90 days of management events: data events and "
     "older calls are not in it (read the trail's S3 bucket or Athena table for those)"
 )
@@ -108,7 +109,7 @@ class LookupSource:
                 assert m is not None  # checked by open_lookup
                 region = m[1]
                 if self.regions and self.regions != ("all",) and region not in self.regions:
-                    log.warning("lookup://: %s %s is in %s, not in %s: not looked up", LOOKUP_KEY, arn, region,
+                    log.warning(N_("lookup://: %s %s is in %s, not in %s: not looked up"), LOOKUP_KEY, arn, region,
                                 ",".join(self.regions))
                     continue
                 out.append(Lookup(region, "ResourceName", arn))
@@ -131,7 +132,7 @@ class LookupSource:
         since = self.since or oldest
         if since < oldest:
             log.warning(
-                "lookup://: %s %s is more than 90 days ago: Event history starts at %s", SINCE, iso(since), iso(oldest)
+                N_("lookup://: %s %s is more than 90 days ago: Event history starts at %s"), SINCE, iso(since), iso(oldest)
             )
             since = oldest
         until_is_now = self.until is None or self.until >= now
@@ -152,7 +153,7 @@ class LookupSource:
             slices = plan_slices(prefix, since, until, SLICE, now, until_is_now)
             todo = [s for s in slices if s.base not in done]
             if not todo:
-                log.info("%s: every hour from %s to %s is already in the store", prefix, iso(since), iso(until))
+                log.info(N_("%s: every hour from %s to %s is already in the store"), prefix, iso(since), iso(until))
                 continue
             client = self.aws.client("cloudtrail", q.region)
             limiter = limiters.setdefault(q.region, RateLimiter(self.rate, sleep=self.sleep))
@@ -197,12 +198,12 @@ class LookupSource:
                 yield (naive_utc(t) if isinstance(t, datetime) else start), record
             if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 last_report = time.monotonic()
-                log.info("%s: %d page(s), %d event(s) so far (from %s back to %s)", what, pages, events, iso(end), iso(start))
+                log.info(N_("%s: %d page(s), %d event(s) so far (from %s back to %s)"), what, pages, events, iso(end), iso(start))
             token = page.get("NextToken")
             if not token:
                 break
             kwargs["NextToken"] = token
-        log.info("%s: %d event(s) in %d page(s) from %s to %s", what, events, pages, iso(start), iso(end))
+        log.info(N_("%s: %d event(s) in %d page(s) from %s to %s"), what, events, pages, iso(start), iso(end))
 
     def _page(self, client: Any, limiter: RateLimiter, kwargs: Mapping[str, Any], what: str, region: str) -> dict[str, Any]:
         delays = self.aws.retry.delays()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from keytrail.errors import UsageError
+from keytrail.i18n import _
 from keytrail.sources import FileSource, RecordSource
 from keytrail.sources.local import LocalSource
 
@@ -44,8 +45,8 @@ def _check_extra(spec: str, scheme: str) -> None:
 
     needs = _NEEDS.get(scheme)
     if needs is not None and importlib.util.find_spec(needs[0]) is None:
-        raise UsageError(f"{spec}: reading {scheme}:// needs {needs[0]}, which is not installed: "
-                         f"pip install 'keytrail[{needs[1]}]'")
+        raise UsageError(_("{spec}: reading {scheme}:// needs {package}, which is not installed: {install}").format(
+            spec=spec, scheme=scheme, package=needs[0], install=f"pip install 'keytrail[{needs[1]}]'"))
 
 
 def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> list[FileSource | RecordSource]:
@@ -60,7 +61,8 @@ def open_sources(specs: Sequence[str], options: SourceOptions | None = None) -> 
             continue
         target = _SCHEMES.get(scheme)
         if target is None:
-            raise UsageError(f"{spec}: unknown source scheme {scheme!r} (paths, -, or {', '.join(sorted(_SCHEMES)) or 'none'})")
+            raise UsageError(_("{spec}: unknown source scheme {scheme!r} (paths, -, or {schemes})").format(
+                spec=spec, scheme=scheme, schemes=", ".join(sorted(_SCHEMES)) or "none"))
         _check_extra(spec, scheme)
         import importlib
 

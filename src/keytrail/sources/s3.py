@@ -35,6 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from keytrail.errors import SourceError, SourceReadError, UsageError
+from keytrail.i18n import N_
 from keytrail.sources import FileRef
 from keytrail.sources.aws import (
     ACCOUNT_ID,
@@ -232,8 +233,8 @@ class S3Source:
         """Security Lake's layout below ``.../CLOUD_TRAIL_MGMT/`` (``tail``: the levels the URL fixes)."""
         version = tail[0] if tail else _LAKE_VERSION
         if version != _LAKE_VERSION:
-            log.warning("%s%s/: Security Lake source version %s is an Iceberg table: not read from S3; "
-                        "query it with athena://DATABASE.TABLE", self._uri(base), version, version)  # fmt: skip
+            log.warning(N_("%s%s/: Security Lake source version %s is an Iceberg table: not read from S3; "
+                        "query it with athena://DATABASE.TABLE"), self._uri(base), version, version)  # fmt: skip
             return
         if not tail:
             versions, denied = self._children(base)
@@ -241,8 +242,8 @@ class S3Source:
                 yield denied
                 return
             for other in sorted(v for v in versions if v != _LAKE_VERSION):
-                log.warning("%s%s/: Security Lake source version %s is an Iceberg table: not read from S3; "
-                            "query it with athena://DATABASE.TABLE", self._uri(base), other, other)  # fmt: skip
+                log.warning(N_("%s%s/: Security Lake source version %s is an Iceberg table: not read from S3; "
+                            "query it with athena://DATABASE.TABLE"), self._uri(base), other, other)  # fmt: skip
             if _LAKE_VERSION not in versions:
                 return
         yield from self._lake_level(f"{base}{_LAKE_VERSION}/", [p for p in tail[1:]], ("region", "accountid", "eventday"))

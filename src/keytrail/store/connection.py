@@ -17,7 +17,8 @@ from typing import Any, Self
 
 import duckdb
 
-from keytrail.errors import STORE, StoreBusyError, StoreError
+from keytrail.errors import STORE, StoreBusyError, StoreError, said
+from keytrail.i18n import _
 
 MEMORY = ":memory:"
 SEGMENTS_SUFFIX = ".segments"
@@ -89,8 +90,8 @@ def connect(path: str, read_only: bool, spill: str | None = None) -> duckdb.Duck
                 time.sleep(0.05)
                 continue
             # checked before DuckDB sees it (it reads some other files, e.g. JSON, as databases)
-            raise StoreError(f"{path}: not a keytrail store (not a DuckDB database file); give ", STORE,
-                             " a new file name")
+            raise StoreError(*said(_("{path}: not a keytrail store (not a DuckDB database file); give {store} a new file "
+                                     "name"), path=path, store=STORE))
         try:
             with private_files():
                 return duckdb.connect(path, read_only=read_only, config=_duckdb_config(spill))
@@ -100,10 +101,10 @@ def connect(path: str, read_only: bool, spill: str | None = None) -> duckdb.Duck
             if retry:
                 time.sleep(0.05)
                 continue
-            raise StoreError(f"{path}: cannot open store: {e}") from e
+            raise StoreError(_("{path}: cannot open store: {error}").format(path=path, error=e)) from e
         except duckdb.Error as e:
-            raise StoreError(f"{path}: not a keytrail store ({e})") from e
-    raise StoreError(f"{path}: cannot open store")
+            raise StoreError(_("{path}: not a keytrail store ({error})").format(path=path, error=e)) from e
+    raise StoreError(_("{path}: cannot open store").format(path=path))
 
 
 class Database:

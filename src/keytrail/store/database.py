@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from keytrail.errors import COPY_EXAMPLE, SchemaVersionError, StoreError, StoreNotFound, UsageError
+from keytrail.errors import COPY_EXAMPLE, SchemaVersionError, StoreError, StoreNotFound, UsageError, said
+from keytrail.i18n import _
 from keytrail.store.connection import MEMORY, connect
 from keytrail.store.dataset import attach_dataset
 from keytrail.store.migrate import FROM_VERSIONS, migrate
@@ -77,9 +78,10 @@ class Store(Resolution):
         made); else ``StoreNotFound``, which shows it as ``named`` (default: the path)."""
         if dataset is not None:
             if path is not None:
-                raise UsageError("a store is a DuckDB file or a Parquet dataset, not both")
+                raise UsageError(_("a store is a DuckDB file or a Parquet dataset, not both"))
             if "://" not in dataset and not os.path.isdir(dataset):
-                raise StoreError(f"{dataset}: no such directory (expected a dataset written by keytrail spark-ingest)")
+                raise StoreError(_("{path}: no such directory (expected a dataset written by keytrail spark-ingest)")
+                                 .format(path=dataset))
         elif path and path != MEMORY and (read_only or not create) and not os.path.exists(path):
             raise StoreNotFound(path, stores_like(path), named)
         read_only = read_only and path != MEMORY  # an in-memory store (":memory:") is a new, empty one
@@ -90,7 +92,7 @@ class Store(Resolution):
                 attach_dataset(self.con, dataset)
         except duckdb.Error as e:  # a damaged file (truncated, overwritten) fails at its first read
             self._close()
-            raise StoreError(f"{self.path}: cannot read store: {e}") from e
+            raise StoreError(_("{path}: cannot read store: {error}").format(path=self.path, error=e)) from e
         except BaseException:
             self._close()  # a refused store is not held open (nor locked)
             raise
@@ -112,9 +114,9 @@ class Store(Resolution):
                 raise SchemaVersionError(self.path, found, SCHEMA_VERSION)
             self._check_place()
         elif tables:
-            raise StoreError(f"{self.path}: a DuckDB database, but not a keytrail store")
+            raise StoreError(_("{path}: a DuckDB database, but not a keytrail store").format(path=self.path))
         elif self.read_only:
-            raise StoreError(f"{self.path}: empty database, not a keytrail store")
+            raise StoreError(_("{path}: empty database, not a keytrail store").format(path=self.path))
         else:
             os.makedirs(self.segments_dir, mode=0o700, exist_ok=True)
             with self.transaction():
@@ -132,10 +134,11 @@ class Store(Resolution):
             try:
                 self.con = self._connect(read_only=False)
             except StoreError as e:
-                raise StoreError(
-                    f"{self.path}: written by an earlier keytrail (schema version {found}) and cannot be upgraded here "
-                    f"({e}); copy it where you may write and open the copy", COPY_EXAMPLE
-                ) from e
+                raise StoreError(*said(
+                    _("{path}: written by an earlier keytrail (schema version {found}) and cannot be upgraded here "
+                      "({error}); copy it where you may write and open the copy{example}"),
+                    path=self.path, found=found, error=e, example=COPY_EXAMPLE,
+                )) from e
         migrate(self, found)
         if self.read_only:
             self.con.close()
@@ -148,8 +151,8 @@ class Store(Resolution):
             return
         if not os.path.isdir(self.segments_dir) and self.segment_names():
             raise StoreError(
-                f"{self.path}: its segments directory {self.segments_dir} is missing; a store is the file and "
-                f"that directory together (move or copy both)"
+                _("{path}: its segments directory {directory} is missing; a store is the file and that directory "
+                  "together (move or copy both)").format(path=self.path, directory=self.segments_dir)
             )
         if self.read_only:
             self.con.close()

@@ -25,7 +25,8 @@ import json
 
 import duckdb
 
-from keytrail.errors import StoreError, finish_commit
+from keytrail.errors import StoreError, finish_commit, said
+from keytrail.i18n import _
 
 META_DIR = "_keytrail"
 DATASET_DIR = f"{META_DIR}/dataset"
@@ -49,24 +50,25 @@ def attach_dataset(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """The store tables of ``con`` replaced by views over the dataset at ``root``."""
     try:
         if _files(con, _join(root, JOURNAL)):
-            raise StoreError(
-                f"{root}: its last spark-ingest commit was interrupted; finish it with ", finish_commit(root),
-                " before reading"
-            )
+            raise StoreError(*said(
+                _("{path}: its last spark-ingest commit was interrupted; finish it with {remedy} before reading"),
+                path=root, remedy=finish_commit(root),
+            ))
         manifest_path = _join(root, f"{DATASET_DIR}/manifest.json")
         if not _files(con, manifest_path):
-            raise StoreError(f"{root}: not a keytrail Parquet dataset (no {DATASET_DIR}/manifest.json)")
+            raise StoreError(_("{path}: not a keytrail Parquet dataset (no {manifest})").format(
+                path=root, manifest=f"{DATASET_DIR}/manifest.json"))
         row = con.execute("SELECT content FROM read_text(?)", [manifest_path]).fetchone()
         try:
             manifest = json.loads(row[0]) if row else None
         except ValueError as e:
-            raise StoreError(f"{manifest_path}: not valid JSON ({e})") from e
+            raise StoreError(_("{path}: not valid JSON ({error})").format(path=manifest_path, error=e)) from e
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise StoreError(f"{manifest_path}: not a keytrail dataset manifest")
+            raise StoreError(_("{path}: not a keytrail dataset manifest").format(path=manifest_path))
         if manifest.get("version") != FORMAT_VERSION:
             raise StoreError(
-                f"{root}: dataset format version {manifest.get('version')}, this keytrail reads version "
-                f"{FORMAT_VERSION}; rewrite it with this keytrail's spark-ingest"
+                _("{path}: dataset format version {found}, this keytrail reads version {expected}; rewrite it with this "
+                  "keytrail's spark-ingest").format(path=root, found=manifest.get("version"), expected=FORMAT_VERSION)
             )
         tables = {"key_use": _join(root, KEY_USE_GLOB)}
         for name in ("alias_history", "identity_map", "credentials", "files", "record_problems"):
@@ -75,7 +77,7 @@ def attach_dataset(con: duckdb.DuckDBPyConnection, root: str) -> None:
             if _files(con, pattern):
                 _view(con, table, pattern, hive=table == "key_use")
     except duckdb.Error as e:
-        raise StoreError(f"{root}: cannot read the Parquet dataset ({e})") from e
+        raise StoreError(_("{path}: cannot read the Parquet dataset ({error})").format(path=root, error=e)) from e
 
 
 def _view(con: duckdb.DuckDBPyConnection, table: str, pattern: str, hive: bool) -> None:

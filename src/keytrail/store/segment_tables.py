@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from keytrail.errors import StoreError
+from keytrail.i18n import _
 from keytrail.resolve import key_use_select
 from keytrail.store.connection import Database, private_files, sql_text
 from keytrail.store.segments import (
@@ -184,7 +185,7 @@ class SegmentTables(Database):
             # the transaction is aborted (the caller rolls it back): say why, not what failed after
             with suppress(duckdb.Error):
                 self.con.unregister(view)
-            raise StoreError(f"{self.path}: cannot write {table}: {e}") from e
+            raise StoreError(_("{path}: cannot write {table}: {error}").format(path=self.path, table=table, error=e)) from e
         self.con.unregister(view)
 
     def compact(self, most: int = COMPACT_AT, target_rows: int = COMPACT_ROWS) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from keytrail.analysis.findings.base import CRYPTO, HIGH, INFO, LOW, Evidence, Finding, key_label, plural
+from keytrail.analysis.findings.base import CRYPTO, HIGH, INFO, LOW, Evidence, Finding, key_label
 from keytrail.analysis.findings.context import Context
 from keytrail.analysis.policy import (
     ALLOW,
@@ -42,6 +42,7 @@ from keytrail.analysis.policy import (
     parse_policy,
     policy_account,
 )
+from keytrail.i18n import _, ngettext
 from keytrail.times import maybe_iso as iso
 
 KINDS = ("permission-never-used", "grant-never-used", "permission-used", "use-via-iam-delegation", "use-not-explained")
@@ -93,7 +94,7 @@ def load_policies(ctx: Context) -> tuple[dict[str, KeyPolicy], dict[str, list[Gr
 def find(ctx: Context) -> list[Finding]:
     policies, grants = load_policies(ctx)
     if not policies:
-        ctx.notes.append("who-can: no key policies in the store (take an inventory: keytrail inventory)")
+        ctx.notes.append("who-can: " + _("no key policies in the store (take an inventory: keytrail inventory)"))
         return []
     keys = sorted(policies)
     where, params = ctx.window()
@@ -119,7 +120,10 @@ def find(ctx: Context) -> list[Finding]:
         [*params, keys],
     )[0][0]
     if used_without_policy:
-        ctx.notes.append(f"who-can: {plural(int(used_without_policy), 'used key')} without a key policy in the inventory: not compared")
+        ctx.notes.append("who-can: " + ngettext(
+            "{n} used key without a key policy in the inventory: not compared",
+            "{n} used keys without a key policy in the inventory: not compared", int(used_without_policy),
+        ).format(n=int(used_without_policy)))
     evidence = ctx.evidence(
         f"{where} AND category IN {CRYPTO} AND key IN (SELECT unnest(?::VARCHAR[]))", [*params, keys], ["key", "principal"]
     )
@@ -137,8 +141,12 @@ def find(ctx: Context) -> list[Finding]:
         out += _never_used(ctx, key, policy, key_grants, obs)
     if no_coverage:
         ctx.notes.append(
-            f"permission-never-used: {plural(no_coverage, 'key')} not compared: no KMS cryptographic calls of their "
-            "account and Region in the window (no evidence either way)"
+            "permission-never-used: " + ngettext(
+                "{n} key not compared: no KMS cryptographic calls of its account and Region in the window "
+                "(no evidence either way)",
+                "{n} keys not compared: no KMS cryptographic calls of their account and Region in the window "
+                "(no evidence either way)", no_coverage,
+            ).format(n=no_coverage)
         )
     return out
 
@@ -178,8 +186,10 @@ def _never_used(  # long: one pass over who can, each permission checked against
                     severity=LOW,
                     key=key,
                     principal=p.value,
-                    summary=f"{p.value} is allowed to use {key_label(key)} by statement {st.name!r} but made no such call in the window",
-                    recommendation=f"Remove {p.value} from key policy statement {st.name!r} (or narrow its actions) if it no longer needs the key",
+                    summary=_("{principal} is allowed to use {key} by statement {statement!r} but made no such call in "
+                              "the window").format(principal=p.value, key=key_label(key), statement=st.name),
+                    recommendation=_("Remove {principal} from key policy statement {statement!r} (or narrow its actions) "
+                                     "if it no longer needs the key").format(principal=p.value, statement=st.name),
                     details={
                         "sid": st.sid,
                         "statement": st.name,
@@ -190,7 +200,8 @@ def _never_used(  # long: one pass over who can, each permission checked against
                         "conditional": st.conditional,
                         "condition_keys": list(st.condition_keys),
                         "caveats": list(st.caveats)
-                        + ([f"{plural(hidden, 'call')} by hidden callers of account {acct} could be this principal's"] if hidden else []),
+                        + ([f"{hidden} call{'' if hidden == 1 else 's'} by hidden callers of account {acct} could be "
+                            "this principal's"] if hidden else []),  # details are data: English
                     },
                 )
             )
@@ -208,8 +219,10 @@ def _never_used(  # long: one pass over who can, each permission checked against
                 severity=LOW,
                 key=key,
                 principal=g.grantee,
-                summary=f"grant {g.grant_id} lets {g.grantee} use {key_label(key)}, but it made no such call in the window",
-                recommendation=f"Retire or revoke grant {g.grant_id} if {g.grantee} no longer needs the key",
+                summary=_("grant {grant} lets {grantee} use {key}, but it made no such call in the window").format(
+                    grant=g.grant_id, grantee=g.grantee, key=key_label(key)),
+                recommendation=_("Retire or revoke grant {grant} if {grantee} no longer needs the key").format(
+                    grant=g.grant_id, grantee=g.grantee),
                 details={
                     "grant_id": g.grant_id,
                     "grant_name": g.name,
@@ -250,15 +263,16 @@ def _explain(  # long: one pass over the calls, each explained by a statement, a
         ev = tuple(evidence.get((key, principal), []))
         if DENY in decisions or NOT_ALLOWED in decisions:
             bad = sorted(a for a, e in per_action.items() if e.decision in (DENY, NOT_ALLOWED))
-            why = "an explicit Deny forbids" if DENY in decisions else "no key policy statement or grant allows"
+            why = _("an explicit Deny forbids it") if DENY in decisions else _("no key policy statement or grant allows it")
             out.append(
                 Finding(
                     kind="use-not-explained",
                     severity=HIGH,
                     key=key,
                     principal=principal,
-                    summary=f"{principal} used {key_label(key)} ({', '.join(bad)}) but {why} it",
-                    recommendation=(
+                    summary=_("{principal} used {key} ({actions}) but {why}").format(
+                        principal=principal, key=key_label(key), actions=", ".join(bad), why=why),
+                    recommendation=_(
                         "Find how this call was allowed: a key policy or grant changed during the window, a grant "
                         "missing from the inventory, or a gap in the data; take a fresh inventory and compare"
                     ),
@@ -275,13 +289,12 @@ def _explain(  # long: one pass over the calls, each explained by a statement, a
                     severity=INFO,
                     key=key,
                     principal=principal,
-                    summary=(
-                        f"{principal} used {key_label(key)}; the key policy leaves it to IAM "
-                        f"({', '.join(repr(s) for s in statements)}): its IAM policies allowed it"
-                    ),
-                    recommendation=(
+                    summary=_(
+                        "{principal} used {key}; the key policy leaves it to IAM ({statements}): its IAM policies allowed it"
+                    ).format(principal=principal, key=key_label(key), statements=", ".join(repr(s) for s in statements)),
+                    recommendation=_(
                         "To make the key policy the single place that decides, name this principal in it; "
-                        "review the IAM policies that grant it kms: actions"
+                        "review the IAM policies that allow it kms: actions"
                     ),
                     evidence=ev,
                     evidence_count=o.calls,
@@ -289,16 +302,17 @@ def _explain(  # long: one pass over the calls, each explained by a statement, a
                 )
             )
         else:
-            how = "" if decisions == {ALLOW} else " if the statement's conditions held"
-            names = [repr(s) for s in statements] + [f"grant {g}" for g in grant_ids]
+            how = "" if decisions == {ALLOW} else _(" if the statement's conditions held")
+            names = [repr(s) for s in statements] + [_("grant {grant}").format(grant=g) for g in grant_ids]
             out.append(
                 Finding(
                     kind="permission-used",
                     severity=INFO,
                     key=key,
                     principal=principal,
-                    summary=f"{principal} used {key_label(key)}, allowed by {', '.join(names)}{how}",
-                    recommendation="None needed: the key policy or a grant allows this use",
+                    summary=_("{principal} used {key}, allowed by {names}{how}").format(
+                        principal=principal, key=key_label(key), names=", ".join(names), how=how),
+                    recommendation=_("None needed: the key policy or a grant allows this use"),
                     evidence=ev,
                     evidence_count=o.calls,
                     details=details,

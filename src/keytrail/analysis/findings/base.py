@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 
+from keytrail import i18n
 from keytrail.analysis.filters import NO_FILTERS, Filters
 from keytrail.errors import ALLOWED_NETWORKS, UsageError
+from keytrail.i18n import N_, _
 from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.normalize.rules import key_arn_parts
 
@@ -45,6 +47,9 @@ class Evidence(msgspec.Struct, frozen=True):
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
     """One answer: what was found, on which key and principal, the calls that show it, what to do.
+
+    ``summary`` and ``recommendation`` are words for people, in the current language and time zone
+    (``keytrail.i18n``); ``kind``, ``severity``, ``details`` and ``evidence`` are data: English, UTC.
 
     ``evidence`` lists at most ``FindingOptions.evidence_limit`` calls (the first ones in time);
     ``evidence_count`` is how many calls stand behind the finding. ``details`` holds the
@@ -79,7 +84,7 @@ def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
         try:
             out.append(ipaddress.ip_network(v.strip(), strict=False))
         except ValueError as e:
-            raise UsageError(ALLOWED_NETWORKS, f": {v!r} is not an IP address or CIDR") from e
+            raise UsageError(ALLOWED_NETWORKS, _(": {value!r} is not an IP address or CIDR").format(value=v)) from e
     return tuple(out)
 
 
@@ -109,5 +114,25 @@ def key_label(key: str) -> str:
     return f"{parts[3]} ({parts[2]}, {parts[1]})" if parts else key
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+_STATE_WORDS = {
+    "Enabled": N_("enabled"),
+    "Disabled": N_("disabled"),
+    "Deleted": N_("deleted"),
+    "PendingDeletion": N_("pending deletion"),
+    "PendingReplicaDeletion": N_("pending replica deletion"),
+    "PendingImport": N_("pending import"),
+    "Unavailable": N_("unavailable"),
+    "Creating": N_("creating"),
+    "Updating": N_("updating"),
+}
+
+
+def state_word(state: str) -> str:
+    """A key state (``Disabled``, as the API says it) in words: ``disabled``, in the current language."""
+    word = _STATE_WORDS.get(state)
+    return _(word) if word else state.lower()
+
+
+def local_iso(value: str | None) -> str:
+    """A UTC time of a finding's details as its words show it: in the zone of human output."""
+    return i18n.local_iso(value) or ""

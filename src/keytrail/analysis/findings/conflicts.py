@@ -14,8 +14,9 @@ the rules allow and says so here.
 from __future__ import annotations
 
 from keytrail.analysis.clashes import CONFLICTING_COPIES, event_id_clashes, identity_conflicts
-from keytrail.analysis.findings.base import LOW, MEDIUM, Evidence, Finding, plural
+from keytrail.analysis.findings.base import LOW, MEDIUM, Evidence, Finding
 from keytrail.analysis.findings.context import Context
+from keytrail.i18n import _, ngettext
 
 KINDS = ("conflicting-copies", "identity-conflict")
 
@@ -25,15 +26,18 @@ def find(ctx: Context) -> list[Finding]:
     for clash in event_id_clashes(ctx.store):
         if clash.kind != CONFLICTING_COPIES:
             continue
-        name, _, when = clash.events[0].partition(" ")
+        name, _space, when = clash.events[0].partition(" ")
         out.append(
             Finding(
                 kind="conflicting-copies",
                 severity=MEDIUM,
                 key=None,
-                summary=f"eventID {clash.event_id}: {plural(clash.records, 'record')} of one call that disagree "
-                        "on the caller or the outcome",
-                recommendation=(
+                summary=ngettext(
+                    "eventID {event_id}: {n} record of one call that disagree on the caller or the outcome",
+                    "eventID {event_id}: {n} records of one call that disagree on the caller or the outcome",
+                    clash.records,
+                ).format(event_id=clash.event_id, n=clash.records),
+                recommendation=_(
                     "Find which copy CloudTrail delivered: ingest with --verify so that only copies covered by a "
                     "signed digest are read, and look at where the others came from"
                 ),
@@ -48,9 +52,11 @@ def find(ctx: Context) -> list[Finding]:
                 kind="identity-conflict",
                 severity=MEDIUM if conflict.hidden_calls else LOW,
                 key=None,
-                summary=f"unique id {conflict.unique_id} is shown as {', '.join(conflict.arns)}"
-                        + (f"; {plural(conflict.hidden_calls, 'call')} by it stay unnamed" if conflict.hidden_calls else ""),
-                recommendation=(
+                summary=_("unique id {unique_id} is shown as {arns}").format(
+                    unique_id=conflict.unique_id, arns=", ".join(conflict.arns))
+                + (ngettext("; {n} call by it stays unnamed", "; {n} calls by it stay unnamed", conflict.hidden_calls)
+                   .format(n=conflict.hidden_calls) if conflict.hidden_calls else ""),
+                recommendation=_(
                     "Check the principal's history in IAM (a user renamed keeps its unique id); a role id shown with "
                     "another role's ARN is not how CloudTrail writes it"
                 ),

@@ -8,9 +8,10 @@ code when they name several keys, not one per invented key.
 
 from __future__ import annotations
 
-from keytrail.analysis.findings.base import KEY_STATE_SQL, LOW, MEDIUM, Finding, key_label, plural
+from keytrail.analysis.findings.base import KEY_STATE_SQL, LOW, MEDIUM, Finding, key_label
 from keytrail.analysis.findings.context import Context
 from keytrail.analysis.policy import account_of
+from keytrail.i18n import _, ngettext
 from keytrail.times import maybe_iso as iso
 
 KINDS = ("denied-attempts",)
@@ -57,10 +58,15 @@ def _never_seen(ctx: Context, cond: str, params: list[object]) -> list[Finding]:
                 severity=MEDIUM if "AccessDenied" in code and foreign else LOW,
                 key=None,
                 principal=principal,
-                summary=f"{principal}: {plural(int(n), 'failed call')} on {int(keys)} keys never seen to exist ({code})",
-                recommendation=(
-                    "Find what calls with these key ids: a key deleted long ago and still configured, ids "
-                    "made up by a script, or probing" + (" from another account" if foreign else "")
+                summary=ngettext("{principal}: {n} failed call on {keys} keys never seen to exist ({code})",
+                                 "{principal}: {n} failed calls on {keys} keys never seen to exist ({code})", int(n)).format(
+                    principal=principal, n=int(n), keys=int(keys), code=code),
+                recommendation=_(
+                    "Find what calls with these key ids: a key deleted long ago and still configured, ids made up by "
+                    "a script, or probing from another account"
+                ) if foreign else _(
+                    "Find what calls with these key ids: a key deleted long ago and still configured, ids made up by "
+                    "a script, or probing"
                 ),
                 evidence=tuple(evidence.get((principal, None if code == "?" else code), [])),
                 evidence_count=int(n),
@@ -104,17 +110,22 @@ def _per_key(ctx: Context, cond: str, params: list[object]) -> list[Finding]:
         by_code = {c["code"]: int(c["n"]) for c in codes}
         access = any("AccessDenied" in c for c in by_code)
         severity = MEDIUM if access and (foreign or principal.startswith("AWSAccount:")) else LOW
-        name = key_label(key) if resolved else f"{key} (alias not resolved)"
+        name = key_label(key) if resolved else _("{key} (alias not resolved)").format(key=key)
         out.append(
             Finding(
                 kind="denied-attempts",
                 severity=severity,
                 key=key,
                 principal=principal,
-                summary=f"{principal}: {plural(int(n), 'failed call')} on {name} ({', '.join(by_code)})",
-                recommendation=(
+                summary=ngettext("{principal}: {n} failed call on {key} ({codes})",
+                                 "{principal}: {n} failed calls on {key} ({codes})", int(n)).format(
+                    principal=principal, n=int(n), key=name, codes=", ".join(by_code)),
+                recommendation=_(
                     "If this caller needs the key, allow it (key policy, grant or IAM policy); if not, find "
-                    "what keeps calling (stale configuration, or probing" + (" from another account)" if foreign else ")")
+                    "what keeps calling (stale configuration, or probing from another account)"
+                ) if foreign else _(
+                    "If this caller needs the key, allow it (key policy, grant or IAM policy); if not, find "
+                    "what keeps calling (stale configuration, or probing)"
                 ),
                 evidence=tuple(evidence.get((key, principal), [])),
                 evidence_count=int(n),

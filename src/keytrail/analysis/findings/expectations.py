@@ -37,7 +37,8 @@ import yaml
 from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
 from keytrail.analysis.key_names import known_names, nearest
 from keytrail.analysis.policy import account_of
-from keytrail.errors import EXPECTATIONS, UsageError
+from keytrail.errors import EXPECTATIONS, UsageError, said
+from keytrail.i18n import _
 from keytrail.normalize.operations import CRYPTO, KMS_EVENT_NAMES, OPERATIONS
 from keytrail.store import Store
 from keytrail.times import maybe_iso as iso
@@ -331,5 +332,6 @@ def load_expectations(path: str) -> Expectations:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise UsageError(EXPECTATIONS, f" {path}: cannot read: {e.strerror or e}") from e
+        raise UsageError(*said(_("{file} {path}: cannot read: {error}"), file=EXPECTATIONS, path=path,
+                               error=e.strerror or e)) from e
     return parse_expectations(text, path)

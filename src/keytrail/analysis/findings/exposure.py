@@ -13,8 +13,9 @@ import ipaddress
 from collections import defaultdict
 from datetime import datetime
 
-from keytrail.analysis.findings.base import CRYPTO, HIGH, MEDIUM, Finding, key_label, plural
+from keytrail.analysis.findings.base import CRYPTO, HIGH, MEDIUM, Finding, key_label
 from keytrail.analysis.findings.context import Context
+from keytrail.i18n import _, ngettext
 from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.times import maybe_iso as iso
 
@@ -59,11 +60,13 @@ def _cross_account(ctx: Context) -> list[Finding]:
             severity=MEDIUM,
             key=key,
             principal=principal,
-            summary=f"{principal} (account {acct}) used {key_label(key)}: {plural(int(n), 'call')}",
-            recommendation=(
-                f"Confirm account {acct} is meant to use this key; if not, remove it from the key policy "
+            summary=ngettext("{principal} (account {account}) used {key}: {n} call",
+                             "{principal} (account {account}) used {key}: {n} calls", int(n)).format(
+                principal=principal, account=acct, key=key_label(key), n=int(n)),
+            recommendation=_(
+                "Confirm account {account} is meant to use this key; if not, remove it from the key policy "
                 "and grants (cross-account use needs both the key policy and the caller's IAM policies)"
-            ),
+            ).format(account=acct),
             evidence=tuple(evidence.get((key, principal), [])),
             evidence_count=int(n),
             details={
@@ -96,9 +99,11 @@ def _root(ctx: Context) -> list[Finding]:
             severity=HIGH,
             key=key,
             principal=principal,
-            summary=f"the root user {principal} called {key_label(key)}: {plural(int(n), 'call')}"
-            + (f" ({int(denied)} failed)" if denied else ""),
-            recommendation=(
+            summary=ngettext("the root user {principal} called {key}: {n} call",
+                             "the root user {principal} called {key}: {n} calls", int(n)).format(
+                principal=principal, key=key_label(key), n=int(n))
+            + (_(" ({n} failed)").format(n=int(denied)) if denied else ""),
+            recommendation=_(
                 "Stop using the root user for KMS: use an IAM role; find who holds the root credentials "
                 "and rotate or remove its access keys"
             ),
@@ -146,8 +151,8 @@ def _network(ctx: Context) -> list[Finding]:  # long: the network finding's quer
     vpce = ctx.vpce_column or "NULL::VARCHAR"
     if o.allowed_vpce and not ctx.vpce_column:
         ctx.notes.append(
-            "unexpected-network: this store does not record vpcEndpointId; calls from private addresses are "
-            "not judged (they may have come through an allowed VPC endpoint)"
+            "unexpected-network: " + _("this store does not record vpcEndpointId; calls from private addresses are "
+                                       "not judged (they may have come through an allowed VPC endpoint)")
         )
     cond = f"{where} AND category IN {CRYPTO} AND via IS NULL"
     rows = ctx.store.query(
@@ -172,7 +177,10 @@ def _network(ctx: Context) -> list[Finding]:  # long: the network finding's quer
             continue
         flagged[(key, principal)].append((source_ip or "", endpoint, int(n), first, last))
     if unjudged:
-        ctx.notes.append(f"unexpected-network: {plural(unjudged, 'call')} not judged by source (service host names or unverifiable private addresses)")
+        ctx.notes.append("unexpected-network: " + ngettext(
+            "{n} call not judged by source (service host names or unverifiable private addresses)",
+            "{n} calls not judged by source (service host names or unverifiable private addresses)", unjudged,
+        ).format(n=unjudged))
     if not flagged:
         return []
     pairs = sorted(flagged)
@@ -187,16 +195,17 @@ def _network(ctx: Context) -> list[Finding]:  # long: the network finding's quer
             (e for s in sources for e in evidence.get((key, principal, s[0]), [])),
             key=lambda e: (e.event_time or "", e.event_id or ""),
         )[: o.evidence_limit]
-        labels = [s[0] + (f" via {s[1]}" if s[1] else "") for s in sources]
+        labels = [_("{ip} via {endpoint}").format(ip=s[0], endpoint=s[1]) if s[1] else s[0] for s in sources]
         out.append(
             Finding(
                 kind="unexpected-network",
                 severity=HIGH,
                 key=key,
                 principal=principal,
-                summary=f"{principal} used {key_label(key)} from outside the allowed networks: {', '.join(labels[:3])}"
-                + (f" and {len(labels) - 3} more" if len(labels) > 3 else ""),
-                recommendation=(
+                summary=_("{principal} used {key} from outside the allowed networks: {sources}").format(
+                    principal=principal, key=key_label(key), sources=", ".join(labels[:3]))
+                + (_(" and {n} more").format(n=len(labels) - 3) if len(labels) > 3 else ""),
+                recommendation=_(
                     "Find where these calls came from; if they are not yours, revoke the caller's credentials. "
                     "Enforce the network with aws:SourceIp / aws:SourceVpce conditions in the key policy"
                 ),

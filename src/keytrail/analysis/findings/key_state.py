@@ -19,9 +19,10 @@ from keytrail.analysis.findings.base import (
     MEDIUM,
     Finding,
     key_label,
-    plural,
+    local_iso,
 )
 from keytrail.analysis.findings.context import Context
+from keytrail.i18n import _, ngettext
 from keytrail.times import maybe_iso as iso
 
 KINDS = ("key-pending-deletion", "pending-deletion-use", "key-disabled", "disabled-key-use")
@@ -71,31 +72,43 @@ def _per_key(ctx: Context) -> list[Finding]:  # long: one finding per key state,
         kind = _STATE_KIND[f.state or ""]
         still, recent = failing.get(key, []), users.get(key, [])
         pending = kind == "key-pending-deletion"
-        what = "pending deletion" + (f" (deletion date {f.deletion_date})" if f.deletion_date else "") if pending else "disabled"
+        if not pending:
+            what = _("disabled")
+        elif f.deletion_date:
+            what = _("pending deletion (deletion date {time})").format(time=local_iso(f.deletion_date))
+        else:
+            what = _("pending deletion")
         if still:
             severity = HIGH if pending else MEDIUM
-            rec = (
+            rec = _(
                 "Principals still call it: cancel the deletion (CancelKeyDeletion) if they need it, or move them "
-                "to another key before the deletion date" if pending
-                else "Principals still call it: re-enable it if they need it, or move them to another key"
-            )
+                "to another key before the deletion date"
+            ) if pending else _("Principals still call it: re-enable it if they need it, or move them to another key")
         elif recent:
             severity = MEDIUM
-            rec = "It was used in the window: confirm those principals no longer need it" + (
-                " before the deletion date" if pending else " before deleting it")
+            rec = (
+                _("It was used in the window: confirm those principals no longer need it before the deletion date")
+                if pending else _("It was used in the window: confirm those principals no longer need it before deleting it")
+            )
         else:
             severity = LOW
-            rec = "No use and no failed call in the window: " + (
-                "the deletion is safe as far as this archive shows" if pending else "schedule its deletion if it is no longer needed")
+            rec = (
+                _("No use and no failed call in the window: the deletion is safe as far as this archive shows")
+                if pending else
+                _("No use and no failed call in the window: schedule its deletion if it is no longer needed")
+            )
         ev = tuple(evidence.get((key,), []))
         out.append(
             Finding(
                 kind=kind,
                 severity=severity,
                 key=key,
-                summary=(
-                    f"{key_label(key)} is {what}: {plural(len(still), 'principal')} still call it, "
-                    f"{plural(len(recent), 'principal')} used it in the window"
+                summary=_("{key} is {what}: {still}, {recent}").format(
+                    key=key_label(key), what=what,
+                    still=ngettext("{n} principal still calls it", "{n} principals still call it", len(still)).format(
+                        n=len(still)),
+                    recent=ngettext("{n} principal used it in the window", "{n} principals used it in the window",
+                                    len(recent)).format(n=len(recent)),
                 ),
                 recommendation=rec,
                 evidence=ev,
@@ -134,7 +147,7 @@ def _per_principal(ctx: Context) -> list[Finding]:
             """SELECT key, principal, max(event_time) FROM key_use
                WHERE category IN ('encrypt', 'decrypt', 'sign')
                  AND key IN (SELECT unnest(?::VARCHAR[])) GROUP BY key, principal""",
-            [sorted({k for k, _ in pairs})],
+            [sorted({pair[0] for pair in pairs})],
         )
     }
     evidence = ctx.evidence(cond, params, ["key", "principal"])
@@ -142,17 +155,7 @@ def _per_principal(ctx: Context) -> list[Finding]:
     for key, principal, state, n, first, last, ops, codes, _resolved in rows:
         kind = _KIND[state]
         ok = iso(last_ok.get((key, principal)))
-        if state == "pending-deletion":
-            summary = f"{principal} still calls {key_label(key)}, which is pending deletion ({plural(int(n), 'failed call')})"
-            rec = (
-                "If it still needs the key, cancel the deletion (CancelKeyDeletion) before the deletion date; "
-                "otherwise move it to another key: data encrypted under this key becomes unrecoverable"
-            )
-            severity = HIGH
-        else:
-            summary = f"{principal} still calls disabled {key_label(key)} ({plural(int(n), 'failed call')})"
-            rec = "Re-enable the key if this caller still needs it, or move the caller to another key before deleting it"
-            severity = MEDIUM
+        severity, summary, rec = _still_calling(state, principal, key, int(n))
         out.append(
             Finding(
                 kind=kind,
@@ -174,3 +177,21 @@ def _per_principal(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _still_calling(state: str, principal: str, key: str, n: int) -> tuple[str, str, str]:
+    """Severity, summary and recommendation of a principal still calling a key in ``state``."""
+    if state == "pending-deletion":
+        summary = ngettext(
+            "{principal} still calls {key}, which is pending deletion ({n} failed call)",
+            "{principal} still calls {key}, which is pending deletion ({n} failed calls)", n,
+        ).format(principal=principal, key=key_label(key), n=n)
+        return HIGH, summary, _(
+            "If it still needs the key, cancel the deletion (CancelKeyDeletion) before the deletion date; "
+            "otherwise move it to another key: data encrypted under this key becomes unrecoverable"
+        )
+    summary = ngettext("{principal} still calls disabled {key} ({n} failed call)",
+                       "{principal} still calls disabled {key} ({n} failed calls)", n).format(
+        principal=principal, key=key_label(key), n=n)
+    return MEDIUM, summary, _(
+        "Re-enable the key if this caller still needs it, or move the caller to another key before deleting it")

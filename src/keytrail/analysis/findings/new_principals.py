@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from keytrail.analysis.findings.base import HIGH, MEDIUM, Finding, key_label
+from keytrail.analysis.findings.base import HIGH, MEDIUM, Finding, key_label, local_iso
 from keytrail.analysis.findings.context import Context
 from keytrail.analysis.policy import account_of
+from keytrail.i18n import _
 from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.times import maybe_iso as iso
 
@@ -26,18 +27,18 @@ def find(ctx: Context) -> list[Finding]:  # long: the baseline and the window, c
     since = o.filters.since if o.filters.since is not None else o.baseline_until
     base_until = o.baseline_until if o.baseline_until is not None else since
     if since is None or base_until is None:
-        ctx.notes.append("new-principal: give --since (or --baseline-since/--baseline-until) to compare with a baseline")
+        ctx.notes.append("new-principal: " + _("give --since (or --baseline-since/--baseline-until) to compare with a baseline"))
         return []
     if base_until > since:
-        ctx.notes.append("new-principal: the baseline must end before the window starts (--baseline-until <= --since)")
+        ctx.notes.append("new-principal: " + _("the baseline must end before the window starts (--baseline-until <= --since)"))
         return []
     until = o.filters.until
     base_since = o.baseline_since
     covered = _accounts_with_calls(ctx, base_since, base_until)
     if not covered:
         ctx.notes.append(
-            f"new-principal: the baseline ({iso(base_since) or 'start of the store'} .. {iso(base_until)}) holds no KMS "
-            "calls: nothing to compare with"
+            "new-principal: " + _("the baseline ({since} .. {until}) holds no KMS calls: nothing to compare with").format(
+                since=local_iso(iso(base_since)) or _("start of the store"), until=local_iso(iso(base_until)))
         )
         return []
     cur_where, cur_params = ctx.time_only(since, until)
@@ -64,8 +65,8 @@ def find(ctx: Context) -> list[Finding]:  # long: the baseline and the window, c
         kept.append(r)
     if skipped:
         ctx.notes.append(
-            f"new-principal: {skipped} (key, principal) pair(s) not reported: the baseline holds no KMS calls "
-            "of their key's account and Region"
+            "new-principal: " + _("{n} (key, principal) pair(s) not reported: the baseline holds no KMS calls "
+                                  "of their key's account and Region").format(n=skipped)
         )
     if not kept:
         return []
@@ -81,15 +82,16 @@ def find(ctx: Context) -> list[Finding]:  # long: the baseline and the window, c
         foreign = bool(caller_acct and caller_acct != key_acct)
         root = ptype == "Root" or principal.endswith(":root")
         severity = HIGH if foreign or root else MEDIUM
-        scope = "this key" if known else "any key"
+        scope = _("this key") if known else _("any key")
         out.append(
             Finding(
                 kind="new-principal",
                 severity=severity,
                 key=key,
                 principal=principal,
-                summary=f"{principal} first used {key_label(key)} at {iso(first)} (no use of {scope} in the baseline)",
-                recommendation="Confirm this new caller is expected; if not, find who runs it and remove its access",
+                summary=_("{principal} first used {key} at {time} (no use of {scope} in the baseline)").format(
+                    principal=principal, key=key_label(key), time=local_iso(iso(first)), scope=scope),
+                recommendation=_("Confirm this new caller is expected; if not, find who runs it and remove its access"),
                 evidence=tuple(evidence.get((key, principal), [])),
                 evidence_count=int(n),
                 details={

@@ -10,6 +10,7 @@ from keytrail.analysis.findings import access, conflicts, denied, exposure, key_
 from keytrail.analysis.findings.base import SEVERITIES, Finding, FindingOptions
 from keytrail.analysis.findings.context import Context
 from keytrail.errors import UsageError
+from keytrail.i18n import _
 from keytrail.store import Store
 
 _MODULES: tuple[tuple[tuple[str, ...], Callable[[Context], list[Finding]]], ...] = (
@@ -39,11 +40,13 @@ def findings_report(store: Store, options: FindingOptions | None = None) -> Find
     opts = options or FindingOptions()
     unknown = sorted(set(opts.kinds) - set(KINDS))
     if unknown:
-        raise UsageError(f"unknown finding kind(s): {', '.join(unknown)} (one of: {', '.join(KINDS)})")
+        raise UsageError(_("unknown finding kind(s): {unknown} (one of: {kinds})").format(
+            unknown=", ".join(unknown), kinds=", ".join(KINDS)))
     if opts.min_severity not in SEVERITIES:
-        raise UsageError(f"unknown severity {opts.min_severity!r} (one of: {', '.join(SEVERITIES)})")
+        raise UsageError(_("unknown severity {severity!r} (one of: {severities})").format(
+            severity=opts.min_severity, severities=", ".join(SEVERITIES)))
     if opts.evidence_limit < 0:
-        raise UsageError("evidence limit must be 0 or more")
+        raise UsageError(_("evidence limit must be 0 or more"))
     ctx = Context(store, opts)
     wanted = set(opts.kinds) or set(KINDS)
     found: list[Finding] = []

@@ -8,9 +8,19 @@ or read-only events, or not cover the window, and the finding is ``no-evidence``
 
 from __future__ import annotations
 
-from keytrail.analysis.findings.base import CRYPTO, INFO, LOW, MEDIUM, Finding, key_label
+from keytrail.analysis.findings.base import (
+    CRYPTO,
+    INFO,
+    LOW,
+    MEDIUM,
+    Finding,
+    key_label,
+    local_iso,
+    state_word,
+)
 from keytrail.analysis.findings.context import Context
 from keytrail.analysis.findings.keyfacts import CUSTOMER, KeyFacts
+from keytrail.i18n import _
 
 KINDS = ("unused-key", "no-evidence")
 
@@ -45,11 +55,11 @@ def find(ctx: Context) -> list[Finding]:  # long: the unused and no-evidence fin
                     kind="no-evidence",
                     severity=INFO,
                     key=key,
-                    summary=(
-                        f"{key_label(key)}: cannot tell whether it is used: the archive holds no KMS "
-                        f"cryptographic calls of account {f.account} in {f.region} in the window"
-                    ),
-                    recommendation=(
+                    summary=_(
+                        "{key}: cannot tell whether it is used: the archive holds no KMS "
+                        "cryptographic calls of account {account} in {region} in the window"
+                    ).format(key=key_label(key), account=f.account, region=f.region),
+                    recommendation=_(
                         "Check that the trail logs KMS events (no KMS event exclusion, read-only events "
                         "included) and covers the window before concluding the key is unused"
                     ),
@@ -63,23 +73,24 @@ def find(ctx: Context) -> list[Finding]:  # long: the unused and no-evidence fin
         if state in ("PendingDeletion", "Disabled", "Deleted", "PendingReplicaDeletion"):
             severity = LOW
             rec = (
-                "No use in the window while "
-                + ("scheduled for deletion: the deletion is safe as far as this archive shows"
-                   if state in ("PendingDeletion", "PendingReplicaDeletion") else f"{state.lower()}: schedule its deletion")
+                _("No use in the window while scheduled for deletion: the deletion is safe as far as this archive shows")
+                if state in ("PendingDeletion", "PendingReplicaDeletion")
+                else _("No use in the window while {state}: schedule its deletion").format(state=state_word(state))
             )
         else:
             severity = MEDIUM
-            rec = (
+            rec = _(
                 "No successful cryptographic call in the window: confirm with its owners, disable it, "
                 "and schedule its deletion after a waiting period"
             )
-        last = f" (last use {f.last_use})" if f.last_use else " (no use in the archive)"
+        last = _(" (last use {time})").format(time=local_iso(f.last_use)) if f.last_use else _(" (no use in the archive)")
         out.append(
             Finding(
                 kind="unused-key",
                 severity=severity,
                 key=key,
-                summary=f"{key_label(key)}: customer managed, {state}, no cryptographic use in the window{last}",
+                summary=_("{key}: customer managed, {state}, no cryptographic use in the window{last}").format(
+                    key=key_label(key), state=state, last=last),
                 recommendation=rec,
                 evidence=ev,
                 evidence_count=admin,

@@ -5,6 +5,10 @@
  * (title, aria-label); never through innerHTML, never into a URL. Control and bidirectional
  * override characters are shown escaped; very long values are cut (the whole value in the
  * tooltip). Links point only to anchors this script makes.
+ *
+ * Words: every message is English here, marked _('...') or ngettext('...', '...', n) (Babel extracts
+ * them: babel-report.cfg), and shown in the page's language from the table of the #keytrail-locale
+ * block; times are shown in its zone with their offset (the data keep UTC).
  */
 (function () {
   'use strict';
@@ -16,6 +20,70 @@
   var CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
   var CATEGORIES = ['encrypt', 'decrypt', 'sign', 'admin', 'denied'];
   var SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+
+  // ---- the page's language and time zone ----------------------------------------------------
+  var LOCALE = readLocale();
+  var WORDS = LOCALE.words || {};
+
+  function readLocale() {
+    var node = document.getElementById('keytrail-locale');
+    try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
+  }
+
+  /** A message in the page's language. */
+  function _(message) {
+    return Object.prototype.hasOwnProperty.call(WORDS, message) ? WORDS[message] : message;
+  }
+
+  /** A counted message: the language's form (one form in Japanese; English: one or many). */
+  function ngettext(one, many, n) {
+    var forms = (LOCALE.plurals || {})[one];
+    if (Array.isArray(forms) && forms.length) return forms.length === 1 ? forms[0] : forms[n === 1 ? 0 : 1];
+    return n === 1 ? one : many;
+  }
+
+  /** A template's {fields} filled with values (as text). */
+  function fill(template, fields) {
+    return template.replace(/\{([a-z_]+)\}/g, function (m, name) {
+      return Object.prototype.hasOwnProperty.call(fields, name) ? String(fields[name]) : m;
+    });
+  }
+
+  var ZONE_FORMAT = null;
+  if (LOCALE.zone && typeof Intl === 'object') {
+    try {
+      ZONE_FORMAT = new Intl.DateTimeFormat('en-US', {
+        timeZone: LOCALE.zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+        hour: '2-digit', minute: '2-digit', second: '2-digit',
+      });
+    } catch (e) { ZONE_FORMAT = null; }
+  }
+
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+
+  /** A UTC time of the data (2026-11-02T08:05:00Z) in the page's zone, with its offset
+   *  (2026-11-02T17:05:00+09:00); unchanged in UTC, and for anything that is not such a time. */
+  function when(iso) {
+    if (typeof iso !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(iso)) return iso;
+    if (!LOCALE.zone && !LOCALE.offset) return iso;
+    var t = Date.parse(iso);
+    var minutes = LOCALE.offset || 0;
+    if (ZONE_FORMAT) {
+      var p = {};
+      ZONE_FORMAT.formatToParts(new Date(t)).forEach(function (x) { p[x.type] = x.value; });
+      var wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+      minutes = Math.round((wall - t) / 60000);
+    }
+    var d = new Date(t + minutes * 60000);
+    var sign = minutes < 0 ? '-' : '+';
+    var a = Math.abs(minutes);
+    return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + 'T' +
+      pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds()) +
+      sign + pad(Math.floor(a / 60)) + ':' + pad(a % 60);
+  }
+
+  /** The zone's name for headings: UTC, Asia/Tokyo. */
+  var ZONE_NAME = LOCALE.zone_name || 'UTC';
 
   // ---- DOM helpers ------------------------------------------------------------------------
   function el(tag, attrs, children) {
@@ -84,7 +152,7 @@
     }
     if (last < s.length) span.appendChild(document.createTextNode(s.slice(last)));
     if (cut) {
-      span.appendChild(el('span', { 'class': 'cut' }, '\u2026 (' + fmt(full.length) + ' characters)'));
+      span.appendChild(el('span', { 'class': 'cut' }, '\u2026 ' + fill(ngettext('({n} character)', '({n} characters)', full.length), { n: fmt(full.length) })));
       span.setAttribute('title', clean(full.slice(0, MAX_TITLE)));
     }
     return span;
@@ -110,8 +178,8 @@
   }
 
   function window2(a, b) {
-    if (!a && !b) return 'no calls';
-    return (a || '?') + ' \u2013 ' + (b || '?');
+    if (!a && !b) return _('no calls');
+    return (when(a) || '?') + ' \u2013 ' + (when(b) || '?');
   }
 
   // ---- sortable, filterable tables ----------------------------------------------------------
@@ -139,24 +207,24 @@
     var input = null;
     if (spec.filter) {
       input = el('input', {
-        type: 'search', placeholder: 'Filter rows (all words must match)',
-        'aria-label': 'Filter ' + spec.label, 'data-filter': spec.name, id: 'filter-' + tableCount,
+        type: 'search', placeholder: _('Filter rows (all words must match)'),
+        'aria-label': fill(_('Filter {table}'), { table: spec.label }), 'data-filter': spec.name, id: 'filter-' + tableCount,
       });
       tools.appendChild(input);
     }
     var expandAll = null;
     if (hasDetail) {
-      expandAll = el('button', { type: 'button', 'class': 'expand-all', 'aria-pressed': 'false' }, 'Show all details');
+      expandAll = el('button', { type: 'button', 'class': 'expand-all', 'aria-pressed': 'false' }, _('Show all details'));
       tools.appendChild(expandAll);
     }
     tools.appendChild(count);
     block.appendChild(tools);
 
     var headRow = el('tr');
-    if (hasDetail) headRow.appendChild(el('th', { scope: 'col', 'class': 'toggle' }, el('span', { 'class': 'sr' }, 'details')));
+    if (hasDetail) headRow.appendChild(el('th', { scope: 'col', 'class': 'toggle' }, el('span', { 'class': 'sr' }, _('details'))));
     var ths = spec.columns.map(function (col) {
       var th = el('th', { scope: 'col', 'data-col': col.id, 'class': col.num ? 'num' : null });
-      var button = el('button', { type: 'button', title: 'Sort by ' + col.label }, col.label);
+      var button = el('button', { type: 'button', title: fill(_('Sort by {column}'), { column: col.label }) }, col.label);
       button.addEventListener('click', function () { sortBy(col.id); });
       th.appendChild(button);
       headRow.appendChild(th);
@@ -171,7 +239,7 @@
         row: row, index: index, text: '', detailText: '',
       };
       if (hasDetail) {
-        t.toggle = el('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': t.detailId, title: 'Show details' }, '\u25b8');
+        t.toggle = el('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': t.detailId, title: _('Show details') }, '\u25b8');
         t.toggle.addEventListener('click', function () { t.open = !t.open; applyFilter(); });
         tr.appendChild(el('td', { 'class': 'toggle' }, t.toggle));
         t.detailText = String(spec.detailSearch ? spec.detailSearch(row) : '').toLowerCase();
@@ -261,12 +329,12 @@
           }
           t.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
           t.toggle.textContent = open ? '\u25be' : '\u25b8';
-          t.toggle.title = open ? 'Hide details' : 'Show details';
+          t.toggle.title = open ? _('Hide details') : _('Show details');
         }
       });
       count.textContent = terms.length
-        ? shown + ' of ' + trs.length + ' rows match'
-        : trs.length + (trs.length === 1 ? ' row' : ' rows');
+        ? fill(ngettext('{shown} of {n} row match', '{shown} of {n} rows match', trs.length), { shown: shown, n: trs.length })
+        : fill(ngettext('{n} row', '{n} rows', trs.length), { n: trs.length });
     }
 
     if (expandAll) {
@@ -274,7 +342,7 @@
         var open = expandAll.getAttribute('aria-pressed') !== 'true';
         trs.forEach(function (t) { t.open = open; });
         expandAll.setAttribute('aria-pressed', open ? 'true' : 'false');
-        expandAll.textContent = open ? 'Hide all details' : 'Show all details';
+        expandAll.textContent = open ? _('Hide all details') : _('Show all details');
         applyFilter();
       });
     }
@@ -290,6 +358,13 @@
 
   function textCol(id, label, get) {
     return { id: id, label: label, text: true, value: get || function (r) { return r[id]; } };
+  }
+
+  /** A column of UTC times, shown in the page's zone (sorted by the UTC time). */
+  function timeCol(id, label, get) {
+    var col = textCol(id, label, get);
+    col.cell = function (r) { return val(when(col.value(r))); };
+    return col;
   }
 
   function listCol(id, label, get) {
@@ -373,7 +448,7 @@
           'class': cls, x: (L + idx * bw + gap / 2).toFixed(2), y: y0.toFixed(2),
           width: Math.max(bw - gap, 0.5).toFixed(2), height: Math.max(h, 0.5).toFixed(2),
         });
-        rect.appendChild(svg('title', null, axis.buckets[idx] + ' \u2014 ' + clean(s.name) + ': ' + fmt(c)));
+        rect.appendChild(svg('title', null, axis.buckets[idx] + ' \u2014 ' + seriesName(s) + ': ' + fmt(c)));
         root.appendChild(rect);
       });
     });
@@ -386,8 +461,8 @@
         bucketLabel(axis.buckets[k], axis.unit, k === 0)));
     }
     root.appendChild(svg('text', { x: W - R, y: H - 3, 'text-anchor': 'end', 'class': 'axis-label' },
-      'calls per ' + axis.unit + ' (UTC)'));
-    var items = series.map(function (s, j) { return { cls: classOf(s, j), name: s.name, total: s.total }; });
+      fill(UNIT_CAPTIONS[axis.unit] || axis.unit, { zone: ZONE_NAME })));
+    var items = series.map(function (s, j) { return { cls: classOf(s, j), name: seriesName(s), total: s.total }; });
     return figure(caption, name, root, legend(items));
   }
 
@@ -423,7 +498,7 @@
         var rect = svg('rect', {
           'class': 'bar c-' + c, x: x.toFixed(2), y: y + 3, width: Math.max(w, 0.5).toFixed(2), height: rowH - 6,
         });
-        rect.appendChild(svg('title', null, clean(r.principal) + ' \u2014 ' + c + ': ' + fmt(v)));
+        rect.appendChild(svg('title', null, clean(r.principal) + ' \u2014 ' + CATEGORY_WORDS[c] + ': ' + fmt(v)));
         root.appendChild(rect);
         x += w;
       });
@@ -433,9 +508,38 @@
     CATEGORIES.forEach(function (c) { totals[c] = 0; });
     rows.forEach(function (r) { CATEGORIES.forEach(function (c) { totals[c] += r[c] || 0; }); });
     var items = CATEGORIES.filter(function (c) { return totals[c]; })
-      .map(function (c) { return { cls: 'c-' + c, name: c, total: totals[c] }; });
+      .map(function (c) { return { cls: 'c-' + c, name: CATEGORY_WORDS[c], total: totals[c] }; });
     return figure(caption, name, root, legend(items));
   }
+
+  /** A series' name as shown: an operation class in the page's language; a principal as it is. */
+  function seriesName(s) {
+    if (s.other) return _('other principals');
+    return CATEGORIES.indexOf(s.name) >= 0 ? CATEGORY_WORDS[s.name] : clean(s.name);
+  }
+
+  var CATEGORY_WORDS = {
+    encrypt: _('encrypt'), decrypt: _('decrypt'), sign: _('sign'), admin: _('admin'), denied: _('denied'),
+  };
+  var MANAGER_WORDS = { customer: _('customer'), aws: _('aws'), unknown: _('unknown') };  // as the data say it
+
+  var SEVERITY_WORDS = { critical: _('critical'), high: _('high'), medium: _('medium'), low: _('low'), info: _('info') };
+
+  /** A finding's severity as shown (the data keep high, medium...); another value as text. */
+  function severityWord(sv) {
+    var s = String(sv || '').toLowerCase();
+    return Object.prototype.hasOwnProperty.call(SEVERITY_WORDS, s) ? SEVERITY_WORDS[s] : clean(sv);
+  }
+
+  /** A key's manager as shown: customer managed, AWS managed (the data say customer, aws). */
+  function managerWord(m) {
+    return Object.prototype.hasOwnProperty.call(MANAGER_WORDS, m) ? MANAGER_WORDS[m] : clean(m);
+  }
+
+  var UNIT_CAPTIONS = {
+    minute: _('calls per minute ({zone})'), hour: _('calls per hour ({zone})'),
+    day: _('calls per day ({zone})'), week: _('calls per week ({zone})'),
+  };
 
   function operationClass(s) { return 'c-' + (CATEGORIES.indexOf(s.name) >= 0 ? s.name : 'other'); }
   function principalClass(s, j) { return s.other ? 'c-other' : 'c-p' + (j % 7); }
@@ -446,11 +550,11 @@
       return b.total - a.total || (a.principal < b.principal ? -1 : a.principal > b.principal ? 1 : 0);
     }).slice(0, 10);
     return {
-      operation: timelineChart('Calls over time by operation', anchor + ':operation', data.axis,
+      operation: timelineChart(_('Calls over time by operation'), anchor + ':operation', data.axis,
         k.timeline.by_operation, operationClass),
-      principal: timelineChart('Calls over time by principal', anchor + ':principal', data.axis,
+      principal: timelineChart(_('Calls over time by principal'), anchor + ':principal', data.axis,
         k.timeline.by_principal, principalClass),
-      principals: principalsChart('Top principals of this key', anchor + ':principals', top),
+      principals: principalsChart(_('Top principals of this key'), anchor + ':principals', top),
     };
   }
 
@@ -474,54 +578,58 @@
 
   function summarySection(data) {
     var s = data.summary;
-    var sec = el('section', { id: 'summary' }, el('h2', null, 'Summary'));
+    var sec = el('section', { id: 'summary' }, el('h2', null, _('Summary')));
     var cards = el('div', { 'class': 'cards' }, [
-      card('Window covered (UTC)', s.window_start
-        ? [el('div', null, 'from ' + s.window_start), el('div', null, 'to ' + s.window_end)] : 'no calls', 'window', true),
-      card('Calls', fmt(s.calls), 'calls'),
-      card('Keys', fmt(s.keys), 'keys'),
-      card('Principals', fmt(s.principals), 'principals'),
-      card('Accounts', fmt(s.accounts.length), 'accounts'),
-      card('Regions', fmt(s.regions.length), 'regions'),
-      card('Log files read', fmt(s.files_read), 'files_read'),
-      card('Records read', fmt(s.records_read), 'records_read'),
-      card('KMS records', fmt(s.kms_records), 'kms_records'),
-      card('Files skipped', fmt(s.files_skipped), 'files_skipped'),
-      card('Files unreadable', fmt(s.files_error), 'files_error'),
+      card(fill(_('Window covered ({zone})'), { zone: ZONE_NAME }), s.window_start
+        ? [el('div', null, fill(_('from {time}'), { time: when(s.window_start) })),
+          el('div', null, fill(_('to {time}'), { time: when(s.window_end) }))] : _('no calls'), 'window', true),
+      card(_('Calls'), fmt(s.calls), 'calls'),
+      card(_('Keys'), fmt(s.keys), 'keys'),
+      card(_('Principals'), fmt(s.principals), 'principals'),
+      card(_('Accounts'), fmt(s.accounts.length), 'accounts'),
+      card(_('Regions'), fmt(s.regions.length), 'regions'),
+      card(_('Log files read'), fmt(s.files_read), 'files_read'),
+      card(_('Records read'), fmt(s.records_read), 'records_read'),
+      card(_('KMS records'), fmt(s.kms_records), 'kms_records'),
+      card(_('Files skipped'), fmt(s.files_skipped), 'files_skipped'),
+      card(_('Files unreadable'), fmt(s.files_error), 'files_error'),
     ]);
     s.record_problems.forEach(function (p) {
-      cards.appendChild(card('Records ' + p.name, fmt(p.calls), 'records_' + p.name));
+      cards.appendChild(card(fill(_('Records {problem}'), { problem: p.name }), fmt(p.calls), 'records_' + p.name));
     });
     sec.appendChild(cards);
     sec.appendChild(facts([
-      s.verification ? ['Evidence integrity', val(s.verification), 'verification'] : null,
-      ['Window asked', (s.since || 'the beginning') + ' \u2013 ' + (s.until || 'the end') + ' (until is exclusive)'],
-      s.filters.length ? ['Filters', list(s.filters)] : null,
-      ['Accounts', s.accounts.length ? list(s.accounts) : 'none', 'account-list'],
-      ['Regions', s.regions.length ? list(s.regions) : 'none', 'region-list'],
-      ['Counted', 'a call once per key and operation; a failed call once per key, as denied'],
+      s.verification ? [_('Evidence integrity'), val(s.verification), 'verification'] : null,
+      [_('Window asked'), fill(_('{since} \u2013 {until} (until is exclusive)'), {
+        since: s.since ? when(s.since) : _('the beginning'), until: s.until ? when(s.until) : _('the end') })],
+      s.filters.length ? [_('Filters'), list(s.filters)] : null,
+      [_('Accounts'), s.accounts.length ? list(s.accounts) : _('none'), 'account-list'],
+      [_('Regions'), s.regions.length ? list(s.regions) : _('none'), 'region-list'],
+      [_('Counted'), _('a call once per key and operation; a failed call once per key, as denied')],
     ]));
     if (s.skipped.length) {
-      sec.appendChild(el('h3', null, 'Files skipped or unreadable'));
+      sec.appendChild(el('h3', null, _('Files skipped or unreadable')));
       sec.appendChild(table({
-        name: 'skipped', label: 'skipped files', rows: s.skipped, filter: s.skipped.length > 8,
+        name: 'skipped', label: _('skipped files'), rows: s.skipped, filter: s.skipped.length > 8,
         columns: [
-          textCol('status', 'status'), textCol('reason', 'reason'), numCol('files', 'files'),
-          listCol('examples', 'for example', function (r) { return r.examples; }),
+          textCol('status', _('status')), textCol('reason', _('reason')), numCol('files', _('files')),
+          listCol('examples', _('for example'), function (r) { return r.examples; }),
         ],
       }));
     }
     var ing = s.ingest;
     if (ing) {
-      sec.appendChild(el('h3', null, 'Read for this report'));
+      sec.appendChild(el('h3', null, _('Read for this report')));
       sec.appendChild(facts([
-        ['Files', fmt(ing.files_seen) + ' seen, ' + fmt(ing.files_ingested) + ' read, ' + fmt(ing.files_unchanged) +
-          ' unchanged since an earlier ingest, ' + fmt(ing.files_skipped) + ' skipped, ' + fmt(ing.files_error) + ' unreadable'],
-        ['Records', fmt(ing.records) + ' records, ' + fmt(ing.kms_records) + ' KMS calls, ' + fmt(ing.rows) +
-          ' key-use rows, ' + fmt(ing.records_rejected) + ' rejected, ' + fmt(ing.records_unattributed) + ' unattributable'],
-        ing.skip_reasons.length ? ['Skipped', countList(ing.skip_reasons)] : null,
-        ing.errors.length ? ['Unreadable', list(ing.errors), 'ingest-errors'] : null,
-        ing.record_problems.length ? ['Rejected records', list(ing.record_problems)] : null,
+        [_('Files'), fill(_('{seen} seen, {read} read, {unchanged} unchanged since an earlier ingest, {skipped} skipped, {unreadable} unreadable'), {
+          seen: fmt(ing.files_seen), read: fmt(ing.files_ingested), unchanged: fmt(ing.files_unchanged),
+          skipped: fmt(ing.files_skipped), unreadable: fmt(ing.files_error) })],
+        [_('Records'), fill(_('{records} records, {kms} KMS calls, {rows} key-use rows, {rejected} rejected, {unattributable} unattributable'), {
+          records: fmt(ing.records), kms: fmt(ing.kms_records), rows: fmt(ing.rows),
+          rejected: fmt(ing.records_rejected), unattributable: fmt(ing.records_unattributed) })],
+        ing.skip_reasons.length ? [_('Skipped'), countList(ing.skip_reasons)] : null,
+        ing.errors.length ? [_('Unreadable'), list(ing.errors), 'ingest-errors'] : null,
+        ing.record_problems.length ? [_('Rejected records'), list(ing.record_problems)] : null,
       ]));
     }
     return sec;
@@ -534,10 +642,10 @@
   }
 
   function findingsSection(data, anchors) {
-    var sec = el('section', { id: 'findings' }, el('h2', null, 'Findings'));
+    var sec = el('section', { id: 'findings' }, el('h2', null, _('Findings')));
     var findings = data.findings || [];
     if (!findings.length) {
-      sec.appendChild(el('p', { 'class': 'notice' }, 'No findings.'));
+      sec.appendChild(el('p', { 'class': 'notice' }, _('No findings.')));
       return sec;
     }
     var bySeverity = {};
@@ -549,50 +657,50 @@
     var cards = el('div', { 'class': 'cards' });
     Object.keys(bySeverity).sort(function (a, b) {
       return (SEVERITY_RANK[a] === undefined ? 9 : SEVERITY_RANK[a]) - (SEVERITY_RANK[b] === undefined ? 9 : SEVERITY_RANK[b]);
-    }).forEach(function (s) { cards.appendChild(card(clean(s), fmt(bySeverity[s]), 'severity-' + (SEVERITY_RANK[s] === undefined ? 'other' : s))); });
+    }).forEach(function (s) { cards.appendChild(card(severityWord(s), fmt(bySeverity[s]), 'severity-' + (SEVERITY_RANK[s] === undefined ? 'other' : s))); });
     sec.appendChild(cards);
     sec.appendChild(table({
-      name: 'findings', label: 'findings', rows: findings, filter: true, sort: ['severity', 'ascending'],
+      name: 'findings', label: _('findings'), rows: findings, filter: true, sort: ['severity', 'ascending'],
       columns: [
         {
-          id: 'severity', label: 'severity',
+          id: 'severity', label: _('severity'),
           value: function (f) { var r = SEVERITY_RANK[String(f.severity || '').toLowerCase()]; return r === undefined ? 9 : r; },
           cell: function (f) {
             var s = String(f.severity || '').toLowerCase();
-            return el('span', { 'class': 'badge sev-' + (SEVERITY_RANK[s] === undefined ? 'other' : s) }, val(f.severity));
+            return el('span', { 'class': 'badge sev-' + (SEVERITY_RANK[s] === undefined ? 'other' : s) }, severityWord(f.severity));
           },
           search: function (f) { return f.severity; },
         },
-        textCol('kind', 'kind'),
+        textCol('kind', _('kind')),
         {
-          id: 'key', label: 'key', text: true, value: function (f) { return f.key; },
+          id: 'key', label: _('key'), text: true, value: function (f) { return f.key; },
           cell: function (f) {
             var anchor = Object.prototype.hasOwnProperty.call(anchors, f.key) ? anchors[f.key] : null;
             return anchor ? el('a', { href: '#' + anchor }, val(f.key)) : val(f.key);
           },
         },
-        textCol('principal', 'principal'),
+        textCol('principal', _('principal')),
         {
-          id: 'finding', label: 'finding',
+          id: 'finding', label: _('finding'),
           value: function (f) { return findingWords(f)[0] || ''; },
           cell: function (f) {
             var words = findingWords(f);
             return el('div', { 'class': 'finding' }, [
               words.map(function (w) { return el('p', null, val(w)); }),
-              f.recommendation ? el('p', { 'class': 'rec' }, [el('span', { 'class': 'muted' }, 'Recommendation: '), val(f.recommendation)]) : null,
+              f.recommendation ? el('p', { 'class': 'rec' }, [el('span', { 'class': 'muted' }, _('Recommendation: ')), val(f.recommendation)]) : null,
             ]);
           },
           search: function (f) { return findingWords(f).concat([f.recommendation || '']).join('\n'); },
         },
         {
-          id: 'evidence', label: 'evidence', num: true,
+          id: 'evidence', label: _('evidence'), num: true,
           value: function (f) { return evidenceCount(f); },
         },
       ],
       detail: function (f) {
         return el('div', { 'class': 'detail-grid' }, [
-          el('div', { 'data-detail': 'Details' }, [el('h4', null, 'Details'), findingFacts(f).length ? list(findingFacts(f)) : el('span', { 'class': 'muted' }, '\u2014')]),
-          el('div', { 'data-detail': 'Evidence' }, [el('h4', null, 'Evidence (the calls that show it)'), evidence(f.evidence, f.evidence_count)]),
+          el('div', { 'data-detail': 'Details' }, [el('h4', null, _('Details')), findingFacts(f).length ? list(findingFacts(f)) : el('span', { 'class': 'muted' }, '\u2014')]),
+          el('div', { 'data-detail': 'Evidence' }, [el('h4', null, _('Evidence (the calls that show it)')), evidence(f.evidence, f.evidence_count)]),
         ]);
       },
       detailSearch: function (f) {
@@ -603,9 +711,8 @@
     }));
     var total = typeof data.findings_total === 'number' ? data.findings_total : findings.length;
     if (total > findings.length) {
-      sec.appendChild(more('findings', 'The first ' + fmt(findings.length) + ' of ' + fmt(total) +
-        ' findings (most severe first) are listed here, and the filter searches those. All of them: ' +
-        'keytrail findings --format json (or csv), on the same sources or store.'));
+      sec.appendChild(more('findings', fill(_('The first {shown} of {n} findings (most severe first) are listed here, and the filter searches those. All of them: keytrail findings --format json (or csv), on the same sources or store.'),
+        { shown: fmt(findings.length), n: fmt(total) })));
     }
     return sec;
   }
@@ -649,42 +756,43 @@
     items.forEach(function (e) {
       if (e && typeof e === 'object') {
         ul.appendChild(el('li', null, [
-          val(e.event_id), ' ', el('span', { 'class': 'muted' }, [val(e.event_time), e.event_name ? ' ' : '', e.event_name ? val(e.event_name) : '']),
+          val(e.event_id), ' ', el('span', { 'class': 'muted' }, [val(when(e.event_time)), e.event_name ? ' ' : '', e.event_name ? val(e.event_name) : '']),
         ]));
       } else {
         ul.appendChild(el('li', null, val(e)));
       }
     });
     var total = typeof count === 'number' && count > items.length ? count : items.length;
-    var label = (total > items.length ? 'the first ' + fmt(items.length) + ' of ' : '') + fmt(total) + (total === 1 ? ' call' : ' calls');
+    var label = total > items.length
+      ? fill(ngettext('the first {shown} of {n} call', 'the first {shown} of {n} calls', total), { shown: fmt(items.length), n: fmt(total) })
+      : fill(ngettext('{n} call', '{n} calls', total), { n: fmt(total) });
     return el('div', null, [el('span', { 'class': 'muted' }, label), ul]);
   }
 
   function keysOverview(data) {
-    var sec = el('section', { id: 'keys' }, el('h2', null, 'Keys'));
+    var sec = el('section', { id: 'keys' }, el('h2', null, _('Keys')));
     if (data.summary.keys > data.keys.length) {
-      sec.appendChild(more('keys', 'The ' + fmt(data.keys.length) + ' keys with the most calls, of ' + fmt(data.summary.keys) +
-        ', are listed here, each with a section below. Every key: keytrail keys --format csv (or json); every ' +
-        'principal of every key: keytrail usage --format csv, on the same sources or store.'));
+      sec.appendChild(more('keys', fill(_('The {shown} keys with the most calls, of {n}, are listed here, each with a section below. Every key: keytrail keys --format csv (or json); every principal of every key: keytrail usage --format csv, on the same sources or store.'),
+        { shown: fmt(data.keys.length), n: fmt(data.summary.keys) })));
     }
     sec.insertBefore(table({
-      name: 'keys', label: 'keys', rows: data.keys.map(function (k, i) { return { k: k, i: i }; }),
+      name: 'keys', label: _('keys'), rows: data.keys.map(function (k, i) { return { k: k, i: i }; }),
       filter: data.keys.length > 5, sort: ['calls', 'descending'],
       columns: [
         {
-          id: 'key', label: 'key', text: true, value: function (r) { return r.k.key; },
+          id: 'key', label: _('key'), text: true, value: function (r) { return r.k.key; },
           cell: function (r) { return el('a', { href: '#key-' + (r.i + 1) }, val(r.k.key)); },
           search: function (r) { return r.k.key + '\n' + r.k.aliases.join('\n'); },
         },
-        listCol('aliases', 'aliases', function (r) { return r.k.aliases; }),
-        textCol('manager', 'manager', function (r) { return r.k.manager; }),
-        textCol('state', 'state', function (r) { return r.k.state ? r.k.state.state : ''; }),
-        numCol('calls', 'calls', function (r) { return r.k.calls; }),
-        numCol('crypto_calls', 'crypto calls', function (r) { return r.k.crypto_calls; }),
-        numCol('denied', 'denied', function (r) { return r.k.denied; }),
-        numCol('principals', 'principals', function (r) { return r.k.principals; }),
-        textCol('first_seen', 'first seen', function (r) { return r.k.first_seen; }),
-        textCol('last_seen', 'last seen', function (r) { return r.k.last_seen; }),
+        listCol('aliases', _('aliases'), function (r) { return r.k.aliases; }),
+        textCol('manager', _('manager'), function (r) { return managerWord(r.k.manager); }),
+        textCol('state', _('state'), function (r) { return r.k.state ? r.k.state.state : ''; }),
+        numCol('calls', _('calls'), function (r) { return r.k.calls; }),
+        numCol('crypto_calls', _('crypto calls'), function (r) { return r.k.crypto_calls; }),
+        numCol('denied', _('denied'), function (r) { return r.k.denied; }),
+        numCol('principals', _('principals'), function (r) { return r.k.principals; }),
+        timeCol('first_seen', _('first seen'), function (r) { return r.k.first_seen; }),
+        timeCol('last_seen', _('last seen'), function (r) { return r.k.last_seen; }),
       ],
     }), sec.childNodes[1] || null);
     return sec;
@@ -692,33 +800,33 @@
 
   function principalRowsTable(k) {
     var details = [
-      ['Operations', function (r) { return countList(r.operations); }, function (r) { return r.operations.map(function (o) { return o.name; }); }],
-      ['Via services', function (r) { return list(r.via); }, function (r) { return r.via; }],
-      ['Sessions (top 5)', function (r) { return list(r.sessions); }, function (r) { return r.sessions; }],
-      ['Resources (top 5)', function (r) { return list(r.resources); }, function (r) { return r.resources; }],
-      ['Source IPs (top 5)', function (r) { return list(r.source_ips); }, function (r) { return r.source_ips; }],
-      ['User agents (top 5)', function (r) { return list(r.user_agents); }, function (r) { return r.user_agents; }],
+      ['Operations', _('Operations'), function (r) { return countList(r.operations); }, function (r) { return r.operations.map(function (o) { return o.name; }); }],
+      ['Via services', _('Via services'), function (r) { return list(r.via); }, function (r) { return r.via; }],
+      ['Sessions (top 5)', _('Sessions (top 5)'), function (r) { return list(r.sessions); }, function (r) { return r.sessions; }],
+      ['Resources (top 5)', _('Resources (top 5)'), function (r) { return list(r.resources); }, function (r) { return r.resources; }],
+      ['Source IPs (top 5)', _('Source IPs (top 5)'), function (r) { return list(r.source_ips); }, function (r) { return r.source_ips; }],
+      ['User agents (top 5)', _('User agents (top 5)'), function (r) { return list(r.user_agents); }, function (r) { return r.user_agents; }],
     ];
     return table({
-      name: 'principals', label: 'principals of this key', rows: k.principal_rows, filter: true,
+      name: 'principals', label: _('principals of this key'), rows: k.principal_rows, filter: true,
       sort: ['total', 'descending'],
       columns: [
-        textCol('principal', 'principal'),
-        textCol('principal_type', 'type'),
-        numCol('encrypt', 'encrypt'), numCol('decrypt', 'decrypt'), numCol('sign', 'sign'),
-        numCol('admin', 'admin'), numCol('denied', 'denied'), numCol('total', 'total'),
-        textCol('first_seen', 'first seen'), textCol('last_seen', 'last seen'),
+        textCol('principal', _('principal')),
+        textCol('principal_type', _('type')),
+        numCol('encrypt', _('encrypt')), numCol('decrypt', _('decrypt')), numCol('sign', _('sign')),
+        numCol('admin', _('admin')), numCol('denied', _('denied')), numCol('total', _('total')),
+        timeCol('first_seen', _('first seen')), timeCol('last_seen', _('last seen')),
       ],
       detail: function (r) {
         return el('div', { 'class': 'detail-grid' }, details.map(function (d) {
-          var values = d[2](r);
+          var values = d[3](r);
           return el('div', { 'data-detail': d[0] }, [
-            el('h4', null, d[0]), values.length ? d[1](r) : el('span', { 'class': 'muted' }, '\u2014'),
+            el('h4', null, d[1]), values.length ? d[2](r) : el('span', { 'class': 'muted' }, '\u2014'),
           ]);
         }));
       },
       detailSearch: function (r) {
-        return details.map(function (d) { return d[2](r).join('\n'); }).join('\n');
+        return details.map(function (d) { return d[3](r).join('\n'); }).join('\n');
       },
     });
   }
@@ -726,7 +834,7 @@
   function countTable(name, label, rows, more) {
     var block = table({
       name: name, label: label, rows: rows, filter: rows.length > 10, sort: ['calls', 'descending'],
-      columns: [textCol('name', label), numCol('calls', 'calls')],
+      columns: [textCol('name', label), numCol('calls', _('calls'))],
     });
     if (more) block.appendChild(el('p', { 'class': 'muted' }, more));
     return block;
@@ -734,7 +842,7 @@
 
   /** A link to the findings, filtered to this key. */
   function findingsLink(key, n) {
-    var a = el('a', { href: '#findings' }, fmt(n) + (n === 1 ? ' finding' : ' findings'));
+    var a = el('a', { href: '#findings' }, fill(ngettext('{n} finding', '{n} findings', n), { n: fmt(n) }));
     a.addEventListener('click', function () {
       var input = document.querySelector('input[data-filter="findings"]');
       if (!input) return;
@@ -748,99 +856,102 @@
   function tightenSection(t) {
     var box = el('div', { 'class': 'tighten', 'data-tighten': '1' });
     var r = t.replay || {};
+    var replay = fill(_('Replay of the window against the proposed policy: {calls} call(s), {denied}, {allowed} allowed, {delegated} through the account\u2019s IAM policies'),
+      { calls: fmt(r.calls), denied: '\u0000', allowed: fmt(r.allowed), delegated: fmt(r.delegated) }).split('\u0000');
     box.appendChild(el('p', null, [
-      'Replay of the window against the proposed policy: ', fmt(r.calls), ' call(s), ',
-      el('strong', { 'class': r.denied ? 'bad' : null }, fmt(r.denied) + ' denied'), ', ', fmt(r.allowed), ' allowed, ',
-      fmt(r.delegated), ' through the account\u2019s IAM policies',
-      r.unverified ? ', ' + fmt(r.unverified) + ' not verifiable' : '', '.',
-      (t.problems || []).length ? ' AWS KMS would refuse it: ' + t.problems.join('; ') : '',
+      replay[0], el('strong', { 'class': r.denied ? 'bad' : null }, fill(_('{n} denied'), { n: fmt(r.denied) })), replay[1] || '',
+      r.unverified ? fill(_(', {n} not verifiable'), { n: fmt(r.unverified) }) : '', _('.'),
+      (t.problems || []).length ? fill(_(' AWS KMS would refuse it: {problems}'), { problems: t.problems.join('; ') }) : '',
     ]));
     if ((r.denied_calls || []).length) {
-      box.appendChild(el('h4', null, 'Calls it would deny'));
+      box.appendChild(el('h4', null, _('Calls it would deny')));
       box.appendChild(list(r.denied_calls.map(function (c) {
-        return c.principal + ' ' + c.action + ' \u00d7' + c.calls + ' (first ' + c.first + ', ' + c.event_id + '): ' + c.reason;
+        return fill(_('{principal} {action} \u00d7{n} (first {time}, {event}): {reason}'), {
+          principal: c.principal, action: c.action, n: c.calls, time: when(c.first), event: c.event_id, reason: c.reason });
       })));
     }
     if ((t.warnings || []).length) {
-      box.appendChild(el('h4', null, 'What the evidence cannot show'));
+      box.appendChild(el('h4', null, _('What the evidence cannot show')));
       box.appendChild(list(t.warnings.map(function (w) { return w.message; })));
     }
-    [['removed', 'Removed'], ['added', 'Added'], ['kept', 'Kept']].forEach(function (part) {
+    [['removed', _('Removed ({n})'), _('removed permissions')], ['added', _('Added ({n})'), _('added permissions')],
+      ['kept', _('Kept ({n})'), _('kept permissions')]].forEach(function (part) {
       var rows = t[part[0]] || [];
-      box.appendChild(el('h4', null, part[1] + ' (' + rows.length + ')'));
-      if (!rows.length) { box.appendChild(el('p', { 'class': 'muted' }, 'Nothing.')); return; }
+      box.appendChild(el('h4', null, fill(part[1], { n: rows.length })));
+      if (!rows.length) { box.appendChild(el('p', { 'class': 'muted' }, _('Nothing.'))); return; }
       box.appendChild(table({
-        name: 'tighten-' + part[0], label: part[1].toLowerCase() + ' permissions', rows: rows, filter: rows.length > 10,
+        name: 'tighten-' + part[0], label: part[2], rows: rows, filter: rows.length > 10,
         sort: ['principal', 'ascending'],
         columns: [
-          textCol('principal', 'principal'),
-          listCol('actions', 'actions', function (c) { return c.actions; }),
-          textCol('why', 'why'),
+          textCol('principal', _('principal')),
+          listCol('actions', _('actions'), function (c) { return c.actions; }),
+          textCol('why', _('why')),
         ],
       }));
     });
     if ((t.losing_access || []).length) {
-      box.appendChild(el('h4', null, 'Principals that lose every cryptographic action'));
+      box.appendChild(el('h4', null, _('Principals that lose every cryptographic action')));
       box.appendChild(list(t.losing_access));
     }
     if ((t.unused_grants || []).length) {
-      box.appendChild(el('h4', null, 'Grants not used in the window'));
+      box.appendChild(el('h4', null, _('Grants not used in the window')));
       box.appendChild(list(t.unused_grants.map(function (g) { return g.grant_id + ' (' + g.grantee + '): ' + g.revoke; })));
     }
     var pre = el('pre', { 'class': 'policy' });
     pre.textContent = JSON.stringify(t.policy, null, 2);
-    box.appendChild(el('details', null, [el('summary', null, 'The proposed key policy'), pre]));
+    box.appendChild(el('details', null, [el('summary', null, _('The proposed key policy')), pre]));
     return box;
   }
 
   function keySection(data, k, i, findingsByKey) {
     var anchor = 'key-' + (i + 1);
     var sec = el('section', { 'class': 'key', id: anchor, 'data-key-index': i + 1 });
-    sec.appendChild(el('h2', null, ['Key ', val(k.key, 'key-arn')]));
+    sec.appendChild(el('h2', null, [_('Key '), val(k.key, 'key-arn')]));
     var st = k.state;
     var nf = findingsByKey[k.key] || 0;
     sec.appendChild(facts([
-      ['Aliases', k.aliases.length ? list(k.aliases) : 'none seen', 'aliases'],
-      ['Manager', k.manager, 'manager'],
-      st ? ['State', [val(st.state), st.enabled === false ? ' (disabled)' : '',
-        st.deletion_date ? ' \u2014 deletion on ' + st.deletion_date : ''], 'state'] : null,
-      st && st.description ? ['Description', val(st.description)] : null,
-      st ? ['Spec / usage', [val(st.key_spec), ' / ', val(st.key_usage), st.multi_region ? ' (multi-Region)' : '']] : null,
-      st && st.creation_date ? ['Created', st.creation_date] : null,
-      st ? ['Inventory taken', st.taken_at || ''] : null,
-      ['Account / Region', [val(k.account), ' / ', val(k.region)]],
-      k.key_resolved ? null : ['Resolved', 'no: an alias the archive cannot resolve to a key', 'unresolved'],
-      ['Calls', fmt(k.calls) + ' (' + CATEGORIES.map(function (c) { return fmt(k[c]) + ' ' + c; }).join(', ') + ')', 'calls'],
-      ['Principals', fmt(k.principals), 'principals'],
-      ['First / last seen', window2(k.first_seen, k.last_seen), 'seen'],
-      ['First / last crypto use', window2(k.first_use, k.last_use), 'use'],
-      nf ? ['Findings', findingsLink(k.key, nf), 'findings'] : null,
+      [_('Aliases'), k.aliases.length ? list(k.aliases) : _('none seen'), 'aliases'],
+      [_('Manager'), managerWord(k.manager), 'manager'],
+      st ? [_('State'), [val(st.state), st.enabled === false ? _(' (disabled)') : '',
+        st.deletion_date ? fill(_(' \u2014 deletion on {time}'), { time: when(st.deletion_date) }) : ''], 'state'] : null,
+      st && st.description ? [_('Description'), val(st.description)] : null,
+      st ? [_('Spec / usage'), [val(st.key_spec), ' / ', val(st.key_usage), st.multi_region ? _(' (multi-Region)') : '']] : null,
+      st && st.creation_date ? [_('Created'), when(st.creation_date)] : null,
+      st ? [_('Inventory taken'), when(st.taken_at) || ''] : null,
+      [_('Account / Region'), [val(k.account), ' / ', val(k.region)]],
+      k.key_resolved ? null : [_('Resolved'), _('no: an alias the archive cannot resolve to a key'), 'unresolved'],
+      [_('Calls'), fmt(k.calls) + ' (' + CATEGORIES.map(function (c) { return fmt(k[c]) + ' ' + CATEGORY_WORDS[c]; }).join(', ') + ')', 'calls'],
+      [_('Principals'), fmt(k.principals), 'principals'],
+      [_('First / last seen'), window2(k.first_seen, k.last_seen), 'seen'],
+      [_('First / last crypto use'), window2(k.first_use, k.last_use), 'use'],
+      nf ? [_('Findings'), findingsLink(k.key, nf), 'findings'] : null,
     ]));
     var charts = keyCharts(data, k, i);
     sec.appendChild(el('div', { 'class': 'charts' }, [charts.operation, charts.principal]));
-    sec.appendChild(el('h3', null, 'Principals'));
+    sec.appendChild(el('h3', null, _('Principals')));
     sec.appendChild(principalRowsTable(k));
     if (k.principals > k.principal_rows.length) {
-      sec.appendChild(more('principals', ['The ' + fmt(k.principal_rows.length) + ' principals with the most calls, of ' +
-        fmt(k.principals) + ', are listed here, and the filter searches those. Every principal of this key: ' +
-        'keytrail usage --key ', val(k.key), ' --format csv (or json), on the same sources or store.']));
+      var every = fill(_('The {shown} principals with the most calls, of {n}, are listed here, and the filter searches those. Every principal of this key: keytrail usage --key {key} --format csv (or json), on the same sources or store.'),
+        { shown: fmt(k.principal_rows.length), n: fmt(k.principals), key: '\u0000' }).split('\u0000');
+      sec.appendChild(more('principals', [every[0], val(k.key), every[1] || '']));
     }
     sec.appendChild(el('div', { 'class': 'charts' }, [charts.principals]));
-    sec.appendChild(el('h3', null, 'Operations'));
-    sec.appendChild(countTable('operations', 'operation', k.operations));
-    sec.appendChild(el('h3', null, 'Resources (from the encryption context)'));
+    sec.appendChild(el('h3', null, _('Operations')));
+    sec.appendChild(countTable('operations', _('operation'), k.operations));
+    sec.appendChild(el('h3', null, _('Resources (from the encryption context)')));
     if (k.resources.length) {
-      sec.appendChild(countTable('resources', 'resource', k.resources,
-        k.resources_total > k.resources.length ? 'The ' + k.resources.length + ' most used of ' + fmt(k.resources_total) + '.' : null));
+      sec.appendChild(countTable('resources', _('resource'), k.resources,
+        k.resources_total > k.resources.length
+          ? fill(_('The {shown} most used of {n}.'), { shown: k.resources.length, n: fmt(k.resources_total) }) : null));
     } else {
-      sec.appendChild(el('p', { 'class': 'muted' }, 'No encryption context names a resource.'));
+      sec.appendChild(el('p', { 'class': 'muted' }, _('No encryption context names a resource.')));
     }
-    sec.appendChild(el('h3', null, 'Via services'));
-    if (k.via.length) sec.appendChild(countTable('via', 'service', k.via));
-    else sec.appendChild(el('p', { 'class': 'muted' }, 'No call came through another service.'));
+    sec.appendChild(el('h3', null, _('Via services')));
+    if (k.via.length) sec.appendChild(countTable('via', _('service'), k.via));
+    else sec.appendChild(el('p', { 'class': 'muted' }, _('No call came through another service.')));
     var tighten = data.tighten && Object.prototype.hasOwnProperty.call(data.tighten, k.key) ? data.tighten[k.key] : null;
     if (tighten) {
-      sec.appendChild(el('h3', null, 'Tighten: the least-privilege key policy (keytrail suggest-policy)'));
+      sec.appendChild(el('h3', null, _('Tighten: the least-privilege key policy (keytrail suggest-policy)')));
       sec.appendChild(tightenSection(tighten));
     }
     return sec;
@@ -856,12 +967,12 @@
     main.appendChild(summarySection(data));
     if (data.findings !== null && data.findings !== undefined) main.appendChild(findingsSection(data, anchors));
     if (data.top_principals.length) {
-      var top = el('section', { id: 'top-principals' }, el('h2', null, 'Top principals'));
-      top.appendChild(principalsChart('Calls by principal, all keys', 'top-principals', data.top_principals));
+      var top = el('section', { id: 'top-principals' }, el('h2', null, _('Top principals')));
+      top.appendChild(principalsChart(_('Calls by principal, all keys'), 'top-principals', data.top_principals));
       main.appendChild(top);
     }
     if (!data.keys.length) {
-      main.appendChild(el('p', { 'class': 'notice' }, 'No KMS calls match this report.'));
+      main.appendChild(el('p', { 'class': 'notice' }, _('No KMS calls match this report.')));
       return;
     }
     main.appendChild(keysOverview(data));
@@ -874,14 +985,14 @@
     document.body.classList.add('chart-only');
     var node = null;
     if (spec === 'top-principals') {
-      node = principalsChart('Calls by principal, all keys', 'top-principals', data.top_principals);
+      node = principalsChart(_('Calls by principal, all keys'), 'top-principals', data.top_principals);
     } else {
       var m = /^key-([0-9]{1,7}):(operation|principal|principals)$/.exec(spec);
       var k = m ? data.keys[Number(m[1]) - 1] : null;
       if (k) {
         node = keyCharts(data, k, Number(m[1]) - 1)[m[2]];
         node.insertBefore(el('div', { 'class': 'muted chart-sub' }, [
-          val(k.key, 'key-arn'), ' \u00b7 ', window2(k.first_seen, k.last_seen), ' UTC',
+          val(k.key, 'key-arn'), ' \u00b7 ', window2(k.first_seen, k.last_seen), ' ' + ZONE_NAME,
         ]), node.childNodes[1]);
       }
     }
@@ -902,7 +1013,7 @@
       window.addEventListener('beforeprint', buildAllDetails);
       document.documentElement.setAttribute('data-ready', '1');
     } catch (e) {
-      main.appendChild(el('p', { 'class': 'notice error' }, 'The report could not be drawn: ' + String(e && e.message)));
+      main.appendChild(el('p', { 'class': 'notice error' }, _('The report could not be drawn: ') + String(e && e.message)));
       document.documentElement.setAttribute('data-ready', 'error');
       throw e;
     }
