@@ -14,6 +14,7 @@ from keytrail.cli.reports import KEYS_COLUMNS, WHO_USES_COLUMNS
 from keytrail.cli.writing import screen_for, write_text
 from keytrail.i18n import _, ngettext
 from keytrail.pipeline import ingest
+from keytrail.pipeline.processes import arrow_without_pandas
 from keytrail.render import render
 from keytrail.sources.local import LocalSource
 from keytrail.sources.sample import sample_dir
@@ -26,6 +27,7 @@ from keytrail.store import Store
 def demo(key: str, output: Output) -> int:
     """Who uses the key behind the bucket test-s3-kms-for-blog? (the bundled sample trail)"""
     with Store() as store:
+        arrow_without_pandas()  # this process is keytrail's (pipeline.processes)
         report = ingest([LocalSource((str(sample_dir()),))], store, workers=1)
         keys_named(store, key)  # a key the sample does not hold is an error, with the nearest names
         keys = as_dicts(keys_report(store, Filters()))

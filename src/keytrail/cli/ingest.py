@@ -11,6 +11,7 @@ from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import PartialInputError, UsageError
 from keytrail.i18n import _
 from keytrail.pipeline import ingest
+from keytrail.pipeline.processes import arrow_without_pandas
 from keytrail.sources.registry import open_sources
 from keytrail.store import Store
 
@@ -39,6 +40,7 @@ def ingest_command(inputs: Inputs, window: Window, keys: tuple[str, ...], workgr
         if gate is not None:
             sources = gate.wrap(sources)  # only the log files verification vouched for
         with Store(db) as store:
+            arrow_without_pandas()  # this process is keytrail's (pipeline.processes)
             report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(inputs.quiet),
                             max_file_bytes=inputs.max_file_bytes)
             report_problems(report, inputs.verbose)

@@ -18,6 +18,7 @@ from keytrail.cli.verifying import after_ingest, verify_if_asked
 from keytrail.errors import PartialInputError, UsageError
 from keytrail.i18n import _
 from keytrail.pipeline import IngestReport, ingest
+from keytrail.pipeline.processes import arrow_without_pandas
 from keytrail.sources.registry import SourceOptions, open_sources
 from keytrail.store import Store, open_dataset
 from keytrail.verify.gate import Gate
@@ -76,6 +77,7 @@ def _ingest(inputs: Inputs, source_options: SourceOptions | None, store: Store, 
     sources = open_sources(inputs.sources, source_options)
     if gate is not None:
         sources = gate.wrap(sources)  # only the log files verification vouched for
+    arrow_without_pandas()  # this process is keytrail's (pipeline.processes)
     report = ingest(sources, store, workers=inputs.workers, progress=progress_bar(quiet), strict=False,
                     max_file_bytes=inputs.max_file_bytes)
     report_problems(report, inputs.verbose)

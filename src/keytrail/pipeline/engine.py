@@ -20,6 +20,7 @@ from typing import Any
 from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import PartialInputError
 from keytrail.pipeline.origins import LOG, Origins, no_logs
+from keytrail.pipeline.processes import arrow_without_pandas
 from keytrail.pipeline.worker import Chunk, FileOutcome, problem_row, process_batch, process_chunk
 from keytrail.sources import FileRef, FileSource, RecordSource, origins_of, survey
 from keytrail.sources.retry import RETRIES
@@ -175,7 +176,7 @@ def _run_chunks(
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)  # imported once, in the server the workers fork from
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=arrow_without_pandas) as pool:
         in_flight: list[tuple[Future[Chunk], int]] = []
         queued = 0  # bytes of the files in flight: many small chunks, or a few of large files
         for items in chunks:
