@@ -117,11 +117,9 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An organisation trail with known answers (one account outside it) over about 40 minutes of
     2026-10-01: between 1,000 and 2,000 KMS records, so that GetQueryResults pages once. Without what
     the query cannot carry: the partner's S3 reads (the query selects KMS calls only, so a hidden
-    caller is named only from KMS records) and VPC endpoint ids (not selected: see
-    ``test_the_vpc_endpoint_survives_the_query``)."""
+    caller is named only from KMS records)."""
     out = tmp_path_factory.mktemp("athena") / "trail"
-    write_archive(out, events=3000, seed=21, org=True, external=1, per_file=100, partner_reads=False,
-                  vpc_endpoints=False)
+    write_archive(out, events=3000, seed=21, org=True, external=1, per_file=100, partner_reads=False)
     return out
 
 
@@ -132,6 +130,7 @@ def tables(archive: Path) -> duckdb.DuckDBPyConnection:
         load_table(con, archive, f"logs_{kind}", kind)
     old = dict(TABLE_SPEC)
     old["useridentity"] = {k: v for k, v in TABLE_SPEC["useridentity"].items() if k != "onbehalfof"}
+    del old["vpcendpointid"]
     load_table(con, archive, "logs_old", "projection", old)
     return con
 
@@ -208,8 +207,6 @@ def test_rows_become_records_the_normaliser_reads_like_the_originals(archive: Pa
     assert compared > 1000
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped query does not select vpcendpointid: calls read from Athena "
-                                       "lose their VPC endpoint (findings' --allowed-vpce cannot apply to them)")
 def test_the_vpc_endpoint_survives_the_query(tmp_path: Path) -> None:
     key = key_arn("1234abcd-12ab-34cd-56ef-1234567890ab")
     call = kms("Decrypt", user("alice"), key, {"keyId": key}, time="2026-10-01T12:00:00Z",
@@ -226,10 +223,18 @@ def test_the_vpc_endpoint_survives_the_query(tmp_path: Path) -> None:
 
 def test_older_table_without_onbehalfof(tables: Any) -> None:
     sql, params = build_query("logs_old", "cloudtrail", datetime(2026, 10, 1), datetime(2026, 10, 2),
-                              TableShape(("timestamp",), has_onbehalfof=False))  # fmt: skip
+                              TableShape(("timestamp",), has_onbehalfof=False, has_vpcendpointid=False))  # fmt: skip
     assert "useridentity.onbehalfof" not in sql
     rows = run_on_duckdb(tables, sql, params)
     assert rows and all(r["ui_onbehalfof_userid"] is None for r in rows)
+
+
+def test_older_table_without_vpcendpointid(tables: Any) -> None:
+    shape = TableShape(("timestamp",), has_onbehalfof=False, has_vpcendpointid=False)
+    sql, params = build_query("logs_old", "cloudtrail", datetime(2026, 10, 1), datetime(2026, 10, 2), shape)
+    assert "CAST(NULL AS varchar) AS vpcendpointid" in sql
+    rows = run_on_duckdb(tables, sql, params)
+    assert rows and all(r["vpcendpointid"] is None for r in rows)
 
 
 def test_row_to_record_keeps_what_it_cannot_parse_for_the_normaliser() -> None:
@@ -296,6 +301,19 @@ def test_athena_in_a_one_shot_report_with_url_parameters(athena: EmulatorServer,
     assert_matches_truth(result.stdout, archive / "truth.json")
     ((sent, params, _),) = ATHENA.queries
     assert "timestamp" not in sent and len(params) == 2
+
+
+def test_an_older_table_is_read_with_the_columns_its_catalog_lists(athena: EmulatorServer) -> None:
+    old = {k: v for k, v in TABLE_SPEC.items() if k != "vpcendpointid"}
+    old["useridentity"] = {k: v for k, v in TABLE_SPEC["useridentity"].items() if k != "onbehalfof"}
+    ATHENA.table_metadata = {"Name": "logs_old", "Columns": [{"Name": k, "Type": duck_type(v).lower()} for k, v in old.items()],
+                             "PartitionKeys": [{"Name": "timestamp", "Type": "string"}]}  # fmt: skip
+    result = CliRunner().invoke(cli, ["usage", "athena://cloudtrail.logs_old?workgroup=primary", "--since",
+                                      "2026-10-01", "--until", "2026-10-02", "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert len(json.loads(result.stdout)) > 500  # (without onBehalfOf, Identity Center users are their role sessions)
+    ((sent, _, _),) = ATHENA.queries
+    assert "CAST(NULL AS varchar) AS vpcendpointid" in sent and "useridentity.onbehalfof" not in sent
 
 
 def test_a_failed_query_is_reported(aws: EmulatorServer) -> None:

@@ -61,7 +61,7 @@ _S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
 
 COLUMNS = (
     "eventid", "eventtime", "eventsource", "eventname", "awsregion", "recipientaccountid", "sharedeventid",
-    "errorcode", "errormessage", "sourceipaddress", "useragent", "requestparameters",
+    "errorcode", "errormessage", "sourceipaddress", "useragent", "vpcendpointid", "requestparameters",
     "ui_type", "ui_principalid", "ui_arn", "ui_accountid", "ui_invokedby", "ui_accesskeyid", "ui_username",
     "ui_onbehalfof_userid", "ui_onbehalfof_identitystorearn",
     "ui_issuer_type", "ui_issuer_principalid", "ui_issuer_arn", "ui_issuer_accountid", "ui_issuer_username",
@@ -81,6 +81,7 @@ class TableShape:
 
     partitions: tuple[str, ...] = ()
     has_onbehalfof: bool = True
+    has_vpcendpointid: bool = True  # tables created before CloudTrail logged VPC endpoints lack the column
     lake_version: int | None = None
     paths: frozenset[str] | None = None
 
@@ -128,6 +129,8 @@ def build_query(
         if not shape.has_onbehalfof:
             line = line.replace("useridentity.onbehalfof.userid", "CAST(NULL AS varchar)")
             line = line.replace("useridentity.onbehalfof.identitystorearn", "CAST(NULL AS varchar)")
+        if not shape.has_vpcendpointid and line.strip() == "vpcendpointid,":
+            line = line.replace("vpcendpointid", "CAST(NULL AS varchar) AS vpcendpointid")
         lines.append(line)
     return "\n".join(lines).strip() + "\n", params
 
@@ -152,6 +155,7 @@ def row_to_record(row: Mapping[str, str | None]) -> dict[str, Any]:
         ("errormessage", "errorMessage"),
         ("sourceipaddress", "sourceIPAddress"),
         ("useragent", "userAgent"),
+        ("vpcendpointid", "vpcEndpointId"),
     ):
         _set(rec, name, row.get(column))
     params = row.get("requestparameters")
@@ -296,11 +300,10 @@ class AthenaSource:
         if lake is not None:
             log.info(N_("%s: Amazon Security Lake's CloudTrail table, source version %d (OCSF)"), self.description, lake)
             return TableShape(partitions, lake_version=lake, paths=frozenset(paths))
-        ui_type = next(
-            (str(c.get("Type", "")) for c in table.get("Columns", []) or [] if str(c.get("Name", "")).lower() == "useridentity"),
-            "",
-        )
-        return TableShape(partitions, "onbehalfof" in ui_type.lower() if ui_type else True)
+        columns = {str(c.get("Name", "")).lower(): str(c.get("Type", "")) for c in table.get("Columns", []) or []}
+        ui_type = columns.get("useridentity", "")
+        return TableShape(partitions, "onbehalfof" in ui_type.lower() if ui_type else True,
+                          has_vpcendpointid="vpcendpointid" in columns if columns else True)
 
     def _run(self, client: Any, sql: str, params: list[str]) -> str:
         kwargs: dict[str, Any] = {

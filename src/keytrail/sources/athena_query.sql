@@ -26,6 +26,7 @@ SELECT
     errormessage,
     sourceipaddress,
     useragent,
+    vpcendpointid,
     requestparameters,
     useridentity.type AS ui_type,
     useridentity.principalid AS ui_principalid,
