@@ -14,8 +14,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from keytrail.analysis.usage import usage
 from tests.conftest import REPO
 from tests.factory import KEY_A, KEY_B, alias_event, ingested, key_resource, kms, user
@@ -165,11 +163,10 @@ def test_compare_sees_every_difference() -> None:
     assert "EXTRA" in extra.report()
 
 
-@pytest.mark.xfail(strict=True, reason="keytrail counts a failed ReEncrypt whose destination is an alias once per "
-                                       "key reference before resolution: the destination key's denied call is lost")
 def test_a_denied_reencrypt_onto_an_alias_is_denied_on_both_keys(tmp_path: Path) -> None:
-    """README, How calls are counted: a failed call is denied once per distinct key it names. The archive
-    generator names a denied ReEncrypt's destination by key ARN until this holds."""
+    """README, How calls are counted: a failed call is denied once per distinct key it names -- also
+    when the destination is an alias, so that which resources[] key is the source is known only
+    after resolution."""
     bob = user("bob")
     call = kms("ReEncrypt", bob, None, {"destinationKeyId": "alias/dest"}, time="2026-10-01T12:00:00Z",
                errorCode="AccessDenied", errorMessage="User: bob is not authorized to perform: kms:ReEncryptFrom")
@@ -177,3 +174,13 @@ def test_a_denied_reencrypt_onto_an_alias_is_denied_on_both_keys(tmp_path: Path)
     with ingested(tmp_path, [alias_event("CreateAlias", "alias/dest", KEY_B, "2026-10-01T11:00:00Z"), call]) as (store, _):
         denied = {u.key: u.denied for u in usage(store) if u.principal == bob["arn"]}
     assert denied == {KEY_A: 1, KEY_B: 1}
+
+
+def test_a_denied_reencrypt_onto_its_own_key_by_alias_is_denied_once(tmp_path: Path) -> None:
+    bob = user("bob")
+    call = kms("ReEncrypt", bob, None, {"destinationKeyId": "alias/dest"}, time="2026-10-01T12:00:00Z",
+               errorCode="AccessDenied", errorMessage="User: bob is not authorized to perform: kms:ReEncryptFrom")
+    call["resources"] = [key_resource(KEY_B)]
+    with ingested(tmp_path, [alias_event("CreateAlias", "alias/dest", KEY_B, "2026-10-01T11:00:00Z"), call]) as (store, _):
+        denied = {u.key: u.denied for u in usage(store) if u.principal == bob["arn"]}
+    assert denied == {KEY_B: 1}

@@ -182,11 +182,15 @@ def normalize_record(rec: Record, shape_problem: str | None = None) -> Normalize
         return Normalized(kms=True, alias_change=alias_change, unattributed=f"{name}: {ident.problem}")
 
     if error_code is not None and len(targets) > 1:
-        # a failed call is one denied attempt per distinct key named
+        # a failed call is one denied attempt per distinct key named; a ReEncrypt's source behind
+        # an alias destination is a key only resolution tells apart (the group rules count each
+        # resolved key once: ``keytrail.resolve``)
         seen: set[str] = set()
         unique = []
         for t in targets:
-            if t[1] not in seen or t[0] == REF_REENCRYPT_SOURCE:
+            if t[0] == REF_REENCRYPT_SOURCE:
+                unique.append(t)
+            elif t[1] not in seen:
                 seen.add(t[1])
                 unique.append(t)
         targets = unique
