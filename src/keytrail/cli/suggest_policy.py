@@ -58,7 +58,8 @@ def suggest_policy_command(key: str, inputs: Inputs, window: Window, scope: Scop
             if s.problems:
                 why.append(_("AWS KMS would refuse it ({problems})").format(problems=_("; ").join(s.problems)))
             say(_("error: the proposed policy for {key}: {reasons}: nothing written (--force writes it anyway)").format(
-                key=safe.escaped(s.key), reasons=_(" and ").join(why)))
+                key=safe.escaped(s.key), reasons=why[0] if len(why) == 1 else _("{first} and {second}").format(
+                    first=why[0], second=why[1])))
             return EXIT_VIOLATIONS
         text = s.text if fmt == "policy" else orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
         write_text(safe.json_text(text), output, _("the policy"))
