@@ -203,7 +203,7 @@ def export(  # long: the export's steps in order (see the module docstring)
             summary.failed.append((asff["Id"], "; ".join(problems)))
         else:
             outgoing.append(asff)
-    current = {a["Id"] for a in outgoing} | {i for i, _ in summary.failed}
+    current = {a["Id"] for a in outgoing} | {i for i, _reason in summary.failed}
     archive = [
         archived_copy(found, exporter.now) for fid, found in sorted(before.items())
         if fid not in current and found.get("RecordState", "ACTIVE") == "ACTIVE" and exporter.scope.covers(found)
