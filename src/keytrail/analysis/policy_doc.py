@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from keytrail.errors import PolicyError
+from keytrail.i18n import _
 
 # The cryptographic operations a key policy or grant can allow, as IAM actions.
 CRYPTO_ACTIONS: tuple[str, ...] = (
@@ -142,13 +143,13 @@ def parse_policy(key: str, text: str | bytes) -> KeyPolicy:  # long: one stateme
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as e:
-        raise PolicyError(key, f"not JSON ({e})") from e
+        raise PolicyError(key, _("not JSON ({reason})").format(reason=e)) from e
     if not isinstance(doc, dict):
-        raise PolicyError(key, "not a JSON object")
+        raise PolicyError(key, _("not a JSON object"))
     raw = doc.get("Statement")
     stmts = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else None
     if stmts is None:
-        raise PolicyError(key, "no Statement")
+        raise PolicyError(key, _("no Statement"))
     out: list[Statement] = []
     top: list[str] = []
     for i, s in enumerate(stmts):

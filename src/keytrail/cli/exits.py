@@ -18,7 +18,7 @@ import click
 
 from keytrail.cli.language import choose_language, language_options
 from keytrail.errors import KeytrailError, PartialInputError, Term, UsageError, VerificationFailed
-from keytrail.i18n import _
+from keytrail.i18n import N_, _
 from keytrail.render import safe
 
 EXIT_OK = 0
@@ -38,7 +38,7 @@ OPTION_WORDS: dict[str, str] = {
     "profile": "--profile",
     "org_role": "--org-role",
     "org_role_named": "--org-role ROLE",
-    "region_choice": ": give --region, --regions R1,R2 or --regions all",
+    "region_choice": N_(": give --region, --regions R1,R2 or --regions all"),
     "workgroup": "--workgroup",
     "athena_output": "--athena-output",
     "lookup_key": "--key",
@@ -49,23 +49,26 @@ OPTION_WORDS: dict[str, str] = {
     "strict": "--strict",
     "store": "--db",
     "new_store": " (--db NEW_FILE)",
-    "copy_example": ", e.g. `keytrail usage --db COPY`",
+    "copy_example": N_(", e.g. `keytrail usage --db COPY`"),
     "chart": "keytrail chart",
     "chromium": "--chromium",
     "time_zone": "--tz",
-    "finish_commit": "`keytrail spark-ingest -o {value}` (no SOURCE)",
+    "finish_commit": N_("`keytrail spark-ingest -o {value}` (no SOURCE)"),
     "account": "--account",
     "key_region": "--key-region",
     "key_option": "--key",
     "keys_report": "`keytrail keys`",
-    "create_store": "`keytrail ingest SOURCE... --db {value}` creates one",
+    "create_store": N_("`keytrail ingest SOURCE... --db {value}` creates one"),
 }
 """What the command line says for each ``Term`` of a library message (``{value}``: the term's value)."""
+_SAID = frozenset({"region_choice", "copy_example", "finish_commit", "create_store"})  # words, translated when said
 
 
 def option_words(term: Term) -> str:
     words = OPTION_WORDS.get(term.key)
-    return term.word if words is None else words.replace("{value}", term.value)
+    if words is None:
+        return term.word
+    return (_(words) if term.key in _SAID else words).replace("{value}", term.value)
 
 
 def message(e: KeytrailError) -> str:

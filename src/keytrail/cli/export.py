@@ -51,9 +51,10 @@ def securityhub_command(request: FindingRequest) -> int:
         finally:
             retried, notes = RETRIES.take(mark)
             for note in notes if inputs.verbose else ():
-                click.echo(f"keytrail: retried: {safe.escaped(note)}", err=True)
+                click.echo("keytrail: " + _("retried: {request}").format(request=safe.escaped(note)), err=True)
             if retried and not inputs.quiet:
-                click.echo(f"keytrail: {count(retried, 'request')} to Security Hub retried", err=True)
+                click.echo("keytrail: " + _("{requests} to Security Hub retried").format(requests=count(retried, "request")),
+                           err=True)
         for finding_id, reason in summary.failed:
             click.echo("keytrail: " + _("error: Security Hub did not take {id}: {reason}").format(
                 id=finding_id, reason=safe.escaped(reason)), err=True)

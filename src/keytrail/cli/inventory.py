@@ -101,7 +101,7 @@ def _say(run: InventoryRun, quiet: bool, verbose: bool = False) -> None:
     if quiet:
         return
     for line in run.retry_notes if verbose else ():
-        click.echo(f"keytrail: retried: {escaped(line)}", err=True)
+        click.echo("keytrail: " + _("retried: {request}").format(request=escaped(line)), err=True)
     for note in run.notes()[:20]:
         click.echo("keytrail: " + _("warning: {message}").format(message=escaped(note)), err=True)
     summary = "keytrail: " + _("inventory taken {time}: {keys} key(s), {aliases} alias(es) from {pairs} account and "

@@ -45,7 +45,8 @@ def summary_line(r: IngestReport) -> str:
     if r.files_unchanged:
         text += _("; {files} unchanged since the last ingest").format(files=count(r.files_unchanged, "file"))
     if r.files_skipped:
-        reasons = "; ".join(f"{number(n)} {reason}" for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
+        reasons = _("; ").join(_("{n} {reason}").format(n=number(n), reason=_(reason) if reason else reason)
+                               for reason, n in sorted(r.skip_reasons.items(), key=lambda x: (-x[1], x[0])))
         # reasons may quote JSON keys
         text += _("; {files} skipped ({reasons})").format(files=count(r.files_skipped, "file"), reasons=safe.escaped(reasons))
     if r.files_error:
@@ -62,9 +63,10 @@ def report_problems(r: IngestReport, verbose: bool = False) -> None:
     # file names and reasons may quote log data: shown escaped, never as terminal controls
     if verbose:
         for line in r.retry_notes:
-            click.echo(f"keytrail: retried: {safe.escaped(line)}", err=True)
+            click.echo("keytrail: " + _("retried: {request}").format(request=safe.escaped(line)), err=True)
         if r.retries > len(r.retry_notes):
-            click.echo(f"keytrail: ... and {r.retries - len(r.retry_notes)} more retried request(s)", err=True)
+            click.echo("keytrail: " + _("... and {n} more retried request(s)").format(n=r.retries - len(r.retry_notes)),
+                       err=True)
     for line in r.errors:
         click.echo("keytrail: " + _("error: {message}").format(message=safe.escaped(line)), err=True)
     for line in r.record_problems:

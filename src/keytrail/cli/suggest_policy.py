@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import textwrap
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ from keytrail.cli.exits import EXIT_VIOLATIONS, command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Scope, Window, filter_options, input_options, key_name
 from keytrail.cli.writing import write_text
-from keytrail.i18n import _
+from keytrail.i18n import _, local_iso
 from keytrail.render import safe
 from keytrail.render.explain import LOCKOUT, apply_command, markdown
 
@@ -55,11 +54,12 @@ def suggest_policy_command(key: str, inputs: Inputs, window: Window, scope: Scop
         if not s.safe and not force:
             why = []
             if s.replay.denied:
-                why.append(f"it would deny {s.replay.denied} successful call(s) of the window")
+                why.append(_("it would deny {n} successful call(s) of the window").format(n=s.replay.denied))
             if s.problems:
-                why.append("AWS KMS would refuse it (" + "; ".join(s.problems) + ")")
-            say(f"error: the proposed policy for {safe.escaped(s.key)}: {' and '.join(why)}: "
-                "nothing written (--force writes it anyway)")
+                why.append(_("AWS KMS would refuse it ({problems})").format(problems=_("; ").join(s.problems)))
+            say(_("error: the proposed policy for {key}: {reasons}: nothing written (--force writes it anyway)").format(
+                key=safe.escaped(s.key), reasons=why[0] if len(why) == 1 else _("{first} and {second}").format(
+                    first=why[0], second=why[1])))
             return EXIT_VIOLATIONS
         text = s.text if fmt == "policy" else orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n"
         write_text(safe.json_text(text), output, _("the policy"))
@@ -71,29 +71,34 @@ def summary_lines(s: dict[str, Any], output: str | None = None, written: bool = 
     """What ``suggest-policy`` says on stderr: the changes, what the evidence cannot show, then the
     replay (the last lines a terminal shows) and how to apply the policy."""
     r = s["replay"]
-    out = [f"{safe.escaped(s['key'])}: {len(s['policy']['Statement'])} statement(s)"]
+    out = [_("{key}: {n} statement(s)").format(key=safe.escaped(s["key"]), n=len(s["policy"]["Statement"]))]
 
     def listed(label: str, items: list[str]) -> None:
         out.extend(f"{label}: {safe.escaped(item)}" for item in items[:limit])
         if len(items) > limit:
-            out.append(f"{label}: ... and {len(items) - limit} more (--explain shows all)")
+            out.append(_("{label}: ... and {n} more (--explain shows all)").format(label=label, n=len(items) - limit))
 
-    listed("removed", [f"{c['principal']}: {', '.join(c['actions'])}" for c in s["removed"]])
-    listed("added", [f"{c['principal']}: {', '.join(c['actions'])}" for c in s["added"]])
-    listed("loses access", list(s["losing_access"]))
-    listed("grant not used", [f"{g['grant_id']} ({g['grantee']}): {g['revoke']}" for g in s["unused_grants"]])
+    listed(_("removed"), [f"{c['principal']}: {', '.join(c['actions'])}" for c in s["removed"]])
+    listed(_("added"), [f"{c['principal']}: {', '.join(c['actions'])}" for c in s["added"]])
+    listed(_("loses access"), list(s["losing_access"]))
+    listed(_("grant not used"), [f"{g['grant_id']} ({g['grantee']}): {g['revoke']}" for g in s["unused_grants"]])
     for w in s["warnings"]:
-        out.append(f"{'note' if w['kind'] in NOTES else 'warning'}: {safe.escaped(w['message'])}")
-    out.append("note: " + LOCKOUT)
-    out.append(f"replay of the window: {r['calls']} call(s), {r['denied']} denied, {r['allowed']} allowed, "
-               f"{r['delegated']} through the account's IAM policies"
-               + (f", {r['unverified']} not verifiable" if r["unverified"] else ""))
-    listed("would deny", [f"{i['principal']} {i['action']} x{i['calls']} (first {i['first']}, {i['event_id']}): "
-                          f"{i['reason']}" for i in r["denied_calls"]])
+        message = safe.escaped(w["message"])
+        out.append(_("note: {note}").format(note=message) if w["kind"] in NOTES else
+                   _("warning: {message}").format(message=message))
+    out.append(_("note: {note}").format(note=_(LOCKOUT)))
+    replayed = _("replay of the window: {calls} call(s), {denied} denied, {allowed} allowed, {delegated} through the "
+                 "account's IAM policies").format(**{k: r[k] for k in ("calls", "denied", "allowed", "delegated")})
+    if r["unverified"]:
+        replayed += _(", {n} not verifiable").format(n=r["unverified"])
+    out.append(replayed)
+    listed(_("would deny"), [_("{principal} {action} x{calls} (first {first}, {event_id}): {reason}").format(
+        principal=i["principal"], action=i["action"], calls=i["calls"], first=local_iso(i["first"]),
+        event_id=i["event_id"], reason=i["reason"]) for i in r["denied_calls"]])
     for p in s["problems"]:
-        out.append(f"refused by KMS's rules: {safe.escaped(p)}")
+        out.append(_("refused by KMS's rules: {problem}").format(problem=safe.escaped(p)))
     if written and not s["problems"]:
-        out.append(f"apply with: {safe.escaped(apply_command(s['key'], output))}")
+        out.append(_("apply with: {command}").format(command=safe.escaped(apply_command(s["key"], output))))
     return out
 
 
@@ -101,6 +106,9 @@ def say(line: str) -> None:
     """One line on stderr: wrapped to the terminal's width, continued lines indented, when stderr is one."""
     text = f"keytrail: {line}"
     if sys.stderr.isatty():
+        from keytrail.render.width import wrap_prose
+
+        # in display cells, so that Japanese text (two cells a character, no spaces) fits too
         width = max(40, shutil.get_terminal_size().columns - 1)
-        text = textwrap.fill(text, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+        text = "\n    ".join(wrap_prose(text, width, width - 4))
     click.echo(text, err=True)

@@ -11,13 +11,14 @@ import orjson
 from keytrail.cli.exits import EXIT_OK, EXIT_PARTIAL, EXIT_VIOLATIONS, PartialOnErrorCommand, command
 from keytrail.cli.options import Output
 from keytrail.cli.writing import screen_for, write_text
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.render import Column, render
 from keytrail.render.grid import Screen
 from keytrail.render.safe import markdown, terminal
 from keytrail.verify import VerificationReport, load_public_keys, verify_archive
 
 COLUMNS = [Column("level", N_("status")), Column("file", N_("file")), Column("message", N_("problem"))]
+LEVELS = {"failed": N_("FAILED"), "unreadable": N_("UNREADABLE"), "warning": N_("WARNING"), "note": N_("NOTE")}
 
 
 def _display(uri: str) -> str:
@@ -29,7 +30,8 @@ def _display(uri: str) -> str:
 
 
 def rows(report: VerificationReport) -> list[dict[str, Any]]:
-    return [{"level": f.level.upper(), "file": _display(f.uri), "message": f.message} for f in report.findings]
+    return [{"level": _(LEVELS.get(f.level, f.level.upper())), "level_key": f.level.upper(), "file": _display(f.uri),
+             "message": f.message} for f in report.findings]
 
 
 def format_report(report: VerificationReport, fmt: str, screen: Screen | None = None) -> str:
@@ -37,7 +39,7 @@ def format_report(report: VerificationReport, fmt: str, screen: Screen | None = 
     if fmt == "json":
         return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
     if fmt == "md":
-        table = render(rows(report), COLUMNS, "md", "Log file integrity") + "\n" if report.findings else ""
+        table = render(rows(report), COLUMNS, "md", _("Log file integrity")) + "\n" if report.findings else ""
         return f"{table}**{markdown(report.summary())}**\n"
     if screen is not None and report.findings:
         from keytrail.render.verdicts import verification_text

@@ -19,9 +19,11 @@ import click
 
 from keytrail.cli.options import VerifyOptions
 from keytrail.errors import UsageError, VerificationFailed
-from keytrail.i18n import _, ngettext
+from keytrail.i18n import N_, _, ngettext
 from keytrail.render import safe
 from keytrail.verify.gate import Gate
+
+LEVELS = {"failed": N_("failed"), "unreadable": N_("unreadable"), "warning": N_("warning")}  # a finding's level, said
 
 
 def _say(line: str) -> None:
@@ -51,7 +53,7 @@ def verify_if_asked(sources: Sequence[str], asked: VerifyOptions, *, ingesting: 
     for finding in gate.report.findings:
         if finding.level != "note" and finding.uri not in left:
             _say("keytrail: " + _("verification {level}: {file}: {message}").format(
-                level=finding.level, file=finding.uri or "-", message=finding.message))
+                level=_(LEVELS.get(finding.level, finding.level)), file=finding.uri or "-", message=finding.message))
     for f in gate.left_out:
         _say("keytrail: " + _("not verified: {file}: {reason}").format(file=f.uri, reason=f.reason))
     if gate.blocked:

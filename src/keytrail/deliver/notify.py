@@ -168,7 +168,7 @@ class WebhookNotifier:
     def __post_init__(self) -> None:
         parts = urllib.parse.urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError("a webhook is an http:// or https:// URL")
+            raise UsageError(_("a webhook is an http:// or https:// URL"))
         self.destination = _where(self.url)
 
     def messages(self, findings: Sequence[dict[str, Any]]) -> list[Message]:
@@ -205,7 +205,8 @@ class SnsNotifier:
     def __post_init__(self) -> None:
         parts = self.topic_arn.split(":")
         if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns" or not parts[3] or not parts[5]:
-            raise UsageError(f"not an SNS topic ARN: {self.topic_arn!r} (sns://arn:aws:sns:REGION:ACCOUNT:TOPIC)")
+            raise UsageError(_("not an SNS topic ARN: {value!r} ({form})").format(
+                value=self.topic_arn, form="sns://arn:aws:sns:REGION:ACCOUNT:TOPIC"))
         self.region = parts[3]
         self.destination = f"SNS topic {self.topic_arn}"
 
@@ -234,4 +235,4 @@ def notifier_for(target: str, config: AwsConfig, stream: TextIO) -> Notifier:
         return SnsNotifier(target[len("sns://"):], config)
     if target.startswith(("http://", "https://")):
         return WebhookNotifier(target)
-    raise UsageError("notify: give a webhook URL (https://...), sns://TOPIC_ARN or - (standard output)")
+    raise UsageError(_("notify: give a webhook URL (https://...), sns://TOPIC_ARN or - (standard output)"))

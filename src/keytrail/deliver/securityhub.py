@@ -32,7 +32,7 @@ from typing import Any
 
 from keytrail.analysis.findings.base import Finding
 from keytrail.analysis.findings.identity import finding_account, finding_id
-from keytrail.errors import REGION, DeliveryError, UsageError
+from keytrail.errors import REGION, DeliveryError, UsageError, said
 from keytrail.i18n import _
 from keytrail.render.asff import batches, check_asff, product_arn, to_asff
 from keytrail.sources.aws import (
@@ -155,8 +155,8 @@ class Exporter:
                     self.sleep(delay)
                     continue
                 if error_code(e) == "InvalidAccessException":
-                    raise DeliveryError(destination, f"{describe_error(e)} (is Security Hub enabled in this account "
-                                                     "and Region?)") from e
+                    raise DeliveryError(destination, _("{reason} (is Security Hub enabled in this account and Region?)")
+                                        .format(reason=describe_error(e))) from e
                 raise DeliveryError(destination, describe_error(e), retryable=is_retryable(e)) from e
 
 
@@ -181,7 +181,7 @@ def export(  # long: the export's steps in order (see the module docstring)
     config = exporter.config
     region = config.region_name()
     if not region:
-        raise UsageError("Security Hub is regional: give ", REGION, " (or set AWS_REGION)")
+        raise UsageError(*said(_("Security Hub is regional: give {region} (or set AWS_REGION)"), region=REGION))
     account = caller_account(config)
     summary = ExportSummary(account, region)
     mine = []
@@ -203,7 +203,7 @@ def export(  # long: the export's steps in order (see the module docstring)
             summary.failed.append((asff["Id"], "; ".join(problems)))
         else:
             outgoing.append(asff)
-    current = {a["Id"] for a in outgoing} | {i for i, _ in summary.failed}
+    current = {a["Id"] for a in outgoing} | {i for i, _reason in summary.failed}
     archive = [
         archived_copy(found, exporter.now) for fid, found in sorted(before.items())
         if fid not in current and found.get("RecordState", "ACTIVE") == "ACTIVE" and exporter.scope.covers(found)

@@ -76,6 +76,6 @@ def verification_text(rows: Sequence[Row], screen: Screen) -> str:
     """``verify``'s problems: the file (broken only after ``/``; a long one on a line of its own),
     its status, what is wrong."""
     cols = [Col(W.H["file"], IDENT), Col(W.H["status"], ATOM), Col(W.H["problem"], TEXT)]
-    table = [[Cell(terminal(r["file"])), Cell(terminal(r["level"]), role=LEVEL_ROLE.get(r["level"])),
+    table = [[Cell(terminal(r["file"])), Cell(terminal(r["level"]), role=LEVEL_ROLE.get(r.get("level_key", r["level"]))),
               Cell(terminal(r["message"]))] for r in rows]
     return "\n".join(grid(cols, table, screen)) + "\n"

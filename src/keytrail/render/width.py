@@ -113,6 +113,8 @@ def wrap(text: str, cells: int, kind: str = TEXT) -> list[str]:
         return _fill(text.split(_LIST_SEP), _LIST_SEP, cells)
     if kind in (NUM, ATOM):
         return fold(text, cells)
+    if not text.isascii() and any(char_width(c) == 2 for c in text):
+        return wrap_prose(text, cells)  # Japanese: lines filled between characters, not only at spaces
     return _fill([w for w in text.split(" ") if w], " ", cells)
 
 
@@ -125,4 +127,50 @@ def min_width(text: str, kind: str) -> int:
     if kind == LIST:  # items whole: an alias, a principal is one name
         items = text.split(_LIST_SEP)
         return max((width(i) + (1 if n < len(items) - 1 else 0) for n, i in enumerate(items)), default=0)
+    if not text.isascii() and any(char_width(c) == 2 for c in text):
+        return max((min_width(u, IDENT) for u in _units(text) if not u.isspace()), default=0)
     return max((min_width(w, IDENT) for w in text.split(" ")), default=0)
+
+
+_NO_START = frozenset("、。，．）」』】〕！？：；ー々)ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ")  # never at the start of a line (kinsoku)
+_UNIT = re.compile(r" +|[^\s\u1100-\uffff]+|.", re.S)
+
+
+def _units(text: str) -> list[str]:
+    """What a line of prose may break between: runs of spaces, runs of narrow characters (a word,
+    an ARN), and each wide character, closing punctuation kept with what precedes it."""
+    units: list[str] = []
+    for u in _UNIT.findall(text):
+        if units and (u[0] in _NO_START or (not u.isspace() and not units[-1].isspace()
+                                              and width(u) == len(u) and width(units[-1]) == len(units[-1]))):
+            units[-1] += u  # closing punctuation stays with what it closes; narrow runs stay whole
+        else:
+            units.append(u)
+    return units
+
+
+def wrap_prose(text: str, cells: int, later: int | None = None) -> list[str]:
+    """A sentence broken into lines of at most ``cells`` display cells: at spaces, and also between
+    two characters when either is wide (Japanese has no spaces between words), never inside a run
+    of narrow characters (an ARN, an option) and never before closing punctuation (``、``, ``。``).
+    ``later``: the width of the lines after the first (an indented continuation)."""
+    cells = max(cells, 2)
+    rest = max(later if later is not None else cells, 2)
+    lines: list[str] = []
+    line = ""
+    for u in _units(text):
+        if u.isspace():
+            line += " " if line else ""
+            continue
+        limit = cells if not lines else rest
+        if width(line + u) <= limit or not line.strip():
+            line += u
+            continue
+        lines.append(line.rstrip())
+        line = u
+    lines.append(line.rstrip())
+    out: list[str] = []
+    for ln in lines:
+        limit = cells if not out else rest
+        out += wrap(ln, limit, IDENT) if width(ln) > limit else [ln]
+    return out

@@ -33,8 +33,8 @@ from typing import Any
 
 import orjson
 
-from keytrail.errors import ATHENA_OUTPUT, SINCE, WORKGROUP, SourceError, UsageError
-from keytrail.i18n import N_
+from keytrail.errors import ATHENA_OUTPUT, SINCE, WORKGROUP, SourceError, UsageError, said
+from keytrail.i18n import N_, _
 from keytrail.sources import RecordBatch, ocsf_mapping, securitylake
 from keytrail.sources.aws import (
     AwsConfig,
@@ -342,7 +342,8 @@ class AthenaSource:
                     return query_id
                 if state in ("FAILED", "CANCELLED"):
                     reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage") or state
-                    raise SourceError(f"{self.description}: query {query_id} {state.lower()}: {reason}")
+                    raise SourceError(_("{source}: query {id} {state}: {reason}").format(
+                        source=self.description, id=query_id, state=state.lower(), reason=reason))
                 self.sleep(delay)
                 delay = min(POLL_MAX, delay * 1.5)
         except KeyboardInterrupt:
@@ -368,7 +369,8 @@ class AthenaSource:
                 names = [str(c.get("Name", "")).lower() for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])]
                 missing = [c for c in columns if c not in names]
                 if missing:
-                    raise SourceError(f"{self.description}: query {query_id} result lacks columns {', '.join(missing)}")
+                    raise SourceError(_("{source}: query {id} result lacks columns {columns}").format(
+                        source=self.description, id=query_id, columns=", ".join(missing)))
             rows = result.get("Rows", []) or []
             for i, row in enumerate(rows):
                 values = [d.get("VarCharValue") for d in row.get("Data", [])]
@@ -386,17 +388,18 @@ def parse_athena_url(spec: str) -> tuple[str, str, str, dict[str, str]]:
     from urllib.parse import parse_qsl
 
     rest = spec.split("://", 1)[1]
-    path, _, query = rest.partition("?")
+    path, _q, query = rest.partition("?")
     parts = path.strip("/").split(".")
     if len(parts) == 2:
         catalog, database, table = "AwsDataCatalog", parts[0], parts[1]
     elif len(parts) == 3:
         catalog, database, table = parts
     else:
-        raise UsageError(f"{spec}: expected athena://DATABASE.TABLE")
+        raise UsageError(_("{spec}: expected {forms}").format(spec=spec, forms="athena://DATABASE.TABLE"))
     for name in (catalog, database, table):
         if not _NAME.match(name):
-            raise UsageError(f"{spec}: {name!r} is not a catalog, database or table name (letters, digits, _ and -)")
+            raise UsageError(_("{spec}: {name!r} is not a catalog, database or table name (letters, digits, _ and -)")
+                             .format(spec=spec, name=name))
     return catalog, database, table, dict(parse_qsl(query))
 
 
@@ -405,13 +408,14 @@ def open_athena(spec: str, options: SourceOptions) -> AthenaSource:
     catalog, database, table, query = parse_athena_url(spec)
     unknown = set(query) - {"workgroup", "output"}
     if unknown:
-        raise UsageError(f"{spec}: unknown parameter(s) {', '.join(sorted(unknown))} (workgroup, output)")
+        raise UsageError(_("{spec}: unknown parameter(s) {names} ({known})").format(
+            spec=spec, names=", ".join(sorted(unknown)), known="workgroup, output"))
     workgroup = options.extra.get("workgroup") or query.get("workgroup")
     output = options.extra.get("athena_output") or query.get("output")
     if workgroup is not None and not _NAME.match(workgroup):
-        raise UsageError(WORKGROUP, f": {workgroup!r} is not a workgroup name")
+        raise UsageError(*said(_("{option}: {value!r} is not a workgroup name"), option=WORKGROUP, value=workgroup))
     if output is not None and not _S3_URL.match(output):
-        raise UsageError(ATHENA_OUTPUT, f": {output!r} is not an s3:// URL")
+        raise UsageError(*said(_("{option}: {value!r} is not an s3:// URL"), option=ATHENA_OUTPUT, value=output))
     check_scope(options.accounts, options.regions)
     regions = tuple(r for r in options.regions if r.lower() != "all")
     since, until = time_window(options.since, options.until)

@@ -130,16 +130,29 @@ def translate(exc: BaseException, *what: Part) -> Exception:
     except ImportError:  # pragma: no cover
         return SourceError(*what, f": {exc}")
     if isinstance(exc, bex.ProfileNotFound):
-        return UsageError(f"AWS profile not found: {getattr(exc, 'kwargs', {}).get('profile', '?')}")
+        return UsageError(_("AWS profile not found: {profile}").format(profile=getattr(exc, "kwargs", {}).get("profile", "?")))
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
-        return UsageError(*what, ": no usable AWS credentials (set them up for boto3, or give ", PROFILE, ")")
+        return UsageError(*said(_("{what}: no usable AWS credentials (set them up for boto3, or give {profile})"),
+                                what=list(what), profile=PROFILE))
     if isinstance(exc, bex.NoRegionError):
-        return UsageError(*what, ": no AWS Region: give ", REGION, " or set AWS_REGION")
+        return UsageError(*said(_("{what}: no AWS Region: give {region} or set AWS_REGION"), what=list(what), region=REGION))
     if isinstance(exc, bex.ClientError):
         return SourceError(*what, f": {describe_error(exc)}")
     if isinstance(exc, bex.BotoCoreError):
-        return SourceError(*what, f": {exc}")
+        return SourceError(*what, f": {_reason(exc)}")
     return SourceError(*what, f": {describe_error(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """A botocore failure in the reader's words where keytrail knows it (no connection, a timeout),
+    botocore's own text otherwise."""
+    import botocore.exceptions as bex
+
+    if isinstance(exc, bex.EndpointConnectionError):
+        return _("cannot connect to {endpoint}").format(endpoint=getattr(exc, "kwargs", {}).get("endpoint_url", "?"))
+    if isinstance(exc, bex.ConnectTimeoutError | bex.ReadTimeoutError):
+        return _("no answer from {endpoint} in time").format(endpoint=getattr(exc, "kwargs", {}).get("endpoint_url", "?"))
+    return str(exc)
 
 
 def botocore_errors() -> tuple[type[BaseException], ...]:
@@ -205,7 +218,7 @@ class AwsConfig:
             try:
                 session = boto3.Session(profile_name=self.profile, region_name=self.region)
             except Exception as e:
-                raise translate(e, "AWS session") from e
+                raise translate(e, _("AWS session")) from e
             cache[key] = session
         return session
 
@@ -222,7 +235,7 @@ class AwsConfig:
             except UsageError:
                 raise
             except Exception as e:
-                raise translate(e, f"{service} client") from e
+                raise translate(e, _("{service} client").format(service=service)) from e
             cache[key] = client
         return client
 
@@ -280,7 +293,8 @@ def enabled_regions(session_or_config: Any, region: str | None = None) -> list[s
     except UsageError:
         raise
     except Exception as e:
-        raise translate(e, "listing enabled Regions (ec2:DescribeRegions; give ", REGIONS_LIST, " instead)") from e
+        raise translate(e, *said(_("listing enabled Regions (ec2:DescribeRegions; give {regions} instead)"),
+                                 regions=REGIONS_LIST)) from e
     return sorted(r["RegionName"] for r in regions if r.get("OptInStatus") != "not-opted-in")
 
 

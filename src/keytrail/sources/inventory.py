@@ -42,8 +42,9 @@ from keytrail.errors import (
     KeytrailError,
     SourceError,
     UsageError,
+    said,
 )
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.sources.aws import (
     AwsConfig,
     botocore_errors,
@@ -229,7 +230,7 @@ class _LastUsage:
 
     def __init__(self, client: Any | None) -> None:
         self.client = client
-        self.unavailable: str | None = None if client is not None else "not in this SDK"
+        self.unavailable: str | None = None if client is not None else _("not in this SDK")
 
     def __call__(self, key_id: str) -> datetime | None:
         if self.client is None or self.unavailable is not None:
@@ -302,9 +303,10 @@ def regions_from_api(
     """Every account and Region asked, through the KMS API (see the module docstring)."""
     check_scope(accounts, regions)
     if accounts and not org_role:
-        raise UsageError(ACCOUNTS, " needs ", ORG_ROLE_NAMED, " (the role keytrail assumes in each account)")
+        raise UsageError(*said(_("{accounts} needs {org_role} (the role keytrail assumes in each account)"),
+                               accounts=ACCOUNTS, org_role=ORG_ROLE_NAMED))
     if org_role is not None and not re.match(r"^[\w+=,.@/-]{1,512}$", org_role):
-        raise UsageError(ORG_ROLE, f": {org_role!r} is not a role name")
+        raise UsageError(*said(_("{option}: {value!r} is not a role name"), option=ORG_ROLE, value=org_role))
     base = aws.session()
     caller, partition = _caller(aws)
     targets: list[str] = [caller]
@@ -315,7 +317,9 @@ def regions_from_api(
             try:
                 targets = _organization_accounts(aws, base)
             except botocore_errors() as e:
-                raise SourceError(f"organizations:ListAccounts: {describe_error(e)} (give ", ACCOUNTS, " instead)") from e
+                raise SourceError(*said(_("{operation}: {reason} (give {accounts} instead)"),
+                                        operation="organizations:ListAccounts", reason=describe_error(e),
+                                        accounts=ACCOUNTS)) from e
     for account in targets:
         session = base
         if account != caller and org_role:
@@ -325,7 +329,8 @@ def regions_from_api(
                                  RoleSessionName=SESSION_NAME)["Credentials"]
                 session = session_from_credentials(creds, aws.region_name())
             except botocore_errors() as e:
-                yield InventoryFailure(account, None, f"cannot assume {role_arn}: {describe_error(e)}")
+                yield InventoryFailure(account, None, _("cannot assume {role}: {reason}").format(
+                    role=role_arn, reason=describe_error(e)))
                 continue
         try:
             names = _region_names(aws, session, regions)
@@ -358,7 +363,7 @@ def _region_names(aws: AwsConfig, session: Any, regions: Sequence[str]) -> list[
         return list(regions)
     default = aws.region_name()
     if not default:
-        raise UsageError("no AWS Region", REGION_CHOICE)
+        raise UsageError(*said(_("no AWS Region{remedy}"), remedy=REGION_CHOICE))
     return [default]
 
 

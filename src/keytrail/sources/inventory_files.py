@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from keytrail.errors import INVENTORY_DIR, KeytrailError, SourceError, UsageError
-from keytrail.i18n import N_
+from keytrail.errors import INVENTORY_DIR, KeytrailError, SourceError, UsageError, said
+from keytrail.i18n import N_, _
 from keytrail.sources.aws import ACCOUNT_ID, REGION_NAME
 from keytrail.sources.inventory import (
     InventoryFailure,
@@ -45,7 +45,8 @@ def _inventory_root(directory: str) -> str:
     nested = os.path.join(directory, "inventory")
     if os.path.isdir(nested) and has_accounts(nested):
         return nested
-    raise UsageError(f"{directory}: no ACCOUNT/REGION folders of AWS CLI output (list-aliases.json, describe-key/...)")
+    raise UsageError(_("{path}: no {folders} folders of AWS CLI output ({files})").format(
+        path=directory, folders="ACCOUNT/REGION", files="list-aliases.json, describe-key/..."))
 
 
 def _per_key_files(folder: str) -> Iterator[tuple[str, str]]:
@@ -72,7 +73,8 @@ def read_region_folder(folder: str, account: str, region: str) -> RegionInventor
         meta = load(path)
         meta = meta.get("KeyMetadata") if isinstance(meta, dict) else None
         if not isinstance(meta, dict):
-            raise SourceError(f"{path}: not `aws kms describe-key` output (no KeyMetadata)")
+            raise SourceError(_("{path}: not {command} output (no {field})").format(
+                path=path, command="`aws kms describe-key`", field="KeyMetadata"))
         key = key_from_metadata(meta, account, region)
         inv.keys.append(key)
         arns[key.key_id or key_id] = key.arn
@@ -82,26 +84,30 @@ def read_region_folder(folder: str, account: str, region: str) -> RegionInventor
     for key_id, path in _per_key_files(os.path.join(folder, "get-key-policy")):
         doc = load(path)
         if not isinstance(doc, dict) or not isinstance(doc.get("Policy"), str):
-            raise SourceError(f"{path}: not `aws kms get-key-policy` output (no Policy)")
+            raise SourceError(_("{path}: not {command} output (no {field})").format(
+                path=path, command="`aws kms get-key-policy`", field="Policy"))
         inv.policies.append((arn_of(key_id), str(doc.get("PolicyName") or "default"), doc["Policy"]))
     for key_id, path in _per_key_files(os.path.join(folder, "list-grants")):
         doc = load(path)
         grants = doc.get("Grants") if isinstance(doc, dict) else None
         if not isinstance(grants, list):
-            raise SourceError(f"{path}: not `aws kms list-grants` output (no Grants)")
+            raise SourceError(_("{path}: not {command} output (no {field})").format(
+                path=path, command="`aws kms list-grants`", field="Grants"))
         inv.grants += [grant_from_entry(g, arn_of(key_id)) for g in grants if isinstance(g, dict)]
     for key_id, path in _per_key_files(os.path.join(folder, "list-resource-tags")):
         doc = load(path)
         tags = doc.get("Tags") if isinstance(doc, dict) else None
         if not isinstance(tags, list):
-            raise SourceError(f"{path}: not `aws kms list-resource-tags` output (no Tags)")
+            raise SourceError(_("{path}: not {command} output (no {field})").format(
+                path=path, command="`aws kms list-resource-tags`", field="Tags"))
         inv.tags += [(arn_of(key_id), str(t.get("TagKey")), str_or_none(t.get("TagValue"))) for t in tags if isinstance(t, dict)]
     aliases_path = os.path.join(folder, "list-aliases.json")
     if os.path.exists(aliases_path):
         doc = load(aliases_path)
         entries = doc.get("Aliases") if isinstance(doc, dict) else None
         if not isinstance(entries, list):
-            raise SourceError(f"{aliases_path}: not `aws kms list-aliases` output (no Aliases)")
+            raise SourceError(_("{path}: not {command} output (no {field})").format(
+                path=aliases_path, command="`aws kms list-aliases`", field="Aliases"))
         for entry in entries:
             alias = alias_from_entry(entry, account, region) if isinstance(entry, dict) else None
             if alias is not None:
@@ -112,7 +118,7 @@ def read_region_folder(folder: str, account: str, region: str) -> RegionInventor
 def regions_from_files(directory: str) -> Iterator[Taken]:
     """Every ACCOUNT/REGION folder of an inventory saved as AWS CLI output (see the module docstring)."""
     if not os.path.isdir(directory):
-        raise UsageError(INVENTORY_DIR, f" {directory}: not a directory")
+        raise UsageError(*said(_("{option} {path}: not a directory"), option=INVENTORY_DIR, path=directory))
     root = _inventory_root(directory)
     for account in sorted(os.listdir(root)):
         adir = os.path.join(root, account)

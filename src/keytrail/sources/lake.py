@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from keytrail.errors import SINCE, SourceError, UsageError
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import REGION_NAME, AwsConfig, botocore_errors, time_window, translate
 from keytrail.sources.registry import SourceOptions
@@ -87,7 +87,7 @@ def _literal(t: datetime) -> str:
 def build_query(event_data_store: str, since: datetime, until: datetime) -> str:
     """The query text (comments removed) for the KMS calls of [since, until)."""
     if not _ID.match(event_data_store):
-        raise UsageError(f"{event_data_store!r} is not an event data store id")
+        raise UsageError(_("{value!r} is not an event data store id").format(value=event_data_store))
     lines = []
     for line in query_template().splitlines():
         if line.lstrip().startswith("--"):
@@ -177,8 +177,8 @@ def _slice_time(value: str | None) -> datetime | None:
 
 def _size(n: object) -> str:
     if not isinstance(n, int | float):
-        return "an unknown number of bytes"
-    return f"{n / 1e6:,.1f} MB ({int(n):,} bytes)"
+        return _("an unknown number of bytes")
+    return _("{megabytes} MB ({bytes} bytes)").format(megabytes=f"{n / 1e6:,.1f}", bytes=f"{int(n):,}")
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,8 @@ class LakeSource:
                     return query_id
                 if state in ("FAILED", "CANCELLED", "TIMED_OUT"):
                     reason = query.get("ErrorMessage") or state
-                    raise SourceError(f"{self.description}: query {query_id} {str(state).lower()}: {reason}")
+                    raise SourceError(_("{source}: query {id} {state}: {reason}").format(
+                        source=self.description, id=query_id, state=str(state).lower(), reason=reason))
                 if time.monotonic() - last_report >= PROGRESS_SECONDS:
                     last_report = time.monotonic()
                     log.info(N_("%s: query %s %s for %.0f s"), self.description, query_id, str(state).lower(),
@@ -292,11 +293,12 @@ class LakeSource:
 def open_lake(spec: str, options: SourceOptions) -> LakeSource:
     """The opener registered for ``lake://``: an event data store's id or ARN."""
     rest = spec.split("://", 1)[1]
-    target, _, query = rest.partition("?")
+    target, _q, query = rest.partition("?")
     params = dict(parse_qsl(query, keep_blank_values=True))
     unknown = set(params) - {"region"}
     if unknown:
-        raise UsageError(f"{spec}: unknown parameter(s) {', '.join(sorted(unknown))} (region)")
+        raise UsageError(_("{spec}: unknown parameter(s) {names} ({known})").format(
+            spec=spec, names=", ".join(sorted(unknown)), known="region"))
     region = params.get("region") or options.region
     arn = _ARN.match(target)
     if arn:
@@ -304,9 +306,10 @@ def open_lake(spec: str, options: SourceOptions) -> LakeSource:
     elif _ID.match(target):
         store = target
     else:
-        raise UsageError(f"{spec}: expected lake://EVENT_DATA_STORE_ID or lake://arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID")
+        raise UsageError(_("{spec}: expected {forms}").format(
+            spec=spec, forms="lake://EVENT_DATA_STORE_ID or lake://arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID"))
     if region is not None and not REGION_NAME.match(region):
-        raise UsageError(f"{spec}: {region!r} is not a Region name (e.g. us-east-1)")
+        raise UsageError(_("{spec}: {region!r} is not a Region name (e.g. us-east-1)").format(spec=spec, region=region))
     since, until = time_window(options.since, options.until)
     return LakeSource(event_data_store=store, region=region, aws=AwsConfig(options.profile, options.region),
                       since=since, until=until)  # fmt: skip

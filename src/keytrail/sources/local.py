@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from keytrail.errors import SourceReadError
+from keytrail.i18n import N_, _
 from keytrail.sources import FileRef
 
 # Files found in directories: .json/.jsonl/.ndjson, optionally gzipped (names may carry a suffix
 # such as "@COMMIT" after the extension), and Parquet (Security Lake's OCSF files, *.gz.parquet).
 # Files named explicitly are read whatever their name.
 _CANDIDATE = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?($|@)|\.parquet$", re.IGNORECASE)
-_NON_LOG_DIRS = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
+_NON_LOG_DIRS = {"CloudTrail-Digest": N_("CloudTrail digest file"), "CloudTrail-Insight": N_("CloudTrail Insights file")}
 
 
 def is_log_name(name: str) -> bool:
@@ -65,24 +66,25 @@ class LocalSource:
         counts: dict[str, int] = {}
         for _dir, _subdirs, names in os.walk(origin):
             for name in names:
-                ext = os.path.splitext(name)[1].lower() or "no extension"
+                ext = os.path.splitext(name)[1].lower() or _("no extension")
                 counts[ext] = counts.get(ext, 0) + 1
         where = os.path.abspath(origin)
         if not counts:
-            return f"{where} holds no file"
+            return _("{path} holds no file").format(path=where)
         n = sum(counts.values())
         kinds = ", ".join(f"{c} {ext}" for ext, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:5])
-        return f"{where} holds no .json, .jsonl or .ndjson file, only {n} other file(s): {kinds}"
+        return _("{path} holds no .json, .jsonl or .ndjson file, only {n} other file(s): {kinds}").format(
+            path=where, n=n, kinds=kinds)
 
     def _walk(self, path: str, origin: str, seen: dict[tuple[int, int], str],
               dirs: set[tuple[int, int]]) -> Iterator[FileRef]:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            yield FileRef(path, error="no such file or directory", origin=origin)
+            yield FileRef(path, error=_("no such file or directory"), origin=origin)
             return
         except OSError as e:
-            yield FileRef(path, error=f"cannot stat: {e.strerror or e}", origin=origin)
+            yield FileRef(path, error=_("cannot stat: {reason}").format(reason=e.strerror or e), origin=origin)
             return
         if stat.S_ISDIR(st.st_mode):
             ident = (st.st_dev, st.st_ino)
@@ -92,7 +94,7 @@ class LocalSource:
             try:
                 entries = sorted(os.scandir(path), key=lambda e: e.name)
             except OSError as e:
-                yield FileRef(path, error=f"cannot list directory: {e.strerror or e}", origin=origin)
+                yield FileRef(path, error=_("cannot list directory: {reason}").format(reason=e.strerror or e), origin=origin)
                 return
             for entry in entries:
                 child = entry.path
@@ -104,7 +106,7 @@ class LocalSource:
                     yield from self._walk(child, origin, seen, dirs)
             return
         if not stat.S_ISREG(st.st_mode):
-            yield FileRef(path, error="not a regular file (FIFO, socket or device): not read", origin=origin)
+            yield FileRef(path, error=_("not a regular file (FIFO, socket or device): not read"), origin=origin)
             return
         ident = (st.st_dev, st.st_ino)
         first = seen.get(ident)
@@ -124,4 +126,4 @@ class LocalSource:
             with open(ref.uri, "rb") as f:
                 return f.read()
         except OSError as e:
-            raise SourceReadError(ref.uri, f"cannot read: {e.strerror or e}") from e
+            raise SourceReadError(ref.uri, f"cannot read: {e.strerror or e}") from e  # kept in the store: English

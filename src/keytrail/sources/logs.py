@@ -42,8 +42,8 @@ from urllib.parse import parse_qsl, quote
 
 import orjson
 
-from keytrail.errors import REGION, SINCE, RegionDenied, SourceError, UsageError
-from keytrail.i18n import N_
+from keytrail.errors import REGION, SINCE, RegionDenied, SourceError, UsageError, said
+from keytrail.i18n import N_, _
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
     REGION_NAME,
@@ -183,7 +183,8 @@ class LogsSource:
         now = self.now or utcnow()
         region = self.region or self.aws.region_name()
         if not region:
-            raise UsageError(f"{self.description}: no Region: give logs://GROUP?region=R or ", REGION)
+            raise UsageError(*said(_("{source}: no Region: give logs://GROUP?region=R or {region}"),
+                                   source=self.description, region=REGION))
         account = caller_account(self.aws)
         since, until, until_is_now = self.window(now)
         prefix = f"logs://{account}/{region}/{quote(self.group, safe='')}"
@@ -206,7 +207,7 @@ class LogsSource:
                 yield from hours.finish()
         except RegionDenied as e:
             # this group may not be read: named, the other sources are read
-            yield RecordBatch(prefix, "", [], error=f"not read: {e}")
+            yield RecordBatch(prefix, "", [], error=_("not read: {reason}").format(reason=e))
 
     def _import_in_progress(self, client: Any, limiter: RateLimiter, region: str) -> bool:
         """Whether a CloudTrail Lake import into this group is still running (CloudWatch Logs
@@ -288,32 +289,34 @@ class LogsSource:
                 if is_access_denied(e):
                     raise RegionDenied(region, describe_error(e)) from e
                 if error_code(e) == "ResourceNotFoundException":
-                    raise SourceError(f"{what}: no such log group in {region} ({describe_error(e)})") from e
+                    raise SourceError(_("{what}: no such log group in {region} ({reason})").format(
+                        what=what, region=region, reason=describe_error(e))) from e
                 if not is_retryable(e):
                     raise translate(e, what) from e
                 delay = next(delays, None)
                 if delay is None:
-                    raise SourceError(
-                        f"{what}: still failing ({describe_failure(e)}) after {self.aws.retry.attempts} attempts; "
-                        "run again later (hours already read are kept)"
-                    ) from e
+                    raise SourceError(_("{what}: still failing ({reason}) after {n} attempts; run again later (hours "
+                                        "already read are kept)").format(
+                        what=what, reason=describe_failure(e), n=self.aws.retry.attempts)) from e
                 RETRIES.add(what, describe_failure(e))
-                log.info("%s: %s; retrying in %.1f s", what, describe_failure(e), delay)
+                log.info(N_("%s: %s; retrying in %.1f s"), what, describe_failure(e), delay)
                 self.sleep(delay)
 
 
 def open_logs(spec: str, options: SourceOptions) -> LogsSource:
     """The opener registered for ``logs://``."""
     rest = spec.split("://", 1)[1]
-    group, _, query = rest.partition("?")
+    group, _q, query = rest.partition("?")
     params = dict(parse_qsl(query, keep_blank_values=True))
     unknown = set(params) - {"region"}
     if unknown:
-        raise UsageError(f"{spec}: unknown parameter(s) {', '.join(sorted(unknown))} (region)")
+        raise UsageError(_("{spec}: unknown parameter(s) {names} ({known})").format(
+            spec=spec, names=", ".join(sorted(unknown)), known="region"))
     if not _GROUP.match(group):
-        raise UsageError(f"{spec}: {group!r} is not a log group name (1 to 512 letters, digits and _ - / . #)")
+        raise UsageError(_("{spec}: {group!r} is not a log group name (1 to 512 letters, digits and _ - / . #)").format(
+            spec=spec, group=group))
     region = params.get("region") or options.region
     if region is not None and not REGION_NAME.match(region):
-        raise UsageError(f"{spec}: {region!r} is not a Region name (e.g. us-east-1)")
+        raise UsageError(_("{spec}: {region!r} is not a Region name (e.g. us-east-1)").format(spec=spec, region=region))
     since, until = time_window(options.since, options.until)
     return LogsSource(group=group, region=region, aws=AwsConfig(options.profile, options.region), since=since, until=until)

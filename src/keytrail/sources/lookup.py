@@ -38,8 +38,9 @@ from keytrail.errors import (
     RegionDenied,
     SourceError,
     UsageError,
+    said,
 )
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.sources import RecordBatch
 from keytrail.sources.aws import (
     REGION_NAME,
@@ -122,7 +123,8 @@ class LookupSource:
         else:
             default = self.aws.region_name()
             if not default:
-                raise UsageError("lookup://: no Region: give lookup://REGION, ", REGIONS_LIST, " or ", REGION)
+                raise UsageError(*said(_("lookup://: no Region: give lookup://REGION, {regions} or {region}"),
+                                       regions=REGIONS_LIST, region=REGION))
             regions = [default]
         return [Lookup(r, "EventSource", "kms.amazonaws.com") for r in regions]
 
@@ -168,7 +170,7 @@ class LookupSource:
                     yield from collector.finish()
             except RegionDenied as e:
                 # one Region refused (an SCP, a Region not enabled): named, the others are read
-                yield RecordBatch(prefix, "", [], error=f"not read: {e}")
+                yield RecordBatch(prefix, "", [], error=_("not read: {reason}").format(reason=e))
 
     def _events(
         self, client: Any, limiter: RateLimiter, q: Lookup, start: datetime, end: datetime, what: str
@@ -218,12 +220,12 @@ class LookupSource:
                     raise translate(e, f"{what}: cloudtrail:LookupEvents") from e
                 delay = next(delays, None)
                 if delay is None:
-                    raise SourceError(
-                        f"{what}: cloudtrail:LookupEvents still failing ({describe_failure(e)}) after "
-                        f"{self.aws.retry.attempts} attempts; run again later (hours already read are kept)"
-                    ) from e
+                    raise SourceError(_(
+                        "{what}: {operation} still failing ({reason}) after {n} attempts; run again later (hours "
+                        "already read are kept)").format(what=what, operation="cloudtrail:LookupEvents",
+                                                         reason=describe_failure(e), n=self.aws.retry.attempts)) from e
                 RETRIES.add(f"cloudtrail:LookupEvents {what}", describe_failure(e))
-                log.info("%s: %s; retrying in %.1f s", what, describe_failure(e), delay)
+                log.info(N_("%s: %s; retrying in %.1f s"), what, describe_failure(e), delay)
                 self.sleep(delay)
 
 
@@ -233,7 +235,8 @@ def open_lookup(spec: str, options: SourceOptions) -> LookupSource:
     rest = spec.split("://", 1)[1].strip("/")
     if rest:
         if not REGION_NAME.match(rest):
-            raise UsageError(f"{spec}: not a Region (lookup://us-east-1, or lookup:// with ", REGIONS, ")")
+            raise UsageError(*said(_("{spec}: not a Region (lookup://us-east-1, or lookup:// with {regions})"),
+                                   spec=spec, regions=REGIONS))
         regions: tuple[str, ...] = (rest,)
     elif any(r.lower() == "all" for r in options.regions):
         regions = ("all",)
@@ -242,17 +245,17 @@ def open_lookup(spec: str, options: SourceOptions) -> LookupSource:
         regions = tuple(options.regions)
     for key in options.keys:
         if not _KEY_ARN.match(key):
-            raise UsageError(
-                LOOKUP_KEY, f" {key!r}: lookup:// finds a key's events by its key ARN "
-                "(arn:aws:kms:REGION:ACCOUNT:key/ID); aliases and bare ids are resolved later, from the records"
-            )
+            raise UsageError(*said(
+                _("{option} {key!r}: lookup:// finds a key's events by its key ARN ({form}); aliases and bare ids are "
+                  "resolved later, from the records"), option=LOOKUP_KEY, key=key, form="arn:aws:kms:REGION:ACCOUNT:key/ID"))
     since, until = time_window(options.since, options.until)
     rate = DEFAULT_RATE
     if "lookup_rate" in options.extra:
         try:
             rate = float(options.extra["lookup_rate"])
         except ValueError as e:
-            raise UsageError(f"lookup_rate: {options.extra['lookup_rate']!r} is not a number") from e
+            raise UsageError(_("{name}: {value!r} is not a number").format(
+                name="lookup_rate", value=options.extra["lookup_rate"])) from e
     return LookupSource(
         regions=regions,
         aws=AwsConfig(options.profile, options.region),

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from keytrail._version import __version__
 from keytrail.errors import UsageError
+from keytrail.i18n import _
 
 T = TypeVar("T")
 
@@ -138,9 +139,9 @@ def _env_number(environ: Mapping[str, str], name: str, default: float, minimum: 
     try:
         value = float(raw)
     except ValueError as e:
-        raise UsageError(f"{name}: {raw!r} is not a number") from e
+        raise UsageError(_("{name}: {value!r} is not a number").format(name=name, value=raw)) from e
     if value < minimum:
-        raise UsageError(f"{name}: {raw!r} is below {minimum:g}")
+        raise UsageError(_("{name}: {value!r} is below {minimum}").format(name=name, value=raw, minimum=f"{minimum:g}"))
     return value
 
 
@@ -163,7 +164,8 @@ class RetryPolicy:
         if mode == "legacy":
             mode = "standard"  # keytrail's promises rest on the standard retry conditions
         if mode not in RETRY_MODES:
-            raise UsageError(f"AWS_RETRY_MODE: {mode!r} is not one of {', '.join(RETRY_MODES)}")
+            raise UsageError(_("{name}: {value!r} is not one of {choices}").format(
+                name="AWS_RETRY_MODE", value=mode, choices=", ".join(RETRY_MODES)))
         return cls(
             max_attempts=int(_env_number(env, "AWS_MAX_ATTEMPTS", cls.max_attempts, 1)),
             mode=mode,

@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from keytrail.errors import SourceError, SourceReadError, UsageError
-from keytrail.i18n import N_
+from keytrail.i18n import N_, _
 from keytrail.sources import FileRef
 from keytrail.sources.aws import (
     ACCOUNT_ID,
@@ -61,16 +61,16 @@ _LOG_NAME = re.compile(r"\.(json|jsonl|ndjson)(\.gz)?$|\.parquet$", re.IGNORECAS
 LAKE_DIR = "CLOUD_TRAIL_MGMT"  # Security Lake's CloudTrail management events
 _LAKE_VERSION = "1.0"
 _LAKE_PART = re.compile(r"^(region|accountid|eventday)=(.+)$", re.IGNORECASE)
-_NON_LOG = {"CloudTrail-Digest": "CloudTrail digest file", "CloudTrail-Insight": "CloudTrail Insights file"}
+_NON_LOG = {"CloudTrail-Digest": N_("CloudTrail digest file"), "CloudTrail-Insight": N_("CloudTrail Insights file")}
 DISCOVERY_DEPTH = 2  # folders searched below PREFIX for AWSLogs/ (a trail's own S3 key prefix)
 ENUMERATE_DAYS = 62  # windows up to this many days list day prefixes directly, longer ones discover
 
 
 def parse_s3_url(spec: str) -> tuple[str, str]:
     rest = spec[len("s3://") :] if spec.lower().startswith("s3://") else spec
-    bucket, _, prefix = rest.partition("/")
+    bucket, _slash, prefix = rest.partition("/")
     if not _BUCKET.match(bucket):
-        raise UsageError(f"{spec}: not an S3 URL (s3://BUCKET/[PREFIX])")
+        raise UsageError(_("{spec}: not an S3 URL (s3://BUCKET/[PREFIX])").format(spec=spec))
     return bucket, prefix
 
 
@@ -116,7 +116,7 @@ class S3Source:
             return names, None
         except botocore_errors() as e:
             if is_access_denied(e):
-                return [], FileRef(self._uri(prefix), error=f"cannot list: {describe_error(e)}")
+                return [], FileRef(self._uri(prefix), error=_("cannot list: {reason}").format(reason=describe_error(e)))
             raise
 
     def files(self) -> Iterator[FileRef]:
@@ -131,13 +131,13 @@ class S3Source:
         except (UsageError, SourceError):
             raise
         except botocore_errors() as e:
-            raise translate(e, f"listing s3://{self.bucket}/{self.prefix}") from e
+            raise translate(e, _("listing {url}").format(url=f"s3://{self.bucket}/{self.prefix}")) from e
 
     def _one(self, key: str) -> FileRef:
         try:
             head = self.aws.call(f"s3:HeadObject s3://{self.bucket}/{key}", self._client().head_object, Bucket=self.bucket, Key=key)
         except botocore_errors() as e:
-            return FileRef(self._uri(key), error=f"cannot read: {describe_error(e)}")
+            return FileRef(self._uri(key), error=_("cannot read: {reason}").format(reason=describe_error(e)))
         return self._ref({"Key": key, "Size": head.get("ContentLength", 0), "ETag": head.get("ETag", "")})
 
     def _find(self, prefix: str, depth: int) -> Iterator[FileRef]:
@@ -341,7 +341,7 @@ class S3Source:
                     yield self._ref(o)
         except botocore_errors() as e:
             if is_access_denied(e):
-                yield FileRef(self._uri(prefix), error=f"cannot list: {describe_error(e)}")
+                yield FileRef(self._uri(prefix), error=_("cannot list: {reason}").format(reason=describe_error(e)))
                 return
             raise
 
@@ -356,12 +356,13 @@ class S3Source:
             if reason:
                 return FileRef(uri, size, etag, skip_reason=reason)
         if key.endswith("/"):
-            return FileRef(uri, size, etag, skip_reason="folder marker")
+            return FileRef(uri, size, etag, skip_reason=N_("folder marker"))
         if not _LOG_NAME.search(key):
-            return FileRef(uri, size, etag, skip_reason="not a .json, .json.gz or .parquet object")
+            return FileRef(uri, size, etag, skip_reason=N_("not a .json, .json.gz or .parquet object"))
         return FileRef(uri, size, etag)
 
     # ---- reading (in worker processes) ---------------------------------------------------
+    # the reasons are kept in the store's ledger: English, whichever process read the object
     def read(self, ref: FileRef) -> bytes:
         """The object's bytes (``RetryPolicy.read_object``: a broken body is read on, failed calls
         are made again); it must still be the version listed (its ETag)."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from keytrail.errors import StoreError
+from keytrail.i18n import _
 from keytrail.store.dataset import DATASET_DIR, FORMAT, FORMAT_VERSION, JOURNAL, META_DIR, STAGING_PREFIX
 
 __all__ = ["DATASET_DIR", "FORMAT", "FORMAT_VERSION", "JOURNAL", "META_DIR", "STAGING_PREFIX"]
@@ -165,9 +166,10 @@ def pending(fs: FileSystem, output: str) -> dict[str, object] | None:
     try:
         journal = json.loads(text)
     except ValueError as e:
-        raise StoreError(f"{output}: unreadable commit journal {JOURNAL} ({e})") from e
+        raise StoreError(_("{dataset}: unreadable commit journal {journal} ({reason})").format(
+            dataset=output, journal=JOURNAL, reason=e)) from e
     if not isinstance(journal, dict) or journal.get("format") != FORMAT:
-        raise StoreError(f"{output}: {JOURNAL} is not a keytrail commit journal")
+        raise StoreError(_("{dataset}: {journal} is not a keytrail commit journal").format(dataset=output, journal=JOURNAL))
     return journal
 
 
@@ -178,7 +180,8 @@ def finish(fs: FileSystem, output: str) -> bool:
         return False
     staging = str(journal["staging"])
     if not staging.startswith(STAGING_PREFIX) or "/" in staging:
-        raise StoreError(f"{output}: {JOURNAL} names an unexpected staging directory")
+        raise StoreError(_("{dataset}: {journal} names an unexpected staging directory").format(
+            dataset=output, journal=JOURNAL))
     new_root = join(output, staging, "key_use")
     old_root = join(output, staging, "old")
     for day in _dates(journal.get("replace")):
@@ -205,7 +208,7 @@ def _swap(fs: FileSystem, new: str, final: str, old: str) -> None:
 
 def _dates(value: object) -> Iterable[str]:
     if not isinstance(value, list) or not all(isinstance(d, str) and is_date(d) for d in value):
-        raise StoreError(f"{JOURNAL}: a malformed list of dates")
+        raise StoreError(_("{journal}: a malformed list of dates").format(journal=JOURNAL))
     return value
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from keytrail.errors import SourceError, StoreError, UsageError
+from keytrail.i18n import _
 
 
 class HadoopFileSystem:
@@ -42,7 +43,7 @@ class HadoopFileSystem:
         target = self._Path(dst)
         self._fs.mkdirs(target.getParent())
         if not self._fs.rename(self._Path(src), target):
-            raise StoreError(f"cannot move {src} to {dst}")
+            raise StoreError(_("cannot move {source} to {target}").format(source=src, target=dst))
 
     def delete(self, path: str) -> None:
         self._fs.delete(self._Path(path), True)
@@ -105,7 +106,7 @@ def resolve_inputs(spark: SparkSession, sources: Iterable[str]) -> Inputs:
     explicit: set[str] = set()
     for i, src in enumerate(sources):
         if src == "-":
-            raise UsageError("spark-ingest reads files and directories, not standard input ('-')")
+            raise UsageError(_("spark-ingest reads files and directories, not standard input ('-')"))
         fs = HadoopFileSystem(spark, src)
         try:
             q = fs.qualify(src)
@@ -115,7 +116,7 @@ def resolve_inputs(spark: SparkSession, sources: Iterable[str]) -> Inputs:
             raise SourceError(f"{src}: {java_message(e)}") from e
         if not found:
             # a missing input would drop its partitions from the dataset: stop before reading anything
-            raise SourceError(f"{src}: no such file or directory")
+            raise SourceError(_("{path}: no such file or directory").format(path=src))
         roots.setdefault(q, i)
         if is_file:
             explicit.add(q)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from keytrail.errors import SparkUnavailableError
+from keytrail.i18n import _
 
 INSTALL_HINT = "pip install 'keytrail[spark]'"
 
@@ -19,7 +20,7 @@ def require_pyspark() -> None:
         import pyspark  # noqa: F401
     except ImportError as e:
         raise SparkUnavailableError(
-            f"keytrail's Spark job needs Apache Spark's Python package (pyspark): {INSTALL_HINT}"
+            _("keytrail's Spark job needs Apache Spark's Python package (pyspark): {install}").format(install=INSTALL_HINT)
         ) from e
 
 
@@ -46,6 +47,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     except Exception as e:  # pyspark raises PySparkRuntimeError (JAVA_GATEWAY_EXITED) without a JVM
         if "JAVA_GATEWAY" in str(e) or "java" in str(e).lower():
             raise SparkUnavailableError(
-                f"Spark could not start its JVM: install Java 17 or later (java on PATH, or JAVA_HOME) ({e})"
+                _("Spark could not start its JVM: install Java 17 or later (java on PATH, or JAVA_HOME) ({reason})")
+                .format(reason=e)
             ) from e
         raise

@@ -27,6 +27,7 @@ from typing import IO, Any, Literal, Protocol, cast
 import orjson
 
 from keytrail.errors import NotGzip, SourceReadError, UsageError
+from keytrail.i18n import _
 from keytrail.sources.local import LocalSource
 from keytrail.sources.retry import RetryPolicy
 from keytrail.verify.digest import archive_key
@@ -97,10 +98,10 @@ def _signature_text(data: bytes, where: str) -> str:
         try:
             meta = orjson.loads(text).get("Metadata", {})
         except (orjson.JSONDecodeError, AttributeError) as e:
-            raise SourceReadError(where, "signature file is neither hex nor head-object JSON") from e
+            raise SourceReadError(where, _("the signature file is neither hex nor head-object JSON")) from e
         value = meta.get("signature") if isinstance(meta, dict) else None
         if not isinstance(value, str):
-            raise SourceReadError(where, "signature file has no Metadata.signature")
+            raise SourceReadError(where, _("the signature file has no Metadata.signature"))
         text = value.strip()
     return text
 
@@ -136,7 +137,7 @@ class LocalArchive:
         try:
             return open(entry.uri, "rb")
         except OSError as e:
-            raise SourceReadError(entry.uri, f"cannot read: {e.strerror or e}") from e
+            raise SourceReadError(entry.uri, _("cannot read: {reason}").format(reason=e.strerror or e)) from e
 
 
 def _read(path: str) -> bytes:
@@ -144,7 +145,7 @@ def _read(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise SourceReadError(path, f"cannot read: {e.strerror or e}") from e
+        raise SourceReadError(path, _("cannot read: {reason}").format(reason=e.strerror or e)) from e
 
 
 class S3Archive:
@@ -152,9 +153,9 @@ class S3Archive:
 
     def __init__(self, url: str, client: Any = None) -> None:
         rest = url[len("s3://"):]
-        self.bucket, _, self.prefix = rest.partition("/")
+        self.bucket, _slash, self.prefix = rest.partition("/")
         if not self.bucket:
-            raise UsageError(f"{url}: no bucket name")
+            raise UsageError(_("{url}: no bucket name").format(url=url))
         self.description = url
         self._client = client
 
@@ -184,7 +185,7 @@ class S3Archive:
                     archived = archive_key(key)
                     yield Entry(self._uri(key), archived, _kind(archived, candidate), int(obj.get("Size", 0)))
         except (BotoCoreError, ClientError) as e:
-            raise SourceReadError(self.description, f"cannot list: {e}") from e
+            raise SourceReadError(self.description, _("cannot list: {reason}").format(reason=e)) from e
 
     def _get(self, entry: Entry) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -193,7 +194,7 @@ class S3Archive:
         try:
             return RetryPolicy.from_env().call(f"s3:GetObject {entry.uri}", self.client.get_object, Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as e:
-            raise SourceReadError(entry.uri, f"cannot read: {e}") from e
+            raise SourceReadError(entry.uri, _("cannot read: {reason}").format(reason=e)) from e
 
     def read_digest(self, entry: Entry) -> tuple[bytes, str | None]:
         response = self._get(entry)
@@ -221,7 +222,7 @@ class S3Archive:
         try:
             return RetryPolicy.from_env().read_object(self.client, self.bucket, key, str(response.get("ETag") or ""))
         except (BotoCoreError, ClientError, ObjectChanged) as e:
-            raise SourceReadError(entry.uri, f"cannot read: {e}") from e
+            raise SourceReadError(entry.uri, _("cannot read: {reason}").format(reason=e)) from e
 
 
 def open_archives(specs: Sequence[str], s3_client: Any = None) -> list[Archive]:
@@ -230,11 +231,11 @@ def open_archives(specs: Sequence[str], s3_client: Any = None) -> list[Archive]:
     out: list[Archive] = []
     for spec in specs:
         if spec == "-":
-            raise UsageError("standard input cannot be verified: give the archive's files or directory")
+            raise UsageError(_("standard input cannot be verified: give the archive's files or directory"))
         if spec.startswith("s3://"):
             out.append(S3Archive(spec, s3_client))
         elif "://" in spec and not spec.startswith("file://"):
-            raise UsageError(f"{spec}: verify reads local paths and s3:// URLs")
+            raise UsageError(_("{spec}: verify reads local paths and s3:// URLs").format(spec=spec))
         else:
             local.append(spec.removeprefix("file://"))
     if local:
@@ -269,9 +270,9 @@ def _inflated(chunks: Iterator[bytes]) -> Iterator[bytes]:
                     chunk = b""
             chunk = next(chunks, b"")
     except _INFLATE_ERRORS as e:
-        raise NotGzip(f"corrupt gzip data ({e})") from e
+        raise NotGzip(_("corrupt gzip data ({reason})").format(reason=e)) from e
     if in_member:
-        raise NotGzip("truncated gzip data")
+        raise NotGzip(_("truncated gzip data"))
 
 
 def gunzip(data: bytes) -> bytes:
@@ -305,4 +306,4 @@ def read_content(archive: Archive, entry: Entry) -> bytes:
         with archive.open(entry) as stream:
             return b"".join(_inflated(iter(lambda: stream.read(_CHUNK), b"")))
     except OSError as e:
-        raise SourceReadError(entry.uri, f"cannot read: {e.strerror or e}") from e
+        raise SourceReadError(entry.uri, _("cannot read: {reason}").format(reason=e.strerror or e)) from e

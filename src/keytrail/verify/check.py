@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keytrail.errors import DigestFormatError, NotGzip, SourceReadError
+from keytrail.i18n import _
 from keytrail.verify.archive import SIGNATURE_SUFFIX, Archive, Entry, gunzip, open_archives
 from keytrail.verify.digest import (
     archive_key,
@@ -102,12 +103,12 @@ class _Verification(LogChecks):
                 self.find("unreadable", "unreadable", e.uri, None, e.reason)
                 continue
             if not n_digests and (found == 0 or found > errors):
-                why = ("no digest files (CloudTrail-Digest/) found: is log file validation enabled on the trail?"
-                       if n_logs else "no CloudTrail digest or log files found")
+                why = (_("no digest files (CloudTrail-Digest/) found: is log file validation enabled on the trail?")
+                       if n_logs else _("no CloudTrail digest or log files found"))
                 self.find("failed", "no-digests", archive.description, None, why)
         if self.keys is None and digests:
             self.find("warning", "no-public-keys", "", None,
-                      "no public keys given: digest signatures were not checked, only hashes and the chain")
+                      _("no public keys given: digest signatures were not checked, only hashes and the chain"))
 
         pmap(self.workers, self.read_digest, digests)
         self.check_digests(digests)
@@ -144,11 +145,11 @@ class _Verification(LogChecks):
         try:
             d.digest = parse_digest(gunzip(data))
         except (NotGzip, DigestFormatError) as e:
-            self.find("failed", "digest-invalid", d.entry.uri, d.entry.key, f"not a valid digest file: {e}", on=d)
+            self.find("failed", "digest-invalid", d.entry.uri, d.entry.key, _("not a valid digest file: {reason}").format(reason=e), on=d)
             return
         if signature is not None:
             d.own_signature = signature
-            d.own_origin = "its S3 object metadata" if d.entry.uri.startswith("s3://") else "its .signature file"
+            d.own_origin = _("its S3 object metadata") if d.entry.uri.startswith("s3://") else _("its .signature file")
 
     def check_digests(self, digests: list[DigestFile]) -> None:
         by_key: dict[str, list[DigestFile]] = defaultdict(list)
@@ -181,9 +182,9 @@ class _Verification(LogChecks):
                 for d in copies:
                     if d.digest is not None and not successors.get(key) and d.own_signature is None:
                         self.find("failed", "digest-unsigned", d.entry.uri, d.key,
-                                  "backfill digest: its signature (S3 object metadata) is not available offline "
-                                  f"(save it as {name_of(d.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
-                                  "it and the log files only it lists are not verified", on=d)
+                                  _("backfill digest: its signature (S3 object metadata) is not available offline "
+                                    "(save it as {file}, or verify from s3://): it and the log files only it lists "
+                                    "are not verified").format(file=name_of(d.key) + SIGNATURE_SUFFIX), on=d)
 
     def check_location(self, d: DigestFile) -> None:
         assert d.digest is not None
@@ -194,7 +195,8 @@ class _Verification(LogChecks):
             moved = d.entry.key != archive_key(d.digest.s3_object)
         if moved:
             self.find("failed", "digest-moved", d.entry.uri, d.entry.key,
-                      f"records its own location as {recorded}: renamed, moved or swapped with another digest", on=d)
+                      _("records its own location as {location}: renamed, moved or swapped with another digest")
+                      .format(location=recorded), on=d)
 
     def check_link(self, d: DigestFile, successor: DigestFile) -> tuple[str, str] | None:
         """``successor`` names ``d`` as its previous digest: the bucket and hash it records must be
@@ -203,13 +205,15 @@ class _Verification(LogChecks):
         link = successor.digest.previous
         if link.bucket != d.digest.bucket:
             self.find("failed", "digest-modified", d.entry.uri, d.entry.key,
-                      f"records bucket {d.digest.bucket}, the next digest {name_of(successor.key)} names bucket {link.bucket}", on=d)
+                      _("records bucket {bucket}, the next digest {next} names bucket {named}").format(
+                          bucket=d.digest.bucket, next=name_of(successor.key), named=link.bucket), on=d)
             return None
         if link.hash_value != d.digest.sha256:
             self.find("failed", "digest-modified", d.entry.uri, d.entry.key,
-                      f"content differs from the SHA-256 the next digest {name_of(successor.key)} records for it", on=d)
+                      _("content differs from the SHA-256 the next digest {next} records for it").format(
+                          next=name_of(successor.key)), on=d)
             return None
-        return link.signature, f"the next digest {name_of(successor.key)}"
+        return link.signature, _("the next digest {next}").format(next=name_of(successor.key))
 
     def check_signatures(self, d: DigestFile, signatures: list[tuple[str, str]]) -> None:
         """Each (signature, origin) over ``d``; one finding per problem, naming every origin."""
@@ -219,8 +223,8 @@ class _Verification(LogChecks):
         if not signatures:
             if not any(k.fingerprint == d.digest.fingerprint for k in self.keys):
                 self.find("failed", "digest-key", d.entry.uri, d.entry.key,
-                          f"names a signing key (fingerprint {d.digest.fingerprint}) that matches none of the "
-                          "public keys given", on=d)
+                          _("names a signing key (fingerprint {fingerprint}) that matches none of the public keys "
+                            "given").format(fingerprint=d.digest.fingerprint), on=d)
             return
         problems: dict[tuple[Level, str, str], list[str]] = defaultdict(list)
         for signature, origin in signatures:
@@ -233,7 +237,7 @@ class _Verification(LogChecks):
                 problems["failed", result.kind, result.message].append(origin)
         for (level, kind, message), origins in problems.items():
             if kind != "digest-key":  # the key is missing whatever carries the signature
-                message += f" (signature from {' and '.join(origins)})"
+                message += _(" (signature from {origins})").format(origins=_(" and ").join(origins))
             self.find(level, kind, d.entry.uri, d.entry.key, message, on=d)
 
     def check_chain(self, keys: list[str], by_key: dict[str, list[DigestFile]],
@@ -247,7 +251,8 @@ class _Verification(LogChecks):
             if len(named_by) > 1:
                 for c in copies:
                     self.find("failed", "digest-fork", c.entry.uri, key,
-                              f"{len(named_by)} digests name it as their previous digest: {', '.join(name_of(k) for k in sorted(named_by))}", on=c)
+                              _("{n} digests name it as their previous digest: {digests}").format(
+                                  n=len(named_by), digests=", ".join(name_of(k) for k in sorted(named_by))), on=c)
             if not named_by:
                 self.check_chain_end(keys, i, by_key, present)
             digest = first.digest
@@ -259,11 +264,11 @@ class _Verification(LogChecks):
             if i == 0:
                 for c in copies:
                     self.find("note", "chain-start", c.entry.uri, key,
-                              f"its previous digest {previous.s3_uri} is not in the archive: verification starts here",
-                              on=c)
+                              _("its previous digest {previous} is not in the archive: verification starts here")
+                              .format(previous=previous.s3_uri), on=c)
             else:
                 self.find("failed", "digest-missing", previous.s3_uri, previous.key,
-                          f"named as previous digest by {name_of(key)}, not in the archive")
+                          _("named as previous digest by {digest}, not in the archive").format(digest=name_of(key)))
 
     def check_chain_end(self, keys: list[str], i: int, by_key: dict[str, list[DigestFile]], present: set[str]) -> None:
         """``keys[i]`` is named by no later digest: the newest, a restart, or a break."""
@@ -272,30 +277,35 @@ class _Verification(LogChecks):
         if i == len(keys) - 1:
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
-                          "newest digest of its trail: its signature (S3 object metadata) is not available offline "
-                          f"(save it as {name_of(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://): "
-                          f"it and its {len(c.digest.log_files) if c.digest else 0} log file(s) are not verified", on=c)
+                          _("newest digest of its trail: its signature (S3 object metadata) is not available "
+                            "offline (save it as {file}, or verify from s3://): it and its {n} log file(s) are not "
+                            "verified").format(file=name_of(c.key) + SIGNATURE_SUFFIX,
+                                               n=len(c.digest.log_files) if c.digest else 0), on=c)
             return
         nxt = by_key[keys[i + 1]]
         following = next((c.digest for c in nxt if c.digest is not None), None)
         if following is None:
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
-                          f"cannot be linked: the next digest {name_of(keys[i + 1])} could not be read as a digest", on=c)
+                          _("cannot be linked: the next digest {next} could not be read as a digest").format(
+                              next=name_of(keys[i + 1])), on=c)
         elif following.previous is None:
             for c in copies:
                 self.find("note", "chain-restart", c.entry.uri, c.key,
-                          f"the chain restarts at {name_of(keys[i + 1])} (log file validation or logging was stopped)", on=c)
+                          _("the chain restarts at {next} (log file validation or logging was stopped)").format(
+                              next=name_of(keys[i + 1])), on=c)
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
-                          "last digest before the chain restarts: its signature is not available offline "
-                          f"(save it as {name_of(c.key)}{SIGNATURE_SUFFIX}, or verify from s3://)", on=c)
+                          _("last digest before the chain restarts: its signature is not available offline "
+                            "(save it as {file}, or verify from s3://)").format(
+                              file=name_of(c.key) + SIGNATURE_SUFFIX), on=c)
         elif following.previous.key is not None and following.previous.key not in present:
             for c in unsigned:
                 self.find("failed", "digest-unsigned", c.entry.uri, c.key,
-                          "the digest after it is missing: its signature is not available offline", on=c)
+                          _("the digest after it is missing: its signature is not available offline"), on=c)
         else:
             for c in copies:
                 self.find("failed", "digest-unlinked", c.entry.uri, c.key,
-                          f"no later digest names it as previous: the next digest {name_of(keys[i + 1])} names "
-                          f"{name_of(following.previous.key or following.previous.s3_uri)}", on=c)
+                          _("no later digest names it as previous: the next digest {next} names {named}").format(
+                              next=name_of(keys[i + 1]),
+                              named=name_of(following.previous.key or following.previous.s3_uri)), on=c)

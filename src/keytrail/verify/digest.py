@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from keytrail.errors import DigestFormatError
+from keytrail.i18n import _
 
 SIGNATURE_ALGORITHM = "SHA256withRSA"
 HASH_ALGORITHM = "SHA-256"
@@ -130,9 +131,9 @@ def parse_digest(content: bytes) -> Digest:  # long: the digest format's fields,
     try:
         obj = orjson.loads(content)
     except orjson.JSONDecodeError as e:
-        raise DigestFormatError(f"not JSON ({e})") from e
+        raise DigestFormatError(_("not JSON ({reason})").format(reason=e)) from e
     if not isinstance(obj, dict):
-        raise DigestFormatError("not a JSON object")
+        raise DigestFormatError(_("not a JSON object"))
     missing: list[str] = []
     fields = {name: _string(obj, name, missing) for name in _REQUIRED}
     if "previousDigestSignature" not in obj:
@@ -142,14 +143,15 @@ def parse_digest(content: bytes) -> Digest:  # long: the digest format's fields,
         missing.append("logFiles")
         logs_raw = []
     if missing:
-        raise DigestFormatError("missing or empty field(s): " + ", ".join(missing))
+        raise DigestFormatError(_("missing or empty field(s): {fields}").format(fields=", ".join(missing)))
     for name in ("digestStartTime", "digestEndTime"):
         try:
             parse_time(fields[name])
         except ValueError as e:
-            raise DigestFormatError(f"{name} is not a timestamp: {fields[name]!r}") from e
+            raise DigestFormatError(_("{field} is not a timestamp: {value!r}").format(field=name, value=fields[name])) from e
     if fields["digestSignatureAlgorithm"] != SIGNATURE_ALGORITHM:
-        raise DigestFormatError(f"unsupported digestSignatureAlgorithm {fields['digestSignatureAlgorithm']!r}")
+        raise DigestFormatError(_("unsupported {field} {value!r}").format(
+            field="digestSignatureAlgorithm", value=fields["digestSignatureAlgorithm"]))
 
     previous = None
     present = [name for name in _PREVIOUS_FIELDS if obj.get(name) is not None]
@@ -157,9 +159,11 @@ def parse_digest(content: bytes) -> Digest:  # long: the digest format's fields,
         bad: list[str] = []
         p = {name: _string(obj, name, bad) for name in _PREVIOUS_FIELDS}
         if bad:
-            raise DigestFormatError("previous-digest fields only partly set: " + ", ".join(bad) + " missing")
+            raise DigestFormatError(_("previous-digest fields only partly set: {fields} missing").format(
+                fields=", ".join(bad)))
         if p["previousDigestHashAlgorithm"] != HASH_ALGORITHM:
-            raise DigestFormatError(f"unsupported previousDigestHashAlgorithm {p['previousDigestHashAlgorithm']!r}")
+            raise DigestFormatError(_("unsupported {field} {value!r}").format(
+                field="previousDigestHashAlgorithm", value=p["previousDigestHashAlgorithm"]))
         previous = PreviousLink(
             bucket=p["previousDigestS3Bucket"],
             s3_object=p["previousDigestS3Object"],
@@ -172,13 +176,15 @@ def parse_digest(content: bytes) -> Digest:  # long: the digest format's fields,
     logs: list[LogRef] = []
     for i, entry in enumerate(logs_raw):
         if not isinstance(entry, dict):
-            raise DigestFormatError(f"logFiles[{i}] is not an object")
+            raise DigestFormatError(_("{field} is not an object").format(field=f"logFiles[{i}]"))
         bad = []
         f = {name: _string(entry, name, bad) for name in ("s3Bucket", "s3Object", "hashValue", "hashAlgorithm")}
         if bad:
-            raise DigestFormatError(f"logFiles[{i}]: missing or empty field(s): " + ", ".join(bad))
+            raise DigestFormatError(f"logFiles[{i}]: " + _("missing or empty field(s): {fields}").format(
+                fields=", ".join(bad)))
         if f["hashAlgorithm"] != HASH_ALGORITHM:
-            raise DigestFormatError(f"logFiles[{i}]: unsupported hashAlgorithm {f['hashAlgorithm']!r}")
+            raise DigestFormatError(f"logFiles[{i}]: " + _("unsupported {field} {value!r}").format(
+                field="hashAlgorithm", value=f["hashAlgorithm"]))
         logs.append(LogRef(f["s3Bucket"], f["s3Object"], archive_key(f["s3Object"]), f["hashValue"].lower(), f["hashAlgorithm"]))
 
     return Digest(

@@ -34,7 +34,8 @@ from typing import Any, Literal
 
 import orjson
 
-from keytrail.errors import VERIFY, SourceReadError, UsageError
+from keytrail.errors import VERIFY, SourceReadError, UsageError, said
+from keytrail.i18n import N_, _, ngettext
 from keytrail.sources import FileRef, FileSource, RecordSource
 from keytrail.store.tables import storable
 from keytrail.verify.results import Status, VerificationReport
@@ -43,7 +44,7 @@ Mode = Literal["fail", "exclude"]
 MODES: tuple[Mode, ...] = ("fail", "exclude")
 
 CHANGED = "changed since it was verified (its bytes differ from the ones the digest check read): not read"
-_UNVERIFIED = "listed only by digests that are not verified (see the digest problems)"
+_UNVERIFIED = N_("listed only by digests that are not verified (see the digest problems)")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _left_out(report: VerificationReport) -> list[LeftOut]:
     reasons: dict[str, str] = {}
     for f in report.findings:
         reasons.setdefault(f.uri, f.message)
-    return [LeftOut(r.uri, r.status, reasons.get(r.uri, _UNVERIFIED))
+    return [LeftOut(r.uri, r.status, reasons.get(r.uri) or _(_UNVERIFIED))
             for r in report.logs if r.status != "verified"]
 
 
@@ -68,7 +69,7 @@ class Gate:
 
     def __init__(self, report: VerificationReport, mode: Mode) -> None:
         if mode not in MODES:
-            raise UsageError(f"verification mode {mode!r}: the modes are {', '.join(MODES)}")
+            raise UsageError(_("verification mode {mode!r}: the modes are {modes}").format(mode=mode, modes=", ".join(MODES)))
         self.report = report
         self.mode = mode
         self.left_out = _left_out(report)
@@ -100,7 +101,8 @@ class Gate:
         out: list[FileSource | RecordSource] = []
         for source in sources:
             if not isinstance(source, FileSource):
-                raise UsageError(f"{source.description}: ", VERIFY, " reads local paths and s3:// URLs only")
+                raise UsageError(*said(_("{source}: {verification} reads local paths and s3:// URLs only"),
+                                       source=source.description, verification=VERIFY))
             wrapped = VerifiedSource(source, self.report.stored_sha256)
             self.sources.append(wrapped)
             out.append(wrapped)
@@ -131,8 +133,10 @@ class Gate:
         text = self.report.summary()
         n = self.left_out_count
         if self.mode == "exclude" and n:
-            text += (f"; {n} log file{'' if n == 1 else 's'} left out of this report (not verified), "
-                     f"{self.verified_logs} verified log file{'' if self.verified_logs == 1 else 's'} in it")
+            text += _("; {left} left out of this report (not verified), {kept} in it").format(
+                left=ngettext("{n} log file", "{n} log files", n).format(n=n),
+                kept=ngettext("{n} verified log file", "{n} verified log files", self.verified_logs).format(
+                    n=self.verified_logs))
         return text
 
     @property

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from keytrail.errors import PublicKeysError
+from keytrail.i18n import _, local_iso
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class PublicKey:
     def rsa_key(self) -> rsa.RSAPublicKey:
         key = serialization.load_der_public_key(self.der)
         if not isinstance(key, rsa.RSAPublicKey):
-            raise ValueError("not an RSA key")
+            raise ValueError(_("not an RSA key"))
         return key
 
 
@@ -65,7 +66,7 @@ def _time(value: Any, what: str) -> datetime | None:
             pass
         else:
             return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-    raise ValueError(f"{what} is not a time: {value!r}")
+    raise ValueError(_("{field} is not a time: {value!r}").format(field=what, value=value))
 
 
 def parse_public_keys(data: bytes, path: str = "<public keys>") -> tuple[PublicKey, ...]:
@@ -73,27 +74,28 @@ def parse_public_keys(data: bytes, path: str = "<public keys>") -> tuple[PublicK
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise PublicKeysError(path, f"not JSON ({e})") from e
+        raise PublicKeysError(path, _("not JSON ({reason})").format(reason=e)) from e
     if isinstance(obj, dict):
         entries = obj.get("PublicKeyList", obj.get("publicKeyList"))
     else:
         entries = obj
     if not isinstance(entries, list):
-        raise PublicKeysError(path, "no PublicKeyList: expected the output of `aws cloudtrail list-public-keys`")
+        raise PublicKeysError(path, _("no PublicKeyList: expected the output of `aws cloudtrail list-public-keys`"))
     keys: list[PublicKey] = []
     for i, entry in enumerate(entries):
         where = f"PublicKeyList[{i}]"
         if not isinstance(entry, dict):
-            raise PublicKeysError(path, f"{where} is not an object")
+            raise PublicKeysError(path, _("{field} is not an object").format(field=where))
         value, fp = entry.get("Value"), entry.get("Fingerprint")
         if not isinstance(value, str) or not isinstance(fp, str):
-            raise PublicKeysError(path, f"{where} needs Value (base64) and Fingerprint (hex)")
+            raise PublicKeysError(path, _("{field} needs Value (base64) and Fingerprint (hex)").format(field=where))
         try:
             der = base64.b64decode(value, validate=True)
         except binascii.Error as e:
-            raise PublicKeysError(path, f"{where}: Value is not base64 ({e})") from e
+            raise PublicKeysError(path, _("{field}: Value is not base64 ({reason})").format(field=where, reason=e)) from e
         if fingerprint_of(der) != fp.lower():
-            raise PublicKeysError(path, f"{where}: Fingerprint {fp} is not the MD5 of its Value (altered key file?)")
+            raise PublicKeysError(path, _("{field}: Fingerprint {fingerprint} is not the MD5 of its Value (altered key "
+                                          "file?)").format(field=where, fingerprint=fp))
         try:
             key = PublicKey(
                 fp.lower(), der, _time(entry.get("ValidityStartTime"), "ValidityStartTime"),
@@ -104,10 +106,10 @@ def parse_public_keys(data: bytes, path: str = "<public keys>") -> tuple[PublicK
         try:
             key.rsa_key()
         except (ValueError, UnsupportedAlgorithm) as e:
-            raise PublicKeysError(path, f"{where}: Value is not a DER-encoded RSA public key") from e
+            raise PublicKeysError(path, _("{field}: Value is not a DER-encoded RSA public key").format(field=where)) from e
         keys.append(key)
     if not keys:
-        raise PublicKeysError(path, "PublicKeyList is empty")
+        raise PublicKeysError(path, _("PublicKeyList is empty"))
     return tuple(keys)
 
 
@@ -117,7 +119,7 @@ def load_public_keys(path: str) -> tuple[PublicKey, ...]:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise PublicKeysError(path, f"cannot read: {e.strerror or e}") from e
+        raise PublicKeysError(path, _("cannot read: {reason}").format(reason=e.strerror or e)) from e
     return parse_public_keys(data, path)
 
 
@@ -137,12 +139,12 @@ def check_signature(
     """SHA256withRSA over ``signing_string`` with the key whose fingerprint the digest names."""
     candidates = [k for k in keys if k.fingerprint == fingerprint]
     if not candidates:
-        return SignatureCheck(False, "digest-key", f"no public key with fingerprint {fingerprint} "
-                              "(keys of another Region or time range?)")
+        return SignatureCheck(False, "digest-key", _("no public key with fingerprint {fingerprint} (keys of another "
+                                                     "Region or time range?)").format(fingerprint=fingerprint))
     try:
         signature = bytes.fromhex(signature_hex)
     except ValueError:
-        return SignatureCheck(False, "digest-signature", "the signature is not hexadecimal")
+        return SignatureCheck(False, "digest-signature", _("the signature is not hexadecimal"))
     for key in candidates:
         try:
             key.rsa_key().verify(signature, signing_string, padding.PKCS1v15(), hashes.SHA256())
@@ -150,13 +152,15 @@ def check_signature(
             continue
         warning = ""
         if not key.valid_at(end):
-            warning = (f"public key {fingerprint} is listed as valid "
-                       f"{_span(key)}, not at the digest's end time {end:%Y-%m-%dT%H:%M:%SZ}")
+            warning = _("public key {fingerprint} is listed as valid {span}, not at the digest's end time {end}").format(
+                fingerprint=fingerprint, span=_span(key), end=_when(end))
         return SignatureCheck(True, warning=warning)
-    return SignatureCheck(False, "digest-signature", "the signature does not verify")
+    return SignatureCheck(False, "digest-signature", _("the signature does not verify"))
+
+
+def _when(t: datetime | None) -> str:
+    return local_iso(f"{t:%Y-%m-%dT%H:%M:%SZ}") or "" if t is not None else _("any time")
 
 
 def _span(key: PublicKey) -> str:
-    start = f"{key.valid_from:%Y-%m-%dT%H:%M:%SZ}" if key.valid_from else "any time"
-    end = f"{key.valid_to:%Y-%m-%dT%H:%M:%SZ}" if key.valid_to else "any time"
-    return f"from {start} to {end}"
+    return _("from {start} to {end}").format(start=_when(key.valid_from), end=_when(key.valid_to))

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from keytrail.errors import NotGzip, SourceReadError
+from keytrail.i18n import _
 from keytrail.verify.archive import Archive, Entry, content_and_stored_sha256, read_content
 from keytrail.verify.digest import Digest, LogRef, area_of, is_backfill, key_time, log_time, match_key
 from keytrail.verify.keys import PublicKey
@@ -115,7 +116,7 @@ class LogChecks:
                 continue
             d, ref = refs[0]
             self.find("failed", "log-missing", ref.s3_uri, ref.key,
-                      f"listed in digest {name_of(d.key)}, not in the archive")
+                      _("listed in digest {digest}, not in the archive").format(digest=name_of(d.key)))
 
     @staticmethod
     def delivery(entry: Entry, newest_end: dict[tuple[str, str], datetime]) -> tuple[datetime | None, datetime | None]:
@@ -128,12 +129,12 @@ class LogChecks:
 
     def uncovered(self, entry: Entry) -> None:
         if entry.key is None:
-            why = ("outside AWSLogs/: not where CloudTrail delivers log files, so no digest can cover it "
-                   "(give the directory that holds AWSLogs/ as SOURCE)")
+            why = _("outside AWSLogs/: not where CloudTrail delivers log files, so no digest can cover it "
+                    "(give the directory that holds AWSLogs/ as SOURCE)")
         elif area_of(entry.key) is None:
-            why = "not where CloudTrail delivers log files (AWSLogs/ACCOUNT/CloudTrail/REGION/...)"
+            why = _("not where CloudTrail delivers log files ({layout})").format(layout="AWSLogs/ACCOUNT/CloudTrail/REGION/...")
         else:
-            why = "listed by no digest file"
+            why = _("listed by no digest file")
         self.find("failed", "log-uncovered", entry.uri, entry.key, why)
         self.report.logs.append(FileResult(entry.uri, entry.key, "failed"))
 
@@ -143,10 +144,11 @@ class LogChecks:
             return "unreadable"
         if why is None:
             self.find("warning", "log-pending", entry.uri, entry.key,
-                      "delivered after the newest digest of its account and Region, and so are its records: "
-                      "no digest covers it yet (not verified)")
+                      _("delivered after the newest digest of its account and Region, and so are its records: "
+                        "no digest covers it yet (not verified)"))
             return "pending"
-        self.find("failed", "log-uncovered", entry.uri, entry.key, f"listed by no digest file; {why}")
+        self.find("failed", "log-uncovered", entry.uri, entry.key,
+                  _("listed by no digest file; {reason}").format(reason=why))
         return "failed"
 
     def judge_log(self, entry: Entry, refs: list[tuple[DigestFile, LogRef]],
@@ -156,13 +158,14 @@ class LogChecks:
             return "unreadable"
         if isinstance(outcome, Exception):
             self.find("failed", "log-modified", entry.uri, entry.key,
-                      f"cannot be read ({outcome}): modified or damaged; listed in digest {name_of(refs[0][0].key)}")
+                      _("cannot be read ({reason}): modified or damaged; listed in digest {digest}").format(
+                          reason=outcome, digest=name_of(refs[0][0].key)))
             return "failed"
         status: Status = "unverified"
         for d, ref in refs:
             if ref.hash_value != outcome[0]:
                 self.find("failed", "log-modified", entry.uri, entry.key,
-                          f"content differs from the SHA-256 digest {name_of(d.key)} records")
+                          _("content differs from the SHA-256 digest {digest} records").format(digest=name_of(d.key)))
                 status = "failed"
             elif status != "failed" and d.signed and "failed" not in d.levels:
                 status = "verified"
@@ -196,4 +199,4 @@ def _hash_log(item: tuple[Archive, Entry, list[tuple[DigestFile, LogRef]]]
     except (SourceReadError, NotGzip) as e:
         return archive, entry, refs, e
     except OSError as e:
-        return archive, entry, refs, SourceReadError(entry.uri, f"cannot read: {e.strerror or e}")
+        return archive, entry, refs, SourceReadError(entry.uri, _("cannot read: {reason}").format(reason=e.strerror or e))

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 import orjson
 
+from keytrail.i18n import _, is_utc, local_iso
 from keytrail.times import iso
 from keytrail.verify.digest import parse_time
 
@@ -38,21 +39,21 @@ def oldest_event(content: bytes) -> datetime:
     try:
         obj = orjson.loads(content)
     except orjson.JSONDecodeError as e:
-        raise ValueError("it is not JSON") from e
+        raise ValueError(_("it is not JSON")) from e
     records = obj.get("Records") if isinstance(obj, dict) else None
     if not isinstance(records, list):
-        raise ValueError("it is not a CloudTrail log file (no Records list)")
+        raise ValueError(_("it is not a CloudTrail log file (no Records list)"))
     if not records:
-        raise ValueError("it holds no records")
+        raise ValueError(_("it holds no records"))
     times: list[datetime] = []
     for i, record in enumerate(records):
         value = record.get("eventTime") if isinstance(record, dict) else None
         if not isinstance(value, str):
-            raise ValueError(f"record {i} has no eventTime")
+            raise ValueError(_("record {n} has no eventTime").format(n=i))
         try:
             times.append(parse_time(value))
         except ValueError as e:
-            raise ValueError(f"record {i} has no valid eventTime ({value!r})") from e
+            raise ValueError(_("record {n} has no valid eventTime ({value!r})").format(n=i, value=value)) from e
     return min(times)
 
 
@@ -65,13 +66,18 @@ def not_pending_because(content: Callable[[], bytes], delivered: datetime, newes
     """None when a file named as delivered at ``delivered`` (rule 2 holds) is pending by its
     records (rule 3); else why it is not, for the failure's message. ``content`` may raise
     ``ValueError`` (e.g. corrupt gzip data) -- reported as the reason."""
-    claim = f"named as delivered at {delivered:%Y-%m-%dT%H:%MZ}, after the newest digest ({iso(newest_end)})"
+    claim = _("named as delivered at {delivered}, after the newest digest ({end})").format(
+        delivered=f"{delivered:%Y-%m-%dT%H:%MZ}" if is_utc() else local_iso(iso(delivered)), end=_at(newest_end))
     try:
         oldest = oldest_event(content())
     except ValueError as e:
-        return f"{claim}, but its records' times cannot be read: {e}"
+        return _("{claim}, but its records' times cannot be read: {reason}").format(claim=claim, reason=e)
     bound = newest_end - DELIVERY_ALLOWANCE
     if oldest < bound:
-        return (f"{claim}, but it holds a call from {iso(oldest)}, before {iso(bound)}: "
-                "a period the digests cover")
+        return _("{claim}, but it holds a call from {oldest}, before {bound}: a period the digests cover").format(
+            claim=claim, oldest=_at(oldest), bound=_at(bound))
     return None
+
+
+def _at(t: datetime) -> str:
+    return local_iso(iso(t)) or ""

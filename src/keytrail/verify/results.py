@@ -23,53 +23,62 @@ by ``--verify``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from keytrail.i18n import _, local_iso, ngettext
 
 Level = Literal["failed", "unreadable", "warning", "note"]
 Status = Literal["verified", "failed", "unverified", "pending", "unreadable"]
 
 LEVELS: tuple[Level, ...] = ("failed", "unreadable", "warning", "note")
 
-# kind -> (singular, plural) phrase for the summary line
-_PHRASES: dict[str, tuple[str, str]] = {
-    "log-modified": ("log file modified", "log files modified"),
-    "log-missing": ("log file missing", "log files missing"),
-    "log-uncovered": ("log file not covered by any digest", "log files not covered by any digest"),
-    "digest-invalid": ("digest file invalid", "digest files invalid"),
-    "digest-moved": ("digest file not where it was delivered", "digest files not where they were delivered"),
-    "digest-modified": ("digest file modified", "digest files modified"),
-    "digest-signature": ("digest signature invalid", "digest signatures invalid"),
-    "digest-key": ("digest file signed with an unknown key", "digest files signed with an unknown key"),
-    "digest-missing": ("digest file missing", "digest files missing"),
-    "digest-unlinked": ("break in the digest chain", "breaks in the digest chain"),
-    "digest-fork": ("fork in the digest chain", "forks in the digest chain"),
-    "no-digests": ("source without digest files", "sources without digest files"),
-    "unreadable": ("file unreadable", "files unreadable"),
-    "digest-unsigned": ("digest file not verifiable offline (signature not available)",
-                        "digest files not verifiable offline (signatures not available)"),
-    "no-public-keys": ("digest signatures not checked (no public keys given)",
-                       "digest signatures not checked (no public keys given)"),
-    "key-validity": ("digest signed outside its key's listed validity", "digests signed outside their key's listed validity"),
-    "log-pending": ("log file newer than the newest digest", "log files newer than the newest digest"),
-}
+# the kinds in the order the summary line names them
+_ORDER = (
+    "log-modified", "log-missing", "log-uncovered", "digest-invalid", "digest-moved", "digest-modified",
+    "digest-signature", "digest-key", "digest-missing", "digest-unlinked", "digest-fork", "no-digests", "unreadable",
+    "digest-unsigned", "no-public-keys", "key-validity", "log-pending",
+)
 
 
-_UNCOUNTED = {"no-public-keys"}  # said once, whatever the number of findings
-
-
-def _count(n: int, kind: str) -> str:
-    one, many = _PHRASES.get(kind, (kind, kind))
-    return one if kind in _UNCOUNTED else f"{n} {one if n == 1 else many}"
+def _count(n: int, kind: str) -> str:  # long: one phrase per kind, each a counted message of its own
+    """``n`` findings of ``kind`` as the summary line says them (in the current language)."""
+    phrases: dict[str, Callable[[], str]] = {
+        "log-modified": lambda: ngettext("{n} log file modified", "{n} log files modified", n),
+        "log-missing": lambda: ngettext("{n} log file missing", "{n} log files missing", n),
+        "log-uncovered": lambda: ngettext("{n} log file not covered by any digest", "{n} log files not covered by any digest", n),
+        "digest-invalid": lambda: ngettext("{n} digest file invalid", "{n} digest files invalid", n),
+        "digest-moved": lambda: ngettext("{n} digest file not where it was delivered", "{n} digest files not where they were delivered", n),
+        "digest-modified": lambda: ngettext("{n} digest file modified", "{n} digest files modified", n),
+        "digest-signature": lambda: ngettext("{n} digest signature invalid", "{n} digest signatures invalid", n),
+        "digest-key": lambda: ngettext("{n} digest file signed with an unknown key", "{n} digest files signed with an unknown key", n),
+        "digest-missing": lambda: ngettext("{n} digest file missing", "{n} digest files missing", n),
+        "digest-unlinked": lambda: ngettext("{n} break in the digest chain", "{n} breaks in the digest chain", n),
+        "digest-fork": lambda: ngettext("{n} fork in the digest chain", "{n} forks in the digest chain", n),
+        "no-digests": lambda: ngettext("{n} source without digest files", "{n} sources without digest files", n),
+        "unreadable": lambda: ngettext("{n} file unreadable", "{n} files unreadable", n),
+        "digest-unsigned": lambda: ngettext("{n} digest file not verifiable offline (signature not available)",
+                            "{n} digest files not verifiable offline (signatures not available)", n),
+        "key-validity": lambda: ngettext("{n} digest signed outside its key's listed validity",
+                         "{n} digests signed outside their key's listed validity", n),
+        "log-pending": lambda: ngettext("{n} log file newer than the newest digest", "{n} log files newer than the newest digest", n),
+    }
+    if kind == "no-public-keys":  # said once, whatever the number of findings
+        return _("digest signatures not checked (no public keys given)")
+    if kind not in phrases:
+        return f"{n} {kind}"
+    return phrases[kind]().format(n=n)
 
 
 def _phrase_order(item: tuple[str, int]) -> int:
-    order = list(_PHRASES)
-    return order.index(item[0]) if item[0] in _PHRASES else len(order)
+    return _ORDER.index(item[0]) if item[0] in _ORDER else len(_ORDER)
 
 
 def _files(n: int, what: str) -> str:
-    return f"{n} {what} file{'' if n == 1 else 's'}"
+    if what == "digest":
+        return ngettext("{n} digest file", "{n} digest files", n).format(n=n)
+    return ngettext("{n} log file", "{n} log files", n).format(n=n)
 
 
 @dataclass(frozen=True)
@@ -138,27 +147,32 @@ class VerificationReport:
         warnings = Counter(f.kind for f in self.findings if f.level == "warning")
         d_ok = sum(r.status == "verified" for r in self.digests)
         l_ok = sum(r.status == "verified" for r in self.logs)
-        verdict = "FAILED" if self.failed else "INCOMPLETE" if self.unreadable else "OK"
+        verdict = _("FAILED") if self.failed else _("INCOMPLETE") if self.unreadable else _("OK")
         parts: list[str] = []
         if kinds:
-            parts.append(", ".join(_count(n, k) for k, n in sorted(kinds.items(), key=_phrase_order)))
+            parts.append(_(", ").join(_count(n, k) for k, n in sorted(kinds.items(), key=_phrase_order)))
         if d_ok == len(self.digests) and l_ok == len(self.logs):
-            verified = f"{_files(d_ok, 'digest')} and {_files(l_ok, 'log')} verified"
+            verified = _("{digests} and {logs} verified").format(digests=_files(d_ok, "digest"), logs=_files(l_ok, "log"))
         else:
-            verified = (f"{d_ok} of {_files(len(self.digests), 'digest')} and "
-                        f"{l_ok} of {_files(len(self.logs), 'log')} verified")
+            verified = _("{d_ok} of {digests} and {l_ok} of {logs} verified").format(
+                d_ok=d_ok, digests=_files(len(self.digests), "digest"), l_ok=l_ok, logs=_files(len(self.logs), "log"))
         if self.first_digest and self.last_digest:
-            verified += f" (digests from {self.first_digest} to {self.last_digest})"
+            verified += _(" (digests from {start} to {end})").format(
+                start=local_iso(self.first_digest), end=local_iso(self.last_digest))
         parts.append(verified)
         notes = [_count(n, k) for k, n in sorted(warnings.items(), key=_phrase_order)]
         unverified_logs = sum(r.status == "unverified" for r in self.logs)
         if unverified_logs:
-            notes.append(f"{_files(unverified_logs, 'log')} covered only by unverified digests")
+            notes.append(_("{logs} covered only by unverified digests").format(logs=_files(unverified_logs, "log")))
         if self.other_files:
-            notes.append(f"{self.other_files} other file{'' if self.other_files == 1 else 's'} not checked")
+            notes.append(ngettext("{n} other file not checked", "{n} other files not checked", self.other_files)
+                         .format(n=self.other_files))
         if notes:
-            parts.append(", ".join(notes))
-        return f"{verdict}: " + "; ".join(parts)
+            parts.append(_(", ").join(notes))
+        summary = parts[0]
+        for part in parts[1:]:
+            summary = _("{summary}; {more}").format(summary=summary, more=part)
+        return _("{verdict}: {summary}").format(verdict=verdict, summary=summary)
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {

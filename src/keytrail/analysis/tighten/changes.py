@@ -24,6 +24,7 @@ from keytrail.analysis.policy import (
 from keytrail.analysis.tighten.observed import CallGroup
 from keytrail.analysis.tighten.principals import same_iam_entity
 from keytrail.analysis.tighten.services import KEY_ACTIONS, is_crypto
+from keytrail.i18n import _
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,14 @@ def _unify(before: dict[str, dict[str, list[str]]], after: dict[str, dict[str, l
 
 
 def _why_removed(principal: str, actions: Sequence[str], statements: Sequence[str]) -> str:
-    where = f" (statement {', '.join(repr(s) for s in sorted(set(statements)))})"
+    where = _(" (statement {statements})").format(statements=", ".join(repr(s) for s in sorted(set(statements))))
     crypto = any(is_crypto(a) for a in actions)
     if principal.startswith("*"):
-        return "no statement for every principal: the principals that used the key are named" + where
+        return _("no statement for every principal: the principals that used the key are named") + where
     if policy_account(principal) is not None and crypto:
-        return ("cryptographic use is no longer left to the account's IAM policies: the principals that made "
-                "cryptographic calls in the window are named" + where)
-    return "no such call in the window" + where
+        return _("cryptographic use is no longer left to the account's IAM policies: the principals that made "
+                 "cryptographic calls in the window are named") + where
+    return _("no such call in the window") + where
 
 
 def compare(
@@ -104,7 +105,8 @@ def _summary(reasons: Sequence[tuple[str, str]]) -> str:
             details.setdefault(why, [])
             if detail:
                 details[why].append(detail)
-    return "; ".join(f"{why} ({'; '.join(d)})" if d else why for why, d in details.items())
+    return _("; ").join(_("{reason} ({details})").format(reason=why, details=_("; ").join(d)) if d else why
+                        for why, d in details.items())
 
 
 def losing_access(removed: Sequence[Change], after: KeyPolicy) -> list[str]:

@@ -35,6 +35,7 @@ from keytrail.analysis.tighten.services import (
     is_crypto,
     matches_crypto,
 )
+from keytrail.i18n import _, local_iso
 
 ACCOUNT_SID = "Enable IAM policies for key administration"
 
@@ -83,7 +84,8 @@ class Draft:
         for a in sorted({g.action for g in groups}):
             calls = sum(g.calls for g in groups if g.action == a)
             last = max((g.last for g in groups if g.action == a and g.last), default="?")
-            self.reasons.setdefault(who.label, {})[a] = ("used in the window", f"{a} x{calls}, last {last}")
+            self.reasons.setdefault(who.label, {})[a] = (_("used in the window"), _("{action} x{n}, last {last}").format(
+                action=a, n=calls, last=local_iso(last)))
 
 
 def statement(sid: str, effect: str, principals: Sequence[Who], actions: Sequence[str],
@@ -149,10 +151,11 @@ def draft_policy(  # long: the six parts of the policy, in the order the module 
     d = Draft()
     root = Who("AWS", f"arn:{partition}:iam::{account}:root")
     d.add(ACCOUNT_SID, [root], MANAGEMENT_ACTIONS, {},
-          StatementNote(ACCOUNT_SID, f"Account {account} keeps the management actions through IAM policies, so the key "
-                        "can never become unmanageable (AWS: a key policy without the account's access risks that; "
-                        "PutKeyPolicy stays allowed). No cryptographic action is delegated to IAM."),
-          "the key's account keeps key administration (its IAM policies decide)")
+          StatementNote(ACCOUNT_SID, _("Account {account} keeps the management actions through IAM policies, so the "
+                                       "key can never become unmanageable (AWS: a key policy without the account's "
+                                       "access risks that; PutKeyPolicy stays allowed). No cryptographic action is "
+                                       "delegated to IAM.").format(account=account)),
+          _("the key's account keeps key administration (its IAM policies decide)"))
     _administrators(d, current, current_text)
     needs, d.unnamed = needs_of(groups, partition)
     _crypto(d, needs, region, conditions)
@@ -165,7 +168,7 @@ def draft_policy(  # long: the six parts of the policy, in the order the module 
             sid = given if isinstance(given, str) else f"Deny kept from the current policy ({i + 1})"
             kept["Sid"] = sid
             d.statements.append(kept)
-            d.notes.append(StatementNote(sid, "kept as it is from the current policy: a Deny only takes access away"))
+            d.notes.append(StatementNote(sid, _("kept as it is from the current policy: a Deny only takes access away")))
     return d
 
 
@@ -186,11 +189,14 @@ def _administrators(d: Draft, current: KeyPolicy | None, current_text: str | Non
         given = raw.get("Condition")
         cond: dict[str, Any] = given if isinstance(given, dict) else {}
         dropped = [v for v in named if who_of(v, None) is None]
-        note = StatementNote(st.name, f"the current policy's key administrators (statement {st.name!r}) keep its "
-                                      "management actions" + (" and conditions" if cond else ""),
-                             [f"not kept: {v} (not an IAM ARN: the unique id of a deleted principal?)" for v in dropped])
+        note = StatementNote(st.name, (_("the current policy's key administrators (statement {statement!r}) keep its "
+                                         "management actions and conditions") if cond else
+                                       _("the current policy's key administrators (statement {statement!r}) keep its "
+                                         "management actions")).format(statement=st.name),
+                             [_("not kept: {principal} (not an IAM ARN: the unique id of a deleted principal?)").format(
+                                 principal=v) for v in dropped])
         d.add(st.sid or "Allow access for Key Administrators", admins, actions, cond, note,
-              f"a key administrator in the current policy (statement {st.name!r})")
+              _("a key administrator in the current policy (statement {statement!r})").format(statement=st.name))
         d.administrators += [w.value for w in admins]
 
 
@@ -209,16 +215,16 @@ def _crypto(d: Draft, needs: dict[tuple[str, str, bool], Needs], region: str, co
         cond, why = crypto_conditions(n.who, n.crypto, region, conditions)
         grouped[(actions, orjson.dumps(cond, option=orjson.OPT_SORT_KEYS))].append((n, why))
     for (actions, cond_key), members in sorted(grouped.items()):
-        whos = [n.who for n, _ in members]
+        whos = [n.who for n, _w in members]
         cond = orjson.loads(cond_key)
-        calls = sum(g.calls for n, _ in members for g in n.crypto)
+        calls = sum(g.calls for n, _w in members for g in n.crypto)
         why = [f"{n.who.label}: {w}" for n, ws in members for w in ws]
-        hows = [f"{n.who.label}: {n.who.how}" for n, _ in members if n.who.how]
+        hows = [f"{n.who.label}: {n.who.how}" for n, _w in members if n.who.how]
+        said = _("{n} principal(s) made these cryptographic calls in the window ({calls} call(s))").format(
+            n=len(whos), calls=calls)
         d.add("Allow use of the key", whos, actions, cond,
-              StatementNote("", f"{len(whos)} principal(s) made these cryptographic calls in the window "
-                                f"({calls} call(s))" + ("; " + "; ".join(hows) if hows else ""), why),
-              "used in the window")
-        for n, _ in members:
+              StatementNote("", _("; ").join([said, *hows]), why), _("used in the window"))
+        for n, _w in members:
             d.used(n.who, n.crypto)
 
 
@@ -237,8 +243,8 @@ def _integrations(d: Draft, needs: dict[tuple[str, str, bool], Needs]) -> None:
         why = _needed_by({h for hosts in whos.values() for h in hosts})
         if action == "kms:CreateGrant":
             cond = merge({"Bool": {"kms:GrantIsForAWSResource": "true"}} if for_resource else {}, orjson.loads(scope))
-            notes = ["kms:GrantIsForAWSResource: only grants that an AWS service creates for a resource "
-                     "(AWS's 'Allow attachment of persistent resources')"] if for_resource else []
+            notes = [_("kms:GrantIsForAWSResource: only grants that an AWS service creates for a resource "
+                       "(AWS's 'Allow attachment of persistent resources')")] if for_resource else []
             d.add("Allow attachment of persistent resources", list(whos), [action], cond, StatementNote("", why, notes), why)
         else:
             d.add(f"Allow AWS service integrations: {action}", list(whos), [action], orjson.loads(scope),
@@ -249,8 +255,8 @@ def _integrations(d: Draft, needs: dict[tuple[str, str, bool], Needs]) -> None:
 
 def _needed_by(hosts: set[str]) -> str:
     names = sorted(hosts)
-    return (f"{', '.join(INTEGRATIONS[h].name for h in names)}: the service needs it to use the key for them "
-            f"(AWS: {'; '.join(INTEGRATIONS[h].doc for h in names)})")
+    return _("{services}: the service needs it to use the key for them (AWS: {documents})").format(
+        services=", ".join(INTEGRATIONS[h].name for h in names), documents="; ".join(INTEGRATIONS[h].doc for h in names))
 
 
 def _other_calls(d: Draft, key: str, needs: dict[tuple[str, str, bool], Needs], region: str,
@@ -264,7 +270,8 @@ def _other_calls(d: Draft, key: str, needs: dict[tuple[str, str, bool], Needs], 
             continue
         calls = {a: sum(g.calls for g in n.other if g.action == a) for a in missing}
         d.add("Allow other calls seen in the window", [n.who], missing, n.who.scope(),
-              StatementNote("", f"{n.who.label} made these calls in the window and no statement above allows them "
-                                f"({', '.join(f'{a} x{c}' for a, c in calls.items())})"),
-              "used in the window")
+              StatementNote("", _("{principal} made these calls in the window and no statement above allows them "
+                                  "({calls})").format(principal=n.who.label,
+                                                      calls=", ".join(f"{a} x{c}" for a, c in calls.items()))),
+              _("used in the window"))
         d.used(n.who, [g for g in n.other if g.action in missing])

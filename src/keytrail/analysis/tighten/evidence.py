@@ -31,6 +31,7 @@ from keytrail.analysis.tighten.services import (
     service_label,
     via_service,
 )
+from keytrail.i18n import _
 
 
 def merge(*blocks: dict[str, Any]) -> dict[str, Any]:
@@ -47,10 +48,10 @@ def crypto_conditions(who: Who, groups: Sequence[CallGroup], region: str, enable
     cond = who.scope()
     notes: list[str] = []
     if who.root_user:
-        notes.append("aws:PrincipalArn limits the statement to the root user: the account's ARN alone would let "
-                     "every principal of the account use the key through its IAM policies")
+        notes.append(_("aws:PrincipalArn limits the statement to the root user: the account's ARN alone would let "
+                       "every principal of the account use the key through its IAM policies"))
     if not enabled:
-        return cond, notes + ["no conditions from the evidence (turned off)"]
+        return cond, notes + [_("no conditions from the evidence (turned off)")]
     if who.kind == "AWS":
         value, note = _via(groups, region)
         notes.append(note)
@@ -65,16 +66,18 @@ def _via(groups: Sequence[CallGroup], region: str) -> tuple[str | None, str]:
     calls = sum(g.calls for g in groups)
     direct = sum(g.calls for g in groups if not g.via)
     if direct:
-        return None, f"no kms:ViaService: {direct} of its {calls} call(s) were made directly"
+        return None, _("no kms:ViaService: {direct} of its {n} call(s) were made directly").format(direct=direct, n=calls)
     hosts = sorted({g.via for g in groups if g.via})
     unnamed = [h for h in hosts if via_service(h, region) is None]
     if unnamed:
-        return None, (f"no kms:ViaService: calls came through {', '.join(repr(h) for h in unnamed)}, which is no "
-                      "service that supports kms:ViaService (or does not name the service)")
+        return None, _("no kms:ViaService: calls came through {hosts}, which is no service that supports "
+                       "kms:ViaService (or does not name the service)").format(hosts=", ".join(repr(h) for h in unnamed))
     values = sorted({v for h in hosts if (v := via_service(h, region))})
     if len(values) != 1:
-        return None, f"no kms:ViaService: its calls came through {len(values)} services ({', '.join(map(str, values))})"
-    return values[0], f"kms:ViaService {values[0]}: all {calls} call(s) came through {service_label(hosts[0])}"
+        return None, _("no kms:ViaService: its calls came through {n} services ({services})").format(
+            n=len(values), services=", ".join(map(str, values)))
+    return values[0], _("kms:ViaService {value}: all {n} call(s) came through {service}").format(
+        value=values[0], n=calls, service=service_label(hosts[0]))
 
 
 _S3 = re.compile(r"arn:(aws[a-z-]*):s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?\Z", re.S)
@@ -105,30 +108,34 @@ def _patterns(ck: ContextKey, values: set[str]) -> set[str] | None:
 def _context(groups: Sequence[CallGroup]) -> tuple[dict[str, Any], str]:
     others = sorted({g.action for g in groups if g.action not in CONTEXT_ACTIONS})
     if others:
-        return {}, f"no encryption-context condition: it also called {', '.join(others)}, which take(s) no encryption context"
+        return {}, _("no encryption-context condition: it also called {actions}, which take(s) no encryption "
+                     "context").format(actions=", ".join(others))
     contexts = [(g, parse_context(g.context)) for g in groups]
     bare = sum(g.calls for g, c in contexts if not c or c is UNKNOWN)
     if bare:
-        return {}, f"no encryption-context condition: {bare} of its call(s) carry no encryption context"
+        return {}, _("no encryption-context condition: {n} of its call(s) carry no encryption context").format(n=bare)
     reasons = []
     for ck in CONTEXT_KEYS:
-        if not all(ck.key in c for _, c in contexts):
+        if not all(ck.key in c for _g, c in contexts):
             continue
-        values = {c[ck.key] for _, c in contexts}
+        values = {c[ck.key] for _g, c in contexts}
         patterns = _patterns(ck, values)
         if patterns is None:
-            reasons.append(f"{ck.key}: a value that a condition cannot hold")
+            reasons.append(_("{key}: a value that a condition cannot hold").format(key=ck.key))
             continue
         limit = MAX_CONDITION_VALUES * (2 if ck.form == "bucket" else 1)
         if len(patterns) > limit:
-            reasons.append(f"{ck.key}: {len(values)} different values")
+            reasons.append(_("{key}: {n} different values").format(key=ck.key, n=len(values)))
             continue
         op = "StringEquals" if ck.form == "exact" else "StringLike"
         listed = sorted(patterns)
-        what = {"bucket": "objects or buckets of", "account": "trails of", "exact": ""}[ck.form]
-        note = (f"kms:EncryptionContext:{ck.key}: every call named {what} {', '.join(listed)} "
-                f"({ck.service}: {ck.doc})").replace("  ", " ")
+        values_said = ", ".join(listed)
+        named = (_("every call named objects or buckets of {values}") if ck.form == "bucket" else
+                 _("every call named trails of {values}") if ck.form == "account" else
+                 _("every call named {values}")).format(values=values_said)
+        note = f"kms:EncryptionContext:{ck.key}: {named} ({ck.service}: {ck.doc})"
         return {op: {f"kms:EncryptionContext:{ck.key}": listed[0] if len(listed) == 1 else listed}}, note
-    keys = sorted({k for _, c in contexts for k in c})
-    why = "; ".join(reasons) if reasons else f"its calls share no key keytrail knows to be stable ({', '.join(keys)})"
-    return {}, f"no encryption-context condition: {why}"
+    keys = sorted({k for _g, c in contexts for k in c})
+    why = _("; ").join(reasons) if reasons else _("its calls share no key keytrail knows to be stable ({keys})").format(
+        keys=", ".join(keys))
+    return {}, _("no encryption-context condition: {reason}").format(reason=why)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from keytrail.i18n import _
+
 _NAME = r"[\w+=,.@-]{1,128}"
 _IAM = re.compile(rf"arn:(aws[a-z-]*):iam::(\d{{12}}):(role|user)(/(?:[\w+=,.@-]{{1,128}}/){{0,16}})({_NAME})\Z", re.ASCII)
 _ROOT = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):root\Z", re.ASCII)
@@ -51,12 +53,13 @@ def who_of(principal: str, principal_type: str | None, partition: str = "aws") -
     if _IAM.match(principal) or _FEDERATED.match(principal):
         return Who("AWS", principal)
     if _ROOT.match(principal):
-        return Who("AWS", principal, root_user=True, how="the root user only (aws:PrincipalArn)")
+        return Who("AWS", principal, root_user=True, how=_("the root user only (aws:PrincipalArn)"))
     m = _HIDDEN.match(principal)
     if m:
         return Who(
             "AWS", f"arn:{partition}:iam::{m[1]}:root", hidden_account=True,
-            how=f"callers of account {m[1]} that CloudTrail hides: named by their account, whose IAM policies decide",
+            how=_("callers of account {account} that CloudTrail hides: named by their account, whose IAM policies "
+                  "decide").format(account=m[1]),
         )  # fmt: skip
     if principal_type in (None, "AWSService") and _SERVICE.match(principal):
         return Who("Service", principal)

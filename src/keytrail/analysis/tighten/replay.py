@@ -31,6 +31,7 @@ from keytrail.analysis.policy import (
 from keytrail.analysis.tighten.conditions import UNKNOWN, CallContext, grant_holds, holds, parse_context
 from keytrail.analysis.tighten.observed import CallGroup
 from keytrail.analysis.tighten.services import via_service
+from keytrail.i18n import _
 
 ALLOWED = "allowed"
 DELEGATED = "delegated"  # the account principal: the caller's IAM policies decide, as they did
@@ -113,14 +114,15 @@ def judge(
 def _decide(settled: KeyPolicy, kept: Sequence[Grant], g: CallGroup, id_map: dict[str, str] | None) -> Outcome:
     e = evaluate(settled, kept, Caller(g.principal, g.principal_type, g.account), g.action, id_map)
     if e.decision == ALLOW:
-        return Outcome(ALLOWED, ", ".join(e.statements) or "grant " + ", ".join(e.grants), not e.statements)
+        return Outcome(ALLOWED, ", ".join(e.statements) or _("grant {grants}").format(grants=", ".join(e.grants)),
+                       not e.statements)
     if e.decision == IAM_DELEGATED:
         return Outcome(DELEGATED, ", ".join(e.statements))
     if e.decision == DENY:
-        return Outcome(DENIED, "an explicit Deny: " + ", ".join(e.statements))
+        return Outcome(DENIED, _("an explicit Deny: {statements}").format(statements=", ".join(e.statements)))
     if e.decision == NOT_ALLOWED:
-        return Outcome(DENIED, "no statement or grant allows it")
-    return Outcome(UNVERIFIED, "; ".join(e.caveats) or "conditions not evaluated")
+        return Outcome(DENIED, _("no statement or grant allows it"))
+    return Outcome(UNVERIFIED, _("; ").join(e.caveats) or _("conditions not evaluated"))
 
 
 @dataclass(frozen=True)

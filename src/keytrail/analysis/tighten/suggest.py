@@ -28,6 +28,7 @@ from keytrail.analysis.tighten.replay import Replay, replay
 from keytrail.analysis.tighten.validate import problems
 from keytrail.analysis.tighten.warnings import Warning, honesty
 from keytrail.errors import PolicyError, UsageError
+from keytrail.i18n import _
 from keytrail.normalize.rules import is_key_arn, key_arn_parts
 from keytrail.store import Store
 from keytrail.times import maybe_iso as iso
@@ -119,10 +120,11 @@ def resolve_key(store: Store, spec: str, account: str | None = None, region: str
             found.add(s)
     keys = sorted(k for k in found if (p := key_arn_parts(k)) and (not account or p[2] == account) and (not region or p[1] == region))
     if not keys:
-        raise UsageError(f"{spec}: no such key in the store (neither its calls nor its inventory name it)")
+        raise UsageError(_("{key}: no such key in the store (neither its calls nor its inventory name it)").format(
+            key=spec))
     if len(keys) > 1:
-        raise UsageError(f"{spec} names {len(keys)} keys ({', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}): "
-                         "give the key ARN of one")
+        raise UsageError(_("{key} names {n} keys ({keys}): give the key ARN of one").format(
+            key=spec, n=len(keys), keys=", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")))
     return keys[0]
 
 
@@ -140,7 +142,7 @@ def current_policy(store: Store, key: str) -> tuple[KeyPolicy | None, str | None
         try:
             policy = parse_policy(key, text)
         except PolicyError as e:
-            notes.append(f"the inventory's key policy is not a policy ({e}): treated as unknown")
+            notes.append(_("the inventory's key policy is not a policy ({reason}): treated as unknown").format(reason=e))
             text = None
     grants = [
         Grant(gid, name, grantee, tuple(ops or ()), c if c and c not in ("{}", "null") else None, retiring)
@@ -159,7 +161,8 @@ def suggest_policy(store: Store, spec: str, options: SuggestOptions | None = Non
     key = resolve_key(store, spec, opts.account, opts.region)
     facts = key_catalogue(store, lambda k: k == key).get(key)
     if facts is not None and facts.manager == AWS:
-        raise UsageError(f"{key} is an AWS managed key: AWS sets its key policy, which cannot be changed")
+        raise UsageError(_("{key} is an AWS managed key: AWS sets its key policy, which cannot be changed").format(
+            key=key))
     return _suggest(store, key, facts, opts, _StoreFacts.of(store, [key], opts))
 
 

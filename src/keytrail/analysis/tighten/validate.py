@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from keytrail.analysis.policy import DENY, Caller, evaluate, parse_policy, policy_account
+from keytrail.i18n import _
 
 MAX_BYTES = 32768
 _CHARS = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
@@ -28,38 +29,39 @@ def problems(key: str, text: str, administrators: list[str] | None = None) -> li
     out: list[str] = []
     size = len(text.encode("utf-8"))
     if size > MAX_BYTES:
-        out.append(f"{size} bytes: a key policy holds at most {MAX_BYTES}")
+        out.append(_("{size} bytes: a key policy holds at most {max}").format(size=size, max=MAX_BYTES))
     doc = orjson.loads(text)
     bad = _CHARS.search(text) or next(filter(None, (_CHARS.search(v) for v in _strings(doc))), None)
     if bad:
-        out.append(f"character U+{ord(bad.group()):04X}: a key policy holds printable ASCII and Latin-1 only")
+        out.append(_("character {char}: a key policy holds printable ASCII and Latin-1 only").format(
+            char=f"U+{ord(bad.group()):04X}"))
     if not isinstance(doc, dict) or doc.get("Version") != "2012-10-17":
-        return [*out, "Version is not 2012-10-17"]
+        return [*out, _("Version is not 2012-10-17")]
     statements = doc.get("Statement")
     if not isinstance(statements, list) or not statements:
-        return [*out, "no statement"]
+        return [*out, _("no statement")]
     sids: list[Any] = []
     for i, st in enumerate(statements, 1):
         if not isinstance(st, dict):
-            out.append(f"statement {i} is not an object")
+            out.append(_("statement {n} is not an object").format(n=i))
             continue
         if st.get("Effect") not in ("Allow", "Deny"):
-            out.append(f"statement {i}: Effect is neither Allow nor Deny")
+            out.append(_("statement {n}: Effect is neither Allow nor Deny").format(n=i))
         for element in ("Principal", "Action", "Resource"):
             if element not in st and f"Not{element}" not in st:
-                out.append(f"statement {i}: no {element}")
+                out.append(_("statement {n}: no {element}").format(n=i, element=element))
         if "Sid" in st:
             sids.append(st["Sid"])
         cond = st.get("Condition") or {}
         for op, entries in cond.items() if isinstance(cond, dict) else ():
             if op.startswith("ForAllValues:") and any(str(k).lower().startswith("kms:encryptioncontext:") for k in entries):
-                out.append(f"statement {i}: ForAllValues with kms:EncryptionContext: (KMS refuses it)")
+                out.append(_("statement {n}: ForAllValues with kms:EncryptionContext: (KMS refuses it)").format(n=i))
         if st.get("Effect") == "Allow" and st.get("Principal") in ("*", {"AWS": "*"}) and not cond:
-            out.append(f"statement {i}: every principal allowed without a condition")
+            out.append(_("statement {n}: every principal allowed without a condition").format(n=i))
     if len(set(map(str, sids))) != len(sids):
-        out.append("two statements share a Sid")
+        out.append(_("two statements share a Sid"))
     if not _keeps_administration(key, text, administrators or []):
-        out.append("no unconditional Allow keeps kms:PutKeyPolicy for the key's account or an administrator")
+        out.append(_("no unconditional Allow keeps kms:PutKeyPolicy for the key's account or an administrator"))
     return out
 
 
