@@ -120,6 +120,10 @@ def test_nothing_to_list(tmp_path: Path) -> None:
     (tmp_path / "ok.json").write_text(json.dumps({"Records": [RECORDS[0], RECORDS[4]]}))
     result = run("problems", str(tmp_path), "--format", "json", "-q")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "[]\n", "")
+    table = run("problems", str(tmp_path), "-q")
+    assert table.stdout == "No problems: no record rejected, no KMS call unattributable, no file unreadable.\n"
+    narrow = run("problems", str(tmp_path), "-q", "--width", "40", "--no-color")
+    assert narrow.stdout == "No problems: no record rejected, no KMS\n    call unattributable, no file\n    unreadable.\n"
 
 
 def test_an_unknown_kind_is_refused(trail: Path) -> None:

@@ -8,10 +8,13 @@ from keytrail.analysis.record_problems import KINDS, problems
 from keytrail.cli.exits import command
 from keytrail.cli.loading import exit_code, loaded_store
 from keytrail.cli.options import Inputs, Output, input_options, output_options, split_csv
-from keytrail.cli.writing import emit, write_text
+from keytrail.cli.writing import emit, screen_for, write_text
 from keytrail.errors import UsageError
 from keytrail.i18n import N_, _
 from keytrail.render import Column, render
+from keytrail.render import words as W
+from keytrail.render.flow import flow, words
+from keytrail.render.style import STRONG
 
 PROBLEM_COLUMNS = [
     Column("source", N_("file or source")),
@@ -48,8 +51,12 @@ def problems_command(inputs: Inputs, kinds: tuple[str, ...], output: Output) -> 
     """
     with loaded_store(inputs, inputs.source_options(None, None)) as loaded:
         rows = [p.as_dict() for p in problems(loaded.store, kinds)]
-        if output.fmt != "table" or not rows:
+        if output.fmt != "table":
             emit(rows, PROBLEM_COLUMNS, output)
+        elif not rows:
+            screen = screen_for(output)
+            said = flow([words(W.NO_PROBLEMS, STRONG)], screen.width, screen.color) if screen else [W.NO_PROBLEMS]
+            write_text("\n".join(said) + "\n", output.path)
         else:
             sources = list(dict.fromkeys(r["source"] for r in rows))
             tables = [render([r for r in rows if r["source"] == s], TABLE_COLUMNS, "table", s) for s in sources]

@@ -224,6 +224,7 @@ _PERSON_TITLE = N_("Who uses {key}, by person")
 _NOBODY = N_("(not known)")  # a person the archive does not name
 _FINDINGS_TITLE = N_("Findings: {counts}")
 _NO_FINDINGS = N_("No findings.")
+_NO_PROBLEMS = N_("No problems: no record rejected, no KMS call unattributable, no file unreadable.")
 _VIOLATIONS_TITLE = N_("Violations")
 _NO_ROWS = N_("(no rows)")
 _EVIDENCE_MORE = N_("(+{n} more)")
