@@ -317,7 +317,8 @@ REVIEWED_SQL_PARTS = {
     "fill(r.merge, rows=f'(({kept}) UNION ALL (SELECT * FROM _delta))')",
     "fill(r.select, rows=f'({resolved[0]})')", 'kept', 'key_cols', 'r.table', 'raw', 'rolled', 'same',
     'self._segments_sql(self.segment_names())', "self.key_use_sql(' AND '.join(raw))", 'self.key_use_sql()',
-    'store.created_sql()', 'store.keys_sql()', 'store.refs_sql()', 'touched',
+    'store.created_sql()', 'store.keys_sql()', 'store.refs_sql()', 'touched', 'relation', 'ROLLED_COLUMNS',
+    'fill(r.select, rows=resolved_rows)',
 }
 
 

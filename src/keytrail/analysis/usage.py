@@ -174,7 +174,7 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS, top_per_key:
     if rolled is not None:
         details = top_details(store, where, params, DETAILS, _TOP, shown, source=f"({rolled})")
     else:
-        details = top_details(store, where, params, DETAILS, _TOP, shown, rows=store.window_sql(f.since, f.until))
+        details = top_details(store, where, params, DETAILS, _TOP, shown, relation=store.window_sql(f.since, f.until))
     out = []
     for r in base:
         d = details.get((r.key, r.principal), {})
@@ -184,12 +184,12 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS, top_per_key:
 
 def top_details(
     store: Store, where: str, params: list[object], details: dict[str, Detail], top: int,
-    principals: Sequence[str] | None = None, source: str | None = None, rows: str = "key_use",
+    principals: Sequence[str] | None = None, source: str | None = None, relation: str = "key_use",
 ) -> dict[tuple[str, str], dict[str, list[str]]]:
     """Per (key, principal), the ``top`` most frequent values of each detail (ties by value); with
     ``principals``, for those principals only (the rows a report shows). ``source``: the store's
     ``details_sql`` (rows with ``calls``) read instead of key_use, where it counts every detail;
-    ``rows``: key_use, or a relation of its rows that ``where`` narrows further (``window_sql``).
+    ``relation``: key_use, or a relation of its rows that ``where`` narrows further (``window_sql``).
 
     One pass over the matching rows: one aggregation with a grouping set per detail (formatted
     only per distinct value, not per row); an aggregation spills to disk when memory runs short."""
@@ -205,7 +205,7 @@ def top_details(
             f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in d.columns)} THEN '{name}'" for name, d in details.items()
         )
         counted = (f"SELECT key, principal, CASE {which} END AS name, {', '.join(columns)}, count(*) AS n "  # noqa: S608
-                   f"FROM {rows} WHERE {where} GROUP BY GROUPING SETS ({sets})")
+                   f"FROM {relation} WHERE {where} GROUP BY GROUPING SETS ({sets})")
     else:
         # the rollups' rows are counted per detail already (``detail``: its columns)
         counted = " UNION ALL ".join(

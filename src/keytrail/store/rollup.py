@@ -77,6 +77,11 @@ ROLLUPS = (
     ),
 )
 
+ROLLED_COLUMNS = ", ".join(dict.fromkeys(("key", "key_resolved", "principal", "principal_type", "category", "event_time",
+                                           "event_name", "key_ref", *DETAIL_COLUMNS)))
+"""The key_use columns the rollups read."""
+ONCE_ROWS = 2_000_000
+
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -177,6 +182,16 @@ class Rollups(SegmentTables):
             )
         self.con.execute("DROP TABLE _changed")
 
+    def _rows_once(self, name: str, rows: str) -> str:
+        """``rows`` (key_use's rows) for the rollups to read: up to ``ONCE_ROWS`` rows, the columns they
+        read copied once into a temporary table (each Parquet column decoded once, not once per
+        rollup); more, read where they are (a copy would spill to disk)."""
+        counted = self.con.execute(f"SELECT count(*) FROM ({rows})").fetchone()  # noqa: S608 - the store's own text
+        if counted is None or counted[0] > ONCE_ROWS:
+            return f"({rows})"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {ROLLED_COLUMNS} FROM ({rows})")  # noqa: S608 - constants
+        return name
+
     def _merge_settled(self, r: _Rollup, delta: str) -> None:
         """``delta`` (rows of ``r.select``) merged into the settled part of ``r.table``: only its
         rows of the keys and principals (``r.by``) the delta holds are read and written again."""
@@ -208,19 +223,23 @@ class Rollups(SegmentTables):
             raw = f"file_id > {int(upto)}"
         settled, _ = self.key_use_parts(raw)
         _, resolved = self.key_use_parts()
+        new_rows = self._rows_once("_settled_rows", " UNION ALL ".join(f"({p})" for p in settled))
+        resolved_rows = self._rows_once("_resolved_rows", resolved[0]) if resolved else None
         for r in ROLLUPS:
             if upto is None:
                 con.execute(f"DELETE FROM {r.table} WHERE part = 'settled'")  # noqa: S608
             elif stale:
                 con.execute(f"DELETE FROM {r.table} WHERE part = 'settled' AND key IN (SELECT key FROM rollup_stale_keys)")  # noqa: S608
-            delta = fill(r.select, rows="(" + " UNION ALL ".join(f"({p})" for p in settled) + ")")
+            delta = fill(r.select, rows=new_rows)
             if upto is None:
                 con.execute(f"INSERT INTO {r.table} SELECT 'settled', * FROM ({delta})")  # noqa: S608
             else:
                 self._merge_settled(r, delta)
             con.execute(f"DELETE FROM {r.table} WHERE part = 'resolved'")  # noqa: S608
-            if resolved:
-                con.execute(f"INSERT INTO {r.table} SELECT 'resolved', * FROM ({fill(r.select, rows=f'({resolved[0]})')})")  # noqa: S608
+            if resolved_rows is not None:
+                con.execute(f"INSERT INTO {r.table} SELECT 'resolved', * FROM ({fill(r.select, rows=resolved_rows)})")  # noqa: S608
+        con.execute("DROP TABLE IF EXISTS _settled_rows")
+        con.execute("DROP TABLE IF EXISTS _resolved_rows")
         con.execute("DELETE FROM rollup_stale_keys")
         last = con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone()
         self.set_meta(ROLLUP_UPTO, str(int(last[0]) if last else 0))
