@@ -129,8 +129,10 @@ def build_big_store(src_db: Path, dst_db: Path, copies: int) -> int:
         )
     con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
     con.close()
-    (DATA / "empty").mkdir(exist_ok=True)
-    subprocess.run([*KEYTRAIL, "ingest", "--db", str(dst_db), str(DATA / "empty")], check=True, stderr=subprocess.DEVNULL)
+    # resolved (and its rollups brought up to date) as the next writer would: an ingest of nothing new
+    # is refused now (a SOURCE without log files is said), so the store's own resolution is run
+    subprocess.run([PY, "-c", "import sys; from keytrail.store import Store; Store(sys.argv[1]).resolve()", str(dst_db)],
+                   check=True)
     con = duckdb.connect(str(dst_db), read_only=True)
     rows = con.execute("SELECT count(*) FROM key_use").fetchone()[0]
     con.close()

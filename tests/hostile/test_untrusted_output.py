@@ -306,6 +306,19 @@ REVIEWED_SQL_PARTS = {
     # bounded reports and grouped denied findings: a QUALIFY/ORDER BY/LIMIT of keytrail's own with int() counts,
     # conditions built from the window's (bound) condition, the seen-keys subquery of denied.py
     "top", "order", "denied", "seen", "inventory",
+    # the rollups (keytrail.store.rollup) and what reads them: table and column names of keytrail's own,
+    # relations the store builds from them, numbers (file ids, epoch seconds) and dates it computes
+    "' AND '.join(conds)",
+    "', '.join((c if c in cols else f'CAST(NULL AS VARCHAR) AS {c}' for c in DETAIL_COLUMNS))",
+    "', '.join((c if c in d.columns else f'NULL AS {c}' for c in columns))",
+    "', '.join((f'{c} VARCHAR' for c in DETAIL_COLUMNS))", "', '.join((repr(','.join(s)) for s in DETAIL_SETS))",
+    "', '.join(DETAIL_COLUMNS)", "', '.join(cols)", "','.join(cols)", "','.join(d.columns)", 'ROLLUP_UPTO',
+    '_DAYS', '_ROWS_AS_CALLS', 'and_raw', 'by', 'c', 'changed', 'count', 'days', 'delta',
+    "fill(r.merge, rows=f'(({kept}) UNION ALL (SELECT * FROM _delta))')",
+    "fill(r.select, rows=f'({resolved[0]})')", 'kept', 'key_cols', 'r.table', 'raw', 'rolled', 'same',
+    'self._segments_sql(self.segment_names())', "self.key_use_sql(' AND '.join(raw))", 'self.key_use_sql()',
+    'store.created_sql()', 'store.keys_sql()', 'store.refs_sql()', 'touched', 'relation', 'ROLLED_COLUMNS',
+    'fill(r.select, rows=resolved_rows)',
 }
 
 

@@ -24,8 +24,10 @@ class Filters:
     region: str | None = None
     extra: tuple[tuple[str, tuple[object, ...]], ...] = field(default=())
 
-    def where(self, store: Store, alias: str = "") -> tuple[str, list[object]]:
-        """A SQL condition over key_use and its bound parameters (log data never enters SQL text)."""
+    def where(self, store: Store, alias: str = "", window: bool = True) -> tuple[str, list[object]]:
+        """A SQL condition over key_use and its bound parameters (log data never enters SQL text);
+        without ``window``, over the key, principal, account and Region only (the columns of
+        ``Store.use_sql``, which applies the window itself)."""
         p = f"{alias}." if alias else ""
         conds: list[str] = ["TRUE"]
         params: list[object] = []
@@ -37,10 +39,10 @@ class Filters:
             who, who_params = principal_condition(self.principal, f"{p}principal")
             conds.append(who)
             params += who_params
-        if self.since is not None:
+        if self.since is not None and window:
             conds.append(f"{p}event_time >= ?")
             params.append(self.since)
-        if self.until is not None:
+        if self.until is not None and window:
             conds.append(f"{p}event_time < ?")
             params.append(self.until)
         if self.account:
@@ -134,14 +136,14 @@ def match_keys(store: Store, spec: str, account: str | None = None, region: str 
     elif spec.startswith("alias/") or alias_arn_parts(spec) is not None:
         suffix = spec if spec.startswith("arn:") else f":{spec}"
         rows = store.query(
-            "SELECT DISTINCT target_key FROM alias_history WHERE ends_with(alias_arn, ?) AND target_key IS NOT NULL "
+            "SELECT DISTINCT target_key FROM alias_history WHERE ends_with(alias_arn, ?) AND target_key IS NOT NULL "  # noqa: S608 - the store's own text
             # calls through the alias: resolved to their key, or (unresolved) kept under the alias ARN
-            "UNION SELECT DISTINCT key FROM key_use WHERE ends_with(key_ref, ?) AND key_ref LIKE 'arn:%:alias/%'",
+            f"UNION SELECT DISTINCT key FROM {store.refs_sql()} WHERE ends_with(key_ref, ?)",
             [suffix, suffix],
         )
         found = [r[0] for r in rows]
     else:
-        rows = store.query("SELECT DISTINCT key FROM key_use WHERE ends_with(key, ?)", [f":key/{spec}"])
+        rows = store.query(f"SELECT DISTINCT key FROM {store.keys_sql()} WHERE ends_with(key, ?)", [f":key/{spec}"])  # noqa: S608
         found = [r[0] for r in rows]
         if has_table(store, "inventory_keys"):  # a key the inventory lists, called or not
             found += [r[0] for r in store.query("SELECT DISTINCT arn FROM inventory_keys WHERE key_id = ?", [spec])]

@@ -35,13 +35,18 @@ def _key_filters(key: str, filters: Filters) -> Filters:
 def resource_groups(store: Store, key: str, filters: Filters = NO_FILTERS) -> dict[Pair, list[ResourceGroup]]:
     """Per (key, principal) of the keys ``key`` meant: its resources grouped, most called first."""
     where, params = _key_filters(key, filters).where(store)
+    # the rollups count each resource over all time: they answer when no window narrows the calls
+    rolled = None if filters.since is not None or filters.until is not None or filters.extra else store.details_sql()
+    source, count = (store.window_sql(filters.since, filters.until), "count(*)") if rolled is None else (f"({rolled})", "sum(calls)")
+    if rolled is not None:
+        where = f"({where}) AND detail = '{','.join(DETAILS['resources'].columns)}'"  # the rollup's resources
     rows = store.query(
         f"""WITH per_resource AS (
                 SELECT key, principal, resource_kind AS kind,
                        CASE WHEN resource_kind = 's3-object'
                             THEN split_part(split_part(resource_id, ':::', 2), '/', 1) END AS container,
-                       resource_id, count(*) AS n
-                FROM key_use WHERE {where} AND resource_id IS NOT NULL GROUP BY ALL
+                       resource_id, {count} AS n
+                FROM {source} WHERE {where} AND resource_id IS NOT NULL GROUP BY ALL
             )
             SELECT key, principal, kind, container, count(*), sum(n), list(resource_id ORDER BY n DESC, resource_id)[1]
             FROM per_resource GROUP BY ALL

@@ -9,17 +9,35 @@ from typing import Any
 from keytrail.analysis.filters import NO_FILTERS, Filters, match_keys
 from keytrail.normalize.operations import CRYPTO_SQL
 from keytrail.store import Store
+from keytrail.store.tables import DETAIL_COLUMNS
 from keytrail.times import maybe_iso as iso
 
 _COUNTS = """
-    count(*) FILTER (WHERE category = 'encrypt') AS encrypt,
-    count(*) FILTER (WHERE category = 'decrypt') AS decrypt,
-    count(*) FILTER (WHERE category = 'sign') AS sign,
-    count(*) FILTER (WHERE category = 'admin') AS admin,
-    count(*) FILTER (WHERE category = 'denied') AS denied,
-    min(event_time) AS first_seen,
-    max(event_time) AS last_seen
+    CAST(coalesce(sum(calls) FILTER (WHERE category = 'encrypt'), 0) AS BIGINT) AS encrypt,
+    CAST(coalesce(sum(calls) FILTER (WHERE category = 'decrypt'), 0) AS BIGINT) AS decrypt,
+    CAST(coalesce(sum(calls) FILTER (WHERE category = 'sign'), 0) AS BIGINT) AS sign,
+    CAST(coalesce(sum(calls) FILTER (WHERE category = 'admin'), 0) AS BIGINT) AS admin,
+    CAST(coalesce(sum(calls) FILTER (WHERE category = 'denied'), 0) AS BIGINT) AS denied,
+    min(first_seen) AS first_seen,
+    max(last_seen) AS last_seen
 """
+_ROWS_AS_CALLS = (
+    "key, key_resolved, key_account, key_region, principal, principal_type, category, 1 AS calls, "
+    "event_time AS first_seen, event_time AS last_seen"
+)
+
+
+def calls(store: Store, filters: Filters) -> tuple[str, list[object]]:
+    """The calls ``filters`` select, as a relation of ``Store.use_sql``'s columns (``calls`` rows
+    of key_use alike), and its parameters: from the store's rollups where they match its rows,
+    else from key_use."""
+    rolled = None if filters.extra else store.use_sql(filters.since, filters.until)
+    if rolled is None:
+        where, params = filters.where(store)
+        return f"(SELECT {_ROWS_AS_CALLS} FROM key_use WHERE {where})", params  # noqa: S608 - keytrail's own text
+    where, params = filters.where(store, window=False)
+    return f"(SELECT * FROM ({rolled}) WHERE {where})", params  # noqa: S608 - keytrail's own text
+
 
 # the type a principal is best known by: a resolved hidden caller keeps its full identity's type
 _TYPE = "coalesce(min(principal_type) FILTER (WHERE principal_type <> 'AWSAccount'), min(principal_type))"
@@ -88,19 +106,20 @@ def usage(
     """One row per (key, principal) in the window, every key, sorted by key and principal. With
     ``top_per_key``: only each key's principals with the most calls (sorted by key, then calls);
     with ``keys``: only those keys; with ``limit``: only the rows with the most calls (most first)."""
-    where, params = filters.where(store)
+    source, params = calls(store, filters)
+    where = "TRUE"
     if keys is not None:
-        where, params = f"({where}) AND key IN (SELECT unnest(?::VARCHAR[]))", [*params, list(keys)]
+        where, params = "key IN (SELECT unnest(?::VARCHAR[]))", [*params, list(keys)]
     top = ""
     order = "key, principal"
     if top_per_key is not None:
-        top = f"QUALIFY row_number() OVER (PARTITION BY key ORDER BY count(*) DESC, principal) <= {int(top_per_key)}"
-        order = "key, count(*) DESC, principal"
+        top = f"QUALIFY row_number() OVER (PARTITION BY key ORDER BY sum(calls) DESC, principal) <= {int(top_per_key)}"
+        order = "key, sum(calls) DESC, principal"
     if limit is not None:
-        order = f"count(*) DESC, key, principal LIMIT {int(limit)}"
+        order = f"sum(calls) DESC, key, principal LIMIT {int(limit)}"
     rows = store.query(
         f"""SELECT key, principal, {_TYPE}, {_COUNTS}, bool_and(key_resolved)
-            FROM key_use WHERE {where} GROUP BY key, principal {top} ORDER BY {order}""",  # noqa: S608
+            FROM {source} WHERE {where} GROUP BY key, principal {top} ORDER BY {order}""",  # noqa: S608
         params,
     )
     return [
@@ -111,8 +130,8 @@ def usage(
 
 def usage_counts(store: Store, filters: Filters = NO_FILTERS) -> dict[str, int]:
     """Per key, how many principals the window shows (the rows ``usage`` returns per key)."""
-    where, params = filters.where(store)
-    rows = store.query(f"SELECT key, count(DISTINCT principal) FROM key_use WHERE {where} GROUP BY key", params)  # noqa: S608
+    source, params = calls(store, filters)
+    rows = store.query(f"SELECT key, count(DISTINCT principal) FROM {source} GROUP BY key", params)  # noqa: S608
     return {k: int(n) for k, n in rows}
 
 
@@ -150,7 +169,12 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS, top_per_key:
     base = usage(store, f, top_per_key=top_per_key)
     where, params = f.where(store)
     shown = None if top_per_key is None else sorted({r.principal for r in base})
-    details = top_details(store, where, params, DETAILS, _TOP, shown)
+    # the rollups count every detail over all time: they answer when no window narrows the calls
+    rolled = None if f.since is not None or f.until is not None or f.extra else store.details_sql()
+    if rolled is not None:
+        details = top_details(store, where, params, DETAILS, _TOP, shown, source=f"({rolled})")
+    else:
+        details = top_details(store, where, params, DETAILS, _TOP, shown, relation=store.window_sql(f.since, f.until))
     out = []
     for r in base:
         d = details.get((r.key, r.principal), {})
@@ -160,35 +184,46 @@ def who_uses(store: Store, key: str, filters: Filters = NO_FILTERS, top_per_key:
 
 def top_details(
     store: Store, where: str, params: list[object], details: dict[str, Detail], top: int,
-    principals: Sequence[str] | None = None,
+    principals: Sequence[str] | None = None, source: str | None = None, relation: str = "key_use",
 ) -> dict[tuple[str, str], dict[str, list[str]]]:
     """Per (key, principal), the ``top`` most frequent values of each detail (ties by value); with
-    ``principals``, for those principals only (the rows a report shows).
+    ``principals``, for those principals only (the rows a report shows). ``source``: the store's
+    ``details_sql`` (rows with ``calls``) read instead of key_use, where it counts every detail;
+    ``relation``: key_use, or a relation of its rows that ``where`` narrows further (``window_sql``).
 
     One pass over the matching rows: one aggregation with a grouping set per detail (formatted
     only per distinct value, not per row); an aggregation spills to disk when memory runs short."""
     if principals is not None:
         where, params = f"({where}) AND principal IN (SELECT unnest(?::VARCHAR[]))", [*params, list(principals)]
-    names = list(details)
-    sets = ", ".join(f"(key, principal, {', '.join(d.columns)})" for d in details.values())
+    if source is not None and not {c for d in details.values() for c in d.columns} <= set(DETAIL_COLUMNS):
+        source = None  # a detail the rollups do not count
     columns = sorted({c for d in details.values() for c in d.columns})
-    # which grouping set a row belongs to: the detail whose columns are all grouped
-    which = " ".join(
-        f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in d.columns)} THEN '{name}'" for name, d in details.items()
-    )
+    if source is None:
+        sets = ", ".join(f"(key, principal, {', '.join(d.columns)})" for d in details.values())
+        # which grouping set a row belongs to: the detail whose columns are all grouped
+        which = " ".join(
+            f"WHEN {' AND '.join(f'GROUPING({c}) = 0' for c in d.columns)} THEN '{name}'" for name, d in details.items()
+        )
+        counted = (f"SELECT key, principal, CASE {which} END AS name, {', '.join(columns)}, count(*) AS n "  # noqa: S608
+                   f"FROM {relation} WHERE {where} GROUP BY GROUPING SETS ({sets})")
+    else:
+        # the rollups' rows are counted per detail already (``detail``: its columns)
+        counted = " UNION ALL ".join(
+            f"(SELECT key, principal, '{name}' AS name, "  # noqa: S608 - this module's constants
+            f"{', '.join(c if c in d.columns else f'NULL AS {c}' for c in columns)}, sum(calls) AS n FROM {source} "
+            f"WHERE ({where}) AND detail = '{','.join(d.columns)}' GROUP BY key, principal, {', '.join(d.columns)})"
+            for name, d in details.items()
+        )
+        params = params * len(details)
     values = " ".join(f"WHEN '{name}' THEN {d.expr}" for name, d in details.items())
     rows = store.query(
-        f"""WITH counted AS (
-                SELECT key, principal, CASE {which} END AS name, {", ".join(columns)}, count(*) AS n
-                FROM key_use WHERE {where} GROUP BY GROUPING SETS ({sets})
-            ), formatted AS (
+        f"""WITH counted AS ({counted}), formatted AS (
                 SELECT key, principal, name, CASE name {values} END AS v, n FROM counted
             )
             SELECT key, principal, name, list(v ORDER BY n DESC, v)[1:{int(top)}] FROM formatted
             WHERE v IS NOT NULL GROUP BY ALL""",  # noqa: S608 - names and expressions are this module's constants
         params,
     )
-    del names
     out: dict[tuple[str, str], dict[str, list[str]]] = {}
     for k, p, name, values_ in rows:
         out.setdefault((k, p), {})[name] = list(values_)
@@ -201,7 +236,7 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
     With an inventory, every inventoried key is listed -- those without a call in the window too
     (with zero calls) -- with its state, description and tags.
     """
-    where, params = filters.where(store, "u")
+    source, params = calls(store, filters)
     rows = store.query(
         f"""WITH current_alias AS (
                 -- the last change of each alias, a deletion included (arg_max would skip its NULL target)
@@ -212,15 +247,15 @@ def keys_report(store: Store, filters: Filters = NO_FILTERS) -> list[KeyRow]:
                 SELECT target AS key, list(DISTINCT regexp_extract(alias_arn, ':(alias/.*)$', 1) ORDER BY regexp_extract(alias_arn, ':(alias/.*)$', 1)) AS names
                 FROM current_alias WHERE target IS NOT NULL GROUP BY target
             ), used_aliases AS (
-                SELECT key, list(DISTINCT regexp_extract(key_ref, ':(alias/.*)$', 1)) AS names FROM key_use
-                WHERE key_ref LIKE 'arn:%:alias/%' AND key_resolved GROUP BY key
+                SELECT key, list(DISTINCT regexp_extract(key_ref, ':(alias/.*)$', 1)) AS names FROM {store.refs_sql()}
+                WHERE key_resolved GROUP BY key
             ), per_key AS (
                 SELECT u.key, {_COUNTS},
-                       count(*) FILTER (WHERE category IN {CRYPTO_SQL}) AS crypto,
+                       CAST(coalesce(sum(calls) FILTER (WHERE category IN {CRYPTO_SQL}), 0) AS BIGINT) AS crypto,
                        count(DISTINCT principal) AS principals,
-                       min(event_time) FILTER (WHERE category IN {CRYPTO_SQL}) AS first_use,
-                       max(event_time) FILTER (WHERE category IN {CRYPTO_SQL}) AS last_use
-                FROM key_use u WHERE {where} GROUP BY u.key
+                       min(first_seen) FILTER (WHERE category IN {CRYPTO_SQL}) AS first_use,
+                       max(last_seen) FILTER (WHERE category IN {CRYPTO_SQL}) AS last_use
+                FROM {source} u GROUP BY u.key
             )
             SELECT k.key, split_part(k.key, ':', 5), split_part(k.key, ':', 4), a.names, ua.names, k.crypto, k.encrypt, k.decrypt, k.sign,
                    k.admin, k.denied, k.principals, k.first_use, k.last_use, k.first_seen, k.last_seen
@@ -283,7 +318,7 @@ def key_managers(store: Store) -> dict[str, str]:
     """"customer" / "aws" per key where the archive (or an inventory) says so."""
     out: dict[str, str] = {}
     rows = store.query(
-        "SELECT DISTINCT key FROM key_use WHERE event_name = 'CreateKey' AND category = 'admin'"
+        f"SELECT key FROM {store.created_sql()}"  # noqa: S608 - the store's own text
         " UNION SELECT DISTINCT target_key FROM alias_history WHERE target_key IS NOT NULL"
         " AND regexp_extract(alias_arn, ':(alias/.*)$', 1) NOT LIKE 'alias/aws/%'"
     )
@@ -303,11 +338,11 @@ def _has_table(store: Store, name: str) -> bool:
 def principals_report(store: Store, filters: Filters = NO_FILTERS, top: int | None = None) -> list[PrincipalRow]:
     """One row per principal across keys (sorted by principal); with ``top``, only the principals
     with the most calls (most first)."""
-    where, params = filters.where(store)
-    order = "principal" if top is None else f"count(*) DESC, principal LIMIT {int(top)}"
+    source, params = calls(store, filters)
+    order = "principal" if top is None else f"sum(calls) DESC, principal LIMIT {int(top)}"
     rows = store.query(
         f"""SELECT principal, {_TYPE}, count(DISTINCT key), {_COUNTS}
-            FROM key_use WHERE {where} GROUP BY principal ORDER BY {order}""",  # noqa: S608
+            FROM {source} GROUP BY principal ORDER BY {order}""",  # noqa: S608
         params,
     )
     return [
@@ -318,8 +353,8 @@ def principals_report(store: Store, filters: Filters = NO_FILTERS, top: int | No
 
 def principals_count(store: Store, filters: Filters = NO_FILTERS) -> int:
     """How many principals the window shows (the rows ``principals_report`` returns)."""
-    where, params = filters.where(store)
-    return int(store.query(f"SELECT count(DISTINCT principal) FROM key_use WHERE {where}", params)[0][0])  # noqa: S608
+    source, params = calls(store, filters)
+    return int(store.query(f"SELECT count(DISTINCT principal) FROM {source}", params)[0][0])  # noqa: S608
 
 
 def as_dicts(rows: list[Any]) -> list[dict[str, Any]]:

@@ -98,9 +98,10 @@ class Store(Resolution):
             raise
         if dataset is not None:
             self.read_only = True  # the dataset's views are never written to
+            self.segmented = False
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        return connect(self.path, read_only)
+        return connect(self.path, read_only, None if self.path == MEMORY else os.path.join(self.segments_dir, ".spill"))
 
     # ---- schema --------------------------------------------------------------------------
     def _prepare(self) -> None:

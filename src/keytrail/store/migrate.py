@@ -9,6 +9,9 @@ is removed by the next writer).
 
 Version 3 adds the eventID and eventName of each record in ``record_problems`` (empty for the
 problems an older keytrail recorded).
+
+Version 4 adds the rollups the reports read (``keytrail.store.rollup``), made from the rows in
+the upgrade's transaction.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import duckdb
 from keytrail.normalize.model import KEY_USE_FIELDS
 from keytrail.resolve import ROW_RULE_EXPRESSIONS
 from keytrail.store.connection import private_files, sql_text
+from keytrail.store.resolution import RESOLVE_MEMORY
 from keytrail.store.segments import new_segment_name
 from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
 
-FROM_VERSIONS = (1, 2)
+FROM_VERSIONS = (1, 2, 3)
 
 
 class Upgradable(Protocol):
@@ -41,6 +45,8 @@ class Upgradable(Protocol):
     def write_views(self, temp: bool = False) -> None: ...
 
     def resolve(self) -> None: ...
+
+    def roll_up(self) -> None: ...
 
 
 def migrate_v1(store: Upgradable) -> None:
@@ -88,15 +94,31 @@ def _problem_events(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def migrate_v2(store: Upgradable) -> None:
-    """Schema version 2 -> the current one: the problems' eventID and eventName columns."""
+    """Schema version 2 -> 3: the problems' eventID and eventName columns."""
     with store.transaction():
         _problem_events(store.con)
-        store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+        store.con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+
+def migrate_v3(store: Upgradable) -> None:
+    """Schema version 3 -> the current one: the rollups, made from the rows."""
+    limit = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
+    store.con.execute(f"SET memory_limit = '{RESOLVE_MEMORY}'")  # as a resolution has
+    try:
+        with store.transaction():
+            store.con.execute(SCHEMA)  # the rollup tables
+            store.roll_up()
+            store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+    finally:
+        if limit:
+            store.con.execute(f"SET memory_limit = '{limit[0]}'")
 
 
 def migrate(store: Upgradable, found: int) -> None:
     """A store of schema version ``found`` (one of FROM_VERSIONS) -> the current one."""
     if found == 1:
-        migrate_v1(store)
-    else:
+        migrate_v1(store)  # to the current version, rollups included (made by its resolution)
+        return
+    if found == 2:
         migrate_v2(store)
+    migrate_v3(store)

@@ -22,7 +22,7 @@ from keytrail.resolve import (
     fill,
 )
 from keytrail.store.connection import private_files, sql_text
-from keytrail.store.segment_tables import SegmentTables
+from keytrail.store.rollup import Rollups
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
 RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "256MB")
@@ -41,7 +41,16 @@ def _decisions(stages: str) -> str:
     )
 
 
-class Resolution(SegmentTables):
+_REOPENED_CHANGED = (
+    "(SELECT file_id, rec_index, row_no FROM resolution WHERE reopened "
+    "EXCEPT SELECT file_id, rec_index, row_no FROM resolution_next WHERE reopened) UNION ALL "
+    "(SELECT file_id, rec_index, row_no FROM resolution_next WHERE reopened "
+    "EXCEPT SELECT file_id, rec_index, row_no FROM resolution WHERE reopened)"
+)
+"""The settled rows found to be re-deliveries of other records, or no longer, by a resolution."""
+
+
+class Resolution(Rollups):
     """The resolver's side of a store (the base of ``Store``)."""
 
     def needs_resolve(self) -> bool:
@@ -54,8 +63,9 @@ class Resolution(SegmentTables):
         stays bounded whatever the store's size: stage A over buckets of whole eventIDs (each
         bucket's result written to a work file), stage B over buckets of whole sharedEventIDs
         (about ``RESOLVE_BUCKET_ROWS`` candidate rows a bucket). The decisions are collected in
-        ``resolution_next``, committed bucket by bucket; the last transaction swaps them in,
-        writes the resolved rows as a segment, and clears ``needs_resolve`` -- a resolution
+        ``resolution_next``, committed bucket by bucket; a transaction swaps them in (noting the
+        keys whose settled rows they change for the rollups), the last writes the resolved rows
+        as segments, brings the rollups up to date (``store.rollup``) and clears ``needs_resolve`` -- a resolution
         interrupted before it leaves the store marked for resolution, as it was. DuckDB gets at
         least ``RESOLVE_MEMORY`` (the ingest workers have finished by then)."""
         rows = self._segments_sql(self.segment_names())
@@ -66,11 +76,13 @@ class Resolution(SegmentTables):
         try:
             self._decide(rows, work)
             with self.transaction():
+                self.mark_stale_keys(_REOPENED_CHANGED)
                 self.con.execute("DROP TABLE IF EXISTS resolution")
                 self.con.execute("ALTER TABLE resolution_next RENAME TO resolution")
             with self.transaction():
                 self._write_resolved(rows)
                 self.write_views()
+                self.roll_up()
                 self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
         finally:
             shutil.rmtree(work, ignore_errors=True)

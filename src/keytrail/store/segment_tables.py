@@ -29,6 +29,9 @@ from keytrail.store.segments import (
     new_segment_name,
 )
 
+ROLLUP_UPTO = "rollup_upto"
+"""meta: the last file id whose settled rows the rollups hold (absent: the rollups are to be made
+again; see ``store.rollup``)."""
 COMPACT_AT = 64  # segments before small ones are merged
 COMPACT_ROWS = 1_000_000  # rows a merged segment aims at
 
@@ -55,6 +58,8 @@ def _no_rows() -> str:
 class SegmentTables(Database):
     """A store's segments and the views over them (the base of ``Store``)."""
 
+    segmented = True  # key_use reads the segments (not a Parquet dataset's views)
+
     def _segments_sql(self, names: Sequence[str]) -> str:
         """The rows of these segments as a relation (the typed empty relation for none)."""
         if not names:
@@ -62,9 +67,10 @@ class SegmentTables(Database):
         paths = ", ".join(sql_text(self.segment_path(n)) for n in names)
         return f"read_parquet([{paths}])"
 
-    def write_views(self, temp: bool = False) -> None:
-        """(Re)create ``raw_key_use`` and ``key_use`` over the registered segments (inside the
-        caller's transaction unless ``temp``)."""
+    def key_use_parts(self, raw: str = "") -> tuple[list[str], list[str]]:
+        """The ``key_use`` relation as its parts: the settled rows' selects and the resolved rows'
+        (``raw``: a further condition over a segment's own columns -- ``event_time`` in epoch
+        seconds, ``file_id``, ``key`` -- that DuckDB pushes into the Parquet scans)."""
         names = self.segment_names()
         touched = {
             r[0]
@@ -73,25 +79,36 @@ class SegmentTables(Database):
             ).fetchall()
         } & set(names)
         clean = [n for n in names if n not in touched]
-        raw_cols = ", ".join(RAW_COLUMNS)
+        and_raw = f" AND ({raw})" if raw else ""
         settled_cols = ", ".join(VIEW_COLUMNS)
-        settled = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open"]  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
+        settled = [f"SELECT {settled_cols} FROM {self._segments_sql(clean)} WHERE NOT open{and_raw}"]  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
         if touched:
             settled.append(
-                f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open AND NOT EXISTS ("  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
+                f"SELECT {settled_cols} FROM {self._segments_sql(sorted(touched))} s WHERE NOT open{and_raw} AND NOT EXISTS ("  # noqa: S608 - paths quoted by sql_text, names are keytrail's own
                 "SELECT 1 FROM resolution x WHERE x.reopened AND x.file_id = s.file_id AND x.rec_index = s.rec_index "
                 "AND x.row_no = s.row_no)"
             )
-        parts = [key_use_select(f"({p})", settled=True) for p in settled]
         resolved = self.segment_names("resolved")
-        if resolved:
-            parts.append(key_use_select(f"(SELECT {settled_cols} FROM {self._segments_sql(resolved)})"))  # noqa: S608 - paths quoted by sql_text
-        kind = "TEMP VIEW" if temp else "VIEW"
-        self.con.execute(
-            f"CREATE OR REPLACE {kind} raw_key_use AS SELECT {raw_cols}, key, who, category FROM {self._segments_sql(names)}"  # noqa: S608
+        where = f" WHERE {raw}" if raw else ""
+        return (
+            [key_use_select(f"({p})", settled=True) for p in settled],
+            [key_use_select(f"(SELECT {settled_cols} FROM {self._segments_sql(resolved)}{where})")] if resolved else [],  # noqa: S608 - paths quoted by sql_text
         )
-        union = " UNION ALL ".join(f"({p})" for p in parts)
-        self.con.execute(f"CREATE OR REPLACE {kind} key_use AS {union}")
+
+    def key_use_sql(self, raw: str = "") -> str:
+        """The ``key_use`` relation, its rows narrowed by ``raw`` (see ``key_use_parts``)."""
+        settled, resolved = self.key_use_parts(raw)
+        return " UNION ALL ".join(f"({p})" for p in (*settled, *resolved))
+
+    def write_views(self, temp: bool = False) -> None:
+        """(Re)create ``raw_key_use`` and ``key_use`` over the registered segments (inside the
+        caller's transaction unless ``temp``)."""
+        kind = "TEMP VIEW" if temp else "VIEW"
+        raw_cols = ", ".join(RAW_COLUMNS)
+        self.con.execute(
+            f"CREATE OR REPLACE {kind} raw_key_use AS SELECT {raw_cols}, key, who, category FROM {self._segments_sql(self.segment_names())}"  # noqa: S608
+        )
+        self.con.execute(f"CREATE OR REPLACE {kind} key_use AS {self.key_use_sql()}")
         if not temp:
             self.set_meta("segments_dir", self.segments_dir)
 
@@ -147,6 +164,8 @@ class SegmentTables(Database):
                 [ids],
             ).fetchall()
         ]
+        # the rollups' settled part is made again from the rows at the next resolution
+        con.execute(f"DELETE FROM meta WHERE key = '{ROLLUP_UPTO}'")  # noqa: S608 - a constant
         for table in ("alias_history", "record_problems", "credentials"):
             con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])  # noqa: S608
         con.execute("DELETE FROM files WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])

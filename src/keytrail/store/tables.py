@@ -21,9 +21,14 @@ from keytrail.normalize.model import IdentityHint
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-SCHEMA = """
+DETAIL_SETS: tuple[tuple[str, ...], ...] = (("via",), ("session_name",), ("resource_kind", "resource_id"), ("source_ip",))
+"""The ``key_use`` columns whose values ``rollup_details`` counts, a set of columns per detail
+(its ``detail`` column names the set, its columns joined by commas)."""
+DETAIL_COLUMNS: tuple[str, ...] = tuple(c for s in DETAIL_SETS for c in s)
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS files (
     file_id BIGINT PRIMARY KEY,
@@ -152,6 +157,24 @@ CREATE TABLE IF NOT EXISTS record_problems (
     event_id VARCHAR,               -- the record's eventID and eventName, where it has them
     event_name VARCHAR
 );
+CREATE TABLE IF NOT EXISTS rollup_days (
+    part VARCHAR NOT NULL,          -- settled | resolved (see keytrail.store.rollup)
+    key VARCHAR, key_resolved BOOLEAN, principal VARCHAR, principal_type VARCHAR, category VARCHAR,
+    day DATE NOT NULL,              -- UTC
+    calls BIGINT NOT NULL,
+    first_seen TIMESTAMP NOT NULL,
+    last_seen TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_details (
+    part VARCHAR NOT NULL,
+    detail VARCHAR NOT NULL,        -- the columns counted: {", ".join(repr(",".join(s)) for s in DETAIL_SETS)}
+    key VARCHAR, principal VARCHAR, {", ".join(f"{c} VARCHAR" for c in DETAIL_COLUMNS)},
+    calls BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_refs (part VARCHAR NOT NULL, key VARCHAR, key_resolved BOOLEAN, key_ref VARCHAR);
+CREATE TABLE IF NOT EXISTS rollup_created (part VARCHAR NOT NULL, key VARCHAR);
+-- keys whose settled rows changed since the rollups were made (made again at the next resolution)
+CREATE TABLE IF NOT EXISTS rollup_stale_keys (key VARCHAR);
 """
 
 
