@@ -25,7 +25,7 @@ from keytrail.store.connection import private_files, sql_text
 from keytrail.store.rollup import Rollups
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
-RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "256MB")
+RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "192MB")  # with the process's own ~150 MB: a peak under 400 MB
 RESOLVE_BUCKET_ROWS = 400_000  # candidate rows the resolver takes at a time
 
 
