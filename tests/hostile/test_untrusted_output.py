@@ -319,6 +319,9 @@ REVIEWED_SQL_PARTS = {
     'self._segments_sql(self.segment_names())', "self.key_use_sql(' AND '.join(raw))", 'self.key_use_sql()',
     'store.created_sql()', 'store.keys_sql()', 'store.refs_sql()', 'touched', 'relation', 'ROLLED_COLUMNS',
     'fill(r.select, rows=resolved_rows)',
+    # the Spark job's split of the staged rows (CANDIDATE over the session's own temporary views, keytrail's own
+    # column names) and the stages' key_use queries (keytrail's own texts)
+    "CANDIDATE", "candidate", "names['rows']", "', '.join(S.ROW_FIELDS)", "key_use", "compose(STAGE_B, '_rows')",
 }
 
 

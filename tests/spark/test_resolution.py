@@ -1,8 +1,8 @@
 """The resolver's SQL run as Spark runs it -- by stages over partitions -- against the local engine.
 
 No Spark here: ``partitioned_engine`` does what the Spark job's tasks do (``process_file``, the row
-rules, then ``keytrail.spark.stages`` over rows hash-partitioned by eventID for stage A and by
-sharedEventID for stage B) and must give the local engine's ``key_use`` rows exactly, column for
+rules, then ``keytrail.spark.stages`` over the candidate rows hash-partitioned by eventID for stage A
+and by sharedEventID for stage B, the settled rows straight to key_use) and must give the local engine's ``key_use`` rows exactly, column for
 column, on generated archives with alias churn (several changes in one second, deletes), hidden
 callers, cross-account copies, re-deliveries, ReEncrypt through aliases and denied calls. The
 Spark tests (``test_job``) compare the real job with the local engine on a generated organisation
@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keytrail.pipeline import Extracted, finish_rows, process_file
+from keytrail.resolve import CANDIDATE, SHARED_EVENT_KEYS, fill
 from keytrail.sources import FileRef
 from keytrail.sources.local import LocalSource
 from keytrail.spark import schema as S
@@ -88,17 +89,19 @@ def partitioned_engine(paths: Sequence[str], partitions: int = 3) -> list[tuple[
         orders[file_id] = file_order_key(0, path)
     rows = with_row_rules(finish_rows(files, ex).rows)
     rows = rows.append_column("file_order", pa.array([orders[f] for f in rows.column("file_id").to_pylist()]))
-    rows = S.conform(rows, S.ROW_FIELDS)
+    rows = S.conform(rows, S.STAGED_ROW_FIELDS)
+    candidate = fill(CANDIDATE, shared_keys=f"({fill(SHARED_EVENT_KEYS, rows='_rows')})")
+    candidates = stages.run(f"SELECT {', '.join(S.ROW_FIELDS)} FROM _rows WHERE {candidate}", {"_rows": rows})  # noqa: S608
+    settled = stages.run(f"SELECT * FROM _rows WHERE NOT coalesce({candidate}, false)", {"_rows": rows})  # noqa: S608
+    assert candidates.num_rows + settled.num_rows == rows.num_rows
     aliases = to_arrow("alias_history", ex.aliases)
     aliases = aliases.append_column("file_order", pa.array([orders[f] for f in aliases.column("file_id").to_pylist()], pa.string()))
     identities = to_arrow("identity_map", sorted(ex.identities))
-    events = pa.concat_tables(
-        [stages.resolve_events(part, aliases, identities) for part in _buckets(rows, "event_id", partitions)]
-    )
-    counted = pa.concat_tables(
-        [stages.resolve_copies(part, None, None) for part in _buckets(events, "shared_event_id", partitions)]
-    )
-    return sorted((tuple(r[c] for c in KEY_USE_COLUMNS) for r in counted.to_pylist()), key=repr)
+    events = [stages.resolve_events(part, aliases, identities) for part in _buckets(candidates, "event_id", partitions)]
+    regrouped = _buckets(pa.concat_tables(events), "shared_event_id", partitions) if events else []
+    counted = [stages.resolve_copies(part, None, None) for part in regrouped]
+    out = [S.conform(t, S.OUTPUT_COLUMNS, timestamps=True) for t in (*counted, stages.settle(settled, None, None))]
+    return sorted((tuple(r[c] for c in KEY_USE_COLUMNS) for r in pa.concat_tables(out).to_pylist()), key=repr)
 
 
 def local_engine(tmp: Path, files: Sequence[Sequence[dict[str, Any]]]) -> tuple[list[str], list[tuple[Any, ...]]]:

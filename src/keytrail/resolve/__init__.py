@@ -33,7 +33,8 @@ identity map:
 Each stage names what it needs together: stage 1 every record of an eventID, stage 3 every record
 of a sharedEventID, stage 4 every row of a record; stage 2 needs the histories. The local engine
 runs them in one query over every row that needs other records (``CANDIDATES``); Spark
-repartitions by eventID for stages 1-2 and by sharedEventID for stages 3-4. Every tie is broken by
+repartitions those rows (``CANDIDATE``) by eventID for stages 1-2 and by sharedEventID for stages
+3-4. Every other row is settled: its record alone decides it, and neither engine groups it. Every tie is broken by
 values of the records themselves, so the answer does not depend on the order files were read.
 
 ``KEY_USE_COLUMNS`` / ``key_use_select`` (``resolve.key_use``): the resolved rows as every
@@ -45,6 +46,7 @@ stages, ``compose``, the local engine's candidates), ``key_use`` (what reports r
 
 from keytrail.resolve.group_rules import (
     ALIASES_LOCAL,
+    CANDIDATE,
     CANDIDATES,
     COPIES,
     COPY_GROUP,
@@ -65,6 +67,7 @@ from keytrail.resolve.row_rules import ROW_RULE_COLUMNS, ROW_RULE_EXPRESSIONS, R
 
 __all__ = [
     "ALIASES_LOCAL",
+    "CANDIDATE",
     "CANDIDATES",
     "COPIES",
     "COPY_GROUP",

@@ -120,15 +120,19 @@ SELECT event_key FROM {rows} WHERE event_key IS NOT NULL GROUP BY event_key HAVI
 """Digests of the eventIDs more than one record may carry (their digest has more rows than one
 record gives)."""
 
+CANDIDATE = "open OR event_key IN (SELECT event_key FROM {shared_keys})"
+"""SQL (DuckDB and Spark): a row needs other records -- it is open, or its record's eventID
+another record may carry (``{shared_keys}``: ``SHARED_EVENT_KEYS``' rows). NULL for a settled row
+without an eventID: the other rows are settled (``NOT coalesce(CANDIDATE, false)``)."""
+
 CANDIDATES = f"""
 SELECT {_CANDIDATE_COLUMNS},
        {{'unverified': NOT coalesce(f.verified, false), 'id': r.file_id}} AS file_order
 FROM {{rows}} r LEFT JOIN {{files}} f USING (file_id)
-WHERE (open OR event_key IN (SELECT event_key FROM {{shared_keys}})) AND {{bucket}}
+WHERE ({CANDIDATE}) AND {{bucket}}
 """  # noqa: S608 - constant column names
-"""The local engine's rows that need other records (those of one bucket: ``{bucket}``): the open
-ones, and every record whose eventID another record may carry (``SHARED_EVENT_KEYS``). Log order:
-files covered by a verified digest chain first (a verified copy of a call wins over an unverified
-one), then the order files were read (``file_id``)."""
+"""The local engine's rows that need other records (``CANDIDATE``; those of one bucket:
+``{bucket}``). Log order: files covered by a verified digest chain first (a verified copy of a call
+wins over an unverified one), then the order files were read (``file_id``)."""
 
 ALIASES_LOCAL = "(SELECT *, file_id AS file_order FROM alias_history)"

@@ -23,6 +23,7 @@ JVM and Python one at a time, and no rule is written again for Spark.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,11 +37,12 @@ from keytrail._version import __version__
 from keytrail.decode.inflate import DEFAULT_MAX_FILE_BYTES
 from keytrail.errors import PartialInputError
 from keytrail.pipeline.engine import MAX_LISTED, IngestReport
+from keytrail.resolve import CANDIDATE, SHARED_EVENT_KEYS, fill
 from keytrail.spark import commit as cm
 from keytrail.spark import schema as S
 from keytrail.spark import stages
 from keytrail.spark.hadoop import HadoopFileSystem, resolve_inputs
-from keytrail.spark.tasks import FILES_PER_BATCH, normalize_files, resolve_copies, resolve_events
+from keytrail.spark.tasks import FILES_PER_BATCH, normalize_files, resolve_copies, resolve_events, settle_rows
 from keytrail.times import epoch_of_day, iso
 
 OPEN_COST_BYTES = 256 << 10
@@ -77,17 +79,40 @@ class JobResult:
 
 
 def resolve(rows: DataFrame, histories: Any, window: cm.Window) -> DataFrame:
-    """Stage A by eventID, stage B by sharedEventID (``keytrail.spark.stages``), then the rows of
-    each (date, account) partition together for the write."""
+    """The rows that need other records (``keytrail.resolve.CANDIDATE``) through stage A by eventID
+    and stage B by sharedEventID (``keytrail.spark.stages``); the settled rows, the most, straight
+    to their key_use columns (no exchange); then the rows of each (date, account) partition
+    together for the write."""
     since = epoch_of_day(window.since) if window.since is not None else None
     until = epoch_of_day(window.until) if window.until is not None else None
-    events = rows.repartition(F.expr(stages.event_partition)).mapInArrow(
+    candidates, settled = split_candidates(rows)
+    events = candidates.repartition(F.expr(stages.event_partition)).mapInArrow(
         partial(resolve_events, histories), S.struct(S.STAGE_A_COLUMNS)
     )
     counted = events.repartition(F.expr(stages.copy_partition)).mapInArrow(
         partial(resolve_copies, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True)
     )
-    return counted.repartition(*S.PARTITION_COLUMNS)
+    decided = settled.mapInArrow(partial(settle_rows, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True))
+    return counted.unionByName(decided).repartition(*S.PARTITION_COLUMNS)
+
+
+def split_candidates(rows: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(candidates, settled rows) by the local engine's own rule (``CANDIDATE`` over
+    ``SHARED_EVENT_KEYS``, run by Spark SQL). The shared eventID digests (an aggregate of one
+    column; re-deliveries are few) are broadcast, so that no settled row is exchanged."""
+    spark = rows.sparkSession
+    token = secrets.token_hex(6)
+    names = {"rows": f"_keytrail_rows_{token}", "shared_keys": f"_keytrail_shared_keys_{token}"}
+    rows.createOrReplaceTempView(names["rows"])
+    F.broadcast(spark.sql(fill(SHARED_EVENT_KEYS, rows=names["rows"]))).createOrReplaceTempView(names["shared_keys"])
+    try:
+        candidate = fill(CANDIDATE, shared_keys=names["shared_keys"])
+        picked = spark.sql(f"SELECT {', '.join(S.ROW_FIELDS)} FROM {names['rows']} WHERE {candidate}")  # noqa: S608
+        settled = spark.sql(f"SELECT * FROM {names['rows']} WHERE NOT coalesce({candidate}, false)")  # noqa: S608
+    finally:
+        for name in names.values():  # the DataFrames hold their analysed plans
+            spark.catalog.dropTempView(name)
+    return picked, settled
 
 
 # ---- 4. write -------------------------------------------------------------------------------------

@@ -55,9 +55,12 @@ ROW_FIELDS: tuple[str, ...] = ("file_order", *RAW_COLUMNS, *(c for c in ROW_RULE
 the row rules' category and open flag (key and who are the stages' to decide)."""
 STAGE_A_COLUMNS: tuple[str, ...] = (*ROW_FIELDS, "redelivered", "key", "who")
 """What stage A (``spark.stages.resolve_events``) returns."""
+STAGED_ROW_FIELDS: tuple[str, ...] = (*ROW_FIELDS, "key", "who")
+"""A key-use row as staged: with the row rules' key and principal too (what a settled row counts
+with; the stages decide them again for the rows they take)."""
 
 KINDS: dict[str, tuple[str, ...]] = {
-    "row": ROW_FIELDS,
+    "row": STAGED_ROW_FIELDS,
     "alias": ("file_order", *ALIAS_FIELDS),
     "credential": CREDENTIAL_FIELDS,
     "identity": IDENTITY_FIELDS,

@@ -67,23 +67,39 @@ def resolve_events(rows: pa.Table, aliases: pa.Table, identities: pa.Table) -> p
                {"_rows": rows, "_aliases": aliases, "_identities": identities})
 
 
-def resolve_copies(rows: pa.Table, since: int | None, until: int | None) -> pa.Table:
-    """Stage B over whole sharedEventIDs: the rows counted (``dup`` false) as key_use rows with the
-    dataset's partition columns, within [since, until) (epoch seconds)."""
+def _window(since: int | None, until: int | None) -> list[str]:
+    """SQL conditions: ``event_time`` within [since, until) (epoch seconds)."""
     window = []
     if since is not None:
         window.append(f"event_time >= {int(since)}")
     if until is not None:
         window.append(f"event_time < {int(until)}")
-    staged = compose(STAGE_B, "_rows")
-    where = " AND ".join(["NOT dup", *window])
-    counted = f"(SELECT * FROM ({staged}) WHERE {where})"  # noqa: S608 - numbers and keytrail's own texts
-    query = (
+    return window
+
+
+def _partitioned(key_use: str) -> str:
+    """``key_use`` (a ``key_use_select``) with the dataset's partition columns."""
+    return (
         f"SELECT *, strftime(event_time, '%Y-%m-%d') AS date, "  # noqa: S608 - keytrail's own texts
         f"CASE WHEN regexp_full_match(key_account, '[0-9]{{12}}') THEN key_account ELSE '{UNKNOWN_ACCOUNT}' END AS account "
-        f"FROM ({key_use_select(counted)})"
+        f"FROM ({key_use})"
     )
-    return run(query, {"_rows": rows})
+
+
+def resolve_copies(rows: pa.Table, since: int | None, until: int | None) -> pa.Table:
+    """Stage B over whole sharedEventIDs: the rows counted (``dup`` false) as key_use rows with the
+    dataset's partition columns, within [since, until) (epoch seconds)."""
+    where = " AND ".join(["NOT dup", *_window(since, until)])
+    counted = f"(SELECT * FROM ({compose(STAGE_B, '_rows')}) WHERE {where})"  # noqa: S608 - numbers and keytrail's own texts
+    return run(_partitioned(key_use_select(counted)), {"_rows": rows})
+
+
+def settle(rows: pa.Table, since: int | None, until: int | None) -> pa.Table:
+    """Settled rows (no group rule touches them: ``CANDIDATE`` is not true), with the row rules'
+    key and principal, as key_use rows with the partition columns, within [since, until) -- as
+    the local engine's ``key_use`` view reads its settled rows."""
+    where = " AND ".join(_window(since, until)) or "true"
+    return run(_partitioned(key_use_select(f"(SELECT * FROM _rows WHERE {where})", settled=True)), {"_rows": rows})  # noqa: S608 - numbers
 
 
 def to_ipc(table: pa.Table) -> bytes:
@@ -122,3 +138,12 @@ def map_copies(window: tuple[int | None, int | None], batches: Iterator[pa.Recor
     rows = _whole(batches)
     if rows is not None:
         yield from resolve_copies(rows, *window).to_batches()
+
+
+def map_settled(window: tuple[int | None, int | None], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body for the settled rows (batch by batch: no group needs to be whole)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        if batch.num_rows:
+            yield from settle(pa.Table.from_batches([batch]), *window).to_batches()

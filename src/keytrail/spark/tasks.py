@@ -5,7 +5,8 @@ hands them).
 1. ``normalize_files``: whole files in, the local worker's ``process_file`` and ``finish_rows``
    and the row rules, staged tables out (one wide schema, ``stage_kind`` saying which);
 2. ``resolve_events`` / ``resolve_copies``: the resolver's stages (``keytrail.spark.stages``),
-   conformed to the schemas Spark expects.
+   conformed to the schemas Spark expects; ``settle_rows``: the rows no stage needs, as key_use
+   rows.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def resolve_events(histories: Any, batches: Iterator[Any]) -> Iterator[Any]:
 
 def resolve_copies(window: tuple[int | None, int | None], batches: Iterator[Any]) -> Iterator[Any]:
     for batch in stages.map_copies(window, batches):
+        yield from S.conform(batch_table(batch), S.OUTPUT_COLUMNS, timestamps=True).to_batches()
+
+
+def settle_rows(window: tuple[int | None, int | None], batches: Iterator[Any]) -> Iterator[Any]:
+    for batch in stages.map_settled(window, batches):
         yield from S.conform(batch_table(batch), S.OUTPUT_COLUMNS, timestamps=True).to_batches()
 
 
