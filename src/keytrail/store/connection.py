@@ -37,6 +37,10 @@ def _duckdb_config(spill: str | None = None) -> dict[str, str | bool | int | flo
     return config
 
 
+WORK_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "192MB")  # with the process's own ~150 MB: a peak under 400 MB
+"""DuckDB's memory while the store rewrites itself with no ingest worker running (resolving,
+merging segments, upgrading): Parquet writes hold a row group per thread, which does not spill."""
+
 _OPEN_TRIES = 20  # 50 ms apart
 
 
@@ -146,6 +150,17 @@ class Database:
 
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    @contextmanager
+    def working_memory(self) -> Iterator[None]:
+        """DuckDB's memory set to ``WORK_MEMORY`` for the block, then back to what it was."""
+        limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        self.con.execute(f"SET memory_limit = '{WORK_MEMORY}'")
+        try:
+            yield
+        finally:
+            if limit:
+                self.con.execute(f"SET memory_limit = '{limit[0]}'")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

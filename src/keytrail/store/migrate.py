@@ -25,7 +25,6 @@ import duckdb
 from keytrail.normalize.model import KEY_USE_FIELDS
 from keytrail.resolve import ROW_RULE_EXPRESSIONS
 from keytrail.store.connection import private_files, sql_text
-from keytrail.store.resolution import RESOLVE_MEMORY
 from keytrail.store.segments import new_segment_name
 from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
 
@@ -41,6 +40,8 @@ class Upgradable(Protocol):
     def segment_path(self, name: str) -> str: ...
 
     def transaction(self) -> AbstractContextManager[None]: ...
+
+    def working_memory(self) -> AbstractContextManager[None]: ...
 
     def write_views(self, temp: bool = False) -> None: ...
 
@@ -102,16 +103,10 @@ def migrate_v2(store: Upgradable) -> None:
 
 def migrate_v3(store: Upgradable) -> None:
     """Schema version 3 -> the current one: the rollups, made from the rows."""
-    limit = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
-    store.con.execute(f"SET memory_limit = '{RESOLVE_MEMORY}'")  # as a resolution has
-    try:
-        with store.transaction():
-            store.con.execute(SCHEMA)  # the rollup tables
-            store.roll_up()
-            store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
-    finally:
-        if limit:
-            store.con.execute(f"SET memory_limit = '{limit[0]}'")
+    with store.working_memory(), store.transaction():  # as a resolution has
+        store.con.execute(SCHEMA)  # the rollup tables
+        store.roll_up()
+        store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
 
 
 def migrate(store: Upgradable, found: int) -> None:

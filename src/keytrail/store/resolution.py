@@ -25,7 +25,6 @@ from keytrail.store.connection import private_files, sql_text
 from keytrail.store.rollup import Rollups
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
-RESOLVE_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "192MB")  # with the process's own ~150 MB: a peak under 400 MB
 RESOLVE_BUCKET_ROWS = 400_000  # candidate rows the resolver takes at a time
 
 
@@ -66,28 +65,25 @@ class Resolution(Rollups):
         ``resolution_next``, committed bucket by bucket; a transaction swaps them in (noting the
         keys whose settled rows they change for the rollups), the last writes the resolved rows
         as segments, brings the rollups up to date (``store.rollup``) and clears ``needs_resolve`` -- a resolution
-        interrupted before it leaves the store marked for resolution, as it was. DuckDB gets at
-        least ``RESOLVE_MEMORY`` (the ingest workers have finished by then)."""
+        interrupted before it leaves the store marked for resolution, as it was. DuckDB gets
+        ``WORK_MEMORY`` (the ingest workers have finished by then)."""
         rows = self._segments_sql(self.segment_names())
-        limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
-        self.con.execute(f"SET memory_limit = '{RESOLVE_MEMORY}'")
         work = os.path.join(self.segments_dir, f".resolve-{secrets.token_hex(6)}")
         os.makedirs(work, mode=0o700)
-        try:
-            self._decide(rows, work)
-            with self.transaction():
-                self.mark_stale_keys(_REOPENED_CHANGED)
-                self.con.execute("DROP TABLE IF EXISTS resolution")
-                self.con.execute("ALTER TABLE resolution_next RENAME TO resolution")
-            with self.transaction():
-                self._write_resolved(rows)
-                self.write_views()
-                self.roll_up()
-                self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-            if limit:
-                self.con.execute(f"SET memory_limit = '{limit[0]}'")
+        with self.working_memory():
+            try:
+                self._decide(rows, work)
+                with self.transaction():
+                    self.mark_stale_keys(_REOPENED_CHANGED)
+                    self.con.execute("DROP TABLE IF EXISTS resolution")
+                    self.con.execute("ALTER TABLE resolution_next RENAME TO resolution")
+                with self.transaction():
+                    self._write_resolved(rows)
+                    self.write_views()
+                    self.roll_up()
+                    self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
 
     def _decide(self, rows: str, work: str) -> None:
         """The group rules' decisions into ``resolution_next``. Up to ``RESOLVE_BUCKET_ROWS``

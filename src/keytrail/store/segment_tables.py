@@ -231,7 +231,7 @@ class SegmentTables(Database):
         return merged
 
     def _merge(self, names: list[str]) -> int:
-        with self.transaction():
+        with self.working_memory(), self.transaction():
             self._rewrite(names, f"SELECT * FROM {self._segments_sql(names)}")  # noqa: S608
             self.write_views()
         return len(names)
