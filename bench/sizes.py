@@ -63,26 +63,26 @@ def bomb(path: Path) -> None:
     _stream(path, parts)
 
 
-def empty_records(path: Path) -> None:
+def _repeated(path: Path, record: bytes, count: int) -> None:
+    """A log file of ``count`` copies of ``record``, written a million records at a time."""
     def parts():  # type: ignore[no-untyped-def]
         yield b'{"Records":['
-        block = b"{}," * 1_000_000
-        for _ in range(17):
-            yield block
-        yield b"{}," * 999_999 + b"{}]}"
+        left = count - 1
+        while left:
+            n = min(left, 1_000_000)
+            yield (record + b",") * n
+            left -= n
+        yield record + b"]}"
 
     _stream(path, parts)
+
+
+def empty_records(path: Path) -> None:
+    _repeated(path, b"{}", 18_000_000)
 
 
 def kms_stubs(path: Path) -> None:
-    def parts():  # type: ignore[no-untyped-def]
-        yield b'{"Records":['
-        block = b'{"eventSource":"kms.amazonaws.com"},' * 1_000_000
-        for _ in range(2):
-            yield block
-        yield b'{"eventSource":"kms.amazonaws.com"},' * 999_999 + b'{"eventSource":"kms.amazonaws.com"}]}'
-
-    _stream(path, parts)
+    _repeated(path, b'{"eventSource":"kms.amazonaws.com"}', 3_000_000)
 
 
 def one_line(path: Path) -> None:

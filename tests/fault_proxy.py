@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import socket
 import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -202,6 +205,25 @@ FAST = {
     "KEYTRAIL_AWS_BASE_DELAY": "0.05",
     "KEYTRAIL_AWS_MAX_DELAY": "0.5",
 }
+
+
+@contextmanager
+def faults(url: str, plan: FaultPlan, monkeypatch: Any) -> Iterator[FaultProxy]:
+    """A proxy failing requests to ``url`` by ``plan``, keytrail's clients routed ``through`` it for
+    the block; then stopped, AWS_ENDPOINT_URL as it was, and what it did printed."""
+    before = os.environ.get("AWS_ENDPOINT_URL")
+    proxy = FaultProxy(url, plan)
+    proxy.start()
+    try:
+        through(proxy, monkeypatch)
+        yield proxy
+    finally:
+        proxy.stop()
+        if before is None:
+            monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        else:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", before)
+    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
 
 
 def through(proxy: FaultProxy, monkeypatch: Any) -> None:

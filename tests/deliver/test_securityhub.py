@@ -248,20 +248,13 @@ def test_an_export_at_20_percent_faults_equals_the_fault_free_export(
 ) -> None:
     """Through tests/fault_proxy.py failing 20% of requests: every finding imported once, exit 0,
     the retries counted."""
-    from tests.fault_proxy import FaultPlan, FaultProxy, through
+    from tests.fault_proxy import FaultPlan, faults
 
     _, db, account = one_account
     expected = findings_json(db)
     act_as(monkeypatch, account)
-    proxy = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=7))
-    proxy.start()
-    try:
-        through(proxy, monkeypatch)
+    with faults(aws.url, FaultPlan(rate=0.2, seed=7), monkeypatch) as proxy:
         code, out, err = run("export", "securityhub", "--db", db, "--region", REGION, "--verbose")
-    finally:
-        proxy.stop()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
-    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
     assert code == 0, err
     assert out == f"Security Hub {account} {REGION}: {len(expected)} imported, 0 updated, 0 archived, 0 failed\n"
     stored = hub_findings(account)

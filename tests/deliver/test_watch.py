@@ -324,7 +324,7 @@ def test_sns_notifications_at_20_percent_faults_all_arrive(aws: EmulatorServer, 
     """Through tests/fault_proxy.py failing 20% of requests: every finding reaches the topic (a
     Publish whose answer was lost may arrive twice, as SNS itself may deliver twice: the messages
     carry their message_id for that), exit 0."""
-    from tests.fault_proxy import FaultPlan, FaultProxy, through
+    from tests.fault_proxy import FaultPlan, faults
 
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name="keytrail-findings")["TopicArn"]
@@ -333,15 +333,8 @@ def test_sns_notifications_at_20_percent_faults_all_arrive(aws: EmulatorServer, 
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
-    proxy = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=11))
-    proxy.start()
-    try:
-        through(proxy, monkeypatch)
+    with faults(aws.url, FaultPlan(rate=0.2, seed=11), monkeypatch) as proxy:
         code, out, err = run("watch", str(tmp_path / "trail"), "--db", db, "--once", "--notify", f"sns://{topic}", "-q")
-    finally:
-        proxy.stop()
-        monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
-    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
     assert (code, out, err) == (0, "", "")
     got: dict[str, list[str]] = {}
     while msgs := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):

@@ -256,19 +256,13 @@ def test_any_row_becomes_a_record_without_error(row: dict[str, str | None]) -> N
 
 def test_at_20_percent_faults_equals_the_fault_free_run(lake: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through tests/fault_proxy.py failing 20% of requests: the same answer, exit 0, retries counted."""
-    from tests.fault_proxy import FaultPlan, FaultProxy, through
+    from tests.fault_proxy import FaultPlan, faults
 
     args = ["usage", f"lake://{STORE_ID}", "--since", "2026-10-01", "--until", "2026-10-02", "--format", "json"]
     clean = CliRunner().invoke(cli, args)
     assert clean.exit_code == 0, clean.stderr
-    proxy = FaultProxy(lake.url, FaultPlan(rate=0.2, seed=5))
-    proxy.start()
-    try:
-        through(proxy, monkeypatch)
+    with faults(lake.url, FaultPlan(rate=0.2, seed=5), monkeypatch) as proxy:
         faulty = CliRunner().invoke(cli, [*args, "--verbose"])
-    finally:
-        proxy.stop()
-    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
     assert faulty.exit_code == 0, faulty.stderr
     assert faulty.stdout == clean.stdout
     assert sum(proxy.applied.values()) > 0 and "to AWS retried" in faulty.stderr

@@ -365,7 +365,7 @@ def test_an_interrupted_run_resumes_without_loss_or_duplicates(aws: EmulatorServ
 def test_at_20_percent_faults_equals_the_fault_free_run(aws: EmulatorServer, group: Any,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """Through tests/fault_proxy.py failing 20% of requests: the same answer, exit 0, retries counted."""
-    from tests.fault_proxy import FaultPlan, FaultProxy, through
+    from tests.fault_proxy import FaultPlan, faults
 
     streams, now = group
     monkeypatch.setattr(logs_module, "DEFAULT_RATE", 100.0)
@@ -373,14 +373,8 @@ def test_at_20_percent_faults_equals_the_fault_free_run(aws: EmulatorServer, gro
     clean = CliRunner().invoke(cli, args)
     assert clean.exit_code == 0, clean.stderr
     # seed 310: the run is two requests; this seed fails FilterLogEvents twice (throttled, then 503)
-    proxy = FaultProxy(aws.url, FaultPlan(rate=0.2, seed=310))
-    proxy.start()
-    try:
-        through(proxy, monkeypatch)
+    with faults(aws.url, FaultPlan(rate=0.2, seed=310), monkeypatch) as proxy:
         faulty = CliRunner().invoke(cli, [*args, "--verbose"])
-    finally:
-        proxy.stop()
-    print(f"fault proxy: {proxy.requests} requests, faults {dict(proxy.applied)}")
     assert faulty.exit_code == 0, faulty.stderr
     assert faulty.stdout == clean.stdout
     assert sum(proxy.applied.values()) > 0 and "to AWS retried" in faulty.stderr
