@@ -243,12 +243,18 @@ def test_slack_message_words() -> None:
     )
 
 
-def test_sns_messages_reach_a_subscribed_queue(aws: EmulatorServer, tmp_path: Path) -> None:
+def topic_into_queue() -> tuple[str, Any, str]:
+    """An SNS topic with an SQS queue subscribed: (topic ARN, the SQS client, the queue's URL)."""
     sns, sqs = client("sns"), client("sqs")
     topic = sns.create_topic(Name="keytrail-findings")["TopicArn"]
     queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, sqs, queue
+
+
+def test_sns_messages_reach_a_subscribed_queue(aws: EmulatorServer, tmp_path: Path) -> None:
+    topic, sqs, queue = topic_into_queue()
     sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
     code, out, err = run("watch", str(tmp_path / "trail"), "--db", db, "--once", "--notify", f"sns://{topic}", "-q")
@@ -326,11 +332,7 @@ def test_sns_notifications_at_20_percent_faults_all_arrive(aws: EmulatorServer, 
     carry their message_id for that), exit 0."""
     from tests.fault_proxy import FaultPlan, faults
 
-    sns, sqs = client("sns"), client("sqs")
-    topic = sns.create_topic(Name="keytrail-findings")["TopicArn"]
-    queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    topic, sqs, queue = topic_into_queue()
     sc.scenario().write(tmp_path / "trail")
     db = str(tmp_path / "w.duckdb")
     with faults(aws.url, FaultPlan(rate=0.2, seed=11), monkeypatch) as proxy:
