@@ -163,6 +163,19 @@ class Database:
                 self.con.execute(f"SET memory_limit = '{limit[0]}'")
 
     @contextmanager
+    def one_writer(self) -> Iterator[None]:
+        """DuckDB on one thread for the block: its Parquet writes (``COPY ... TO``) with several
+        threads cost three to four times the CPU and hold a row group per thread (measured in
+        docs/engine.md, "Writing Parquet")."""
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            if threads:
+                self.con.execute(f"SET threads = {int(threads[0])}")
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN ... COMMIT, or ROLLBACK when the block raises (a crash leaves no trace either).
         Segment files the transaction unregistered are removed once it has committed."""

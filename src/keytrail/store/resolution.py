@@ -100,12 +100,12 @@ class Resolution(Rollups):
                 con.execute(f"CREATE TABLE resolution_next AS {_decisions(compose(STAGES, f'({candidates})', aliases=ALIASES_LOCAL))}")
         else:
             everything = sql_text(os.path.join(work, "candidates.parquet"))
-            with private_files():
+            with private_files(), self.one_writer():
                 con.execute(f"COPY ({candidates}) TO {everything} (FORMAT parquet)")  # noqa: S608
             for b in range(n):
                 part = self._bucket(f"SELECT * FROM read_parquet({everything}) WHERE {EVENT_GROUP} % {n} = {b}")  # noqa: S608
                 target = sql_text(os.path.join(work, f"a-{b:05d}.parquet"))
-                with private_files():
+                with private_files(), self.one_writer():
                     con.execute(f"COPY ({compose(STAGE_A, part, aliases=ALIASES_LOCAL)}) TO {target} (FORMAT parquet)")  # noqa: S608
             staged = sql_text(os.path.join(work, "a-*.parquet"))
             for b in range(n):
@@ -142,7 +142,7 @@ class Resolution(Rollups):
             ) or "true"
             name = new_segment_name()
             path = self.segment_path(name)
-            with private_files():
+            with private_files(), self.one_writer():
                 self.con.execute(
                     f"COPY (SELECT {cols} FROM (SELECT * FROM {rows} WHERE {where}) s "  # noqa: S608 - keytrail's own names, numbers
                     f"JOIN (SELECT file_id, rec_index, row_no, key, who FROM resolution WHERE NOT dup AND {where}) x "

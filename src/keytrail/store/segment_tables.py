@@ -180,7 +180,7 @@ class SegmentTables(Database):
         """Replace segments ``old`` by one holding ``query``'s rows (inside the caller's transaction)."""
         name = new_segment_name()
         path = self.segment_path(name)
-        with private_files():
+        with private_files(), self.one_writer():
             self.con.execute(
                 f"COPY ({query}) TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd, "  # noqa: S608
                 f"ROW_GROUP_SIZE {ROW_GROUP})",
