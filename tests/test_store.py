@@ -132,6 +132,41 @@ def test_small_segments_are_merged_with_the_same_answer(tmp_path: Path) -> None:
     assert len([p for p in Path(f"{db}.segments").iterdir()]) == 2  # the merged rows, and the resolved rows
 
 
+ROLLUP_TABLES = ("rollup_days", "rollup_details", "rollup_refs", "rollup_created")
+
+
+def _resolved_state(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every table a resolution writes, as sorted rows (``key_use`` included)."""
+    tables = ("key_use", "resolution", *ROLLUP_TABLES)
+    return {t: sorted(store.query(f"SELECT * FROM {t}"), key=repr) for t in tables}  # noqa: S608 - constants
+
+
+def test_resolution_in_buckets_gives_the_one_query_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond DECIDE_BUCKET_ROWS candidates the group rules run in two passes over hash buckets
+    (stage A by eventID, stage B by sharedEventID), and beyond WRITE_BUCKET_ROWS resolved rows
+    they are written as several segments: the same rows, decisions and rollups as one query,
+    and the archive's truth (re-deliveries, aliases, cross-account copies, hidden callers)."""
+    from keytrail.pipeline import ingest
+    from keytrail.store import resolution
+    from tests.factory.archive import write_archive
+    from tests.factory.truth import assert_matches_truth
+
+    truth = write_archive(tmp_path / "a", events=3000, seed=97, org=True, external=1, accounts=3)
+    one, many = tmp_path / "one.duckdb", tmp_path / "many.duckdb"
+    with Store(str(one)) as store:
+        ingest([LocalSource((str(tmp_path / "a"),))], store, workers=1)
+        expected = _resolved_state(store)
+        candidates = len(expected["resolution"])
+    assert candidates > 200
+    monkeypatch.setattr(resolution, "DECIDE_BUCKET_ROWS", candidates // 7)
+    monkeypatch.setattr(resolution, "WRITE_BUCKET_ROWS", candidates // 5)
+    with Store(str(many)) as store:
+        ingest([LocalSource((str(tmp_path / "a"),))], store, workers=1)
+        assert len(store.segment_names("resolved")) >= 4
+        assert _resolved_state(store) == expected
+    assert_matches_truth(_usage(many), truth)
+
+
 def _downgrade_to_v1(db: Path) -> None:
     """A store as schema version 1 wrote it: every row in the table raw_key_use, no segments."""
     con = duckdb.connect(str(db))

@@ -25,7 +25,8 @@ from keytrail.store.connection import private_files, sql_text
 from keytrail.store.rollup import Rollups
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
-RESOLVE_BUCKET_ROWS = 400_000  # candidate rows the resolver takes at a time
+DECIDE_BUCKET_ROWS = 1_000_000  # candidate rows the group rules take in one query (docs/engine.md, "Resolution")
+WRITE_BUCKET_ROWS = 400_000  # resolved rows written by one query, as one segment
 
 
 def _decisions(stages: str) -> str:
@@ -61,7 +62,7 @@ class Resolution(Rollups):
         As the Spark job does, in two passes over hash buckets of the candidates, so that memory
         stays bounded whatever the store's size: stage A over buckets of whole eventIDs (each
         bucket's result written to a work file), stage B over buckets of whole sharedEventIDs
-        (about ``RESOLVE_BUCKET_ROWS`` candidate rows a bucket). The decisions are collected in
+        (about ``DECIDE_BUCKET_ROWS`` candidate rows a bucket). The decisions are collected in
         ``resolution_next``, committed bucket by bucket; a transaction swaps them in (noting the
         keys whose settled rows they change for the rollups), the last writes the resolved rows
         as segments, brings the rollups up to date (``store.rollup``) and clears ``needs_resolve`` -- a resolution
@@ -86,14 +87,14 @@ class Resolution(Rollups):
                 shutil.rmtree(work, ignore_errors=True)
 
     def _decide(self, rows: str, work: str) -> None:
-        """The group rules' decisions into ``resolution_next``. Up to ``RESOLVE_BUCKET_ROWS``
+        """The group rules' decisions into ``resolution_next``. Up to ``DECIDE_BUCKET_ROWS``
         candidate rows in one query; more, bucket by bucket (work files hold the candidates and
         stage A's rows between the passes)."""
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_keys AS {fill(SHARED_EVENT_KEYS, rows=rows)}")
         candidates = fill(CANDIDATES, rows=rows, files="files", shared_keys="_shared_keys", bucket="true")
         counted = con.execute(f"SELECT count(*) FROM ({candidates})").fetchone()  # noqa: S608
-        n = max(1, -(-int(counted[0] if counted else 0) // RESOLVE_BUCKET_ROWS))
+        n = max(1, -(-int(counted[0] if counted else 0) // DECIDE_BUCKET_ROWS))
         con.execute("DROP TABLE IF EXISTS resolution_next")
         if n == 1:
             with self.transaction():
@@ -125,11 +126,11 @@ class Resolution(Rollups):
         """The rows the group rules decided, as counted (duplicates left out, key and principal as
         resolved), written as segments of kind ``resolved`` that replace the previous ones:
         reports read them like any settled row, with no join (inside the caller's transaction).
-        One segment per ``RESOLVE_BUCKET_ROWS`` rows, so that the join's memory stays bounded."""
+        One segment per ``WRITE_BUCKET_ROWS`` rows, so that the join's memory stays bounded."""
         old = self.segment_names("resolved")
         cols = ", ".join(f"coalesce(x.{c}, s.{c}) AS {c}" if c in ("key", "who") else f"s.{c}" for c in VIEW_COLUMNS)
         counted = self.con.execute("SELECT count(*) FROM resolution WHERE NOT dup").fetchone()
-        m = max(1, -(-int(counted[0] if counted else 0) // RESOLVE_BUCKET_ROWS))
+        m = max(1, -(-int(counted[0] if counted else 0) // WRITE_BUCKET_ROWS))
         # ranges of file ids, so that each pass reads only the segments (and row groups) that hold them
         bounds = [r[0] for r in self.con.execute(
             f"SELECT DISTINCT quantile_disc(file_id, [{', '.join(str(i / m) for i in range(1, m))}]) "  # noqa: S608 - numbers
