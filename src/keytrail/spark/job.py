@@ -93,7 +93,10 @@ def resolve(rows: DataFrame, histories: Any, window: cm.Window) -> DataFrame:
         partial(resolve_copies, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True)
     )
     decided = settled.mapInArrow(partial(settle_rows, (since, until)), S.struct(S.OUTPUT_COLUMNS, timestamps=True))
-    return counted.unionByName(decided).repartition(*S.PARTITION_COLUMNS)
+    # the resolved rows, spread over every task by sharedEventID, are brought together by
+    # (date, account) for the write; the settled rows are written by the tasks that staged them,
+    # whose files are neighbours in the listing (docs/spark.md, "Files written")
+    return counted.repartition(*S.PARTITION_COLUMNS).unionByName(decided)
 
 
 def split_candidates(rows: DataFrame) -> tuple[DataFrame, DataFrame]:
