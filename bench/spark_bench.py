@@ -5,8 +5,9 @@
     python bench/spark_bench.py --events 50000   # smaller archives (EVENTS/2 and EVENTS)
 
 Each measurement is a fresh process that starts one Spark session and runs the whole job (read,
-normalise, histories, deduplicate, resolve, write Parquet, commit) twice; the second run is
-timed, so JVM start-up and warm-up are not counted. Besides wall time it counts CPU seconds of
+normalise, histories, deduplicate, resolve, write Parquet, commit) four times; the first warms
+the JVM up and is not counted, of the other three the run with the least CPU is kept (on a
+shared machine other work only adds to a run's CPU time). Besides wall time it counts CPU seconds of
 the whole process tree (the JVM and Spark's Python workers, from /proc): on a machine shared
 with other work, wall time depends on the load, CPU time much less. local[1] runs on both
 archives: the difference in CPU seconds is the cost of the extra records alone (the fixed cost
@@ -41,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 GEN = HERE.parent.parent / "shared" / "tools" / "gen_trail.py"
 TB = 10**12
+RUNS = 3  # timed runs of the job in one session, after the warm-up run: the least CPU is kept
 CLUSTER_CORES = (64, 256)
 
 
@@ -59,7 +61,8 @@ def archive(events: int) -> Path:
 
 
 def child(master: str, source: str, output: str) -> None:
-    """One Spark session, the job twice; prints the second run's figures as JSON."""
+    """One Spark session, the job once to warm up and ``RUNS`` times timed; prints the figures of
+    the timed run with the least CPU as JSON."""
     from keytrail.spark.job import JobOptions, run
     from keytrail.spark.session import spark_session
 
@@ -72,11 +75,13 @@ def child(master: str, source: str, output: str) -> None:
     })
     spark.sparkContext.setLogLevel("ERROR")
     run(spark, JobOptions((source,), output))
-    cpu = tree_cpu()
-    started = time.perf_counter()
-    result = run(spark, JobOptions((source,), output))
-    seconds = time.perf_counter() - started
-    cpu = tree_cpu() - cpu
+    timed = []
+    for _ in range(RUNS):
+        cpu = tree_cpu()
+        started = time.perf_counter()
+        result = run(spark, JobOptions((source,), output))
+        timed.append((tree_cpu() - cpu, time.perf_counter() - started, result))
+    cpu, seconds, result = min(timed, key=lambda t: t[0])  # a shared machine only adds CPU time
     r = result.report
     print(json.dumps({"seconds": seconds, "cpu": cpu, "records": r.records, "kms_records": r.kms_records,
                       "rows": result.rows_written, "bytes": r.bytes_read, "phases": result.phases}))
@@ -116,9 +121,11 @@ def spark_run(cores: int, source: Path) -> dict[str, Any]:
 
 
 def local_run(workers: int, source: Path) -> tuple[float, float]:
-    """(seconds, CPU seconds of all its processes) of ``keytrail ingest``, after a warm-up run."""
+    """(seconds, CPU seconds of all its processes) of ``keytrail ingest``: of three runs (the first
+    also warms the page cache), the one with the least CPU."""
     db = DATA / f"spark-bench-local-{workers}.duckdb"
-    for _ in range(2):  # the first run warms the page cache
+    runs = []
+    for _ in range(RUNS):
         for p in (db, Path(f"{db}.wal")):
             p.unlink(missing_ok=True)
         shutil.rmtree(f"{db}.segments", ignore_errors=True)
@@ -126,9 +133,11 @@ def local_run(workers: int, source: Path) -> tuple[float, float]:
                      str(workers)])
         if m.returncode != 0:
             sys.exit(f"keytrail ingest failed:\n{m.stderr.decode(errors='replace')[-3000:]}")
+        runs.append(m)
     shutil.rmtree(f"{db}.segments", ignore_errors=True)
     db.unlink(missing_ok=True)
-    return m.wall, m.cpu
+    best = min(runs, key=lambda r: r.cpu)
+    return best.wall, best.cpu
 
 
 def hours(seconds: float) -> str:
