@@ -259,8 +259,10 @@ def render(a: argparse.Namespace, rows: list[Row], notes: list[str], n_records: 
         alln = next(r.m for r in rows if r.archive == name and r.command.startswith("keytrail ingest (") and "workers)" in r.command)
         if name == "bench-1m":
             both = next(r.m for r in rows if r.command == PAIR)
+            naive_m = next(r.m for r in rows if r.command.startswith("naive_loop"))
             lines.append(f"- the machine: two naive loops at once did twice the work {2 * naive / both.wall:.2f}× as fast as one "
-                         "(2.00× on two free cores): the most any number of processes can gain here")
+                         f"(2.00× on two free cores; the naive loop's runs took {naive:.2f}–{SLOWEST.get(id(naive_m), naive):.2f} s: "
+                         "the machine's speed varies from minute to minute, and every ratio here with it)")
         lines.append(f"- {name}: {WORKERS} workers ÷ 1 worker: {one.wall / alln.wall:.2f}× faster; "
                      f"naive ÷ keytrail: {naive / alln.wall:.2f}× (bench-1m's naive loop); keytrail ÷ floor: {alln.wall / floor:.2f}×")
         usage = next(r.m for r in rows if r.archive == name and r.command.startswith("keytrail usage"))
