@@ -37,7 +37,7 @@ def _duckdb_config(spill: str | None = None) -> dict[str, str | bool | int | flo
     return config
 
 
-WORK_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "256MB")
+WORK_MEMORY = os.environ.get("KEYTRAIL_RESOLVE_MEMORY", "224MB")
 """DuckDB's memory while the store rewrites itself with no ingest worker running (resolving,
 merging segments, upgrading): Parquet writes hold a row group per thread, which does not spill."""
 

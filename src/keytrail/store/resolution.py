@@ -26,7 +26,7 @@ from keytrail.store.rollup import Rollups
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
 DECIDE_BUCKET_ROWS = 1_000_000  # candidate rows the group rules take in one query (docs/engine.md, "The store")
-WRITE_BUCKET_ROWS = 400_000  # resolved rows written by one query, as one segment
+WRITE_BUCKET_ROWS = 200_000  # resolved rows written by one query, as one segment (the join that needs the memory)
 
 
 def _decisions(stages: str) -> str:
