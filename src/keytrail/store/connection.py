@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, Self
 
 import duckdb
@@ -152,28 +152,26 @@ class Database:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
     @contextmanager
-    def working_memory(self) -> Iterator[None]:
-        """DuckDB's memory set to ``WORK_MEMORY`` for the block, then back to what it was."""
-        limit = self.con.execute("SELECT current_setting('memory_limit')").fetchone()
-        self.con.execute(f"SET memory_limit = '{WORK_MEMORY}'")
+    def _setting(self, name: str, value: str) -> Iterator[None]:
+        """DuckDB's setting ``name`` (a keytrail constant) set to ``value`` for the block, then back
+        to what it was."""
+        before = self.con.execute("SELECT current_setting(?)", [name]).fetchone()
+        self.con.execute(f"SET {name} = '{value}'")
         try:
             yield
         finally:
-            if limit:
-                self.con.execute(f"SET memory_limit = '{limit[0]}'")
+            if before:
+                self.con.execute(f"SET {name} = '{before[0]}'")
 
-    @contextmanager
-    def one_writer(self) -> Iterator[None]:
+    def working_memory(self) -> AbstractContextManager[None]:
+        """DuckDB's memory set to ``WORK_MEMORY`` for the block, then back to what it was."""
+        return self._setting("memory_limit", WORK_MEMORY)
+
+    def one_writer(self) -> AbstractContextManager[None]:
         """DuckDB on one thread for the block: its Parquet writes (``COPY ... TO``) with several
         threads cost three to four times the CPU and hold a row group per thread (measured in
         docs/engine.md, "Writing Parquet")."""
-        threads = self.con.execute("SELECT current_setting('threads')").fetchone()
-        self.con.execute("SET threads = 1")
-        try:
-            yield
-        finally:
-            if threads:
-                self.con.execute(f"SET threads = {int(threads[0])}")
+        return self._setting("threads", "1")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
