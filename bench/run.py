@@ -7,6 +7,8 @@
     python bench/run.py --spark         # also the Spark job (local mode) against the local engine
     python bench/run.py --duckdb        # also the read_json_auto baseline (slow: minutes)
 
+Each store is also measured taking a later ingest: bench-next (20,000 events) into a copy of it.
+
 Every command is a whole process, run three times (the first also warms the page cache); the
 fastest run is reported (``measure``: wall seconds, CPU seconds of all its processes, peak RSS
 of its largest process and of all of them together, the largest of the runs), and the slowest
@@ -46,7 +48,10 @@ WORKERS = os.cpu_count() or 1
 ARCHIVES = {
     "bench-1m": ["--events", "1000000", "--seed", "11", "--accounts", "4", "--regions", "3", "--per-file", "400"],
     "bench-3m": ["--events", "3000000", "--seed", "12", "--accounts", "4", "--regions", "3", "--per-file", "400"],
+    "bench-next": ["--events", "20000", "--seed", "13", "--accounts", "4", "--regions", "3", "--per-file", "400"],
 }
+NEXT = "keytrail ingest (bench-next's 20k events into this store)"
+"""A later ingest: new files into a store that holds the archive (the store copied before each run)."""
 
 
 def archive(name: str) -> Path:
@@ -71,6 +76,18 @@ def fresh(db: Path) -> None:
     for p in (db, Path(f"{db}.wal")):
         p.unlink(missing_ok=True)
     shutil.rmtree(f"{db}.segments", ignore_errors=True)
+
+
+def copy_store(src: Path, dst: Path) -> None:
+    """``dst`` made a copy of the store ``src`` (the file and its segments directory)."""
+    fresh(dst)
+    shutil.copy(src, dst)
+    shutil.copytree(f"{src}.segments", f"{dst}.segments")
+
+
+def later_ingest(db: Path) -> list[str]:
+    """bench-next ingested into a copy of ``db`` (made again before each run)."""
+    return [*KEYTRAIL, "ingest", str(archive("bench-next")), "--db", str(db.with_name(f"{db.stem}-next.duckdb")), "-q"]
 
 
 @dataclass
@@ -208,6 +225,7 @@ def main() -> None:
         rows.append(Row(name, "keytrail ingest --workers 1", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q", "--workers", "1"], before=lambda db=db: fresh(db))))
         rows.append(Row(name, f"keytrail ingest ({WORKERS} workers)", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"], before=lambda db=db: fresh(db))))
         rows.append(Row(name, "keytrail ingest (re-run, nothing new)", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"])))
+        rows.append(Row(name, NEXT, timed(later_ingest(db), before=lambda db=db: copy_store(db, db.with_name(f"{db.stem}-next.duckdb")))))
         out = DATA / f"{name}-usage.json"
         rows.append(Row(name, "keytrail usage --format json (one-shot)", timed([*KEYTRAIL, "usage", str(root), "--format", "json", "-q"], stdout=out)))
         notes.append(f"{name}: {check_truth(out, root / 'truth.json')}")
@@ -223,6 +241,9 @@ def main() -> None:
             ("who-uses alias/app-data --format json", ["who-uses", "alias/app-data", "--db", str(big), "--format", "json"]),
         ):
             rows.append(Row("store-10m", f"keytrail {label}", timed([*KEYTRAIL, *cmd])))
+        rows.append(Row("store-10m", NEXT, timed(later_ingest(big), before=lambda: copy_store(big, big.with_name(f"{big.stem}-next.duckdb")))))
+    if any(r.command == NEXT for r in rows):
+        n_records["bench-next"] = records_in(measure([PY, str(BASE / "naive_loop.py"), str(archive("bench-next"))]))
     steps = json.loads(subprocess.run([PY, str(HERE / "steps.py"), str(archive("bench-1m")), "--json"],
                                       capture_output=True, text=True, check=True).stdout)
     spark_result = spark(a.spark_events) if a.spark else None
@@ -246,8 +267,8 @@ def render(a: argparse.Namespace, rows: list[Row], notes: list[str], n_records: 
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        n = n_records.get(r.archive)
-        per = f"{r.m.cpu / n * 1e6:.1f}" if n and r.archive != "store-10m" and r.command != PAIR else ""
+        n = n_records.get("bench-next" if r.command == NEXT else r.archive)
+        per = f"{r.m.cpu / n * 1e6:.1f}" if n and (r.archive != "store-10m" or r.command == NEXT) and r.command != PAIR else ""
         failed = " **(failed)**" if r.m.returncode not in (0, 3) else ""
         slowest = SLOWEST.get(id(r.m))
         lines.append(f"| {r.archive} | {r.command}{failed} | {r.m.wall:.2f} | {'' if slowest is None else f'{slowest:.2f}'} | "
@@ -255,6 +276,8 @@ def render(a: argparse.Namespace, rows: list[Row], notes: list[str], n_records: 
                      f"{naive / r.m.wall:.2f} | {r.m.rss_max:.0f} / {r.m.rss_sum:.0f} |")
     lines.append("")
     for name in n_records:
+        if name == "bench-next":
+            continue
         one = next(r.m for r in rows if r.archive == name and r.command == "keytrail ingest --workers 1")
         alln = next(r.m for r in rows if r.archive == name and r.command.startswith("keytrail ingest (") and "workers)" in r.command)
         if name == "bench-1m":
@@ -271,6 +294,10 @@ def render(a: argparse.Namespace, rows: list[Row], notes: list[str], n_records: 
         r1 = next(r.m.rss_max for r in rows if r.archive == "bench-1m" and r.command.startswith("keytrail ingest ("))
         r3 = next(r.m.rss_max for r in rows if r.archive == "bench-3m" and r.command.startswith("keytrail ingest ("))
         lines.append(f"- peak RSS of ingest (largest process), 3M ÷ 1M = {r3 / r1:.2f}")
+    later = [r for r in rows if r.command == NEXT]
+    if later:
+        lines.append(f"- a later ingest (bench-next: {n_records.get('bench-next', 0):,} records, new files into a store "
+                     "holding the archive): " + "; ".join(f"{r.archive} {r.m.wall:.2f} s, {r.m.rss_max:.0f} MB" for r in later))
     lines += [f"- {note}" for note in notes]
     lines += ["", f"Where a worker's CPU goes (`python bench/steps.py`: {steps['files']} log files of bench-1m, "
               f"{steps['records']:,} records, {steps['kms_records']:,} KMS calls, {steps['rows']:,} key-use rows; "

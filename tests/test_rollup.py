@@ -153,7 +153,7 @@ def test_a_resolution_killed_before_the_rollups_is_finished_by_the_next_writer(
     with Store(str(db)) as store:
         _ingest(store, halves[0])
 
-    def killed(self: Store) -> None:
+    def killed(self: Store, *args: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Store, "roll_up", killed)

@@ -129,7 +129,9 @@ def test_small_segments_are_merged_with_the_same_answer(tmp_path: Path) -> None:
         assert len(store.segment_names()) == 1
         assert sorted(store.query("SELECT * FROM key_use"), key=repr) == before
         assert store.query("SELECT DISTINCT segment FROM files WHERE segment IS NOT NULL") == [(store.segment_names()[0],)]
-    assert len([p for p in Path(f"{db}.segments").iterdir()]) == 2  # the merged rows, and the resolved rows
+        registered = [*store.segment_names(), *store.segment_names("resolved")]
+    # the merged rows, and the resolved rows (each ingest's resolution wrote those of its groups)
+    assert sorted(p.name for p in Path(f"{db}.segments").iterdir()) == sorted(registered)
 
 
 ROLLUP_TABLES = ("rollup_days", "rollup_details", "rollup_refs", "rollup_created")
@@ -167,6 +169,92 @@ def test_resolution_in_buckets_gives_the_one_query_answer(tmp_path: Path, monkey
     assert_matches_truth(_usage(many), truth)
 
 
+@pytest.mark.parametrize("seed", [97, 5])
+def test_a_resolution_of_new_files_gives_the_whole_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """An ingest re-decides only the groups its files touch (re-deliveries and cross-account
+    copies split between ingests, alias changes and identities learned after the calls that need
+    them): after every ingest of an archive read in four shuffled parts, the same rows,
+    decisions and rollups as a whole resolution of the same store, and the archive's truth."""
+    import random
+
+    from keytrail.pipeline import ingest
+    from keytrail.store.resolution import Resolution
+    from tests.factory.archive import write_archive
+    from tests.factory.truth import assert_matches_truth
+
+    truth = write_archive(tmp_path / "a", events=3000, seed=seed, org=True, external=1, accounts=3)
+    files = sorted(str(p) for p in (tmp_path / "a" / "AWSLogs").rglob("*.json.gz") if "CloudTrail" in p.parts)
+    random.Random(seed).shuffle(files)
+    parts = [files[i::4] for i in range(4)]
+    whole: list[str] = []
+    resolve_all = Resolution._resolve_all
+
+    def counted(self: Resolution) -> None:
+        whole.append(self.path)
+        resolve_all(self)
+
+    monkeypatch.setattr(Resolution, "_resolve_all", counted)
+    new, full = tmp_path / "new.duckdb", tmp_path / "full.duckdb"
+    with Store(str(new)) as a, Store(str(full)) as b:
+        for part in parts:
+            ingest([LocalSource(tuple(part))], a, workers=1)
+            b.con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # a whole resolution
+            ingest([LocalSource(tuple(part))], b, workers=1)
+            assert _resolved_state(a) == _resolved_state(b)
+        assert whole.count(str(new)) == 1 and whole.count(str(full)) == 4
+        assert a.query("SELECT count(*) FROM identity_changes") == [(0,)]
+    assert_matches_truth(_usage(new), truth)
+
+
+def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(tmp_path: Path) -> None:
+    """The groups a new file touches are closed over eventIDs and sharedEventIDs (a record that
+    repeats an earlier eventID under another sharedEventID brings that sharedEventID's copies),
+    and a hidden caller's unique id shown with its identity in a later file names the earlier
+    call's caller: each ingest gives what a whole resolution gives."""
+    from tests.factory import (
+        KEY_A,
+        KEY_B,
+        OTHER,
+        alias_event,
+        hidden,
+        hidden_copy,
+        kms,
+        other,
+        role,
+        user,
+        without,
+        write_log,
+    )
+
+    caller = role("app", account=OTHER)
+    shown = user("builder", "999988887777", uid="AIDABUILDERXXXXXXXXX")
+    # a failed ReEncrypt without an eventID, from KEY_A to an alias whose history a later file brings
+    # (to KEY_A: one denied call on one key, decided over both rows of the record)
+    reencrypt = without(kms("ReEncrypt", user("ops"), KEY_A, {"sourceKeyId": KEY_A, "destinationKeyId": "alias/later"},
+                            time="2026-10-01T12:05:00Z", errorCode="AccessDenied"), "eventID")
+    files = [
+        [kms("Decrypt", caller, KEY_A, eid="e-caller", sharedEventID="s-1", recipient=OTHER),
+         kms("Decrypt", hidden_copy(caller), KEY_A, eid="e-owner", sharedEventID="s-1"),
+         kms("Encrypt", hidden(shown["principalId"], shown["accountId"]), KEY_B, eid="e-hidden"), reencrypt],
+        [kms("Decrypt", hidden_copy(caller), KEY_A, eid="e-owner", sharedEventID="s-2"),
+         other("s3.amazonaws.com", "ListBuckets", shown, account="999988887777"),
+         alias_event("CreateAlias", "alias/later", KEY_A, "2026-10-01T11:00:00Z")],
+        [kms("Decrypt", caller, KEY_A, eid="e-caller", sharedEventID="s-1", recipient=OTHER)],
+    ]
+    new, full = tmp_path / "new.duckdb", tmp_path / "full.duckdb"
+    with Store(str(new)) as a, Store(str(full)) as b:
+        from keytrail.pipeline import ingest
+
+        for n, records in enumerate(files):
+            path = write_log(tmp_path / "logs", f"f{n}.json", records)
+            ingest([LocalSource((str(path),))], a, workers=1)
+            b.con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # a whole resolution
+            ingest([LocalSource((str(path),))], b, workers=1)
+            assert _resolved_state(a) == _resolved_state(b), n
+        assert a.query("SELECT principal FROM key_use WHERE event_id = 'e-hidden'") == [(shown["arn"],)]
+        assert a.query("SELECT key, category FROM key_use WHERE event_name = 'ReEncrypt'") == [(KEY_A, "denied")]
+
+
 def _downgrade_to_v1(db: Path) -> None:
     """A store as schema version 1 wrote it: every row in the table raw_key_use, no segments."""
     con = duckdb.connect(str(db))
@@ -181,8 +269,9 @@ def _downgrade_to_v1(db: Path) -> None:
     con.execute("ALTER TABLE files DROP COLUMN verified")
     con.execute("ALTER TABLE record_problems DROP COLUMN event_id")
     con.execute("ALTER TABLE record_problems DROP COLUMN event_name")
+    con.execute("DROP TABLE identity_changes")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    con.execute("DELETE FROM meta WHERE key = 'segments_dir'")
+    con.execute("DELETE FROM meta WHERE key IN ('segments_dir', 'resolved_upto')")
     con.close()
     shutil.rmtree(f"{db}.segments")
 
@@ -200,6 +289,37 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path, first: str) -> N
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     con.close()
+
+
+def test_a_version_4_store_is_upgraded_and_resolved_whole_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 4 had no ``identity_changes`` and did not note what it had resolved: opening adds the
+    table, and the next ingest resolves every row once (then only what later files touch)."""
+    from keytrail.store.resolution import Resolution
+    from tests.factory import KEY_A, kms, user, write_log
+
+    db = tmp_path / "v4.duckdb"
+    _ingest(db)
+    want = _usage(db)
+    con = duckdb.connect(str(db))  # as version 4 left it
+    con.execute("DROP TABLE identity_changes")
+    con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.close()
+    assert _usage(db) == want  # opened read-only by a report: upgraded all the same
+    whole: list[str] = []
+    resolve_all = Resolution._resolve_all
+
+    def counted(self: Resolution) -> None:
+        whole.append(self.path)
+        resolve_all(self)
+
+    monkeypatch.setattr(Resolution, "_resolve_all", counted)
+    for n in range(2):
+        _ingest(db, str(write_log(tmp_path / "logs", f"f{n}.json", [kms("Decrypt", user(f"late{n}"), KEY_A)])))
+    assert len(whole) == 1
+    with Store(str(db), read_only=True) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.query("SELECT count(*) FROM key_use WHERE principal LIKE '%user/late%'") == [(2,)]
 
 
 def test_a_version_2_store_gains_the_problems_event_columns(tmp_path: Path) -> None:

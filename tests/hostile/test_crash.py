@@ -242,7 +242,7 @@ def _meta(db: Path) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize(("statement", "found"), [
-    ("UPDATE meta SET value = '5' WHERE key = 'schema_version'", 5),
+    ("UPDATE meta SET value = '6' WHERE key = 'schema_version'", 6),
     ("UPDATE meta SET value = '0' WHERE key = 'schema_version'", 0),
     ("UPDATE meta SET value = 'one' WHERE key = 'schema_version'", 0),
     ("DELETE FROM meta WHERE key = 'schema_version'", 0),

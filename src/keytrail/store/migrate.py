@@ -12,6 +12,10 @@ problems an older keytrail recorded).
 
 Version 4 adds the rollups the reports read (``keytrail.store.rollup``), made from the rows in
 the upgrade's transaction.
+
+Version 5 adds ``identity_changes`` (what the identity map learned since the last resolution), so
+that a resolution re-decides only the groups new files touch (``keytrail.store.resolution``); an
+upgraded store's next resolution is a whole one.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from keytrail.store.connection import private_files, sql_text
 from keytrail.store.segments import new_segment_name
 from keytrail.store.tables import SCHEMA, SCHEMA_VERSION
 
-FROM_VERSIONS = (1, 2, 3)
+FROM_VERSIONS = (1, 2, 3, 4)
 
 
 class Upgradable(Protocol):
@@ -83,6 +87,7 @@ def migrate_v1(store: Upgradable) -> None:
             con.execute("UPDATE files SET segment = ? WHERE rows > 0", [name])
         con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
         con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+        con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # every row is resolved anew
         store.write_views()
     if not count or not count[0]:
         os.unlink(path)
@@ -109,8 +114,18 @@ def migrate_v3(store: Upgradable) -> None:
         store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
 
 
+def migrate_v4(store: Upgradable) -> None:
+    """Schema version 4 -> the current one: ``identity_changes``."""
+    with store.transaction():
+        store.con.execute(SCHEMA)  # the tables version 4 did not have
+        store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+
+
 def migrate(store: Upgradable, found: int) -> None:
     """A store of schema version ``found`` (one of FROM_VERSIONS) -> the current one."""
+    if found == 4:
+        migrate_v4(store)
+        return
     if found == 1:
         migrate_v1(store)  # to the current version, rollups included (made by its resolution)
         return

@@ -23,10 +23,12 @@ from keytrail.resolve import (
 )
 from keytrail.store.connection import private_files, sql_text
 from keytrail.store.rollup import Rollups
+from keytrail.store.segment_tables import COMPACT_AT, COMPACT_ROWS, RESOLVED_UPTO
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
 DECIDE_BUCKET_ROWS = 1_000_000  # candidate rows the group rules take in one query (docs/engine.md, "The store")
 WRITE_BUCKET_ROWS = 200_000  # resolved rows written by one query, as one segment (the join that needs the memory)
+_CLOSURE_ROUNDS = 16  # rounds of adding the groups' other members before a whole resolution is cheaper
 
 
 def _decisions(stages: str) -> str:
@@ -57,34 +59,185 @@ class Resolution(Rollups):
         return self.get_meta("needs_resolve") == "1"
 
     def resolve(self) -> None:
-        """Resolve the rows that need other records (``keytrail.resolve``).
+        """Resolve the rows that need other records (``keytrail.resolve``): only the groups the
+        files read since the last resolution touch (``_resolve_new``) where the store knows which
+        they are, else every row (``_resolve_all``). Both end in one transaction that writes the
+        resolved rows, brings the rollups up to date (``store.rollup``), notes the last file id
+        resolved (``RESOLVED_UPTO``) and clears ``needs_resolve``: a resolution interrupted before
+        it leaves the store marked for resolution, as it was. DuckDB gets ``WORK_MEMORY`` (the
+        ingest workers have finished by then)."""
+        upto = self.get_meta(RESOLVED_UPTO)
+        with self.working_memory():
+            if upto is None or not self._resolve_new(int(upto)):
+                self._resolve_all()
 
-        As the Spark job does, in two passes over hash buckets of the candidates, so that memory
-        stays bounded whatever the store's size: stage A over buckets of whole eventIDs (each
-        bucket's result written to a work file), stage B over buckets of whole sharedEventIDs
-        (about ``DECIDE_BUCKET_ROWS`` candidate rows a bucket). The decisions are collected in
-        ``resolution_next``, committed bucket by bucket; a transaction swaps them in (noting the
-        keys whose settled rows they change for the rollups), the last writes the resolved rows
-        as segments, brings the rollups up to date (``store.rollup``) and clears ``needs_resolve`` -- a resolution
-        interrupted before it leaves the store marked for resolution, as it was. DuckDB gets
-        ``WORK_MEMORY`` (the ingest workers have finished by then)."""
+    def _resolve_all(self) -> None:
+        """Every candidate row decided again, as the Spark job does: in two passes over hash
+        buckets of the candidates, so that memory stays bounded whatever the store's size: stage A
+        over buckets of whole eventIDs (each bucket's result written to a work file), stage B over
+        buckets of whole sharedEventIDs (about ``DECIDE_BUCKET_ROWS`` candidate rows a bucket). The
+        decisions are collected in ``resolution_next``, committed bucket by bucket; a transaction
+        swaps them in (noting the keys whose settled rows they change for the rollups), the last
+        writes the resolved rows as segments that replace the previous ones."""
         rows = self._segments_sql(self.segment_names())
         work = os.path.join(self.segments_dir, f".resolve-{secrets.token_hex(6)}")
         os.makedirs(work, mode=0o700)
-        with self.working_memory():
-            try:
-                self._decide(rows, work)
-                with self.transaction():
-                    self.mark_stale_keys(_REOPENED_CHANGED)
-                    self.con.execute("DROP TABLE IF EXISTS resolution")
-                    self.con.execute("ALTER TABLE resolution_next RENAME TO resolution")
-                with self.transaction():
-                    self._write_resolved(rows)
-                    self.write_views()
-                    self.roll_up()
-                    self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
+        try:
+            self._decide(rows, work)
+            with self.transaction():
+                self.mark_stale_keys(_REOPENED_CHANGED)
+                self.con.execute("DROP TABLE IF EXISTS resolution")
+                self.con.execute("ALTER TABLE resolution_next RENAME TO resolution")
+            with self.transaction():
+                old = self.segment_names("resolved")
+                self._write_resolved(rows, "resolution")
+                if old:
+                    self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [old])
+                    self._garbage.extend(old)
+                self._end_resolution()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _end_resolution(self, added: list[str] | None = None, changed: str | None = None) -> None:
+        """What every resolution ends with (inside its last transaction; ``added``, ``changed``:
+        see ``roll_up``)."""
+        self.write_views()
+        self.roll_up(added, changed)
+        last = self.con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone()
+        self.set_meta(RESOLVED_UPTO, str(int(last[0]) if last else 0))
+        self.con.execute("DELETE FROM identity_changes")
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '0')")
+
+    def _resolve_new(self, upto: int) -> bool:
+        """The groups the files after ``upto`` touch decided again, and no other (False, having
+        changed nothing, when they hold more than ``DECIDE_BUCKET_ROWS`` candidate rows: the
+        bucketed whole resolution bounds memory).
+
+        A row's decision depends only on the rows of its eventID and of its sharedEventID, on the
+        alias history of the alias it names and on the identity map's entries for its unique id
+        (``keytrail.resolve``); files are only ever added here (a replaced file, an inventory's
+        aliases and an upgrade make the next resolution a whole one). So the decisions that can
+        change are those of: the new rows; rows sharing an eventID or a sharedEventID with them;
+        rows naming an alias the new files changed, or a unique id the identity map learned
+        (``identity_changes``) -- each with its whole groups, closed over eventIDs and
+        sharedEventIDs (a record's copies and their re-deliveries). The group rules run over
+        those groups' candidate rows exactly as a whole resolution runs them; their decisions
+        replace the old ones, and the resolved segments that held old decisions are written again
+        without them (docs/engine.md, "Resolution")."""
+        con = self.con
+        names = self.segment_names()
+        rows = self._segments_sql(names)
+        group_cols = "file_id, rec_index, row_no, event_key, shared_event_id"
+        seeds = [f"file_id > {upto}"]
+        changed_aliases = f"SELECT alias_arn FROM alias_history WHERE file_id > {upto}"  # noqa: S608 - a number
+        if con.execute(f"SELECT count(*) FROM ({changed_aliases})").fetchone() != (0,):  # noqa: S608
+            seeds.append(f"(ref_kind <> 'key' AND key_ref IN ({changed_aliases}))")
+        if con.execute("SELECT count(*) FROM identity_changes").fetchone() != (0,):
+            seeds.append("(principal IS NULL AND principal_uid IN (SELECT unique_id FROM identity_changes))")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT {group_cols} FROM {rows} WHERE {' OR '.join(seeds)}"  # noqa: S608
+        )
+        if con.execute("SELECT count(*) FROM _touched").fetchone() == (0,):  # nothing new: the rollups, the flag
+            with self.transaction():
+                self._end_resolution([])
+            self._drop_temp()
+            return True
+        con.execute("CREATE OR REPLACE TEMP TABLE _event_keys AS SELECT DISTINCT event_key FROM _touched WHERE event_key IS NOT NULL")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _shared_ids AS SELECT DISTINCT shared_event_id FROM _touched "
+            "WHERE shared_event_id IS NOT NULL"
+        )
+        for _ in range(_CLOSURE_ROUNDS):  # the groups' other members, until no group is added
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _more AS SELECT {group_cols} FROM {rows} "  # noqa: S608
+                "WHERE (event_key IN (SELECT event_key FROM _event_keys) AND shared_event_id IS NOT NULL "
+                "       AND shared_event_id NOT IN (SELECT shared_event_id FROM _shared_ids)) "
+                "   OR (shared_event_id IN (SELECT shared_event_id FROM _shared_ids) AND event_key IS NOT NULL "
+                "       AND event_key NOT IN (SELECT event_key FROM _event_keys))"
+            )
+            if con.execute("SELECT count(*) FROM _more").fetchone() == (0,):
+                break
+            con.execute("INSERT INTO _event_keys SELECT DISTINCT event_key FROM _more WHERE event_key IS NOT NULL "
+                        "EXCEPT SELECT event_key FROM _event_keys")
+            con.execute("INSERT INTO _shared_ids SELECT DISTINCT shared_event_id FROM _more WHERE shared_event_id IS NOT NULL "
+                        "EXCEPT SELECT shared_event_id FROM _shared_ids")
+        else:
+            self._drop_temp()
+            return False  # groups chained further than any archive shows: the whole resolution
+        # every row of those groups (a row without an eventID: its record's rows), and the segments holding them
+        named = self._segments_sql(names, filename=True)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _group_rows AS SELECT file_id, rec_index, row_no, filename FROM {named} "  # noqa: S608
+            "WHERE event_key IN (SELECT event_key FROM _event_keys) "
+            "   OR shared_event_id IN (SELECT shared_event_id FROM _shared_ids) "
+            f"UNION SELECT r.file_id, r.rec_index, r.row_no, r.filename FROM {named} r "  # noqa: S608
+            "SEMI JOIN (SELECT DISTINCT file_id, rec_index FROM _touched WHERE event_key IS NULL) t "
+            "ON t.file_id = r.file_id AND t.rec_index = r.rec_index"
+        )
+        paths = {r[0] for r in con.execute("SELECT DISTINCT filename FROM _group_rows").fetchall()}
+        holding = [n for n in names if self.segment_path(n) in paths]
+        group = (
+            f"(SELECT s.* FROM {self._segments_sql(holding)} s SEMI JOIN _group_rows g "  # noqa: S608 - the store's own names
+            "ON g.file_id = s.file_id AND g.rec_index = s.rec_index AND g.row_no = s.row_no)"
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_keys AS {fill(SHARED_EVENT_KEYS, rows=group)}")
+        candidates = fill(CANDIDATES, rows=group, files="files", shared_keys="_shared_keys", bucket="true")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _candidates AS {candidates}")
+        counted = con.execute("SELECT count(*) FROM _candidates").fetchone()
+        if counted is None or counted[0] > DECIDE_BUCKET_ROWS:
+            self._drop_temp()
+            return False
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _decided AS {_decisions(compose(STAGES, '_candidates', aliases=ALIASES_LOCAL))}")
+        # the resolved segments holding rows decided again (they are written again without them)
+        old = self.segment_names("resolved")
+        stale = [r[0] for r in con.execute(
+            f"SELECT DISTINCT s.filename FROM {self._segments_sql(old, filename=True)} s SEMI JOIN _decided d "  # noqa: S608
+            "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
+        ).fetchall()] if old else []
+        stale_names = sorted(n for n in old if self.segment_path(n) in set(stale))
+        # the keys (as key_use names them) whose counted rows change otherwise than by new rows
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _changed_keys AS SELECT DISTINCT coalesce(s.key, s.key_ref) AS key "  # noqa: S608
+            f"FROM {self._segments_sql(stale_names)} s SEMI JOIN _decided d "
+            "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
+        )
+        with self.transaction():
+            self.mark_stale_keys(
+                "(SELECT file_id, rec_index, row_no FROM resolution SEMI JOIN _decided USING (file_id, rec_index, row_no) "
+                "WHERE reopened EXCEPT SELECT file_id, rec_index, row_no FROM _decided WHERE reopened) UNION ALL "
+                "(SELECT file_id, rec_index, row_no FROM _decided WHERE reopened EXCEPT "
+                "SELECT file_id, rec_index, row_no FROM resolution WHERE reopened)"
+            )
+            con.execute("DELETE FROM resolution r USING _decided d "
+                        "WHERE r.file_id = d.file_id AND r.rec_index = d.rec_index AND r.row_no = d.row_no")
+            con.execute("INSERT INTO resolution SELECT * FROM _decided")
+            for name in stale_names:
+                self._rewrite(
+                    [name],
+                    f"SELECT * FROM {self._segments_sql([name])} s ANTI JOIN _decided d "  # noqa: S608
+                    "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no",
+                    kind="resolved",
+                )
+            added = self._write_resolved(self._segments_sql(holding), "_decided")
+            self._compact_resolved()
+            self._end_resolution(added, "_changed_keys")
+        self._drop_temp()
+        return True
+
+    def _drop_temp(self) -> None:
+        for t in ("_touched", "_event_keys", "_shared_ids", "_more", "_group_rows", "_shared_keys", "_candidates", "_decided",
+                  "_changed_keys"):
+            self.con.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def _compact_resolved(self) -> None:
+        """Small resolved segments merged when there are more than ``COMPACT_AT`` (each
+        resolution that decides only new groups adds one; inside the caller's transaction)."""
+        sizes = self.con.execute("SELECT name, rows FROM segments WHERE kind = 'resolved' ORDER BY rows, name").fetchall()
+        if len(sizes) <= COMPACT_AT:
+            return
+        group = [n for n, r in sizes if r < COMPACT_ROWS]
+        if len(group) > 1:
+            self._rewrite(group, f"SELECT * FROM {self._segments_sql(group)}", kind="resolved")  # noqa: S608
 
     def _decide(self, rows: str, work: str) -> None:
         """The group rules' decisions into ``resolution_next``. Up to ``DECIDE_BUCKET_ROWS``
@@ -122,21 +275,24 @@ class Resolution(Rollups):
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE _bucket_rows AS {query}")
         return "_bucket_rows"
 
-    def _write_resolved(self, rows: str) -> None:
-        """The rows the group rules decided, as counted (duplicates left out, key and principal as
-        resolved), written as segments of kind ``resolved`` that replace the previous ones:
-        reports read them like any settled row, with no join (inside the caller's transaction).
-        One segment per ``WRITE_BUCKET_ROWS`` rows, so that the join's memory stays bounded."""
-        old = self.segment_names("resolved")
+    def _write_resolved(self, rows: str, decisions: str) -> list[str]:
+        """The rows ``decisions`` (``resolution``'s columns) decided, as counted (duplicates left
+        out, key and principal as resolved), written as new segments of kind ``resolved`` that
+        reports read like any settled row, with no join (inside the caller's transaction). One
+        segment per ``WRITE_BUCKET_ROWS`` rows, so that the join's memory stays bounded. Returns
+        the new segments' names."""
         cols = ", ".join(f"coalesce(x.{c}, s.{c}) AS {c}" if c in ("key", "who") else f"s.{c}" for c in VIEW_COLUMNS)
-        counted = self.con.execute("SELECT count(*) FROM resolution WHERE NOT dup").fetchone()
-        m = max(1, -(-int(counted[0] if counted else 0) // WRITE_BUCKET_ROWS))
+        counted = self.con.execute(f"SELECT count(*) FROM {decisions} WHERE NOT dup").fetchone()  # noqa: S608
+        if not counted or not counted[0]:
+            return []
+        m = max(1, -(-int(counted[0]) // WRITE_BUCKET_ROWS))
         # ranges of file ids, so that each pass reads only the segments (and row groups) that hold them
         bounds = [r[0] for r in self.con.execute(
             f"SELECT DISTINCT quantile_disc(file_id, [{', '.join(str(i / m) for i in range(1, m))}]) "  # noqa: S608 - numbers
-            "FROM resolution WHERE NOT dup"
+            f"FROM {decisions} WHERE NOT dup"
         ).fetchall()] if m > 1 else []
         edges = [None, *(sorted(set(bounds[0])) if bounds else []), None]
+        written = []
         for lo, hi in zip(edges, edges[1:], strict=False):
             where = " AND ".join(
                 [*([f"file_id > {int(lo)}"] if lo is not None else []), *([f"file_id <= {int(hi)}"] if hi is not None else [])]
@@ -146,13 +302,12 @@ class Resolution(Rollups):
             with private_files(), self.one_writer():
                 self.con.execute(
                     f"COPY (SELECT {cols} FROM (SELECT * FROM {rows} WHERE {where}) s "  # noqa: S608 - keytrail's own names, numbers
-                    f"JOIN (SELECT file_id, rec_index, row_no, key, who FROM resolution WHERE NOT dup AND {where}) x "
+                    f"JOIN (SELECT file_id, rec_index, row_no, key, who FROM {decisions} WHERE NOT dup AND {where}) x "
                     "ON x.file_id = s.file_id AND x.rec_index = s.rec_index AND x.row_no = s.row_no) "
                     f"TO {sql_text(path + '.tmp')} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})"
                 )
             os.replace(path + ".tmp", path)
             count = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
             self.con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'resolved')", [name, int(count[0]) if count else 0])
-        if old:
-            self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [old])
-            self._garbage.extend(old)
+            written.append(name)
+        return written

@@ -23,11 +23,13 @@ while it is set, reports read the rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from keytrail.resolve import fill
+from keytrail.resolve import fill, key_use_select
 from keytrail.store.segment_tables import ROLLUP_UPTO, SegmentTables
+from keytrail.store.segments import VIEW_COLUMNS
 from keytrail.store.tables import DETAIL_COLUMNS, DETAIL_SETS
 
 
@@ -192,9 +194,10 @@ class Rollups(SegmentTables):
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {ROLLED_COLUMNS} FROM ({rows})")  # noqa: S608 - constants
         return name
 
-    def _merge_settled(self, r: _Rollup, delta: str) -> None:
-        """``delta`` (rows of ``r.select``) merged into the settled part of ``r.table``: only its
-        rows of the keys and principals (``r.by``) the delta holds are read and written again."""
+    def _merge_settled(self, r: _Rollup, delta: str, part: str = "settled") -> None:
+        """``delta`` (rows of ``r.select``) merged into the settled (or ``part``) part of
+        ``r.table``: only its rows of the keys and principals (``r.by``) the delta holds are read
+        and written again."""
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _delta AS {delta}")
         counted = con.execute("SELECT count(*) FROM _delta").fetchone()
@@ -202,16 +205,19 @@ class Rollups(SegmentTables):
             by = ", ".join(r.by)
             same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM d.{c}" for c in r.by)
             touched = f"(SELECT DISTINCT {by} FROM _delta) d"  # noqa: S608 - constants
-            kept = f"SELECT t.* EXCLUDE (part) FROM {r.table} t SEMI JOIN {touched} ON {same} WHERE t.part = 'settled'"  # noqa: S608
+            kept = f"SELECT t.* EXCLUDE (part) FROM {r.table} t SEMI JOIN {touched} ON {same} WHERE t.part = '{part}'"  # noqa: S608
             con.execute(f"CREATE OR REPLACE TEMP TABLE _merged AS {fill(r.merge, rows=f'(({kept}) UNION ALL (SELECT * FROM _delta))')}")  # noqa: S608 - constants
-            con.execute(f"DELETE FROM {r.table} t USING {touched} WHERE t.part = 'settled' AND {same}")  # noqa: S608
-            con.execute(f"INSERT INTO {r.table} SELECT 'settled', * FROM _merged")  # noqa: S608
+            con.execute(f"DELETE FROM {r.table} t USING {touched} WHERE t.part = '{part}' AND {same}")  # noqa: S608
+            con.execute(f"INSERT INTO {r.table} SELECT '{part}', * FROM _merged")  # noqa: S608
             con.execute("DROP TABLE _merged")
         con.execute("DROP TABLE _delta")
 
-    def roll_up(self) -> None:
+    def roll_up(self, added: Sequence[str] | None = None, changed: str | None = None) -> None:
         """Bring the rollups to the rows ``key_use`` shows now (inside the caller's transaction,
-        after the views are written): see the module docstring."""
+        after the views are written): see the module docstring. ``added``: the resolved segments
+        a resolution of new files wrote, merged into the resolved part, and ``changed`` (a table of
+        ``key``) the keys whose resolved rows it changed otherwise, made again from their rows;
+        None: the resolved part made whole."""
         con = self.con
         upto = self.get_meta(ROLLUP_UPTO)
         stale = bool(con.execute("SELECT count(*) FROM rollup_stale_keys").fetchone()[0])  # type: ignore[index]
@@ -224,7 +230,11 @@ class Rollups(SegmentTables):
         settled, _ = self.key_use_parts(raw)
         _, resolved = self.key_use_parts()
         new_rows = self._rows_once("_settled_rows", " UNION ALL ".join(f"({p})" for p in settled))
-        resolved_rows = self._rows_once("_resolved_rows", resolved[0]) if resolved else None
+        if added is None:
+            resolved_rows = self._rows_once("_resolved_rows", resolved[0]) if resolved else None
+        else:
+            self._roll_up_resolved(added, changed)
+            resolved_rows = None
         for r in ROLLUPS:
             if upto is None:
                 con.execute(f"DELETE FROM {r.table} WHERE part = 'settled'")  # noqa: S608
@@ -235,6 +245,8 @@ class Rollups(SegmentTables):
                 con.execute(f"INSERT INTO {r.table} SELECT 'settled', * FROM ({delta})")  # noqa: S608
             else:
                 self._merge_settled(r, delta)
+            if added is not None:
+                continue
             con.execute(f"DELETE FROM {r.table} WHERE part = 'resolved'")  # noqa: S608
             if resolved_rows is not None:
                 con.execute(f"INSERT INTO {r.table} SELECT 'resolved', * FROM ({fill(r.select, rows=resolved_rows)})")  # noqa: S608
@@ -243,6 +255,30 @@ class Rollups(SegmentTables):
         con.execute("DELETE FROM rollup_stale_keys")
         last = con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone()
         self.set_meta(ROLLUP_UPTO, str(int(last[0]) if last else 0))
+
+
+    def _roll_up_resolved(self, added: Sequence[str], stale: str | None) -> None:
+        """The resolved part after a resolution of new files: the keys in ``stale`` made again
+        from every resolved row of theirs, the rows of ``added`` of the other keys merged in."""
+        con = self.con
+        others = ""
+        if stale is not None and con.execute(f"SELECT count(*) FROM {stale}").fetchone() != (0,):  # noqa: S608
+            _, resolved = self.key_use_parts()
+            of_stale = self._rows_once("_resolved_rows", f"SELECT * FROM ({resolved[0]}) WHERE key IN (SELECT key FROM {stale})")  # noqa: S608
+            for r in ROLLUPS:
+                con.execute(f"DELETE FROM {r.table} WHERE part = 'resolved' AND key IN (SELECT key FROM {stale})")  # noqa: S608
+                con.execute(f"INSERT INTO {r.table} SELECT 'resolved', * FROM ({fill(r.select, rows=of_stale)})")  # noqa: S608
+            con.execute("DROP TABLE IF EXISTS _resolved_rows")
+            others = f" WHERE key NOT IN (SELECT key FROM {stale})"  # noqa: S608
+        if not added:
+            return
+        cols = ", ".join(VIEW_COLUMNS)
+        rows = self._rows_once(
+            "_resolved_rows", f"SELECT * FROM ({key_use_select(f'(SELECT {cols} FROM {self._segments_sql(added)})')}){others}"  # noqa: S608
+        )
+        for r in ROLLUPS:
+            self._merge_settled(r, fill(r.select, rows=rows), part="resolved")
+        con.execute("DROP TABLE IF EXISTS _resolved_rows")
 
 
 def _day(n: int) -> str:

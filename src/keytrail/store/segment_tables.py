@@ -32,6 +32,9 @@ from keytrail.store.segments import (
 ROLLUP_UPTO = "rollup_upto"
 """meta: the last file id whose settled rows the rollups hold (absent: the rollups are to be made
 again; see ``store.rollup``)."""
+RESOLVED_UPTO = "resolved_upto"
+"""meta: the last file id the resolution holds; the next resolution re-decides only the groups the
+files after it touch (absent: the next resolution is a whole one; see ``store.resolution``)."""
 COMPACT_AT = 64  # segments before small ones are merged
 COMPACT_ROWS = 1_000_000  # rows a merged segment aims at
 
@@ -60,12 +63,13 @@ class SegmentTables(Database):
 
     segmented = True  # key_use reads the segments (not a Parquet dataset's views)
 
-    def _segments_sql(self, names: Sequence[str]) -> str:
-        """The rows of these segments as a relation (the typed empty relation for none)."""
+    def _segments_sql(self, names: Sequence[str], filename: bool = False) -> str:
+        """The rows of these segments as a relation (the typed empty relation for none; with
+        ``filename``, each row's segment path as the column ``filename``)."""
         if not names:
-            return _no_rows()
+            return _no_rows() if not filename else f"(SELECT *, CAST(NULL AS VARCHAR) AS filename FROM {_no_rows()})"  # noqa: S608
         paths = ", ".join(sql_text(self.segment_path(n)) for n in names)
-        return f"read_parquet([{paths}])"
+        return f"read_parquet([{paths}], filename = true)" if filename else f"read_parquet([{paths}])"
 
     def key_use_parts(self, raw: str = "") -> tuple[list[str], list[str]]:
         """The ``key_use`` relation as its parts: the settled rows' selects and the resolved rows'
@@ -138,6 +142,11 @@ class SegmentTables(Database):
         ids = tables.get("identity_map")
         if ids is not None and ids.num_rows:
             con.register("_chunk_ids", ids)
+            if self.get_meta(RESOLVED_UPTO) is not None:  # what the next resolution re-decides
+                con.execute(
+                    "INSERT INTO identity_changes SELECT DISTINCT c.unique_id FROM _chunk_ids c "
+                    "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
+                )
             con.execute(
                 "INSERT INTO identity_map SELECT DISTINCT c.unique_id, c.arn, 'trail' FROM _chunk_ids c "
                 "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
@@ -164,8 +173,8 @@ class SegmentTables(Database):
                 [ids],
             ).fetchall()
         ]
-        # the rollups' settled part is made again from the rows at the next resolution
-        con.execute(f"DELETE FROM meta WHERE key = '{ROLLUP_UPTO}'")  # noqa: S608 - a constant
+        # the rollups' settled part and the resolution are made again from the rows at the next resolution
+        con.execute(f"DELETE FROM meta WHERE key IN ('{ROLLUP_UPTO}', '{RESOLVED_UPTO}')")  # noqa: S608 - constants
         for table in ("alias_history", "record_problems", "credentials"):
             con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])  # noqa: S608
         con.execute("DELETE FROM files WHERE file_id IN (SELECT unnest(?::BIGINT[]))", [ids])
@@ -176,8 +185,9 @@ class SegmentTables(Database):
                 [ids],
             )
 
-    def _rewrite(self, old: Sequence[str], query: str, params: Sequence[object] = ()) -> None:
-        """Replace segments ``old`` by one holding ``query``'s rows (inside the caller's transaction)."""
+    def _rewrite(self, old: Sequence[str], query: str, params: Sequence[object] = (), kind: str = "rows") -> None:
+        """Replace segments ``old`` by one holding ``query``'s rows (inside the caller's transaction;
+        ``kind``: the segments', see ``segment_names``)."""
         name = new_segment_name()
         path = self.segment_path(name)
         with private_files(), self.one_writer():
@@ -189,8 +199,12 @@ class SegmentTables(Database):
         os.replace(path + ".tmp", path)
         row = self.con.execute(f"SELECT count(*) FROM {self._segments_sql([name])}").fetchone()  # noqa: S608
         self.con.execute("DELETE FROM segments WHERE name IN (SELECT unnest(?::VARCHAR[]))", [list(old)])
-        self.con.execute("INSERT INTO segments VALUES (?, ?, NULL, 'rows')", [name, int(row[0]) if row else 0])
-        self.con.execute("UPDATE files SET segment = ? WHERE segment IN (SELECT unnest(?::VARCHAR[]))", [name, list(old)])
+        if kind != "rows" and not (row and row[0]):  # resolved rows that all moved (the ledger names no such segment)
+            self._garbage.append(name)
+        else:
+            self.con.execute("INSERT INTO segments VALUES (?, ?, NULL, ?)", [name, int(row[0]) if row else 0, kind])
+        if kind == "rows":
+            self.con.execute("UPDATE files SET segment = ? WHERE segment IN (SELECT unnest(?::VARCHAR[]))", [name, list(old)])
         self._garbage.extend(old)
 
     def _append(self, table: str, data: Any) -> None:

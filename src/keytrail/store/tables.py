@@ -21,7 +21,7 @@ from keytrail.normalize.model import IdentityHint
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DETAIL_SETS: tuple[tuple[str, ...], ...] = (("via",), ("session_name",), ("resource_kind", "resource_id"), ("source_ip",))
 """The ``key_use`` columns whose values ``rollup_details`` counts, a set of columns per detail
@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS alias_history (
     rec_index BIGINT
 );
 CREATE TABLE IF NOT EXISTS identity_map (unique_id VARCHAR NOT NULL, arn VARCHAR NOT NULL, source VARCHAR);
+-- unique ids the identity map has learned since the last resolution (its next one re-decides the
+-- rows that name them: see keytrail.store.resolution)
+CREATE TABLE IF NOT EXISTS identity_changes (unique_id VARCHAR NOT NULL);
 -- the KMS inventory (``keytrail inventory``): the state of keys when it was taken
 CREATE TABLE IF NOT EXISTS inventory_keys (
     arn VARCHAR NOT NULL,
