@@ -321,12 +321,12 @@ REVIEWED_SQL_PARTS = {
     'fill(r.select, rows=resolved_rows)',
     # a resolution of new files (keytrail.store.resolution): a file id (an int), its own column and temporary
     # table names, relations and conditions of keytrail's own text, segment paths quoted by sql_text
-    "upto", "group_cols", "' OR '.join(seeds)", "changed_aliases", "named", "decisions", "t", "stale", "part",
-    "self._segments_sql(holding)", "self._segments_sql(stale_names)", "self._segments_sql(old, filename=True)",
+    "upto", "group_cols", "' OR '.join(seeds)", "changed_aliases", "decisions", "t", "stale", "part",
+    "self._segments_sql(holding)", "self._segments_sql(stale)", "self._segments_sql(old)",
     "self._segments_sql(group)", "fill(SHARED_EVENT_KEYS, rows=group)",
     "_decisions(compose(STAGES, '_candidates', aliases=ALIASES_LOCAL))", "others",
     "key_use_select(f'(SELECT {cols} FROM {self._segments_sql(added)})')", "fill(r.select, rows=of_stale)",
-    "resolved[0]", "self._segments_sql(added)", "RESOLVED_UPTO", "_no_rows()",
+    "resolved[0]", "self._segments_sql(added)", "RESOLVED_UPTO",
     # the Spark job's split of the staged rows (CANDIDATE over the session's own temporary views, keytrail's own
     # column names) and the stages' key_use queries (keytrail's own texts)
     "CANDIDATE", "candidate", "names['rows']", "', '.join(S.ROW_FIELDS)", "key_use", "compose(STAGE_B, '_rows')",

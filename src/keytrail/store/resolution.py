@@ -117,13 +117,44 @@ class Resolution(Rollups):
         alias history of the alias it names and on the identity map's entries for its unique id
         (``keytrail.resolve``); files are only ever added here (a replaced file, an inventory's
         aliases and an upgrade make the next resolution a whole one). So the decisions that can
-        change are those of: the new rows; rows sharing an eventID or a sharedEventID with them;
-        rows naming an alias the new files changed, or a unique id the identity map learned
-        (``identity_changes``) -- each with its whole groups, closed over eventIDs and
-        sharedEventIDs (a record's copies and their re-deliveries). The group rules run over
-        those groups' candidate rows exactly as a whole resolution runs them; their decisions
-        replace the old ones, and the resolved segments that held old decisions are written again
-        without them (docs/engine.md, "Resolution")."""
+        change are those of the groups ``_touched_groups`` finds; the group rules run over their
+        candidate rows exactly as a whole resolution runs them, and ``_replace_decisions`` puts
+        the decisions in the place of the old ones (docs/engine.md, "Resolution")."""
+        holding = self._touched_groups(upto)
+        if holding is None:
+            self._drop_temp()
+            return False
+        if holding:
+            group = (
+                f"(SELECT s.* FROM {self._segments_sql(holding)} s SEMI JOIN _group_rows g "  # noqa: S608 - the store's own names
+                "ON g.file_id = s.file_id AND g.rec_index = s.rec_index AND g.row_no = s.row_no)"
+            )
+            con = self.con
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_keys AS {fill(SHARED_EVENT_KEYS, rows=group)}")
+            candidates = fill(CANDIDATES, rows=group, files="files", shared_keys="_shared_keys", bucket="true")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _candidates AS {candidates}")
+            counted = con.execute("SELECT count(*) FROM _candidates").fetchone()
+            if counted is None or counted[0] > DECIDE_BUCKET_ROWS:
+                self._drop_temp()
+                return False
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _decided AS {_decisions(compose(STAGES, '_candidates', aliases=ALIASES_LOCAL))}")
+            self._replace_decisions(holding)
+        else:  # nothing new: the rollups and the flag
+            with self.transaction():
+                self._end_resolution([])
+        self._drop_temp()
+        return True
+
+    def _touched_groups(self, upto: int) -> list[str] | None:
+        """Every row of the groups whose decisions the files after ``upto`` can change, in the
+        temporary table ``_group_rows``; returns the segments holding them (None: the groups
+        chain further than ``_CLOSURE_ROUNDS`` rounds).
+
+        The seeds: the rows of those files; the rows naming an alias they changed; the hidden
+        callers whose unique id the identity map learned (``identity_changes``). Then every row
+        of each seed's eventID and sharedEventID, and again for the rows that brings, until no
+        group is added (a record re-delivered under another sharedEventID links two groups); a
+        row without an eventID brings its record's rows."""
         con = self.con
         names = self.segment_names()
         rows = self._segments_sql(names)
@@ -137,11 +168,8 @@ class Resolution(Rollups):
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT {group_cols} FROM {rows} WHERE {' OR '.join(seeds)}"  # noqa: S608
         )
-        if con.execute("SELECT count(*) FROM _touched").fetchone() == (0,):  # nothing new: the rollups, the flag
-            with self.transaction():
-                self._end_resolution([])
-            self._drop_temp()
-            return True
+        if con.execute("SELECT count(*) FROM _touched").fetchone() == (0,):
+            return []
         con.execute("CREATE OR REPLACE TEMP TABLE _event_keys AS SELECT DISTINCT event_key FROM _touched WHERE event_key IS NOT NULL")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _shared_ids AS SELECT DISTINCT shared_event_id FROM _touched "
@@ -162,43 +190,33 @@ class Resolution(Rollups):
             con.execute("INSERT INTO _shared_ids SELECT DISTINCT shared_event_id FROM _more WHERE shared_event_id IS NOT NULL "
                         "EXCEPT SELECT shared_event_id FROM _shared_ids")
         else:
-            self._drop_temp()
-            return False  # groups chained further than any archive shows: the whole resolution
-        # every row of those groups (a row without an eventID: its record's rows), and the segments holding them
-        named = self._segments_sql(names, filename=True)
+            return None
+        # file_index: the row's segment, by its place in ``names``
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _group_rows AS SELECT file_id, rec_index, row_no, filename FROM {named} "  # noqa: S608
+            f"CREATE OR REPLACE TEMP TABLE _group_rows AS SELECT file_id, rec_index, row_no, file_index FROM {rows} "  # noqa: S608
             "WHERE event_key IN (SELECT event_key FROM _event_keys) "
             "   OR shared_event_id IN (SELECT shared_event_id FROM _shared_ids) "
-            f"UNION SELECT r.file_id, r.rec_index, r.row_no, r.filename FROM {named} r "  # noqa: S608
+            f"UNION SELECT r.file_id, r.rec_index, r.row_no, r.file_index FROM {rows} r "  # noqa: S608
             "SEMI JOIN (SELECT DISTINCT file_id, rec_index FROM _touched WHERE event_key IS NULL) t "
             "ON t.file_id = r.file_id AND t.rec_index = r.rec_index"
         )
-        paths = {r[0] for r in con.execute("SELECT DISTINCT filename FROM _group_rows").fetchall()}
-        holding = [n for n in names if self.segment_path(n) in paths]
-        group = (
-            f"(SELECT s.* FROM {self._segments_sql(holding)} s SEMI JOIN _group_rows g "  # noqa: S608 - the store's own names
-            "ON g.file_id = s.file_id AND g.rec_index = s.rec_index AND g.row_no = s.row_no)"
-        )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_keys AS {fill(SHARED_EVENT_KEYS, rows=group)}")
-        candidates = fill(CANDIDATES, rows=group, files="files", shared_keys="_shared_keys", bucket="true")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _candidates AS {candidates}")
-        counted = con.execute("SELECT count(*) FROM _candidates").fetchone()
-        if counted is None or counted[0] > DECIDE_BUCKET_ROWS:
-            self._drop_temp()
-            return False
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _decided AS {_decisions(compose(STAGES, '_candidates', aliases=ALIASES_LOCAL))}")
-        # the resolved segments holding rows decided again (they are written again without them)
+        return [names[r[0]] for r in con.execute("SELECT DISTINCT file_index FROM _group_rows ORDER BY 1").fetchall()]
+
+    def _replace_decisions(self, holding: list[str]) -> None:
+        """The decisions in ``_decided`` in the place of the old ones of their rows, in one
+        transaction that ends the resolution: ``resolution``'s rows, the resolved segments that
+        held rows decided again (written again without them), the new decisions' rows as new
+        resolved segments (``holding``: the segments of their rows), and the rollups."""
+        con = self.con
         old = self.segment_names("resolved")
-        stale = [r[0] for r in con.execute(
-            f"SELECT DISTINCT s.filename FROM {self._segments_sql(old, filename=True)} s SEMI JOIN _decided d "  # noqa: S608
+        stale = sorted(old[r[0]] for r in con.execute(
+            f"SELECT DISTINCT s.file_index FROM {self._segments_sql(old)} s SEMI JOIN _decided d "  # noqa: S608
             "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
-        ).fetchall()] if old else []
-        stale_names = sorted(n for n in old if self.segment_path(n) in set(stale))
+        ).fetchall()) if old else []
         # the keys (as key_use names them) whose counted rows change otherwise than by new rows
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _changed_keys AS SELECT DISTINCT coalesce(s.key, s.key_ref) AS key "  # noqa: S608
-            f"FROM {self._segments_sql(stale_names)} s SEMI JOIN _decided d "
+            f"FROM {self._segments_sql(stale)} s SEMI JOIN _decided d "
             "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
         )
         with self.transaction():
@@ -211,7 +229,7 @@ class Resolution(Rollups):
             con.execute("DELETE FROM resolution r USING _decided d "
                         "WHERE r.file_id = d.file_id AND r.rec_index = d.rec_index AND r.row_no = d.row_no")
             con.execute("INSERT INTO resolution SELECT * FROM _decided")
-            for name in stale_names:
+            for name in stale:
                 self._rewrite(
                     [name],
                     f"SELECT * FROM {self._segments_sql([name])} s ANTI JOIN _decided d "  # noqa: S608
@@ -221,8 +239,6 @@ class Resolution(Rollups):
             added = self._write_resolved(self._segments_sql(holding), "_decided")
             self._compact_resolved()
             self._end_resolution(added, "_changed_keys")
-        self._drop_temp()
-        return True
 
     def _drop_temp(self) -> None:
         for t in ("_touched", "_event_keys", "_shared_ids", "_more", "_group_rows", "_shared_keys", "_candidates", "_decided",

@@ -63,13 +63,13 @@ class SegmentTables(Database):
 
     segmented = True  # key_use reads the segments (not a Parquet dataset's views)
 
-    def _segments_sql(self, names: Sequence[str], filename: bool = False) -> str:
-        """The rows of these segments as a relation (the typed empty relation for none; with
-        ``filename``, each row's segment path as the column ``filename``)."""
+    def _segments_sql(self, names: Sequence[str]) -> str:
+        """The rows of these segments as a relation (the typed empty relation for none); a row's
+        ``file_index`` (DuckDB's) is its segment's place in ``names``."""
         if not names:
-            return _no_rows() if not filename else f"(SELECT *, CAST(NULL AS VARCHAR) AS filename FROM {_no_rows()})"  # noqa: S608
+            return _no_rows()
         paths = ", ".join(sql_text(self.segment_path(n)) for n in names)
-        return f"read_parquet([{paths}], filename = true)" if filename else f"read_parquet([{paths}])"
+        return f"read_parquet([{paths}])"
 
     def key_use_parts(self, raw: str = "") -> tuple[list[str], list[str]]:
         """The ``key_use`` relation as its parts: the settled rows' selects and the resolved rows'
