@@ -206,11 +206,17 @@ def test_a_resolution_of_new_files_gives_the_whole_answer(tmp_path: Path, monkey
     assert_matches_truth(_usage(new), truth)
 
 
-def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bound", [None, 3, 1])
+def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bound: int | None
+) -> None:
     """The groups a new file touches are closed over eventIDs and sharedEventIDs (a record that
     repeats an earlier eventID under another sharedEventID brings that sharedEventID's copies),
     and a hidden caller's unique id shown with its identity in a later file names the earlier
-    call's caller: each ingest gives what a whole resolution gives."""
+    call's caller: each ingest gives what a whole resolution gives. Past ``DECIDE_BUCKET_ROWS``
+    rows (``bound``) in the new files or the touched groups, the whole resolution runs instead."""
+    from keytrail.store import resolution
+    from keytrail.store.resolution import Resolution
     from tests.factory import (
         KEY_A,
         KEY_B,
@@ -241,6 +247,16 @@ def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(
          alias_event("CreateAlias", "alias/later", KEY_A, "2026-10-01T11:00:00Z")],
         [kms("Decrypt", caller, KEY_A, eid="e-caller", sharedEventID="s-1", recipient=OTHER)],
     ]
+    whole: list[str] = []
+    resolve_all = Resolution._resolve_all
+
+    def counted(self: Resolution) -> None:
+        whole.append(self.path)
+        resolve_all(self)
+
+    monkeypatch.setattr(Resolution, "_resolve_all", counted)
+    if bound is not None:
+        monkeypatch.setattr(resolution, "DECIDE_BUCKET_ROWS", bound)
     new, full = tmp_path / "new.duckdb", tmp_path / "full.duckdb"
     with Store(str(new)) as a, Store(str(full)) as b:
         from keytrail.pipeline import ingest
@@ -251,6 +267,7 @@ def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(
             b.con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # a whole resolution
             ingest([LocalSource((str(path),))], b, workers=1)
             assert _resolved_state(a) == _resolved_state(b), n
+        assert whole.count(str(new)) == {None: 1, 1: 3}.get(bound, whole.count(str(new)))
         assert a.query("SELECT principal FROM key_use WHERE event_id = 'e-hidden'") == [(shown["arn"],)]
         assert a.query("SELECT key, category FROM key_use WHERE event_name = 'ReEncrypt'") == [(KEY_A, "denied")]
 

@@ -147,8 +147,9 @@ class Resolution(Rollups):
 
     def _touched_groups(self, upto: int) -> list[str] | None:
         """Every row of the groups whose decisions the files after ``upto`` can change, in the
-        temporary table ``_group_rows``; returns the segments holding them (None: the groups
-        chain further than ``_CLOSURE_ROUNDS`` rounds).
+        temporary table ``_group_rows``; returns the segments holding them (None: more than
+        ``DECIDE_BUCKET_ROWS`` rows, or groups that chain further than ``_CLOSURE_ROUNDS`` rounds:
+        the bucketed whole resolution bounds memory where this would not).
 
         The seeds: the rows of those files; the rows naming an alias they changed; the hidden
         callers whose unique id the identity map learned (``identity_changes``). Then every row
@@ -156,9 +157,13 @@ class Resolution(Rollups):
         group is added (a record re-delivered under another sharedEventID links two groups); a
         row without an eventID brings its record's rows."""
         con = self.con
+        new_rows = con.execute(f"SELECT coalesce(sum(rows), 0) FROM files WHERE file_id > {upto}").fetchone()  # noqa: S608
+        if new_rows is None or new_rows[0] > DECIDE_BUCKET_ROWS:
+            return None
         names = self.segment_names()
         rows = self._segments_sql(names)
         group_cols = "file_id, rec_index, row_no, event_key, shared_event_id"
+        most = DECIDE_BUCKET_ROWS + 1  # a LIMIT: one row more than the bound ends the scan
         seeds = [f"file_id > {upto}"]
         changed_aliases = f"SELECT alias_arn FROM alias_history WHERE file_id > {upto}"  # noqa: S608 - a number
         if con.execute(f"SELECT count(*) FROM ({changed_aliases})").fetchone() != (0,):  # noqa: S608
@@ -166,9 +171,12 @@ class Resolution(Rollups):
         if con.execute("SELECT count(*) FROM identity_changes").fetchone() != (0,):
             seeds.append("(principal IS NULL AND principal_uid IN (SELECT unique_id FROM identity_changes))")
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT {group_cols} FROM {rows} WHERE {' OR '.join(seeds)}"  # noqa: S608
+            f"CREATE OR REPLACE TEMP TABLE _touched AS SELECT {group_cols} FROM {rows} WHERE {' OR '.join(seeds)} LIMIT {most}"  # noqa: S608
         )
-        if con.execute("SELECT count(*) FROM _touched").fetchone() == (0,):
+        touched = con.execute("SELECT count(*) FROM _touched").fetchone()
+        if touched is None or touched[0] >= most:
+            return None
+        if touched[0] == 0:
             return []
         con.execute("CREATE OR REPLACE TEMP TABLE _event_keys AS SELECT DISTINCT event_key FROM _touched WHERE event_key IS NOT NULL")
         con.execute(
@@ -181,9 +189,12 @@ class Resolution(Rollups):
                 "WHERE (event_key IN (SELECT event_key FROM _event_keys) AND shared_event_id IS NOT NULL "
                 "       AND shared_event_id NOT IN (SELECT shared_event_id FROM _shared_ids)) "
                 "   OR (shared_event_id IN (SELECT shared_event_id FROM _shared_ids) AND event_key IS NOT NULL "
-                "       AND event_key NOT IN (SELECT event_key FROM _event_keys))"
+                f"       AND event_key NOT IN (SELECT event_key FROM _event_keys)) LIMIT {most}"
             )
-            if con.execute("SELECT count(*) FROM _more").fetchone() == (0,):
+            more = con.execute("SELECT count(*) FROM _more").fetchone()
+            if more is None or more[0] >= most:
+                return None
+            if more[0] == 0:
                 break
             con.execute("INSERT INTO _event_keys SELECT DISTINCT event_key FROM _more WHERE event_key IS NOT NULL "
                         "EXCEPT SELECT event_key FROM _event_keys")
@@ -198,8 +209,11 @@ class Resolution(Rollups):
             "   OR shared_event_id IN (SELECT shared_event_id FROM _shared_ids) "
             f"UNION SELECT r.file_id, r.rec_index, r.row_no, r.file_index FROM {rows} r "  # noqa: S608
             "SEMI JOIN (SELECT DISTINCT file_id, rec_index FROM _touched WHERE event_key IS NULL) t "
-            "ON t.file_id = r.file_id AND t.rec_index = r.rec_index"
+            f"ON t.file_id = r.file_id AND t.rec_index = r.rec_index LIMIT {most}"
         )
+        grouped = con.execute("SELECT count(*) FROM _group_rows").fetchone()
+        if grouped is None or grouped[0] >= most:
+            return None
         return [names[r[0]] for r in con.execute("SELECT DISTINCT file_index FROM _group_rows ORDER BY 1").fetchall()]
 
     def _replace_decisions(self, holding: list[str]) -> None:
