@@ -169,23 +169,10 @@ def test_resolution_in_buckets_gives_the_one_query_answer(tmp_path: Path, monkey
     assert_matches_truth(_usage(many), truth)
 
 
-@pytest.mark.parametrize("seed", [97, 5])
-def test_a_resolution_of_new_files_gives_the_whole_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
-    """An ingest re-decides only the groups its files touch (re-deliveries and cross-account
-    copies split between ingests, alias changes and identities learned after the calls that need
-    them): after every ingest of an archive read in four shuffled parts, the same rows,
-    decisions and rollups as a whole resolution of the same store, and the archive's truth."""
-    import random
-
-    from keytrail.pipeline import ingest
+def _whole_resolutions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stores (their paths) a whole resolution runs on from now on, one entry a resolution."""
     from keytrail.store.resolution import Resolution
-    from tests.factory.archive import write_archive
-    from tests.factory.truth import assert_matches_truth
 
-    truth = write_archive(tmp_path / "a", events=3000, seed=seed, org=True, external=1, accounts=3)
-    files = sorted(str(p) for p in (tmp_path / "a" / "AWSLogs").rglob("*.json.gz") if "CloudTrail" in p.parts)
-    random.Random(seed).shuffle(files)
-    parts = [files[i::4] for i in range(4)]
     whole: list[str] = []
     resolve_all = Resolution._resolve_all
 
@@ -194,13 +181,40 @@ def test_a_resolution_of_new_files_gives_the_whole_answer(tmp_path: Path, monkey
         resolve_all(self)
 
     monkeypatch.setattr(Resolution, "_resolve_all", counted)
+    return whole
+
+
+def _ingest_both(a: Store, b: Store, paths: tuple[str, ...]) -> None:
+    """``paths`` ingested into ``a`` (its resolution decides what they touch) and into ``b`` (a
+    whole resolution): every table a resolution writes is the same."""
+    from keytrail.pipeline import ingest
+
+    ingest([LocalSource(paths)], a, workers=1)
+    b.con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # a whole resolution
+    ingest([LocalSource(paths)], b, workers=1)
+    assert _resolved_state(a) == _resolved_state(b)
+
+
+@pytest.mark.parametrize("seed", [97, 5])
+def test_a_resolution_of_new_files_gives_the_whole_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """An ingest re-decides only the groups its files touch (re-deliveries and cross-account
+    copies split between ingests, alias changes and identities learned after the calls that need
+    them): after every ingest of an archive read in four shuffled parts, the same rows,
+    decisions and rollups as a whole resolution of the same store, and the archive's truth."""
+    import random
+
+    from tests.factory.archive import write_archive
+    from tests.factory.truth import assert_matches_truth
+
+    truth = write_archive(tmp_path / "a", events=3000, seed=seed, org=True, external=1, accounts=3)
+    files = sorted(str(p) for p in (tmp_path / "a" / "AWSLogs").rglob("*.json.gz") if "CloudTrail" in p.parts)
+    random.Random(seed).shuffle(files)
+    parts = [files[i::4] for i in range(4)]
+    whole = _whole_resolutions(monkeypatch)
     new, full = tmp_path / "new.duckdb", tmp_path / "full.duckdb"
     with Store(str(new)) as a, Store(str(full)) as b:
         for part in parts:
-            ingest([LocalSource(tuple(part))], a, workers=1)
-            b.con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # a whole resolution
-            ingest([LocalSource(tuple(part))], b, workers=1)
-            assert _resolved_state(a) == _resolved_state(b)
+            _ingest_both(a, b, tuple(part))
         assert whole.count(str(new)) == 1 and whole.count(str(full)) == 4
         assert a.query("SELECT count(*) FROM identity_changes") == [(0,)]
     assert_matches_truth(_usage(new), truth)
@@ -216,7 +230,6 @@ def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(
     call's caller: each ingest gives what a whole resolution gives. Past ``DECIDE_BUCKET_ROWS``
     rows (``bound``) in the new files or the touched groups, the whole resolution runs instead."""
     from keytrail.store import resolution
-    from keytrail.store.resolution import Resolution
     from tests.factory import (
         KEY_A,
         KEY_B,
@@ -247,26 +260,14 @@ def test_a_resolution_of_new_files_follows_groups_and_identities_across_ingests(
          alias_event("CreateAlias", "alias/later", KEY_A, "2026-10-01T11:00:00Z")],
         [kms("Decrypt", caller, KEY_A, eid="e-caller", sharedEventID="s-1", recipient=OTHER)],
     ]
-    whole: list[str] = []
-    resolve_all = Resolution._resolve_all
-
-    def counted(self: Resolution) -> None:
-        whole.append(self.path)
-        resolve_all(self)
-
-    monkeypatch.setattr(Resolution, "_resolve_all", counted)
+    whole = _whole_resolutions(monkeypatch)
     if bound is not None:
         monkeypatch.setattr(resolution, "DECIDE_BUCKET_ROWS", bound)
     new, full = tmp_path / "new.duckdb", tmp_path / "full.duckdb"
     with Store(str(new)) as a, Store(str(full)) as b:
-        from keytrail.pipeline import ingest
 
         for n, records in enumerate(files):
-            path = write_log(tmp_path / "logs", f"f{n}.json", records)
-            ingest([LocalSource((str(path),))], a, workers=1)
-            b.con.execute("DELETE FROM meta WHERE key = 'resolved_upto'")  # a whole resolution
-            ingest([LocalSource((str(path),))], b, workers=1)
-            assert _resolved_state(a) == _resolved_state(b), n
+            _ingest_both(a, b, (str(write_log(tmp_path / "logs", f"f{n}.json", records)),))
         assert whole.count(str(new)) == {None: 1, 1: 3}.get(bound, whole.count(str(new)))
         assert a.query("SELECT principal FROM key_use WHERE event_id = 'e-hidden'") == [(shown["arn"],)]
         assert a.query("SELECT key, category FROM key_use WHERE event_name = 'ReEncrypt'") == [(KEY_A, "denied")]
@@ -311,7 +312,6 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path, first: str) -> N
 def test_a_version_4_store_is_upgraded_and_resolved_whole_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Version 4 had no ``identity_changes`` and did not note what it had resolved: opening adds the
     table, and the next ingest resolves every row once (then only what later files touch)."""
-    from keytrail.store.resolution import Resolution
     from tests.factory import KEY_A, kms, user, write_log
 
     db = tmp_path / "v4.duckdb"
@@ -323,14 +323,7 @@ def test_a_version_4_store_is_upgraded_and_resolved_whole_once(tmp_path: Path, m
     con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     con.close()
     assert _usage(db) == want  # opened read-only by a report: upgraded all the same
-    whole: list[str] = []
-    resolve_all = Resolution._resolve_all
-
-    def counted(self: Resolution) -> None:
-        whole.append(self.path)
-        resolve_all(self)
-
-    monkeypatch.setattr(Resolution, "_resolve_all", counted)
+    whole = _whole_resolutions(monkeypatch)
     for n in range(2):
         _ingest(db, str(write_log(tmp_path / "logs", f"f{n}.json", [kms("Decrypt", user(f"late{n}"), KEY_A)])))
     assert len(whole) == 1
