@@ -325,7 +325,7 @@ REVIEWED_SQL_PARTS = {
     "self._segments_sql(holding)", "self._segments_sql(stale)", "self._segments_sql(old)",
     "self._segments_sql(group)", "fill(SHARED_EVENT_KEYS, rows=group)",
     "_decisions(compose(STAGES, '_candidates', aliases=ALIASES_LOCAL))", "others",
-    "key_use_select(f'(SELECT {cols} FROM {self._segments_sql(added)})')", "fill(r.select, rows=of_stale)",
+    "key_use_select(f'(SELECT {cols} FROM {self._segments_sql(added)})')", "fill(r.select, rows=of_changed)",
     "resolved[0]", "self._segments_sql(added)", "RESOLVED_UPTO",
     # the Spark job's split of the staged rows (CANDIDATE over the session's own temporary views, keytrail's own
     # column names) and the stages' key_use queries (keytrail's own texts)

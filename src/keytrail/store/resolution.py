@@ -183,24 +183,7 @@ class Resolution(Rollups):
             "CREATE OR REPLACE TEMP TABLE _shared_ids AS SELECT DISTINCT shared_event_id FROM _touched "
             "WHERE shared_event_id IS NOT NULL"
         )
-        for _ in range(_CLOSURE_ROUNDS):  # the groups' other members, until no group is added
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _more AS SELECT {group_cols} FROM {rows} "  # noqa: S608
-                "WHERE (event_key IN (SELECT event_key FROM _event_keys) AND shared_event_id IS NOT NULL "
-                "       AND shared_event_id NOT IN (SELECT shared_event_id FROM _shared_ids)) "
-                "   OR (shared_event_id IN (SELECT shared_event_id FROM _shared_ids) AND event_key IS NOT NULL "
-                f"       AND event_key NOT IN (SELECT event_key FROM _event_keys)) LIMIT {most}"
-            )
-            more = con.execute("SELECT count(*) FROM _more").fetchone()
-            if more is None or more[0] >= most:
-                return None
-            if more[0] == 0:
-                break
-            con.execute("INSERT INTO _event_keys SELECT DISTINCT event_key FROM _more WHERE event_key IS NOT NULL "
-                        "EXCEPT SELECT event_key FROM _event_keys")
-            con.execute("INSERT INTO _shared_ids SELECT DISTINCT shared_event_id FROM _more WHERE shared_event_id IS NOT NULL "
-                        "EXCEPT SELECT shared_event_id FROM _shared_ids")
-        else:
+        if not self._close_groups(rows, group_cols, most):
             return None
         # file_index: the row's segment, by its place in ``names``
         con.execute(
@@ -215,6 +198,31 @@ class Resolution(Rollups):
         if grouped is None or grouped[0] >= most:
             return None
         return [names[r[0]] for r in con.execute("SELECT DISTINCT file_index FROM _group_rows ORDER BY 1").fetchall()]
+
+    def _close_groups(self, rows: str, group_cols: str, most: int) -> bool:
+        """``_event_keys`` and ``_shared_ids`` grown by the groups' other members until no group is
+        added (False: more than ``most`` rows in a round, or more than ``_CLOSURE_ROUNDS`` rounds)."""
+        con = self.con
+        for _ in range(_CLOSURE_ROUNDS):  # the groups' other members, until no group is added
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _more AS SELECT {group_cols} FROM {rows} "  # noqa: S608
+                "WHERE (event_key IN (SELECT event_key FROM _event_keys) AND shared_event_id IS NOT NULL "
+                "       AND shared_event_id NOT IN (SELECT shared_event_id FROM _shared_ids)) "
+                "   OR (shared_event_id IN (SELECT shared_event_id FROM _shared_ids) AND event_key IS NOT NULL "
+                f"       AND event_key NOT IN (SELECT event_key FROM _event_keys)) LIMIT {most}"
+            )
+            more = con.execute("SELECT count(*) FROM _more").fetchone()
+            if more is None or more[0] >= most:
+                return False
+            if more[0] == 0:
+                break
+            con.execute("INSERT INTO _event_keys SELECT DISTINCT event_key FROM _more WHERE event_key IS NOT NULL "
+                        "EXCEPT SELECT event_key FROM _event_keys")
+            con.execute("INSERT INTO _shared_ids SELECT DISTINCT shared_event_id FROM _more WHERE shared_event_id IS NOT NULL "
+                        "EXCEPT SELECT shared_event_id FROM _shared_ids")
+        else:
+            return False
+        return True
 
     def _replace_decisions(self, holding: list[str]) -> None:
         """The decisions in ``_decided`` in the place of the old ones of their rows, in one

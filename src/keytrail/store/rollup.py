@@ -15,8 +15,9 @@ the files read since it was made (``meta.rollup_upto``: the last file id it hold
 it; the keys whose settled rows changed otherwise -- a row found to be a re-delivery of another
 record, or no longer -- are made again from their rows (``rollup_stale_keys``, filled in the
 transaction that swaps the resolution in), and a file replaced by a changed one makes the whole
-part again. ``resolved`` (the rows the group rules decided) is made again at each resolution, as
-the resolved segments are. Both change in the transaction that ends the resolution and clears
+part again. ``resolved`` (the rows the group rules decided) is made again at a whole resolution,
+as the resolved segments are; a resolution of new files merges the rows it wrote into it and
+makes again the keys whose resolved rows it changed otherwise. Both change in the transaction that ends the resolution and clears
 ``needs_resolve``: the rollups match ``key_use`` whenever that flag is clear (``rollups_ready``);
 while it is set, reports read the rows.
 """
@@ -256,20 +257,19 @@ class Rollups(SegmentTables):
         last = con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone()
         self.set_meta(ROLLUP_UPTO, str(int(last[0]) if last else 0))
 
-
-    def _roll_up_resolved(self, added: Sequence[str], stale: str | None) -> None:
-        """The resolved part after a resolution of new files: the keys in ``stale`` made again
+    def _roll_up_resolved(self, added: Sequence[str], changed: str | None) -> None:
+        """The resolved part after a resolution of new files: the keys in ``changed`` made again
         from every resolved row of theirs, the rows of ``added`` of the other keys merged in."""
         con = self.con
         others = ""
-        if stale is not None and con.execute(f"SELECT count(*) FROM {stale}").fetchone() != (0,):  # noqa: S608
+        if changed is not None and con.execute(f"SELECT count(*) FROM {changed}").fetchone() != (0,):  # noqa: S608
             _, resolved = self.key_use_parts()
-            of_stale = self._rows_once("_resolved_rows", f"SELECT * FROM ({resolved[0]}) WHERE key IN (SELECT key FROM {stale})")  # noqa: S608
+            of_changed = self._rows_once("_resolved_rows", f"SELECT * FROM ({resolved[0]}) WHERE key IN (SELECT key FROM {changed})")  # noqa: S608
             for r in ROLLUPS:
-                con.execute(f"DELETE FROM {r.table} WHERE part = 'resolved' AND key IN (SELECT key FROM {stale})")  # noqa: S608
-                con.execute(f"INSERT INTO {r.table} SELECT 'resolved', * FROM ({fill(r.select, rows=of_stale)})")  # noqa: S608
+                con.execute(f"DELETE FROM {r.table} WHERE part = 'resolved' AND key IN (SELECT key FROM {changed})")  # noqa: S608
+                con.execute(f"INSERT INTO {r.table} SELECT 'resolved', * FROM ({fill(r.select, rows=of_changed)})")  # noqa: S608
             con.execute("DROP TABLE IF EXISTS _resolved_rows")
-            others = f" WHERE key NOT IN (SELECT key FROM {stale})"  # noqa: S608
+            others = f" WHERE key NOT IN (SELECT key FROM {changed})"  # noqa: S608
         if not added:
             return
         cols = ", ".join(VIEW_COLUMNS)
