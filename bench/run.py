@@ -85,9 +85,10 @@ def copy_store(src: Path, dst: Path) -> None:
     shutil.copytree(f"{src}.segments", f"{dst}.segments")
 
 
-def later_ingest(db: Path) -> list[str]:
+def later_ingest(db: Path) -> Measured:
     """bench-next ingested into a copy of ``db`` (made again before each run)."""
-    return [*KEYTRAIL, "ingest", str(archive("bench-next")), "--db", str(db.with_name(f"{db.stem}-next.duckdb")), "-q"]
+    copy = db.with_name(f"{db.stem}-next.duckdb")
+    return timed([*KEYTRAIL, "ingest", str(archive("bench-next")), "--db", str(copy), "-q"], before=lambda: copy_store(db, copy))
 
 
 @dataclass
@@ -136,9 +137,7 @@ def build_big_store(src_db: Path, dst_db: Path, copies: int) -> int:
     """A store of about copies x the source's key-use rows: shifted copies of every segment."""
     import duckdb
 
-    fresh(dst_db)
-    shutil.copy(src_db, dst_db)
-    shutil.copytree(f"{src_db}.segments", f"{dst_db}.segments")
+    copy_store(src_db, dst_db)
     subprocess.run([*KEYTRAIL, "usage", "--db", str(dst_db), "--format", "json"], check=True,
                    stdout=subprocess.DEVNULL)  # points the copy's views at its own segments
     con = duckdb.connect(str(dst_db))
@@ -227,7 +226,7 @@ def main() -> None:
         rows.append(Row(name, "keytrail ingest --workers 1", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q", "--workers", "1"], before=lambda db=db: fresh(db))))
         rows.append(Row(name, f"keytrail ingest ({WORKERS} workers)", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"], before=lambda db=db: fresh(db))))
         rows.append(Row(name, "keytrail ingest (re-run, nothing new)", timed([*KEYTRAIL, "ingest", str(root), "--db", str(db), "-q"])))
-        rows.append(Row(name, NEXT, timed(later_ingest(db), before=lambda db=db: copy_store(db, db.with_name(f"{db.stem}-next.duckdb")))))
+        rows.append(Row(name, NEXT, later_ingest(db)))
         out = DATA / f"{name}-usage.json"
         rows.append(Row(name, "keytrail usage --format json (one-shot)", timed([*KEYTRAIL, "usage", str(root), "--format", "json", "-q"], stdout=out)))
         notes.append(f"{name}: {check_truth(out, root / 'truth.json')}")
@@ -243,7 +242,7 @@ def main() -> None:
             ("who-uses alias/app-data --format json", ["who-uses", "alias/app-data", "--db", str(big), "--format", "json"]),
         ):
             rows.append(Row("store-10m", f"keytrail {label}", timed([*KEYTRAIL, *cmd])))
-        rows.append(Row("store-10m", NEXT, timed(later_ingest(big), before=lambda: copy_store(big, big.with_name(f"{big.stem}-next.duckdb")))))
+        rows.append(Row("store-10m", NEXT, later_ingest(big)))
     if any(r.command == NEXT for r in rows):
         n_records["bench-next"] = records_in(measure([PY, str(BASE / "naive_loop.py"), str(archive("bench-next"))]))
     steps = json.loads(subprocess.run([PY, str(HERE / "steps.py"), str(archive("bench-1m")), "--json"],

@@ -321,7 +321,7 @@ REVIEWED_SQL_PARTS = {
     'fill(r.select, rows=resolved_rows)',
     # a resolution of new files (keytrail.store.resolution): a file id (an int), its own column and temporary
     # table names, relations and conditions of keytrail's own text, segment paths quoted by sql_text
-    "upto", "most", "group_cols", "' OR '.join(seeds)", "changed_aliases", "decisions", "t", "stale", "part",
+    "upto", "most", "group_cols", "_SAME_ROW", "learned", "' OR '.join(seeds)", "changed_aliases", "decisions", "t", "stale", "part",
     "self._segments_sql(holding)", "self._segments_sql(stale)", "self._segments_sql(old)",
     "self._segments_sql(group)", "fill(SHARED_EVENT_KEYS, rows=group)",
     "_decisions(compose(STAGES, '_candidates', aliases=ALIASES_LOCAL))", "others",

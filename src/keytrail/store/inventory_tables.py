@@ -12,7 +12,6 @@ from msgspec.structs import astuple
 
 from keytrail.sources.inventory import RegionInventory
 from keytrail.store.database import Store
-from keytrail.store.segment_tables import RESOLVED_UPTO
 from keytrail.store.tables import AliasRow
 from keytrail.times import epoch
 
@@ -73,8 +72,7 @@ def write_region(store: Store, inv: RegionInventory, taken_at: datetime, source:
         con.execute(
             "INSERT INTO inventory_runs VALUES (?, ?, ?, 'ok', ?)", [taken_at, inv.account, inv.region, notes or None]
         )
-        con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
-        con.execute("DELETE FROM meta WHERE key = ?", [RESOLVED_UPTO])  # the aliases may change any call's key
+        store.resolve_whole_next()  # the aliases may change any call's key
 
 
 def write_failure(store: Store, taken_at: datetime, account: str, region: str | None, message: str) -> None:
@@ -84,6 +82,5 @@ def write_failure(store: Store, taken_at: datetime, account: str, region: str | 
 
 def finish(store: Store) -> None:
     """The resolver reads the inventory's aliases: rebuild key_use."""
-    store.set_meta("needs_resolve", "1")
-    store.con.execute("DELETE FROM meta WHERE key = ?", [RESOLVED_UPTO])
+    store.resolve_whole_next()
     store.resolve()

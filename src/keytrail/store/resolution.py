@@ -23,11 +23,13 @@ from keytrail.resolve import (
 )
 from keytrail.store.connection import private_files, sql_text
 from keytrail.store.rollup import Rollups
-from keytrail.store.segment_tables import COMPACT_AT, COMPACT_ROWS, RESOLVED_UPTO
+from keytrail.store.segment_tables import RESOLVED_UPTO
 from keytrail.store.segments import ROW_GROUP, VIEW_COLUMNS, new_segment_name
 
 DECIDE_BUCKET_ROWS = 1_000_000  # candidate rows the group rules take in one query (docs/engine.md, "The store")
 WRITE_BUCKET_ROWS = 200_000  # resolved rows written by one query, as one segment (the join that needs the memory)
+_SAME_ROW = "d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
+"""SQL: a segment's row ``s`` and the decision ``d`` about it."""
 _CLOSURE_ROUNDS = 16  # rounds of adding the groups' other members before a whole resolution is cheaper
 
 
@@ -232,14 +234,12 @@ class Resolution(Rollups):
         con = self.con
         old = self.segment_names("resolved")
         stale = sorted(old[r[0]] for r in con.execute(
-            f"SELECT DISTINCT s.file_index FROM {self._segments_sql(old)} s SEMI JOIN _decided d "  # noqa: S608
-            "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
+            f"SELECT DISTINCT s.file_index FROM {self._segments_sql(old)} s SEMI JOIN _decided d ON {_SAME_ROW}"  # noqa: S608
         ).fetchall()) if old else []
         # the keys (as key_use names them) whose counted rows change otherwise than by new rows
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _changed_keys AS SELECT DISTINCT coalesce(s.key, s.key_ref) AS key "  # noqa: S608
-            f"FROM {self._segments_sql(stale)} s SEMI JOIN _decided d "
-            "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no"
+            f"FROM {self._segments_sql(stale)} s SEMI JOIN _decided d ON {_SAME_ROW}"
         )
         with self.transaction():
             self.mark_stale_keys(
@@ -254,8 +254,7 @@ class Resolution(Rollups):
             for name in stale:
                 self._rewrite(
                     [name],
-                    f"SELECT * FROM {self._segments_sql([name])} s ANTI JOIN _decided d "  # noqa: S608
-                    "ON d.file_id = s.file_id AND d.rec_index = s.rec_index AND d.row_no = s.row_no",
+                    f"SELECT * FROM {self._segments_sql([name])} s ANTI JOIN _decided d ON {_SAME_ROW}",  # noqa: S608
                     kind="resolved",
                 )
             added = self._write_resolved(self._segments_sql(holding), "_decided")
@@ -268,13 +267,9 @@ class Resolution(Rollups):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")
 
     def _compact_resolved(self) -> None:
-        """Small resolved segments merged when there are more than ``COMPACT_AT`` (each
-        resolution that decides only new groups adds one; inside the caller's transaction)."""
-        sizes = self.con.execute("SELECT name, rows FROM segments WHERE kind = 'resolved' ORDER BY rows, name").fetchall()
-        if len(sizes) <= COMPACT_AT:
-            return
-        group = [n for n, r in sizes if r < COMPACT_ROWS]
-        if len(group) > 1:
+        """Small resolved segments merged as ``compact`` merges the rows' (each resolution that
+        decides only new groups adds one; inside the caller's transaction)."""
+        for group in self._small_groups("resolved"):
             self._rewrite(group, f"SELECT * FROM {self._segments_sql(group)}", kind="resolved")  # noqa: S608
 
     def _decide(self, rows: str, work: str) -> None:

@@ -234,7 +234,7 @@ class Rollups(SegmentTables):
         if added is None:
             resolved_rows = self._rows_once("_resolved_rows", resolved[0]) if resolved else None
         else:
-            self._roll_up_resolved(added, changed)
+            self._roll_up_resolved(resolved, added, changed)
             resolved_rows = None
         for r in ROLLUPS:
             if upto is None:
@@ -257,13 +257,13 @@ class Rollups(SegmentTables):
         last = con.execute("SELECT coalesce(max(file_id), 0) FROM files").fetchone()
         self.set_meta(ROLLUP_UPTO, str(int(last[0]) if last else 0))
 
-    def _roll_up_resolved(self, added: Sequence[str], changed: str | None) -> None:
-        """The resolved part after a resolution of new files: the keys in ``changed`` made again
-        from every resolved row of theirs, the rows of ``added`` of the other keys merged in."""
+    def _roll_up_resolved(self, resolved: list[str], added: Sequence[str], changed: str | None) -> None:
+        """The resolved part after a resolution of new files (``resolved``: every resolved row, as
+        ``key_use_parts`` gives them): the keys in ``changed`` made again from their rows, the rows
+        of ``added`` of the other keys merged in."""
         con = self.con
         others = ""
-        if changed is not None and con.execute(f"SELECT count(*) FROM {changed}").fetchone() != (0,):  # noqa: S608
-            _, resolved = self.key_use_parts()
+        if resolved and changed is not None and con.execute(f"SELECT count(*) FROM {changed}").fetchone() != (0,):  # noqa: S608
             of_changed = self._rows_once("_resolved_rows", f"SELECT * FROM ({resolved[0]}) WHERE key IN (SELECT key FROM {changed})")  # noqa: S608
             for r in ROLLUPS:
                 con.execute(f"DELETE FROM {r.table} WHERE part = 'resolved' AND key IN (SELECT key FROM {changed})")  # noqa: S608

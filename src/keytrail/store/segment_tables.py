@@ -142,15 +142,11 @@ class SegmentTables(Database):
         ids = tables.get("identity_map")
         if ids is not None and ids.num_rows:
             con.register("_chunk_ids", ids)
+            learned = ("SELECT DISTINCT c.unique_id, c.arn FROM _chunk_ids c "
+                       "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn")
             if self.get_meta(RESOLVED_UPTO) is not None:  # what the next resolution re-decides
-                con.execute(
-                    "INSERT INTO identity_changes SELECT DISTINCT c.unique_id FROM _chunk_ids c "
-                    "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
-                )
-            con.execute(
-                "INSERT INTO identity_map SELECT DISTINCT c.unique_id, c.arn, 'trail' FROM _chunk_ids c "
-                "ANTI JOIN identity_map m ON m.unique_id = c.unique_id AND m.arn = c.arn"
-            )
+                con.execute(f"INSERT INTO identity_changes SELECT DISTINCT unique_id FROM ({learned})")  # noqa: S608
+            con.execute(f"INSERT INTO identity_map SELECT unique_id, arn, 'trail' FROM ({learned})")  # noqa: S608
             con.unregister("_chunk_ids")
         ingest = con.execute("SELECT max(ingest_id) FROM ingests").fetchone()
         for seg in segments:
@@ -158,6 +154,12 @@ class SegmentTables(Database):
         if segments or replaced:
             self.write_views()
         con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+
+    def resolve_whole_next(self) -> None:
+        """Mark the store for a resolution of every row (a change other than new files: see
+        ``store.resolution``; inside the caller's transaction, if any)."""
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES ('needs_resolve', '1')")
+        self.con.execute("DELETE FROM meta WHERE key = ?", [RESOLVED_UPTO])
 
     def _drop_files(self, file_ids: Sequence[int]) -> None:
         """Remove every row of these files: the side tables' rows, and the segments that hold
@@ -227,22 +229,29 @@ class SegmentTables(Database):
 
         Segments under ``target_rows`` rows are merged, smallest first, into segments of about
         ``target_rows``; in one transaction each (the old files are removed after it commits)."""
-        sizes = self.con.execute("SELECT name, rows FROM segments WHERE kind = 'rows' ORDER BY rows, name").fetchall()
+        return sum(self._merge(group) for group in self._small_groups("rows", most, target_rows))
+
+    def _small_groups(self, kind: str, most: int = COMPACT_AT, target_rows: int = COMPACT_ROWS) -> list[list[str]]:
+        """The segments of ``kind`` to merge, a list per merged segment: when there are more than
+        ``most``, those under ``target_rows`` rows, smallest first, in groups of about
+        ``target_rows`` (see ``compact``)."""
+        sizes = self.con.execute("SELECT name, rows FROM segments WHERE kind = ? ORDER BY rows, name", [kind]).fetchall()
         if len(sizes) <= most:
-            return 0
-        small = [(n, r) for n, r in sizes if r < target_rows]
-        merged = 0
+            return []
+        groups: list[list[str]] = []
         group: list[str] = []
         rows = 0
-        for name, count in small:
+        for name, count in sizes:
+            if count >= target_rows:
+                continue
             group.append(name)
             rows += count
             if rows >= target_rows:
-                merged += self._merge(group)
+                groups.append(group)
                 group, rows = [], 0
         if len(group) > 1:
-            merged += self._merge(group)
-        return merged
+            groups.append(group)
+        return groups
 
     def _merge(self, names: list[str]) -> int:
         with self.working_memory(), self.transaction():
